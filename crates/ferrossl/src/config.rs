@@ -1,0 +1,181 @@
+//! The immutable configuration that both engines read. A [`crate::context::Context`] produces
+//! one snapshot per change; connections keep the snapshot they were made with.
+
+use std::sync::Arc;
+
+use crate::constants::*;
+use crate::error::{Error, Result};
+use crate::ex_data::ExData;
+use crate::verify::VerifyCallback;
+use crate::x509::{PKey, X509Store, X509};
+
+/// The methods of pyOpenSSL's `Context(method)`, with pyOpenSSL's numeric values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `TLS_METHOD` (and its alias `SSLv23_METHOD`): TLS 1.2 and 1.3, either role.
+    Tls,
+    /// `TLS_CLIENT_METHOD`.
+    TlsClient,
+    /// `TLS_SERVER_METHOD`.
+    TlsServer,
+    /// `TLSv1_2_METHOD`: TLS 1.2 only.
+    Tls12,
+    /// `DTLS_METHOD`: DTLS 1.2, either role.
+    Dtls,
+    /// `DTLS_CLIENT_METHOD`.
+    DtlsClient,
+    /// `DTLS_SERVER_METHOD`.
+    DtlsServer,
+}
+
+impl Method {
+    /// pyOpenSSL's `SSLv2_METHOD`: refused.
+    pub const SSLV2_METHOD: i32 = 1;
+    /// pyOpenSSL's `SSLv3_METHOD`: refused.
+    pub const SSLV3_METHOD: i32 = 2;
+    /// pyOpenSSL's `SSLv23_METHOD`.
+    pub const SSLV23_METHOD: i32 = 3;
+    /// pyOpenSSL's `TLSv1_METHOD`: refused.
+    pub const TLSV1_METHOD: i32 = 4;
+    /// pyOpenSSL's `TLSv1_1_METHOD`: refused.
+    pub const TLSV1_1_METHOD: i32 = 5;
+    /// pyOpenSSL's `TLSv1_2_METHOD`.
+    pub const TLSV1_2_METHOD: i32 = 6;
+    /// pyOpenSSL's `TLS_METHOD`.
+    pub const TLS_METHOD: i32 = 7;
+    /// pyOpenSSL's `TLS_SERVER_METHOD`.
+    pub const TLS_SERVER_METHOD: i32 = 8;
+    /// pyOpenSSL's `TLS_CLIENT_METHOD`.
+    pub const TLS_CLIENT_METHOD: i32 = 9;
+    /// pyOpenSSL's `DTLS_METHOD`.
+    pub const DTLS_METHOD: i32 = 10;
+    /// pyOpenSSL's `DTLS_SERVER_METHOD`.
+    pub const DTLS_SERVER_METHOD: i32 = 11;
+    /// pyOpenSSL's `DTLS_CLIENT_METHOD`.
+    pub const DTLS_CLIENT_METHOD: i32 = 12;
+
+    /// The method for pyOpenSSL's number; the SSLv2, SSLv3, TLS 1.0 and TLS 1.1 methods are
+    /// refused with [`Error::UnsupportedProtocol`].
+    pub fn from_id(id: i32) -> Result<Self> {
+        match id {
+            Self::SSLV2_METHOD => Err(Error::UnsupportedProtocol("SSLv2 is insecure and refused")),
+            Self::SSLV3_METHOD => Err(Error::UnsupportedProtocol("SSLv3 is insecure and refused")),
+            Self::TLSV1_METHOD => Err(Error::UnsupportedProtocol("TLS 1.0 is deprecated (RFC 8996) and refused")),
+            Self::TLSV1_1_METHOD => Err(Error::UnsupportedProtocol("TLS 1.1 is deprecated (RFC 8996) and refused")),
+            Self::SSLV23_METHOD | Self::TLS_METHOD => Ok(Method::Tls),
+            Self::TLSV1_2_METHOD => Ok(Method::Tls12),
+            Self::TLS_SERVER_METHOD => Ok(Method::TlsServer),
+            Self::TLS_CLIENT_METHOD => Ok(Method::TlsClient),
+            Self::DTLS_METHOD => Ok(Method::Dtls),
+            Self::DTLS_SERVER_METHOD => Ok(Method::DtlsServer),
+            Self::DTLS_CLIENT_METHOD => Ok(Method::DtlsClient),
+            other => Err(Error::InvalidArgument(format!("method must be one of the *_METHOD constants, not {other}"))),
+        }
+    }
+
+    /// Whether this is a DTLS method.
+    pub fn is_dtls(self) -> bool {
+        matches!(self, Method::Dtls | Method::DtlsClient | Method::DtlsServer)
+    }
+
+    /// The role a method fixes, if it fixes one.
+    pub fn fixed_role(self) -> Option<Role> {
+        match self {
+            Method::TlsClient | Method::DtlsClient => Some(Role::Client),
+            Method::TlsServer | Method::DtlsServer => Some(Role::Server),
+            _ => None,
+        }
+    }
+}
+
+/// Which end of the connection we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// We connect (`set_connect_state`).
+    Client,
+    /// We accept (`set_accept_state`).
+    Server,
+}
+
+/// The protocol versions ferrossl speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Version {
+    /// TLS 1.2 (RFC 5246).
+    Tls12,
+    /// TLS 1.3 (RFC 8446).
+    Tls13,
+}
+
+impl Version {
+    /// The wire value (0x0303, 0x0304).
+    pub fn wire(self) -> i32 {
+        match self {
+            Version::Tls12 => TLS1_2_VERSION,
+            Version::Tls13 => TLS1_3_VERSION,
+        }
+    }
+
+    /// OpenSSL's name: "TLSv1.2" or "TLSv1.3".
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::Tls12 => "TLSv1.2",
+            Version::Tls13 => "TLSv1.3",
+        }
+    }
+}
+
+/// Verification settings of one end.
+#[derive(Clone, Default)]
+pub struct VerifySettings {
+    /// `VERIFY_*` bits.
+    pub mode: i32,
+    /// `set_verify_depth`; `None` means OpenSSL's default of 100.
+    pub depth: Option<u32>,
+    /// The per-depth verify callback.
+    pub callback: Option<VerifyCallback>,
+    /// Whether a client checks the server's name against the name it connects to
+    /// (the SNI name, or the one given to `set1_host`).
+    pub check_hostname: bool,
+}
+
+/// Everything a connection needs to know from its context.
+#[derive(Clone)]
+pub struct Config {
+    /// The method the context was made with.
+    pub method: Method,
+    /// `set_min_proto_version` as a wire value; 0 = lowest supported.
+    pub min_version: i32,
+    /// `set_max_proto_version` as a wire value; 0 = highest supported.
+    pub max_version: i32,
+    /// `OP_*` bits.
+    pub options: u64,
+    /// `MODE_*` bits.
+    pub mode: u64,
+    /// Our certificate followed by the extra chain certificates.
+    pub cert_chain: Vec<X509>,
+    /// Our private key.
+    pub key: Option<PKey>,
+    /// Verification of the peer.
+    pub verify: VerifySettings,
+    /// Trust anchors.
+    pub store: X509Store,
+    /// Application data of the context (`Context.set_app_data`).
+    pub ex_data: Arc<ExData>,
+}
+
+impl Config {
+    /// The versions this configuration allows, lowest first. Empty when options and bounds
+    /// exclude every version.
+    pub fn versions(&self) -> Vec<Version> {
+        [Version::Tls12, Version::Tls13]
+            .into_iter()
+            .filter(|v| self.method != Method::Tls12 || *v == Version::Tls12)
+            .filter(|v| match v {
+                Version::Tls12 => self.options & OP_NO_TLSv1_2 == 0,
+                Version::Tls13 => self.options & OP_NO_TLSv1_3 == 0,
+            })
+            .filter(|v| self.min_version == 0 || v.wire() >= self.min_version)
+            .filter(|v| self.max_version == 0 || v.wire() <= self.max_version)
+            .collect()
+    }
+}

@@ -1,0 +1,758 @@
+//! [`Connection`]: one TLS session with pyOpenSSL's and OpenSSL's semantics, over a memory BIO
+//! (the caller moves ciphertext with `bio_write`/`bio_read`) or over a byte stream such as a
+//! `TcpStream` (blocking or non-blocking).
+//!
+//! The outcomes follow `SSL_get_error`: [`Error::WantRead`] when ciphertext is missing,
+//! [`Error::WantWrite`] when the transport is full, [`Error::ZeroReturn`] after the peer's
+//! close_notify and an unexpected-EOF [`Error::SysCall`] when the transport ends without one.
+
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+
+use crate::config::{Config, Role, VerifySettings};
+use crate::constants::*;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::ex_data::ExData;
+use crate::tls::{EngineParams, TlsEngine};
+use crate::transport::Stream;
+use crate::verify::VerifyCallback;
+use crate::x509::X509;
+
+/// A byte queue read from the front: a Vec with a read offset, compacted as it drains.
+#[derive(Default)]
+struct ByteQueue {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl ByteQueue {
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+    }
+
+    /// Moves up to `out.len()` bytes out.
+    fn take_into(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len());
+        out[..n].copy_from_slice(&self.as_slice()[..n]);
+        self.consume(n);
+        n
+    }
+}
+
+impl io::Write for ByteQueue {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.push(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where ciphertext goes.
+enum Transport {
+    /// Memory BIO: the application moves ciphertext itself.
+    Memory {
+        incoming: ByteQueue,
+        outgoing: ByteQueue,
+        eof: bool,
+    },
+    /// A byte stream the connection reads and writes.
+    Stream(Box<dyn Stream>),
+}
+
+/// The last operation's unmet need, for `want_read` / `want_write`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Nothing,
+    Read,
+    Write,
+}
+
+/// One TLS connection (pyOpenSSL's `Connection`, OpenSSL's `SSL`).
+pub struct Connection {
+    context: Context,
+    config: Arc<Config>,
+    role: Option<Role>,
+    engine: Option<TlsEngine>,
+    transport: Transport,
+    transport_eof: bool,
+    ex_data: Arc<ExData>,
+    server_name: Option<String>,
+    verify_host: Option<String>,
+    verify: Option<VerifySettings>,
+    shutdown: i32,
+    peeked: ByteQueue,
+    want: Want,
+}
+
+impl Connection {
+    /// A connection over a memory BIO (pyOpenSSL's `Connection(context, None)`).
+    pub fn new(context: &Context) -> Result<Self> {
+        Self::with_transport(
+            context,
+            Transport::Memory {
+                incoming: ByteQueue::default(),
+                outgoing: ByteQueue::default(),
+                eof: false,
+            },
+        )
+    }
+
+    /// A connection over a byte stream, e.g. a connected `TcpStream`.
+    pub fn with_stream(context: &Context, stream: impl Stream + 'static) -> Result<Self> {
+        Self::with_transport(context, Transport::Stream(Box::new(stream)))
+    }
+
+    fn with_transport(context: &Context, transport: Transport) -> Result<Self> {
+        let config = context.config();
+        if config.method.is_dtls() {
+            return Err(Error::NotSupported(
+                "DTLS methods need the DTLS engine, which this build does not have yet",
+            ));
+        }
+        Ok(Self {
+            context: context.clone(),
+            role: config.method.fixed_role(),
+            config,
+            engine: None,
+            transport,
+            transport_eof: false,
+            ex_data: Arc::new(ExData::default()),
+            server_name: None,
+            verify_host: None,
+            verify: None,
+            shutdown: 0,
+            peeked: ByteQueue::default(),
+            want: Want::Nothing,
+        })
+    }
+
+    /// Accepts one TCP connection from `listener` and prepares a server-side TLS connection
+    /// over it (pyOpenSSL's `Connection.accept`). The handshake happens on first use or on
+    /// [`Connection::do_handshake`].
+    pub fn accept(context: &Context, listener: &TcpListener) -> Result<(Self, SocketAddr)> {
+        let (stream, addr) = listener
+            .accept()
+            .map_err(|e| Error::from_transport(e, Error::WantRead))?;
+        let mut conn = Self::with_stream(context, stream)?;
+        conn.set_accept_state()?;
+        Ok((conn, addr))
+    }
+
+    /// Connects a TCP socket to `addr` and prepares the client side (pyOpenSSL's `connect`).
+    /// Replaces a memory BIO that has not been used yet.
+    pub fn connect(&mut self, addr: impl ToSocketAddrs) -> Result<()> {
+        if self.engine.is_some() || matches!(self.transport, Transport::Stream(_)) {
+            return Err(Error::WrongState("connect on a connection that already has a transport"));
+        }
+        let stream = TcpStream::connect(addr).map_err(|e| Error::from_transport(e, Error::WantWrite))?;
+        self.transport = Transport::Stream(Box::new(stream));
+        self.set_connect_state()
+    }
+
+    /// Like [`Connection::connect`], but returns the OS error number (0 on success) as
+    /// `connect_ex` does.
+    pub fn connect_ex(&mut self, addr: impl ToSocketAddrs) -> i32 {
+        match self.connect(addr) {
+            Ok(()) => 0,
+            Err(Error::SysCall { errno, .. }) => errno,
+            Err(_) => -1,
+        }
+    }
+
+    /// Makes this connection the client end.
+    pub fn set_connect_state(&mut self) -> Result<()> {
+        self.set_role(Role::Client)
+    }
+
+    /// Makes this connection the server end.
+    pub fn set_accept_state(&mut self) -> Result<()> {
+        self.set_role(Role::Server)
+    }
+
+    fn set_role(&mut self, role: Role) -> Result<()> {
+        if self.engine.is_some() {
+            return Err(Error::WrongState("the handshake has already started"));
+        }
+        if let Some(fixed) = self.config.method.fixed_role() {
+            if fixed != role {
+                return Err(Error::WrongState("the context's method fixes the other role"));
+            }
+        }
+        self.role = Some(role);
+        Ok(())
+    }
+
+    /// The context this connection was made from.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// The application data of this connection, also handed to its callbacks.
+    pub fn ex_data(&self) -> &Arc<ExData> {
+        &self.ex_data
+    }
+
+    /// Sets the SNI name a client sends (`set_tlsext_host_name`). Rejects names that are
+    /// empty, longer than 255 bytes, contain NUL, or are IP literals (RFC 6066 §3).
+    pub fn set_tlsext_host_name(&mut self, name: &str) -> Result<()> {
+        if name.is_empty() || name.len() > 255 || name.contains('\0') {
+            return Err(Error::InvalidArgument(
+                "server name must be 1 to 255 bytes without NUL".into(),
+            ));
+        }
+        if name.parse::<std::net::IpAddr>().is_ok() {
+            return Err(Error::InvalidArgument(
+                "server name must be a host name, not an IP address (RFC 6066 section 3)".into(),
+            ));
+        }
+        if rustls_pki_types::DnsName::try_from(name).is_err() {
+            return Err(Error::InvalidArgument(format!("{name:?} is not a valid DNS name")));
+        }
+        self.before_handshake()?;
+        self.server_name = Some(name.to_string());
+        Ok(())
+    }
+
+    /// The SNI name: the one a client set, or the one a server received.
+    pub fn get_servername(&self) -> Option<String> {
+        match (self.role, &self.engine) {
+            (Some(Role::Server), Some(engine)) => engine.server_name().map(str::to_string),
+            _ => self.server_name.clone(),
+        }
+    }
+
+    /// Requires the server's certificate to match `host` (a DNS name or an IP address),
+    /// as OpenSSL's `SSL_set1_host` does.
+    pub fn set1_host(&mut self, host: &str) -> Result<()> {
+        rustls_pki_types::ServerName::try_from(host)
+            .map_err(|e| Error::InvalidArgument(format!("invalid host {host:?}: {e}")))?;
+        self.before_handshake()?;
+        self.verify_host = Some(host.to_string());
+        Ok(())
+    }
+
+    /// Overrides the context's verification mode and callback for this connection.
+    pub fn set_verify(&mut self, mode: i32, callback: Option<VerifyCallback>) -> Result<()> {
+        self.before_handshake()?;
+        let mut verify = self.config.verify.clone();
+        verify.mode = mode;
+        verify.callback = callback;
+        self.verify = Some(verify);
+        Ok(())
+    }
+
+    /// The `VERIFY_*` bits in force for this connection.
+    pub fn get_verify_mode(&self) -> i32 {
+        self.verify_settings().mode
+    }
+
+    fn verify_settings(&self) -> &VerifySettings {
+        self.verify.as_ref().unwrap_or(&self.config.verify)
+    }
+
+    fn before_handshake(&self) -> Result<()> {
+        match self.engine {
+            Some(_) => Err(Error::WrongState("the handshake has already started")),
+            None => Ok(()),
+        }
+    }
+
+    fn engine(&mut self) -> Result<&mut TlsEngine> {
+        if self.engine.is_none() {
+            let role = self.role.ok_or(Error::WrongState(
+                "connection state not set: call set_connect_state or set_accept_state",
+            ))?;
+            let params = EngineParams {
+                server_name: self.server_name.as_deref(),
+                verify_host: self.verify_host.as_deref(),
+                verify: self.verify.as_ref().unwrap_or(&self.config.verify),
+                ex_data: self.ex_data.clone(),
+            };
+            self.engine = Some(TlsEngine::new(&self.config, role, &params)?);
+        }
+        Ok(self.engine.as_mut().expect("engine set above"))
+    }
+
+    fn remember<T>(&mut self, result: Result<T>) -> Result<T> {
+        self.want = match &result {
+            Err(Error::WantRead) => Want::Read,
+            Err(Error::WantWrite) => Want::Write,
+            _ => Want::Nothing,
+        };
+        result
+    }
+
+    /// Runs the handshake as far as the transport allows.
+    pub fn do_handshake(&mut self) -> Result<()> {
+        let result = self.handshake();
+        self.remember(result)
+    }
+
+    fn handshake(&mut self) -> Result<()> {
+        self.engine()?;
+        loop {
+            self.push()?;
+            if !self.engine()?.is_handshaking() {
+                return Ok(());
+            }
+            if self.transport_eof {
+                return Err(Error::unexpected_eof());
+            }
+            self.pull()?;
+        }
+    }
+
+    /// Whether the handshake has completed.
+    pub fn is_handshake_done(&self) -> bool {
+        self.engine.as_ref().is_some_and(|e| !e.is_handshaking())
+    }
+
+    /// Takes ciphertext from the transport into the engine and processes it.
+    fn pull(&mut self) -> Result<()> {
+        let engine = self.engine.as_mut().expect("engine exists before pull");
+        let n = match &mut self.transport {
+            Transport::Memory { incoming, eof, .. } => {
+                if incoming.is_empty() && !*eof {
+                    return Err(Error::WantRead);
+                }
+                let mut bytes = incoming.as_slice();
+                let n = engine
+                    .read_tls(&mut bytes)
+                    .map_err(|e| Error::from_transport(e, Error::WantRead))?;
+                incoming.consume(n);
+                n
+            }
+            Transport::Stream(stream) => engine
+                .read_tls(stream.as_mut())
+                .map_err(|e| Error::from_transport(e, Error::WantRead))?,
+        };
+        if n == 0 {
+            self.transport_eof = true;
+        }
+        let processed = engine.process();
+        // Send what processing produced (responses, or the alert explaining a failure) even
+        // when it failed; the caller learns about a full transport on its next write.
+        match self.push() {
+            Ok(()) | Err(Error::WantWrite) => {}
+            Err(e) if processed.is_ok() => return Err(e),
+            Err(_) => {}
+        }
+        if self.config.options & OP_IGNORE_UNEXPECTED_EOF != 0 && n == 0 {
+            self.shutdown |= SSL_RECEIVED_SHUTDOWN;
+        }
+        processed.map(|_| ())
+    }
+
+    /// Writes the engine's pending ciphertext to the transport.
+    fn push(&mut self) -> Result<()> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Ok(());
+        };
+        while engine.wants_write() {
+            match &mut self.transport {
+                Transport::Memory { outgoing, .. } => {
+                    engine.write_tls(outgoing).expect("memory writes cannot fail");
+                }
+                Transport::Stream(stream) => {
+                    engine
+                        .write_tls(stream.as_mut())
+                        .map_err(|e| Error::from_transport(e, Error::WantWrite))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ensure_handshake(&mut self) -> Result<()> {
+        if self.is_handshake_done() {
+            Ok(())
+        } else {
+            self.handshake()
+        }
+    }
+
+    /// Reads decrypted data into `buf` (`recv`/`read`/`recv_into`), doing the handshake first
+    /// if needed. Returns [`Error::ZeroReturn`] once the peer has closed the session.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let result = self.read_plaintext(buf, false);
+        self.remember(result)
+    }
+
+    /// Like [`Connection::recv`], but leaves the data to be read again (`MSG_PEEK`).
+    pub fn recv_peek(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let result = self.read_plaintext(buf, true);
+        self.remember(result)
+    }
+
+    fn read_plaintext(&mut self, buf: &mut [u8], peek: bool) -> Result<usize> {
+        self.ensure_handshake()?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if !self.peeked.is_empty() {
+            let n = buf.len().min(self.peeked.len());
+            buf[..n].copy_from_slice(&self.peeked.as_slice()[..n]);
+            if !peek {
+                self.peeked.consume(n);
+            }
+            return Ok(n);
+        }
+        loop {
+            match self.engine()?.reader().read(buf) {
+                Ok(0) => {
+                    self.shutdown |= SSL_RECEIVED_SHUTDOWN;
+                    return Err(Error::ZeroReturn);
+                }
+                Ok(n) => {
+                    if peek {
+                        self.peeked.push(&buf[..n]);
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.pull()?,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    if self.config.options & OP_IGNORE_UNEXPECTED_EOF != 0 {
+                        return Err(Error::ZeroReturn);
+                    }
+                    return Err(Error::unexpected_eof());
+                }
+                Err(e) => return Err(Error::from_transport(e, Error::WantRead)),
+            }
+        }
+    }
+
+    /// Encrypts and sends `data` (`send`/`write`), doing the handshake first if needed.
+    /// Returns how many bytes were taken: all of them, unless the transport is full before
+    /// any could be taken ([`Error::WantWrite`]).
+    pub fn send(&mut self, data: &[u8]) -> Result<usize> {
+        let result = self.write_plaintext(data);
+        self.remember(result)
+    }
+
+    fn write_plaintext(&mut self, data: &[u8]) -> Result<usize> {
+        self.ensure_handshake()?;
+        if self.shutdown & SSL_SENT_SHUTDOWN != 0 {
+            return Err(Error::WrongState("cannot send after shutdown (protocol is shutdown)"));
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        // Ciphertext from an earlier call goes first, so a slow peer bounds what we buffer.
+        self.push()?;
+        let n = self.engine()?.write_plaintext(data)?;
+        match self.push() {
+            Ok(()) | Err(Error::WantWrite) => Ok(n),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends all of `data`, retrying partial sends (`sendall`).
+    pub fn sendall(&mut self, data: &[u8]) -> Result<()> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let n = self.send(rest)?;
+            rest = &rest[n..];
+        }
+        // Blocking transports: make sure everything left our buffers.
+        let result = self.push();
+        self.remember(result)
+    }
+
+    /// Bytes of decrypted data that can be read without touching the transport.
+    pub fn pending(&mut self) -> usize {
+        let buffered = match self.engine.as_mut().map(|e| e.process()) {
+            Some(Ok(state)) => state.plaintext_bytes_to_read(),
+            _ => 0,
+        };
+        self.peeked.len() + buffered
+    }
+
+    /// Whether the last operation stopped because it needed more ciphertext.
+    pub fn want_read(&self) -> bool {
+        self.want == Want::Read
+    }
+
+    /// Whether the last operation stopped because the transport was full.
+    pub fn want_write(&self) -> bool {
+        self.want == Want::Write
+    }
+
+    /// Sends close_notify (first call) and reports whether the peer's close_notify has been
+    /// received too (`SSL_shutdown`): false after the first call unless the peer closed first;
+    /// later calls wait for the peer's close_notify ([`Error::WantRead`] when it is not there
+    /// yet on a memory BIO or non-blocking transport).
+    pub fn shutdown(&mut self) -> Result<bool> {
+        let result = self.close();
+        self.remember(result)
+    }
+
+    fn close(&mut self) -> Result<bool> {
+        if !self.is_handshake_done() {
+            return Err(Error::WrongState("shutdown while in init"));
+        }
+        if self.shutdown & SSL_SENT_SHUTDOWN == 0 {
+            self.engine()?.send_close_notify();
+            self.shutdown |= SSL_SENT_SHUTDOWN;
+            self.push()?;
+            return Ok(self.shutdown & SSL_RECEIVED_SHUTDOWN != 0);
+        }
+        self.push()?;
+        let mut scratch = [0u8; 4096];
+        while self.shutdown & SSL_RECEIVED_SHUTDOWN == 0 {
+            // Data that arrives before the peer's close_notify is discarded, as OpenSSL does.
+            match self.read_plaintext(&mut scratch, false) {
+                Ok(_) => {}
+                Err(Error::ZeroReturn) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The `SENT_SHUTDOWN` / `RECEIVED_SHUTDOWN` bits.
+    pub fn get_shutdown(&self) -> i32 {
+        self.shutdown
+    }
+
+    /// Sets the shutdown bits (e.g. to skip waiting for the peer's close_notify).
+    pub fn set_shutdown(&mut self, state: i32) {
+        self.shutdown = state & (SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
+
+    /// Shuts down halves of the underlying socket (`sock_shutdown`).
+    pub fn sock_shutdown(&self, how: Shutdown) -> Result<()> {
+        match &self.transport {
+            Transport::Stream(s) => s.shutdown(how).map_err(|e| Error::from_transport(e, Error::WantWrite)),
+            Transport::Memory { .. } => Err(Error::WrongState("a memory BIO connection has no socket")),
+        }
+    }
+
+    /// The TCP socket underneath, if any.
+    pub fn tcp_stream(&self) -> Option<&TcpStream> {
+        match &self.transport {
+            Transport::Stream(s) => s.as_tcp(),
+            Transport::Memory { .. } => None,
+        }
+    }
+
+    // --- Memory BIO ---
+
+    /// Hands ciphertext received from the peer to the connection. Returns the byte count.
+    pub fn bio_write(&mut self, data: &[u8]) -> Result<usize> {
+        match &mut self.transport {
+            Transport::Memory { incoming, eof, .. } => {
+                if *eof {
+                    return Err(Error::WrongState("bio_write after bio_shutdown"));
+                }
+                incoming.push(data);
+                Ok(data.len())
+            }
+            Transport::Stream(_) => Err(Error::WrongState("bio_write needs a memory BIO connection")),
+        }
+    }
+
+    /// Takes up to `n` bytes of ciphertext to send to the peer; [`Error::WantRead`] when there
+    /// is none (as pyOpenSSL raises it).
+    pub fn bio_read(&mut self, n: usize) -> Result<Vec<u8>> {
+        if matches!(self.transport, Transport::Stream(_)) {
+            return Err(Error::WrongState("bio_read needs a memory BIO connection"));
+        }
+        // Alerts and tickets may be waiting in the engine.
+        self.push()?;
+        let Transport::Memory { outgoing, .. } = &mut self.transport else {
+            unreachable!("checked above")
+        };
+        if outgoing.is_empty() {
+            return Err(Error::WantRead);
+        }
+        let mut out = vec![0u8; n.min(outgoing.len())];
+        outgoing.take_into(&mut out);
+        Ok(out)
+    }
+
+    /// Ciphertext waiting for `bio_read`.
+    pub fn bio_pending(&self) -> usize {
+        match &self.transport {
+            Transport::Memory { outgoing, .. } => outgoing.len(),
+            Transport::Stream(_) => 0,
+        }
+    }
+
+    /// Tells the connection that the peer's ciphertext has ended (`bio_shutdown`): reads then
+    /// fail with an unexpected EOF unless the peer's close_notify came first.
+    pub fn bio_shutdown(&mut self) -> Result<()> {
+        match &mut self.transport {
+            Transport::Memory { eof, .. } => {
+                *eof = true;
+                Ok(())
+            }
+            Transport::Stream(_) => Err(Error::WrongState("bio_shutdown needs a memory BIO connection")),
+        }
+    }
+
+    // --- Introspection ---
+
+    /// OpenSSL's name of the negotiated cipher suite.
+    pub fn get_cipher_name(&self) -> Option<&'static str> {
+        Some(self.engine.as_ref()?.cipher()?.openssl_name)
+    }
+
+    /// Secret bits of the negotiated cipher.
+    pub fn get_cipher_bits(&self) -> Option<u32> {
+        Some(self.engine.as_ref()?.cipher()?.bits)
+    }
+
+    /// The protocol version the negotiated cipher belongs to ("TLSv1.2", "TLSv1.3").
+    pub fn get_cipher_version(&self) -> Option<&'static str> {
+        Some(self.engine.as_ref()?.cipher()?.version)
+    }
+
+    /// The negotiated protocol version on the wire (0x303, 0x304); 0 before negotiation.
+    pub fn get_protocol_version(&self) -> i32 {
+        self.negotiated_version().map_or(0, |v| v.wire())
+    }
+
+    /// "TLSv1.2", "TLSv1.3", or "Unknown" before negotiation.
+    pub fn get_protocol_version_name(&self) -> &'static str {
+        self.negotiated_version().map_or("Unknown", |v| v.name())
+    }
+
+    fn negotiated_version(&self) -> Option<crate::config::Version> {
+        self.engine.as_ref()?.version()
+    }
+
+    /// Our certificate.
+    pub fn get_certificate(&self) -> Option<X509> {
+        self.config.cert_chain.first().cloned()
+    }
+
+    /// The peer's certificate.
+    pub fn get_peer_certificate(&self) -> Option<X509> {
+        self.engine.as_ref()?.peer_chain().into_iter().next()
+    }
+
+    /// The chain the peer sent. As in OpenSSL, a server's view leaves out the client's own
+    /// certificate (get it with [`Connection::get_peer_certificate`]).
+    pub fn get_peer_cert_chain(&self) -> Option<Vec<X509>> {
+        let engine = self.engine.as_ref()?;
+        let mut chain = engine.peer_chain();
+        if chain.is_empty() {
+            return None;
+        }
+        if engine.role() == Role::Server {
+            chain.remove(0);
+        }
+        Some(chain)
+    }
+
+    /// The verified chain, peer first, anchor last; None unless verification succeeded.
+    pub fn get_verified_chain(&self) -> Option<Vec<X509>> {
+        let outcome = self.engine.as_ref()?.verify_outcome()?;
+        (outcome.result == X509_V_OK).then_some(outcome.chain)
+    }
+
+    /// `X509_V_OK` or the error verification found (even when a callback overrode it).
+    pub fn get_verify_result(&self) -> i32 {
+        self.engine
+            .as_ref()
+            .and_then(|e| e.verify_outcome())
+            .map_or(X509_V_OK, |o| o.result)
+    }
+
+    /// The ClientHello random, once the hello has passed.
+    pub fn client_random(&self) -> Option<Vec<u8>> {
+        Some(self.engine.as_ref()?.client_random()?.to_vec())
+    }
+
+    /// The ServerHello random, once the hello has passed.
+    pub fn server_random(&self) -> Option<Vec<u8>> {
+        Some(self.engine.as_ref()?.server_random()?.to_vec())
+    }
+
+    /// The TLS 1.2 master secret; None for TLS 1.3, which has none.
+    pub fn master_key(&self) -> Option<Vec<u8>> {
+        self.engine.as_ref()?.master_key()
+    }
+
+    /// The negotiated ALPN protocol.
+    pub fn get_alpn_proto_negotiated(&self) -> Option<Vec<u8>> {
+        Some(self.engine.as_ref()?.alpn_protocol()?.to_vec())
+    }
+
+    /// Whether the session was resumed.
+    pub fn session_reused(&self) -> bool {
+        self.engine.as_ref().is_some_and(|e| e.session_reused())
+    }
+
+    /// Keying material (RFC 5705, RFC 8446 §7.5), available after the handshake.
+    pub fn export_keying_material(&self, label: &[u8], len: usize, context: Option<&[u8]>) -> Result<Vec<u8>> {
+        match &self.engine {
+            Some(e) if !e.is_handshaking() => e.export_keying_material(label, len, context),
+            _ => Err(Error::WrongState("keying material is available after the handshake")),
+        }
+    }
+
+    /// Renegotiation is refused by the engine on purpose: always false ("not possible").
+    pub fn renegotiate(&mut self) -> bool {
+        false
+    }
+
+    /// Never true: renegotiation is refused on purpose.
+    pub fn renegotiate_pending(&self) -> bool {
+        false
+    }
+
+    /// Always 0: renegotiation is refused on purpose.
+    pub fn total_renegotiations(&self) -> i64 {
+        0
+    }
+
+    /// The Finished message we sent: the engine does not expose it.
+    pub fn get_finished(&self) -> Result<Option<Vec<u8>>> {
+        Err(Error::NotSupported("the engine does not expose Finished messages"))
+    }
+
+    /// The Finished message the peer sent: the engine does not expose it.
+    pub fn get_peer_finished(&self) -> Result<Option<Vec<u8>>> {
+        Err(Error::NotSupported("the engine does not expose Finished messages"))
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("handshake_done", &self.is_handshake_done())
+            .field("version", &self.get_protocol_version_name())
+            .field("shutdown", &self.shutdown)
+            .finish()
+    }
+}

@@ -1,0 +1,228 @@
+//! One error type for the whole library.
+//!
+//! The variants follow the outcomes that OpenSSL's `SSL_get_error` distinguishes (want read, want
+//! write, zero return, syscall, ssl) and split the "ssl" case into precise causes, so Rust callers
+//! can match on what went wrong while the Python binding can still present OpenSSL's
+//! `[(lib, func, reason)]` error list through [`Error::openssl_errors`].
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// A specialised `Result` for ferrossl.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every way an operation of ferrossl can fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// More ciphertext from the peer is needed before the operation can go on
+    /// (`SSL_ERROR_WANT_READ`).
+    #[error("the operation needs more data from the peer (want read)")]
+    WantRead,
+    /// The transport cannot take more bytes now (`SSL_ERROR_WANT_WRITE`).
+    #[error("the transport cannot take more data now (want write)")]
+    WantWrite,
+    /// A certificate lookup callback asked to be called again (`SSL_ERROR_WANT_X509_LOOKUP`).
+    #[error("the operation waits for a certificate lookup")]
+    WantX509Lookup,
+    /// The peer closed the TLS session cleanly with a close_notify alert
+    /// (`SSL_ERROR_ZERO_RETURN`).
+    #[error("the peer closed the TLS session (close_notify received)")]
+    ZeroReturn,
+    /// The transport failed or ended without a close_notify (`SSL_ERROR_SYSCALL`).
+    /// `errno` is -1 for an unexpected end of file, as pyOpenSSL reports it.
+    #[error("{message} (errno {errno})")]
+    SysCall {
+        /// The OS error number, or -1 for an unexpected EOF.
+        errno: i32,
+        /// What happened, e.g. "Unexpected EOF".
+        message: String,
+    },
+    /// The TLS engine refused the peer's messages or failed the handshake.
+    #[error("TLS protocol error: {0}")]
+    Protocol(rustls::Error),
+    /// The peer's certificate chain failed verification and the verify callback did not
+    /// override the failure.
+    #[error("certificate verify failed: {} (X509_V_ERR {code}) at depth {depth}", crate::verify::verify_error_string(*.code))]
+    CertificateVerify {
+        /// The X509_V_ERR_* code.
+        code: i32,
+        /// The chain depth at which verification failed (0 = the peer's own certificate).
+        depth: u32,
+    },
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Bytes that should hold a certificate do not.
+    #[error("invalid certificate: {0}")]
+    InvalidCertificate(String),
+    /// Bytes that should hold a private key do not, or the key type is unsupported.
+    #[error("invalid private key: {0}")]
+    InvalidKey(String),
+    /// An encrypted private key needs a passphrase and none (or a wrong one) was given.
+    #[error("bad decrypt: {0}")]
+    BadPassphrase(String),
+    /// The private key does not belong to the certificate.
+    #[error("key values mismatch: the private key does not match the certificate's public key")]
+    KeyMismatch,
+    /// An operation needs a certificate or a key that was not set.
+    #[error("no {0} assigned")]
+    Missing(&'static str),
+    /// The requested protocol version is refused on purpose (see the docs' table of refusals).
+    #[error("protocol not supported: {0}")]
+    UnsupportedProtocol(&'static str),
+    /// A feature the engine refuses by design or cannot provide (see the docs' table).
+    #[error("not supported: {0}")]
+    NotSupported(&'static str),
+    /// A cipher string selected no cipher suite the engine has.
+    #[error("no cipher match")]
+    NoCipherMatch,
+    /// An argument was out of range or malformed.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The call is not allowed in the connection's current state.
+    #[error("wrong state: {0}")]
+    WrongState(&'static str),
+    /// No trust store was found on this system.
+    #[error("no system certificate store found: {0}")]
+    NoSystemStore(String),
+    /// A callback supplied by the user failed; the handshake was aborted.
+    #[error("callback failed: {0}")]
+    Callback(String),
+}
+
+/// One entry of an OpenSSL-style error list: library, function and reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorEntry {
+    /// The library, e.g. "SSL routines".
+    pub lib: String,
+    /// The function; OpenSSL 3 leaves it empty and so does ferrossl.
+    pub func: String,
+    /// The reason, in OpenSSL's words where one exists, e.g. "certificate verify failed".
+    pub reason: String,
+}
+
+impl Error {
+    /// The `SSL_ERROR_*` value that `SSL_get_error` would return for this error.
+    pub fn ssl_error_code(&self) -> i32 {
+        use crate::constants::*;
+        match self {
+            Error::WantRead => SSL_ERROR_WANT_READ,
+            Error::WantWrite => SSL_ERROR_WANT_WRITE,
+            Error::WantX509Lookup => SSL_ERROR_WANT_X509_LOOKUP,
+            Error::ZeroReturn => SSL_ERROR_ZERO_RETURN,
+            Error::SysCall { .. } | Error::File { .. } => SSL_ERROR_SYSCALL,
+            _ => SSL_ERROR_SSL,
+        }
+    }
+
+    /// The error as OpenSSL's error queue would hold it: one or more `(lib, func, reason)`.
+    pub fn openssl_errors(&self) -> Vec<ErrorEntry> {
+        let (lib, reason) = match self {
+            Error::Protocol(e) => ("SSL routines", protocol_reason(e)),
+            Error::CertificateVerify { .. } => {
+                ("SSL routines", "certificate verify failed".to_string())
+            }
+            Error::File { .. } => ("system library", self.to_string()),
+            Error::InvalidCertificate(_) => ("PEM routines", self.to_string()),
+            Error::InvalidKey(_) => ("PEM routines", self.to_string()),
+            Error::BadPassphrase(_) => ("PEM routines", "bad decrypt".to_string()),
+            Error::KeyMismatch => ("x509 certificate routines", "key values mismatch".to_string()),
+            Error::NoCipherMatch => ("SSL routines", "no cipher match".to_string()),
+            Error::UnsupportedProtocol(_) => ("SSL routines", "unsupported protocol".to_string()),
+            _ => ("SSL routines", self.to_string()),
+        };
+        vec![ErrorEntry {
+            lib: lib.to_string(),
+            func: String::new(),
+            reason,
+        }]
+    }
+
+    /// The unexpected-EOF error that pyOpenSSL reports as `SysCallError(-1, "Unexpected EOF")`.
+    pub(crate) fn unexpected_eof() -> Self {
+        Error::SysCall {
+            errno: -1,
+            message: "Unexpected EOF".to_string(),
+        }
+    }
+
+    /// Maps a transport error: would-block becomes the matching want, EOF an unexpected EOF.
+    pub(crate) fn from_transport(e: io::Error, want: Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::WouldBlock => want,
+            io::ErrorKind::UnexpectedEof => Error::unexpected_eof(),
+            _ => Error::SysCall {
+                errno: e.raw_os_error().unwrap_or(-1),
+                message: e.to_string(),
+            },
+        }
+    }
+
+    /// Whether the error only asks the caller to retry after more I/O.
+    pub fn is_want(&self) -> bool {
+        matches!(self, Error::WantRead | Error::WantWrite | Error::WantX509Lookup)
+    }
+}
+
+/// OpenSSL's reason string for an engine error, where OpenSSL has a close equivalent.
+fn protocol_reason(e: &rustls::Error) -> String {
+    use rustls::{AlertDescription as A, Error as E, PeerIncompatible as P};
+    match e {
+        E::AlertReceived(alert) => {
+            let name = match alert {
+                A::HandshakeFailure => "handshake failure",
+                A::BadCertificate => "bad certificate",
+                A::UnknownCA => "tlsv1 alert unknown ca",
+                A::CertificateRequired => "tlsv13 alert certificate required",
+                A::ProtocolVersion => "tlsv1 alert protocol version",
+                A::NoApplicationProtocol => "tlsv1 alert no application protocol",
+                A::DecryptError => "tlsv1 alert decrypt error",
+                A::InternalError => "tlsv1 alert internal error",
+                _ => return format!("sslv3 alert {alert:?}").to_lowercase(),
+            };
+            format!("sslv3 alert {name}")
+        }
+        E::PeerIncompatible(P::NoCipherSuitesInCommon) => "no shared cipher".to_string(),
+        E::PeerIncompatible(P::ServerDoesNotSupportTls12Or13)
+        | E::PeerIncompatible(P::Tls12NotOffered)
+        | E::PeerIncompatible(P::Tls12NotOfferedOrEnabled) => "unsupported protocol".to_string(),
+        E::InvalidCertificate(_) => "certificate verify failed".to_string(),
+        E::NoCertificatesPresented => "peer did not return a certificate".to_string(),
+        E::DecryptError => "decryption failed or bad record mac".to_string(),
+        E::InvalidMessage(_) => "wrong version number".to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl From<rustls::Error> for Error {
+    fn from(e: rustls::Error) -> Self {
+        Error::Protocol(e)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        let kind = match &e {
+            Error::WantRead | Error::WantWrite => io::ErrorKind::WouldBlock,
+            Error::ZeroReturn => io::ErrorKind::UnexpectedEof,
+            Error::SysCall { errno: -1, .. } => io::ErrorKind::UnexpectedEof,
+            Error::InvalidArgument(_) => io::ErrorKind::InvalidInput,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+impl fmt::Display for ErrorEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.lib, self.func, self.reason)
+    }
+}

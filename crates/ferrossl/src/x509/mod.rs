@@ -1,0 +1,261 @@
+//! Certificates ([`X509`]), distinguished names ([`X509Name`]), private keys ([`PKey`]) and the
+//! trust store ([`X509Store`]), with the loading and dumping that OpenSSL users expect.
+
+mod key;
+pub mod pem;
+mod store;
+
+pub use key::{KeyType, PKey, PassphraseCallback};
+pub(crate) use store::read_file;
+pub use store::X509Store;
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls_pki_types::CertificateDer;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::error::{Error, Result};
+
+/// An X.509 certificate. Cheap to clone: the DER bytes are shared.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct X509 {
+    der: Arc<[u8]>,
+}
+
+impl X509 {
+    /// Reads a DER-encoded certificate, rejecting bytes that do not parse as one.
+    pub fn from_der(der: &[u8]) -> Result<Self> {
+        match X509Certificate::from_der(der) {
+            Ok((rest, _)) if rest.is_empty() => Ok(Self { der: der.into() }),
+            Ok(_) => Err(Error::InvalidCertificate(
+                "trailing bytes after the certificate".into(),
+            )),
+            Err(e) => Err(Error::InvalidCertificate(format!("not a DER certificate: {e}"))),
+        }
+    }
+
+    /// Reads the first certificate of PEM text.
+    pub fn from_pem(pem: &[u8]) -> Result<Self> {
+        Self::stack_from_pem(pem)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::InvalidCertificate("no certificate found in PEM input".into()))
+    }
+
+    /// Reads every certificate of PEM text, in order (a chain file); other blocks are skipped.
+    pub fn stack_from_pem(pem: &[u8]) -> Result<Vec<Self>> {
+        let blocks = pem::parse_all(pem).map_err(|e| Error::InvalidCertificate(e.to_string()))?;
+        blocks
+            .iter()
+            .filter(|b| matches!(b.label.as_str(), "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"))
+            .map(|b| Self::from_der(&b.der))
+            .collect()
+    }
+
+    /// Reads a certificate in either encoding ([`crate::constants::FILETYPE_PEM`] or
+    /// [`crate::constants::FILETYPE_ASN1`]).
+    pub fn load(data: &[u8], filetype: i32) -> Result<Self> {
+        match filetype {
+            crate::constants::FILETYPE_PEM => Self::from_pem(data),
+            crate::constants::FILETYPE_ASN1 => Self::from_der(data),
+            other => Err(Error::InvalidArgument(format!("unknown file type {other}"))),
+        }
+    }
+
+    /// The DER encoding.
+    pub fn to_der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The PEM encoding.
+    pub fn to_pem(&self) -> String {
+        pem::PemBlock {
+            label: "CERTIFICATE".into(),
+            headers: vec![],
+            der: self.der.to_vec(),
+        }
+        .encode()
+    }
+
+    pub(crate) fn to_cert_der(&self) -> CertificateDer<'static> {
+        CertificateDer::from(self.der.to_vec())
+    }
+
+    fn parsed(&self) -> X509Certificate<'_> {
+        // Construction already proved the bytes parse.
+        X509Certificate::from_der(&self.der)
+            .expect("validated at construction")
+            .1
+    }
+
+    /// The subject name.
+    pub fn subject(&self) -> X509Name {
+        X509Name::from_parsed(self.parsed().subject())
+    }
+
+    /// The issuer name.
+    pub fn issuer(&self) -> X509Name {
+        X509Name::from_parsed(self.parsed().issuer())
+    }
+
+    /// The serial number as big-endian bytes (as encoded, without a sign byte added).
+    pub fn serial_number(&self) -> Vec<u8> {
+        self.parsed().raw_serial().to_vec()
+    }
+
+    /// The X.509 version field: 0 for v1, 2 for v3.
+    pub fn version(&self) -> u32 {
+        self.parsed().version().0
+    }
+
+    /// Start of the validity period.
+    pub fn not_before(&self) -> time::OffsetDateTime {
+        self.parsed().validity().not_before.to_datetime()
+    }
+
+    /// End of the validity period.
+    pub fn not_after(&self) -> time::OffsetDateTime {
+        self.parsed().validity().not_after.to_datetime()
+    }
+
+    /// Whether the certificate's validity period ended before now.
+    pub fn has_expired(&self) -> bool {
+        self.not_after() < time::OffsetDateTime::now_utc()
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub fn public_key_spki(&self) -> Vec<u8> {
+        self.parsed().public_key().raw.to_vec()
+    }
+
+    /// The public key's size in bits (RSA modulus, EC field size).
+    pub fn public_key_bits(&self) -> usize {
+        self.parsed()
+            .public_key()
+            .parsed()
+            .map(|k| k.key_size())
+            .unwrap_or(0)
+    }
+
+    /// Whether subject and issuer are the same name (a self-issued, typically self-signed, cert).
+    pub fn is_self_issued(&self) -> bool {
+        let c = self.parsed();
+        c.subject().as_raw() == c.issuer().as_raw()
+    }
+
+    /// Whether the basic-constraints extension marks this certificate as a CA.
+    pub fn is_ca(&self) -> bool {
+        self.parsed().is_ca()
+    }
+
+    /// The certificate's fingerprint as OpenSSL prints it: upper-case hex pairs joined by ':'.
+    /// `algorithm` is "sha1", "sha256", "sha384" or "sha512".
+    pub fn digest(&self, algorithm: &str) -> Result<String> {
+        use aws_lc_rs::digest;
+        let alg = match algorithm.to_ascii_lowercase().replace('-', "").as_str() {
+            "sha1" => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            "sha224" => &digest::SHA224,
+            "sha256" => &digest::SHA256,
+            "sha384" => &digest::SHA384,
+            "sha512" => &digest::SHA512,
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "unknown digest algorithm {algorithm:?}"
+                )))
+            }
+        };
+        let d = digest::digest(alg, &self.der);
+        Ok(d.as_ref()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"))
+    }
+}
+
+impl fmt::Debug for X509 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("X509")
+            .field("subject", &self.subject().to_string())
+            .field("issuer", &self.issuer().to_string())
+            .finish()
+    }
+}
+
+/// A distinguished name: an ordered list of (attribute, value) pairs.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct X509Name {
+    entries: Vec<(String, String)>,
+    der: Vec<u8>,
+}
+
+impl X509Name {
+    fn from_parsed(name: &x509_parser::x509::X509Name<'_>) -> Self {
+        let registry = x509_parser::objects::oid_registry();
+        let entries = name
+            .iter_attributes()
+            .map(|attr| {
+                let key = x509_parser::objects::oid2sn(attr.attr_type(), registry)
+                    .map(str::to_string)
+                    .unwrap_or_else(|_| attr.attr_type().to_id_string());
+                let value = attr
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(attr.as_slice()).into_owned());
+                (key, value)
+            })
+            .collect();
+        Self {
+            entries,
+            der: name.as_raw().to_vec(),
+        }
+    }
+
+    /// Reads a DER-encoded Name.
+    pub fn from_der(der: &[u8]) -> Result<Self> {
+        match x509_parser::x509::X509Name::from_der(der) {
+            Ok((_, name)) => Ok(Self::from_parsed(&name)),
+            Err(e) => Err(Error::InvalidArgument(format!("not a DER name: {e}"))),
+        }
+    }
+
+    /// The (short attribute name, value) pairs in order, e.g. ("CN", "localhost").
+    pub fn entries(&self) -> &[(String, String)] {
+        &self.entries
+    }
+
+    /// The first value of an attribute by its short name ("CN", "O", "C", ...).
+    pub fn get(&self, short_name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == short_name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The DER encoding of the Name.
+    pub fn to_der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// OpenSSL's one-line form, e.g. "/C=US/CN=localhost".
+    pub fn oneline(&self) -> String {
+        self.entries
+            .iter()
+            .map(|(k, v)| format!("/{k}={v}"))
+            .collect()
+    }
+}
+
+impl fmt::Display for X509Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.entries.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+impl fmt::Debug for X509Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<X509Name object '{}'>", self.oneline())
+    }
+}
