@@ -341,6 +341,9 @@ impl Connection {
         let n = match &mut self.transport {
             Transport::Memory { incoming, eof, .. } => {
                 if incoming.is_empty() && !*eof {
+                    // A connection that failed earlier says so again rather than asking for
+                    // more input.
+                    engine.process()?;
                     return Err(Error::WantRead);
                 }
                 let mut bytes = incoming.as_slice();

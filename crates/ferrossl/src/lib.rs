@@ -55,6 +55,9 @@ pub mod transport;
 pub mod verify;
 pub mod x509;
 
+/// The engine, re-exported: [`Error::Protocol`] carries its error type.
+pub use rustls;
+
 pub use config::{Method, Role, Version};
 pub use connection::Connection;
 pub use context::Context;

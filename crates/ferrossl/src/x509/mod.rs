@@ -196,9 +196,11 @@ impl X509Name {
         let entries = name
             .iter_attributes()
             .map(|attr| {
-                let key = x509_parser::objects::oid2sn(attr.attr_type(), registry)
+                let oid = attr.attr_type().to_id_string();
+                let key = openssl_short_name(&oid)
                     .map(str::to_string)
-                    .unwrap_or_else(|_| attr.attr_type().to_id_string());
+                    .or_else(|| x509_parser::objects::oid2sn(attr.attr_type(), registry).ok().map(str::to_string))
+                    .unwrap_or(oid);
                 let value = attr
                     .as_str()
                     .map(str::to_string)
@@ -245,6 +247,29 @@ impl X509Name {
             .map(|(k, v)| format!("/{k}={v}"))
             .collect()
     }
+}
+
+/// OpenSSL's short names of the usual name attributes (RFC 4519 and PKCS#9).
+fn openssl_short_name(oid: &str) -> Option<&'static str> {
+    Some(match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.4" => "SN",
+        "2.5.4.5" => "serialNumber",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.9" => "street",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.12" => "title",
+        "2.5.4.42" => "GN",
+        "2.5.4.43" => "initials",
+        "2.5.4.46" => "dnQualifier",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        "1.2.840.113549.1.9.1" => "emailAddress",
+        _ => return None,
+    })
 }
 
 impl fmt::Display for X509Name {

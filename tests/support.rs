@@ -1,0 +1,163 @@
+//! Shared pieces of the interop tests: ferrossl's client and server ends over real TCP sockets,
+//! with every wait bounded.
+
+use std::net::{TcpListener, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ferrossl::constants::*;
+use ferrossl::{Connection, Context, Error, Method};
+use ferrossl_testkit::pki::{Identity, TestPki};
+
+/// How long any single wait in these tests may take.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The versions every interop case runs with: (ferrossl bound, OpenSSL/GnuTLS flag name).
+pub const VERSIONS: [(i32, &str); 2] = [(TLS1_2_VERSION, "tls1_2"), (TLS1_3_VERSION, "tls1_3")];
+
+/// A context with `id` as identity (if any), trusting the test root, verifying the peer when
+/// `verify` is set, and limited to `version`.
+pub fn context(pki: &TestPki, id: Option<&Identity>, verify: i32, version: i32) -> Context {
+    let ctx = Context::new(Method::Tls);
+    if let Some(id) = id {
+        ctx.use_certificate_chain_file(&id.chain_path).unwrap();
+        ctx.use_privatekey_file(&id.key_path, FILETYPE_PEM).unwrap();
+    }
+    ctx.load_verify_locations(Some(pki.ca_path().as_ref()), None).unwrap();
+    ctx.set_verify(verify, None);
+    ctx.set_min_proto_version(version).unwrap();
+    ctx.set_max_proto_version(version).unwrap();
+    ctx
+}
+
+/// Connects to 127.0.0.1:`port` (retrying until the peer listens) and completes the handshake.
+pub fn connect(ctx: &Context, port: u16, sni: Option<&str>) -> Result<Connection, Error> {
+    let deadline = Instant::now() + TIMEOUT;
+    let stream = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() > deadline => panic!("cannot connect to port {port}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    let mut conn = Connection::with_stream(ctx, stream)?;
+    conn.set_connect_state()?;
+    if let Some(name) = sni {
+        conn.set_tlsext_host_name(name)?;
+    }
+    conn.do_handshake()?;
+    Ok(conn)
+}
+
+/// Reads until `needle` has arrived; returns everything read.
+pub fn read_until(conn: &mut Connection, needle: &str) -> Result<String, Error> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + TIMEOUT;
+    while !String::from_utf8_lossy(&got).contains(needle) {
+        assert!(Instant::now() < deadline, "timed out waiting for {needle:?}");
+        let n = conn.recv(&mut buf)?;
+        got.extend_from_slice(&buf[..n]);
+    }
+    Ok(String::from_utf8_lossy(&got).into_owned())
+}
+
+/// Sends close_notify and waits for the peer's: a clean, bidirectional close.
+pub fn close_both_ways(conn: &mut Connection) -> Result<(), Error> {
+    if conn.shutdown()? {
+        return Ok(());
+    }
+    match conn.shutdown() {
+        Ok(true) => Ok(()),
+        Ok(false) => panic!("second shutdown must wait for the peer"),
+        Err(e) => Err(e),
+    }
+}
+
+/// A ferrossl server on 127.0.0.1 that accepts one client, runs `session` on it, and returns
+/// what the session returned. The port is known before the client starts.
+pub struct OneShotServer<T> {
+    /// The listening port.
+    pub port: u16,
+    handle: JoinHandle<Result<T, Error>>,
+}
+
+impl<T: Send + 'static> OneShotServer<T> {
+    /// Starts listening and serves one connection in a thread.
+    pub fn start(
+        ctx: Context,
+        session: impl FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            listener.set_nonblocking(true).unwrap();
+            let deadline = Instant::now() + TIMEOUT;
+            let stream = loop {
+                match listener.accept() {
+                    Ok((s, _)) => break s,
+                    Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                    Err(e) => panic!("no client connected: {e}"),
+                }
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+            stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+            let mut conn = Connection::with_stream(&ctx, stream)?;
+            conn.set_accept_state()?;
+            conn.do_handshake()?;
+            session(&mut conn)
+        });
+        Self { port, handle }
+    }
+
+    /// Waits for the session's result.
+    pub fn join(self) -> Result<T, Error> {
+        self.handle.join().expect("server thread panicked")
+    }
+}
+
+/// Runs the calling test inside a private network namespace that has only a loopback
+/// interface, for peers that cannot be told to bind 127.0.0.1 only (gnutls-serv binds every
+/// address). Returns true inside the namespace, where the test body runs; outside it re-runs
+/// the test there, asserts it passed and returns false. Without `unshare` (or the privilege to
+/// use it) the test is skipped with a reason, except under CI, where that is a failure.
+pub fn in_loopback_namespace(test_name: &str) -> bool {
+    const MARK: &str = "FERROSSL_IN_LOOPBACK_NETNS";
+    if std::env::var_os(MARK).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let output = std::process::Command::new("unshare")
+        .args(["--net", "--", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"])
+        .arg(&exe)
+        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(MARK, "1")
+        .output();
+    match output {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("1 passed"), "the test did not run in the namespace:\n{text}");
+            false
+        }
+        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("test result") => panic!(
+            "{test_name} failed in its namespace:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        other => {
+            let why = match other {
+                Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI needs a private network namespace (unshare --net, as root): {why}"
+            );
+            eprintln!("skipped: {test_name} needs `unshare --net` (root): {why}");
+            false
+        }
+    }
+}
