@@ -10,13 +10,13 @@ use ferrossl_testkit::pki::{Identity, TestPki};
 
 fn client_against_s_server(pki: &TestPki, server: &Identity, client_cert: bool, version: i32, flag: &str) {
     let port = peer::free_tcp_port();
-    let mut args = vec![format!("-{flag}"), "-naccept".into(), "1".into(), "-quiet".into()];
+    let mut args = vec![format!("-{flag}"), "-naccept".into(), "1".into()];
     if client_cert {
         args.extend(["-Verify".into(), "2".into(), "-CAfile".into(), pki.ca_path().display().to_string()]);
     }
     let mut cmd = peer::openssl_s_server(port, server, &args);
     let mut server_proc = PeerProcess::spawn(&mut cmd).unwrap();
-    server_proc.wait_for_tcp_port(port, TIMEOUT).unwrap();
+    server_proc.wait_for_output("ACCEPT", TIMEOUT).unwrap();
 
     let id = client_cert.then_some(&pki.client_ecdsa);
     let ctx = context(pki, id, VERIFY_PEER, version);
@@ -105,9 +105,9 @@ fn untrusted_openssl_server_is_refused_with_its_code() {
     }
     let pki = TestPki::generate();
     let port = peer::free_tcp_port();
-    let mut cmd = peer::openssl_s_server(port, &pki.untrusted, &["-naccept".into(), "1".into(), "-quiet".into()]);
+    let mut cmd = peer::openssl_s_server(port, &pki.untrusted, &["-naccept".into(), "1".into()]);
     let mut server_proc = PeerProcess::spawn(&mut cmd).unwrap();
-    server_proc.wait_for_tcp_port(port, TIMEOUT).unwrap();
+    server_proc.wait_for_output("ACCEPT", TIMEOUT).unwrap();
     let ctx = context(&pki, None, VERIFY_PEER, TLS1_3_VERSION);
     match connect(&ctx, port, None) {
         Err(ferrossl::Error::CertificateVerify { code, depth }) => {
