@@ -11,13 +11,19 @@ use ferrossl_testkit::pki::TestPki;
 
 /// GnuTLS priority strings that pin one version.
 fn priority(version: i32) -> String {
-    let v = if version == TLS1_3_VERSION { "VERS-TLS1.3" } else { "VERS-TLS1.2" };
+    let v = if version == TLS1_3_VERSION {
+        "VERS-TLS1.3"
+    } else {
+        "VERS-TLS1.2"
+    };
     format!("--priority=NORMAL:-VERS-ALL:+{v}")
 }
 
 #[test]
 fn ferrossl_client_with_gnutls_serv() {
-    if !peer::require_tool("gnutls-serv") || !in_loopback_namespace("ferrossl_client_with_gnutls_serv") {
+    if !peer::require_tool("gnutls-serv")
+        || !in_loopback_namespace("ferrossl_client_with_gnutls_serv")
+    {
         return;
     }
     let pki = TestPki::generate();
@@ -27,7 +33,10 @@ fn ferrossl_client_with_gnutls_serv() {
                 let port = peer::free_tcp_port();
                 let mut args = vec!["--echo".to_string(), priority(version)];
                 if client_cert {
-                    args.extend(["--require-client-cert".into(), format!("--x509cafile={}", pki.ca_path().display())]);
+                    args.extend([
+                        "--require-client-cert".into(),
+                        format!("--x509cafile={}", pki.ca_path().display()),
+                    ]);
                 }
                 let mut cmd = peer::gnutls_serv(port, server, &args);
                 let mut server_proc = PeerProcess::spawn(&mut cmd).unwrap();
@@ -54,7 +63,11 @@ fn ferrossl_server_with_gnutls_cli() {
     for (version, _) in VERSIONS {
         for server in [&pki.server_rsa, &pki.server_ecdsa] {
             for client_cert in [false, true] {
-                let mode = if client_cert { VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT } else { VERIFY_NONE };
+                let mode = if client_cert {
+                    VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT
+                } else {
+                    VERIFY_NONE
+                };
                 let ctx = context(&pki, Some(server), mode, version);
                 let srv = OneShotServer::start(ctx, |conn| {
                     read_until(conn, "hello from gnutls")?;
@@ -79,7 +92,9 @@ fn ferrossl_server_with_gnutls_cli() {
                 let mut cmd = peer::gnutls_cli(srv.port, &args);
                 let mut client = PeerProcess::spawn(&mut cmd).unwrap();
                 client.write_stdin(b"hello from gnutls\n").unwrap();
-                client.wait_for_output("hello from ferrossl", TIMEOUT).unwrap();
+                client
+                    .wait_for_output("hello from ferrossl", TIMEOUT)
+                    .unwrap();
                 let (saw_cert, negotiated) = srv.join().unwrap();
                 assert_eq!(saw_cert, client_cert);
                 assert_eq!(negotiated, version);

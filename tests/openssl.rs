@@ -8,11 +8,22 @@ use ferrossl_interop::*;
 use ferrossl_testkit::peer::{self, PeerProcess};
 use ferrossl_testkit::pki::{Identity, TestPki};
 
-fn client_against_s_server(pki: &TestPki, server: &Identity, client_cert: bool, version: i32, flag: &str) {
+fn client_against_s_server(
+    pki: &TestPki,
+    server: &Identity,
+    client_cert: bool,
+    version: i32,
+    flag: &str,
+) {
     let port = peer::free_tcp_port();
     let mut args = vec![format!("-{flag}"), "-naccept".into(), "1".into()];
     if client_cert {
-        args.extend(["-Verify".into(), "2".into(), "-CAfile".into(), pki.ca_path().display().to_string()]);
+        args.extend([
+            "-Verify".into(),
+            "2".into(),
+            "-CAfile".into(),
+            pki.ca_path().display().to_string(),
+        ]);
     }
     let mut cmd = peer::openssl_s_server(port, server, &args);
     let mut server_proc = PeerProcess::spawn(&mut cmd).unwrap();
@@ -24,7 +35,9 @@ fn client_against_s_server(pki: &TestPki, server: &Identity, client_cert: bool, 
     assert_eq!(conn.get_protocol_version(), version);
     assert_eq!(conn.get_verify_result(), X509_V_OK);
     conn.sendall(b"hello from ferrossl\n").unwrap();
-    server_proc.wait_for_output("hello from ferrossl", TIMEOUT).unwrap();
+    server_proc
+        .wait_for_output("hello from ferrossl", TIMEOUT)
+        .unwrap();
     server_proc.write_stdin(b"hello from openssl\n").unwrap();
     read_until(&mut conn, "hello from openssl").unwrap();
     // OpenSSL answers close_notify with its own.
@@ -32,13 +45,25 @@ fn client_against_s_server(pki: &TestPki, server: &Identity, client_cert: bool, 
     server_proc.wait_with_timeout(TIMEOUT).unwrap();
 }
 
-fn server_against_s_client(pki: &TestPki, server: &Identity, client_cert: bool, version: i32, flag: &str) {
-    let mode = if client_cert { VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT } else { VERIFY_NONE };
+fn server_against_s_client(
+    pki: &TestPki,
+    server: &Identity,
+    client_cert: bool,
+    version: i32,
+    flag: &str,
+) {
+    let mode = if client_cert {
+        VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT
+    } else {
+        VERIFY_NONE
+    };
     let ctx = context(pki, Some(server), mode, version);
     let srv = OneShotServer::start(ctx, move |conn| {
         let line = read_until(conn, "hello from openssl")?;
         conn.sendall(b"hello from ferrossl\n")?;
-        let peer_cn = conn.get_peer_certificate().and_then(|c| c.subject().get("CN").map(str::to_string));
+        let peer_cn = conn
+            .get_peer_certificate()
+            .and_then(|c| c.subject().get("CN").map(str::to_string));
         // Our close_notify makes s_client exit; it answers with its own first.
         let _ = conn.shutdown()?;
         Ok((line, peer_cn, conn.get_protocol_version()))
@@ -54,16 +79,26 @@ fn server_against_s_client(pki: &TestPki, server: &Identity, client_cert: bool, 
     ];
     if client_cert {
         let id = &pki.client_rsa;
-        args.extend(["-cert".into(), id.cert_path.display().to_string(), "-key".into(), id.key_path.display().to_string()]);
+        args.extend([
+            "-cert".into(),
+            id.cert_path.display().to_string(),
+            "-key".into(),
+            id.key_path.display().to_string(),
+        ]);
     }
     let mut cmd = peer::openssl_s_client(srv.port, &args);
     let mut client = PeerProcess::spawn(&mut cmd).unwrap();
     client.write_stdin(b"hello from openssl\n").unwrap();
-    client.wait_for_output("hello from ferrossl", TIMEOUT).unwrap();
+    client
+        .wait_for_output("hello from ferrossl", TIMEOUT)
+        .unwrap();
     let (line, peer_cn, negotiated) = srv.join().unwrap();
     assert!(line.contains("hello from openssl"));
     assert_eq!(negotiated, version);
-    assert_eq!(peer_cn.as_deref(), client_cert.then_some("ferrossl test client"));
+    assert_eq!(
+        peer_cn.as_deref(),
+        client_cert.then_some("ferrossl test client")
+    );
     client.close_stdin();
     client.wait_with_timeout(TIMEOUT).unwrap();
 }
@@ -111,11 +146,18 @@ fn untrusted_openssl_server_is_refused_with_its_code() {
     let ctx = context(&pki, None, VERIFY_PEER, TLS1_3_VERSION);
     match connect(&ctx, port, None) {
         Err(ferrossl::Error::CertificateVerify { code, depth }) => {
-            assert_eq!((code, depth), (X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 0))
+            assert_eq!(
+                (code, depth),
+                (X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 0)
+            )
         }
         other => panic!("expected a verify failure, got {other:?}"),
     }
     // OpenSSL reports the alert we sent.
     let _ = server_proc.wait_with_timeout(Duration::from_secs(5));
-    assert!(server_proc.stderr().contains("unknown ca"), "{}", server_proc.stderr());
+    assert!(
+        server_proc.stderr().contains("unknown ca"),
+        "{}",
+        server_proc.stderr()
+    );
 }

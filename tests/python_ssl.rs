@@ -56,7 +56,10 @@ with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as raw:
 #[test]
 fn ferrossl_client_with_python_server() {
     let Some(python) = peer::python3() else {
-        assert!(std::env::var_os("CI").is_none(), "python3 is required under CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 is required under CI"
+        );
         eprintln!("skipped: python3 not found");
         return;
     };
@@ -69,7 +72,9 @@ fn ferrossl_client_with_python_server() {
                 cmd.arg("-c").arg(PY_SERVER).arg(port.to_string());
                 cmd.args([&server.chain_path, &server.key_path, &pki.ca_path()]);
                 cmd.args([flag, if client_cert { "1" } else { "0" }]);
-                cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+                cmd.stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
                 let mut py = PeerProcess::spawn(&mut cmd).unwrap();
                 py.wait_for_output("READY", TIMEOUT).unwrap();
                 let id = client_cert.then_some(&pki.client_ecdsa);
@@ -79,9 +84,18 @@ fn ferrossl_client_with_python_server() {
                 read_until(&mut conn, "echo: hi python").unwrap();
                 close_both_ways(&mut conn).unwrap();
                 py.wait_with_timeout(TIMEOUT).unwrap();
-                let expected = if version == TLS1_3_VERSION { "TLSv1.3" } else { "TLSv1.2" };
+                let expected = if version == TLS1_3_VERSION {
+                    "TLSv1.3"
+                } else {
+                    "TLSv1.2"
+                };
                 assert!(py.stdout().contains(expected), "{}", py.stdout());
-                assert_eq!(py.stdout().contains("ferrossl test client"), client_cert, "{}", py.stdout());
+                assert_eq!(
+                    py.stdout().contains("ferrossl test client"),
+                    client_cert,
+                    "{}",
+                    py.stdout()
+                );
             }
         }
     }
@@ -90,7 +104,10 @@ fn ferrossl_client_with_python_server() {
 #[test]
 fn ferrossl_server_with_python_client() {
     let Some(python) = peer::python3() else {
-        assert!(std::env::var_os("CI").is_none(), "python3 is required under CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 is required under CI"
+        );
         eprintln!("skipped: python3 not found");
         return;
     };
@@ -98,7 +115,11 @@ fn ferrossl_server_with_python_client() {
     for (version, flag) in VERSIONS {
         for server in [&pki.server_rsa, &pki.server_ecdsa] {
             for client_cert in [false, true] {
-                let mode = if client_cert { VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT } else { VERIFY_NONE };
+                let mode = if client_cert {
+                    VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT
+                } else {
+                    VERIFY_NONE
+                };
                 let ctx = context(&pki, Some(server), mode, version);
                 let srv = OneShotServer::start(ctx, |conn| {
                     read_until(conn, "hello from python")?;
@@ -107,17 +128,28 @@ fn ferrossl_server_with_python_client() {
                     Ok(conn.get_peer_certificate().is_some())
                 });
                 let mut cmd = Command::new(&python);
-                cmd.arg("-c").arg(PY_CLIENT).arg(srv.port.to_string()).arg(pki.ca_path()).arg(flag);
+                cmd.arg("-c")
+                    .arg(PY_CLIENT)
+                    .arg(srv.port.to_string())
+                    .arg(pki.ca_path())
+                    .arg(flag);
                 if client_cert {
                     cmd.args([&pki.client_rsa.cert_path, &pki.client_rsa.key_path]);
                 } else {
                     cmd.args(["-", "-"]);
                 }
-                cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+                cmd.stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
                 let mut py = PeerProcess::spawn(&mut cmd).unwrap();
                 py.wait_with_timeout(TIMEOUT).unwrap();
                 assert_eq!(srv.join().unwrap(), client_cert);
-                assert!(py.stdout().contains("REPLY hello from ferrossl"), "{}\n{}", py.stdout(), py.stderr());
+                assert!(
+                    py.stdout().contains("REPLY hello from ferrossl"),
+                    "{}\n{}",
+                    py.stdout(),
+                    py.stderr()
+                );
             }
         }
     }

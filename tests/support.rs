@@ -23,7 +23,8 @@ pub fn context(pki: &TestPki, id: Option<&Identity>, verify: i32, version: i32) 
         ctx.use_certificate_chain_file(&id.chain_path).unwrap();
         ctx.use_privatekey_file(&id.key_path, FILETYPE_PEM).unwrap();
     }
-    ctx.load_verify_locations(Some(pki.ca_path().as_ref()), None).unwrap();
+    ctx.load_verify_locations(Some(pki.ca_path().as_ref()), None)
+        .unwrap();
     ctx.set_verify(verify, None);
     ctx.set_min_proto_version(version).unwrap();
     ctx.set_max_proto_version(version).unwrap();
@@ -57,7 +58,10 @@ pub fn read_until(conn: &mut Connection, needle: &str) -> Result<String, Error> 
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + TIMEOUT;
     while !String::from_utf8_lossy(&got).contains(needle) {
-        assert!(Instant::now() < deadline, "timed out waiting for {needle:?}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {needle:?}"
+        );
         let n = conn.recv(&mut buf)?;
         got.extend_from_slice(&buf[..n]);
     }
@@ -98,7 +102,9 @@ impl<T: Send + 'static> OneShotServer<T> {
             let stream = loop {
                 match listener.accept() {
                     Ok((s, _)) => break s,
-                    Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
                     Err(e) => panic!("no client connected: {e}"),
                 }
             };
@@ -131,7 +137,14 @@ pub fn in_loopback_namespace(test_name: &str) -> bool {
     }
     let exe = std::env::current_exe().unwrap();
     let output = std::process::Command::new("unshare")
-        .args(["--net", "--", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"])
+        .args([
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$@\"",
+            "sh",
+        ])
         .arg(&exe)
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
         .env(MARK, "1")
@@ -139,7 +152,10 @@ pub fn in_loopback_namespace(test_name: &str) -> bool {
     match output {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
-            assert!(text.contains("1 passed"), "the test did not run in the namespace:\n{text}");
+            assert!(
+                text.contains("1 passed"),
+                "the test did not run in the namespace:\n{text}"
+            );
             false
         }
         Ok(out) if String::from_utf8_lossy(&out.stdout).contains("test result") => panic!(

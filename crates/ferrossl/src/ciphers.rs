@@ -70,15 +70,87 @@ macro_rules! suite {
 /// Every suite, in ferrossl's default preference order (TLS 1.3 first, then ECDSA before RSA,
 /// AES-GCM before ChaCha20, as OpenSSL's DEFAULT orders them).
 pub const ALL: &[CipherInfo] = &[
-    suite!(TLS13_AES_256_GCM_SHA384, "TLS_AES_256_GCM_SHA384", 256, true, Any, Aes256Gcm, "SHA384"),
-    suite!(TLS13_CHACHA20_POLY1305_SHA256, "TLS_CHACHA20_POLY1305_SHA256", 256, true, Any, Chacha20Poly1305, "SHA256"),
-    suite!(TLS13_AES_128_GCM_SHA256, "TLS_AES_128_GCM_SHA256", 128, true, Any, Aes128Gcm, "SHA256"),
-    suite!(TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, "ECDHE-ECDSA-AES256-GCM-SHA384", 256, false, Ecdsa, Aes256Gcm, "SHA384"),
-    suite!(TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, "ECDHE-RSA-AES256-GCM-SHA384", 256, false, Rsa, Aes256Gcm, "SHA384"),
-    suite!(TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, "ECDHE-ECDSA-CHACHA20-POLY1305", 256, false, Ecdsa, Chacha20Poly1305, "SHA256"),
-    suite!(TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, "ECDHE-RSA-CHACHA20-POLY1305", 256, false, Rsa, Chacha20Poly1305, "SHA256"),
-    suite!(TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "ECDHE-ECDSA-AES128-GCM-SHA256", 128, false, Ecdsa, Aes128Gcm, "SHA256"),
-    suite!(TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "ECDHE-RSA-AES128-GCM-SHA256", 128, false, Rsa, Aes128Gcm, "SHA256"),
+    suite!(
+        TLS13_AES_256_GCM_SHA384,
+        "TLS_AES_256_GCM_SHA384",
+        256,
+        true,
+        Any,
+        Aes256Gcm,
+        "SHA384"
+    ),
+    suite!(
+        TLS13_CHACHA20_POLY1305_SHA256,
+        "TLS_CHACHA20_POLY1305_SHA256",
+        256,
+        true,
+        Any,
+        Chacha20Poly1305,
+        "SHA256"
+    ),
+    suite!(
+        TLS13_AES_128_GCM_SHA256,
+        "TLS_AES_128_GCM_SHA256",
+        128,
+        true,
+        Any,
+        Aes128Gcm,
+        "SHA256"
+    ),
+    suite!(
+        TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        256,
+        false,
+        Ecdsa,
+        Aes256Gcm,
+        "SHA384"
+    ),
+    suite!(
+        TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        256,
+        false,
+        Rsa,
+        Aes256Gcm,
+        "SHA384"
+    ),
+    suite!(
+        TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        256,
+        false,
+        Ecdsa,
+        Chacha20Poly1305,
+        "SHA256"
+    ),
+    suite!(
+        TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        256,
+        false,
+        Rsa,
+        Chacha20Poly1305,
+        "SHA256"
+    ),
+    suite!(
+        TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        128,
+        false,
+        Ecdsa,
+        Aes128Gcm,
+        "SHA256"
+    ),
+    suite!(
+        TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        128,
+        false,
+        Rsa,
+        Aes128Gcm,
+        "SHA256"
+    ),
 ];
 
 /// The description of a suite, if ferrossl offers it.
@@ -88,8 +160,9 @@ pub fn info(suite: CipherSuite) -> Option<&'static CipherInfo> {
 
 /// A suite by its OpenSSL or IANA name.
 pub fn by_name(name: &str) -> Option<&'static CipherInfo> {
-    ALL.iter()
-        .find(|c| c.openssl_name.eq_ignore_ascii_case(name) || c.iana_name.eq_ignore_ascii_case(name))
+    ALL.iter().find(|c| {
+        c.openssl_name.eq_ignore_ascii_case(name) || c.iana_name.eq_ignore_ascii_case(name)
+    })
 }
 
 #[cfg(test)]
@@ -103,7 +176,10 @@ mod tests {
             assert_eq!(i.tls13, s.version() == &rustls::version::TLS13);
         }
         assert_eq!(by_name("ecdhe-rsa-aes128-gcm-sha256").unwrap().bits, 128);
-        assert_eq!(by_name("TLS_AES_128_GCM_SHA256").unwrap().version, "TLSv1.3");
+        assert_eq!(
+            by_name("TLS_AES_128_GCM_SHA256").unwrap().version,
+            "TLSv1.3"
+        );
         assert!(by_name("AES128-SHA").is_none());
     }
 }

@@ -60,8 +60,12 @@ impl Method {
         match id {
             Self::SSLV2_METHOD => Err(Error::UnsupportedProtocol("SSLv2 is insecure and refused")),
             Self::SSLV3_METHOD => Err(Error::UnsupportedProtocol("SSLv3 is insecure and refused")),
-            Self::TLSV1_METHOD => Err(Error::UnsupportedProtocol("TLS 1.0 is deprecated (RFC 8996) and refused")),
-            Self::TLSV1_1_METHOD => Err(Error::UnsupportedProtocol("TLS 1.1 is deprecated (RFC 8996) and refused")),
+            Self::TLSV1_METHOD => Err(Error::UnsupportedProtocol(
+                "TLS 1.0 is deprecated (RFC 8996) and refused",
+            )),
+            Self::TLSV1_1_METHOD => Err(Error::UnsupportedProtocol(
+                "TLS 1.1 is deprecated (RFC 8996) and refused",
+            )),
             Self::SSLV23_METHOD | Self::TLS_METHOD => Ok(Method::Tls),
             Self::TLSV1_2_METHOD => Ok(Method::Tls12),
             Self::TLS_SERVER_METHOD => Ok(Method::TlsServer),
@@ -69,7 +73,9 @@ impl Method {
             Self::DTLS_METHOD => Ok(Method::Dtls),
             Self::DTLS_SERVER_METHOD => Ok(Method::DtlsServer),
             Self::DTLS_CLIENT_METHOD => Ok(Method::DtlsClient),
-            other => Err(Error::InvalidArgument(format!("method must be one of the *_METHOD constants, not {other}"))),
+            other => Err(Error::InvalidArgument(format!(
+                "method must be one of the *_METHOD constants, not {other}"
+            ))),
         }
     }
 

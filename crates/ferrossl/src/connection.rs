@@ -170,9 +170,12 @@ impl Connection {
     /// Replaces a memory BIO that has not been used yet.
     pub fn connect(&mut self, addr: impl ToSocketAddrs) -> Result<()> {
         if self.engine.is_some() || matches!(self.transport, Transport::Stream(_)) {
-            return Err(Error::WrongState("connect on a connection that already has a transport"));
+            return Err(Error::WrongState(
+                "connect on a connection that already has a transport",
+            ));
         }
-        let stream = TcpStream::connect(addr).map_err(|e| Error::from_transport(e, Error::WantWrite))?;
+        let stream =
+            TcpStream::connect(addr).map_err(|e| Error::from_transport(e, Error::WantWrite))?;
         self.transport = Transport::Stream(Box::new(stream));
         self.set_connect_state()
     }
@@ -203,7 +206,9 @@ impl Connection {
         }
         if let Some(fixed) = self.config.method.fixed_role() {
             if fixed != role {
-                return Err(Error::WrongState("the context's method fixes the other role"));
+                return Err(Error::WrongState(
+                    "the context's method fixes the other role",
+                ));
             }
         }
         self.role = Some(role);
@@ -234,7 +239,9 @@ impl Connection {
             ));
         }
         if rustls_pki_types::DnsName::try_from(name).is_err() {
-            return Err(Error::InvalidArgument(format!("{name:?} is not a valid DNS name")));
+            return Err(Error::InvalidArgument(format!(
+                "{name:?} is not a valid DNS name"
+            )));
         }
         self.before_handshake()?;
         self.server_name = Some(name.to_string());
@@ -382,7 +389,9 @@ impl Connection {
         while engine.wants_write() {
             match &mut self.transport {
                 Transport::Memory { outgoing, .. } => {
-                    engine.write_tls(outgoing).expect("memory writes cannot fail");
+                    engine
+                        .write_tls(outgoing)
+                        .expect("memory writes cannot fail");
                 }
                 Transport::Stream(stream) => {
                     engine
@@ -463,7 +472,9 @@ impl Connection {
     fn write_plaintext(&mut self, data: &[u8]) -> Result<usize> {
         self.ensure_handshake()?;
         if self.shutdown & SSL_SENT_SHUTDOWN != 0 {
-            return Err(Error::WrongState("cannot send after shutdown (protocol is shutdown)"));
+            return Err(Error::WrongState(
+                "cannot send after shutdown (protocol is shutdown)",
+            ));
         }
         if data.is_empty() {
             return Ok(0);
@@ -553,8 +564,12 @@ impl Connection {
     /// Shuts down halves of the underlying socket (`sock_shutdown`).
     pub fn sock_shutdown(&self, how: Shutdown) -> Result<()> {
         match &self.transport {
-            Transport::Stream(s) => s.shutdown(how).map_err(|e| Error::from_transport(e, Error::WantWrite)),
-            Transport::Memory { .. } => Err(Error::WrongState("a memory BIO connection has no socket")),
+            Transport::Stream(s) => s
+                .shutdown(how)
+                .map_err(|e| Error::from_transport(e, Error::WantWrite)),
+            Transport::Memory { .. } => {
+                Err(Error::WrongState("a memory BIO connection has no socket"))
+            }
         }
     }
 
@@ -578,7 +593,9 @@ impl Connection {
                 incoming.push(data);
                 Ok(data.len())
             }
-            Transport::Stream(_) => Err(Error::WrongState("bio_write needs a memory BIO connection")),
+            Transport::Stream(_) => {
+                Err(Error::WrongState("bio_write needs a memory BIO connection"))
+            }
         }
     }
 
@@ -617,7 +634,9 @@ impl Connection {
                 *eof = true;
                 Ok(())
             }
-            Transport::Stream(_) => Err(Error::WrongState("bio_shutdown needs a memory BIO connection")),
+            Transport::Stream(_) => Err(Error::WrongState(
+                "bio_shutdown needs a memory BIO connection",
+            )),
         }
     }
 
@@ -716,10 +735,17 @@ impl Connection {
     }
 
     /// Keying material (RFC 5705, RFC 8446 §7.5), available after the handshake.
-    pub fn export_keying_material(&self, label: &[u8], len: usize, context: Option<&[u8]>) -> Result<Vec<u8>> {
+    pub fn export_keying_material(
+        &self,
+        label: &[u8],
+        len: usize,
+        context: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
         match &self.engine {
             Some(e) if !e.is_handshaking() => e.export_keying_material(label, len, context),
-            _ => Err(Error::WrongState("keying material is available after the handshake")),
+            _ => Err(Error::WrongState(
+                "keying material is available after the handshake",
+            )),
         }
     }
 
@@ -740,12 +766,16 @@ impl Connection {
 
     /// The Finished message we sent: the engine does not expose it.
     pub fn get_finished(&self) -> Result<Option<Vec<u8>>> {
-        Err(Error::NotSupported("the engine does not expose Finished messages"))
+        Err(Error::NotSupported(
+            "the engine does not expose Finished messages",
+        ))
     }
 
     /// The Finished message the peer sent: the engine does not expose it.
     pub fn get_peer_finished(&self) -> Result<Option<Vec<u8>>> {
-        Err(Error::NotSupported("the engine does not expose Finished messages"))
+        Err(Error::NotSupported(
+            "the engine does not expose Finished messages",
+        ))
     }
 }
 

@@ -217,7 +217,11 @@ impl Context {
     pub fn check_privatekey(&self) -> Result<()> {
         self.read(|i| {
             let key = i.config.key.as_ref().ok_or(Error::Missing("private key"))?;
-            let cert = i.config.cert_chain.first().ok_or(Error::Missing("certificate"))?;
+            let cert = i
+                .config
+                .cert_chain
+                .first()
+                .ok_or(Error::Missing("certificate"))?;
             key.matches(cert)
         })
     }
@@ -263,9 +267,15 @@ impl Context {
     }
 
     /// Adds trusted certificates from a PEM file and/or a hashed directory.
-    pub fn load_verify_locations(&self, cafile: Option<&Path>, capath: Option<&Path>) -> Result<()> {
+    pub fn load_verify_locations(
+        &self,
+        cafile: Option<&Path>,
+        capath: Option<&Path>,
+    ) -> Result<()> {
         if cafile.is_none() && capath.is_none() {
-            return Err(Error::InvalidArgument("cafile and capath cannot both be None".into()));
+            return Err(Error::InvalidArgument(
+                "cafile and capath cannot both be None".into(),
+            ));
         }
         let store = self.get_cert_store();
         if let Some(file) = cafile {
@@ -305,9 +315,11 @@ impl std::fmt::Debug for Context {
 fn check_version(version: i32) -> Result<i32> {
     match version {
         0 | TLS1_2_VERSION | TLS1_3_VERSION | DTLS1_2_VERSION => Ok(version),
-        SSL3_VERSION | TLS1_VERSION | TLS1_1_VERSION | DTLS1_VERSION => Err(Error::UnsupportedProtocol(
-            "versions below TLS 1.2 / DTLS 1.2 are refused on purpose",
-        )),
-        other => Err(Error::InvalidArgument(format!("unknown protocol version {other:#x}"))),
+        SSL3_VERSION | TLS1_VERSION | TLS1_1_VERSION | DTLS1_VERSION => Err(
+            Error::UnsupportedProtocol("versions below TLS 1.2 / DTLS 1.2 are refused on purpose"),
+        ),
+        other => Err(Error::InvalidArgument(format!(
+            "unknown protocol version {other:#x}"
+        ))),
     }
 }

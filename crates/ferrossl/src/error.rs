@@ -134,7 +134,10 @@ impl Error {
             Error::InvalidCertificate(_) => ("PEM routines", self.to_string()),
             Error::InvalidKey(_) => ("PEM routines", self.to_string()),
             Error::BadPassphrase(_) => ("PEM routines", "bad decrypt".to_string()),
-            Error::KeyMismatch => ("x509 certificate routines", "key values mismatch".to_string()),
+            Error::KeyMismatch => (
+                "x509 certificate routines",
+                "key values mismatch".to_string(),
+            ),
             Error::NoCipherMatch => ("SSL routines", "no cipher match".to_string()),
             Error::UnsupportedProtocol(_) => ("SSL routines", "unsupported protocol".to_string()),
             _ => ("SSL routines", self.to_string()),
@@ -168,7 +171,10 @@ impl Error {
 
     /// Whether the error only asks the caller to retry after more I/O.
     pub fn is_want(&self) -> bool {
-        matches!(self, Error::WantRead | Error::WantWrite | Error::WantX509Lookup)
+        matches!(
+            self,
+            Error::WantRead | Error::WantWrite | Error::WantX509Lookup
+        )
     }
 }
 

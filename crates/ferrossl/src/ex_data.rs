@@ -23,13 +23,22 @@ impl ExData {
 
     /// The value of type `T`, if one was stored.
     pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        let value = self.slots.lock().expect("ex_data lock").get(&TypeId::of::<T>())?.clone();
+        let value = self
+            .slots
+            .lock()
+            .expect("ex_data lock")
+            .get(&TypeId::of::<T>())?
+            .clone();
         value.downcast::<T>().ok()
     }
 
     /// Removes and returns the value of type `T`.
     pub fn remove<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        let value = self.slots.lock().expect("ex_data lock").remove(&TypeId::of::<T>())?;
+        let value = self
+            .slots
+            .lock()
+            .expect("ex_data lock")
+            .remove(&TypeId::of::<T>())?;
         value.downcast::<T>().ok()
     }
 }

@@ -23,13 +23,16 @@
 //! client.set_connect_state()?;
 //!
 //! // Memory BIOs: move ciphertext between the two ends until both finish the handshake.
-//! while !(client.is_handshake_done() && server.is_handshake_done()) {
-//!     for (from, to) in [(&mut client, &mut server), (&mut server, &mut client)] {
-//!         let _ = from.do_handshake();
-//!         while let Ok(bytes) = from.bio_read(65536) {
-//!             to.bio_write(&bytes)?;
-//!         }
+//! fn pump(from: &mut Connection, to: &mut Connection) {
+//!     while let Ok(bytes) = from.bio_read(65536) {
+//!         to.bio_write(&bytes).unwrap();
 //!     }
+//! }
+//! while !(client.is_handshake_done() && server.is_handshake_done()) {
+//!     let _ = client.do_handshake();
+//!     pump(&mut client, &mut server);
+//!     let _ = server.do_handshake();
+//!     pump(&mut server, &mut client);
 //! }
 //! client.send(b"hello")?;
 //! let bytes = client.bio_read(65536)?;
@@ -63,3 +66,8 @@ pub use connection::Connection;
 pub use context::Context;
 pub use error::{Error, ErrorEntry, Result};
 pub use x509::{KeyType, PKey, X509Name, X509Store, X509};
+
+/// The user guide's examples run as doctests, so the guide cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide.md")]
+pub struct GuideExamples;

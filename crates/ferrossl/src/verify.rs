@@ -94,7 +94,9 @@ impl ChainVerifier {
         }
         let (chain, failure) = match self.build_chain(end_entity, intermediates, now, &presented) {
             Ok(chain) => {
-                let failure = self.check_depth(&chain).or_else(|| self.check_name(end_entity));
+                let failure = self
+                    .check_depth(&chain)
+                    .or_else(|| self.check_name(end_entity));
                 (chain, failure)
             }
             Err(failure) => (presented, Some(failure)),
@@ -114,7 +116,8 @@ impl ChainVerifier {
         if presented[0].is_self_issued() && self.store.contains(&presented[0]) {
             return check_validity(&presented[0], now, 0).map(|()| vec![presented[0].clone()]);
         }
-        let ee = webpki::EndEntityCert::try_from(end_entity).map_err(|_| (X509_V_ERR_UNSPECIFIED, 0))?;
+        let ee =
+            webpki::EndEntityCert::try_from(end_entity).map_err(|_| (X509_V_ERR_UNSPECIFIED, 0))?;
         let anchors = self.store.anchors();
         let usage = match self.purpose {
             Purpose::ServerAuth => webpki::KeyUsage::server_auth(),
@@ -155,11 +158,18 @@ impl ChainVerifier {
             _ => X509_V_ERR_HOSTNAME_MISMATCH,
         };
         let ee = webpki::EndEntityCert::try_from(end_entity).ok()?;
-        ee.verify_is_valid_for_subject_name(&name).err().map(|_| (code, 0))
+        ee.verify_is_valid_for_subject_name(&name)
+            .err()
+            .map(|_| (code, 0))
     }
 
     /// Runs the callback over the chain, top first, and settles the verdict.
-    fn decide(&self, chain: Vec<X509>, failure: Option<(i32, u32)>, ex_data: &ExData) -> VerifyOutcome {
+    fn decide(
+        &self,
+        chain: Vec<X509>,
+        failure: Option<(i32, u32)>,
+        ex_data: &ExData,
+    ) -> VerifyOutcome {
         let (mut result, mut error_depth) = failure.unwrap_or((X509_V_OK, 0));
         let mut rejected = failure.is_some();
         if let Some(cb) = &self.callback {

@@ -31,8 +31,10 @@ fn key_encodings_and_types() {
     if let Some(path) = pki.ec_key_sec1_pem() {
         ctx.use_privatekey_file(&path, FILETYPE_PEM).unwrap();
     }
-    ctx.use_privatekey_file(pki.key_der_path(&pki.server_ecdsa), FILETYPE_ASN1).unwrap();
-    ctx.use_certificate_file(pki.cert_der_path(&pki.server_ecdsa), FILETYPE_ASN1).unwrap();
+    ctx.use_privatekey_file(pki.key_der_path(&pki.server_ecdsa), FILETYPE_ASN1)
+        .unwrap();
+    ctx.use_certificate_file(pki.cert_der_path(&pki.server_ecdsa), FILETYPE_ASN1)
+        .unwrap();
     ctx.check_privatekey().unwrap();
 }
 
@@ -49,11 +51,16 @@ fn encrypted_keys_use_the_passphrase_callback() {
         assert!(matches!(err, Error::BadPassphrase(_)), "no callback: {err}");
         ctx.set_passwd_cb(pass("wrong"));
         let err = ctx.use_privatekey_file(&path, FILETYPE_PEM).unwrap_err();
-        assert!(matches!(err, Error::BadPassphrase(_) | Error::InvalidKey(_)), "{err}");
+        assert!(
+            matches!(err, Error::BadPassphrase(_) | Error::InvalidKey(_)),
+            "{err}"
+        );
         ctx.set_passwd_cb(pass("s3cret"));
         ctx.use_privatekey_file(&path, FILETYPE_PEM).unwrap();
         // A callback's own failure comes back as it was.
-        ctx.set_passwd_cb(Arc::new(|_, _| Err(Error::Callback("user cancelled".into()))));
+        ctx.set_passwd_cb(Arc::new(|_, _| {
+            Err(Error::Callback("user cancelled".into()))
+        }));
         assert!(matches!(
             ctx.use_privatekey_file(&path, FILETYPE_PEM),
             Err(Error::Callback(_))
@@ -65,10 +72,16 @@ fn encrypted_keys_use_the_passphrase_callback() {
 fn mismatched_key_is_named() {
     let pki = TestPki::generate();
     let ctx = Context::new(Method::Tls);
-    ctx.use_certificate_file(&pki.server_rsa.cert_path, FILETYPE_PEM).unwrap();
-    ctx.use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM).unwrap();
+    ctx.use_certificate_file(&pki.server_rsa.cert_path, FILETYPE_PEM)
+        .unwrap();
+    ctx.use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM)
+        .unwrap();
     assert!(matches!(ctx.check_privatekey(), Err(Error::KeyMismatch)));
-    assert!(ctx.check_privatekey().unwrap_err().to_string().contains("mismatch"));
+    assert!(ctx
+        .check_privatekey()
+        .unwrap_err()
+        .to_string()
+        .contains("mismatch"));
     // A server with a mismatched pair fails before it sends anything.
     let mut s = ferrossl::Connection::new(&ctx).unwrap();
     s.set_accept_state().unwrap();
@@ -81,7 +94,9 @@ fn mismatched_key_is_named() {
 fn missing_and_corrupt_files() {
     let pki = TestPki::generate();
     let ctx = Context::new(Method::Tls);
-    let missing = pki.write("nothing-here", b"").with_file_name("does-not-exist.pem");
+    let missing = pki
+        .write("nothing-here", b"")
+        .with_file_name("does-not-exist.pem");
     assert!(matches!(
         ctx.use_certificate_file(&missing, FILETYPE_PEM),
         Err(Error::File { .. })
@@ -90,12 +105,18 @@ fn missing_and_corrupt_files() {
         ctx.load_verify_locations(Some(missing.as_ref()), None),
         Err(Error::File { .. })
     ));
-    let garbage = pki.write("garbage.pem", b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+    let garbage = pki.write(
+        "garbage.pem",
+        b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+    );
     assert!(matches!(
         ctx.use_certificate_file(&garbage, FILETYPE_PEM),
         Err(Error::InvalidCertificate(_))
     ));
-    let truncated = pki.write("truncated.pem", &pki.server_ecdsa.cert_pem.as_bytes()[..200]);
+    let truncated = pki.write(
+        "truncated.pem",
+        &pki.server_ecdsa.cert_pem.as_bytes()[..200],
+    );
     assert!(ctx.use_certificate_file(&truncated, FILETYPE_PEM).is_err());
     let not_der = pki.write("random.der", &[0x30, 0x82, 0xff, 0xff, 1, 2, 3]);
     assert!(matches!(
@@ -124,12 +145,23 @@ fn certificate_fields() {
     assert_eq!(cert.subject().get("CN"), Some("localhost"));
     assert_eq!(cert.issuer().get("CN"), Some("ferrossl test root CA"));
     assert!(!cert.has_expired());
-    assert!(X509::from_pem(pki.expired.cert_pem.as_bytes()).unwrap().has_expired());
+    assert!(X509::from_pem(pki.expired.cert_pem.as_bytes())
+        .unwrap()
+        .has_expired());
     assert_eq!(cert.digest("sha256").unwrap().len(), 32 * 3 - 1);
     assert!(cert.digest("md4").is_err());
     assert_eq!(X509::from_der(cert.to_der()).unwrap(), cert);
     assert_eq!(X509::from_pem(cert.to_pem().as_bytes()).unwrap(), cert);
-    assert_eq!(X509::stack_from_pem(std::fs::read(&pki.server_chain.chain_path).unwrap().as_slice()).unwrap().len(), 2);
+    assert_eq!(
+        X509::stack_from_pem(
+            std::fs::read(&pki.server_chain.chain_path)
+                .unwrap()
+                .as_slice()
+        )
+        .unwrap()
+        .len(),
+        2
+    );
 }
 
 #[test]
@@ -152,16 +184,31 @@ fn trust_directories_and_system_store() {
 #[test]
 fn refused_methods_and_versions() {
     for id in [1, 2, 4, 5] {
-        assert!(matches!(Context::from_method_id(id), Err(Error::UnsupportedProtocol(_))));
+        assert!(matches!(
+            Context::from_method_id(id),
+            Err(Error::UnsupportedProtocol(_))
+        ));
     }
-    assert!(matches!(Context::from_method_id(99), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        Context::from_method_id(99),
+        Err(Error::InvalidArgument(_))
+    ));
     let ctx = Context::from_method_id(7).unwrap();
-    assert!(matches!(ctx.set_min_proto_version(TLS1_1_VERSION), Err(Error::UnsupportedProtocol(_))));
+    assert!(matches!(
+        ctx.set_min_proto_version(TLS1_1_VERSION),
+        Err(Error::UnsupportedProtocol(_))
+    ));
     // Options that exclude every version are reported when a connection starts.
     let opts = ctx.set_options(OP_NO_TLSv1_2 | OP_NO_TLSv1_3);
-    assert_eq!(opts & (OP_NO_TLSv1_2 | OP_NO_TLSv1_3), OP_NO_TLSv1_2 | OP_NO_TLSv1_3);
+    assert_eq!(
+        opts & (OP_NO_TLSv1_2 | OP_NO_TLSv1_3),
+        OP_NO_TLSv1_2 | OP_NO_TLSv1_3
+    );
     let mut c = ferrossl::Connection::new(&ctx).unwrap();
     c.set_connect_state().unwrap();
-    assert!(matches!(c.do_handshake(), Err(Error::UnsupportedProtocol(_))));
+    assert!(matches!(
+        c.do_handshake(),
+        Err(Error::UnsupportedProtocol(_))
+    ));
     assert_eq!(ctx.clear_options(OP_NO_TLSv1_3) & OP_NO_TLSv1_3, 0);
 }

@@ -43,8 +43,14 @@ fn handshake_and_one_mib_both_ways_each_version_and_key_type() {
             } else {
                 assert!(c.master_key().is_none(), "TLS 1.3 has no master secret");
             }
-            let ekm = c.export_keying_material(b"EXPORTER-test", 32, None).unwrap();
-            assert_eq!(ekm, s.export_keying_material(b"EXPORTER-test", 32, None).unwrap());
+            let ekm = c
+                .export_keying_material(b"EXPORTER-test", 32, None)
+                .unwrap();
+            assert_eq!(
+                ekm,
+                s.export_keying_material(b"EXPORTER-test", 32, None)
+                    .unwrap()
+            );
 
             let data: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
             assert_eq!(send_through(&mut c, &mut s, &data), data);
@@ -89,13 +95,19 @@ fn clean_close_notify_both_ways() {
     let pki = TestPki::generate();
     let (mut c, mut s) = pair(&client_ctx(&pki), &server_ctx(&pki.server_rsa));
     handshake(&mut c, &mut s).unwrap();
-    assert!(!c.shutdown().unwrap(), "first shutdown only sends close_notify");
+    assert!(
+        !c.shutdown().unwrap(),
+        "first shutdown only sends close_notify"
+    );
     assert_eq!(c.get_shutdown(), SSL_SENT_SHUTDOWN);
     transfer(&mut c, &mut s);
     let mut buf = [0u8; 8];
     assert!(matches!(s.recv(&mut buf), Err(Error::ZeroReturn)));
     assert_eq!(s.get_shutdown(), SSL_RECEIVED_SHUTDOWN);
-    assert!(s.shutdown().unwrap(), "peer already closed: shutdown completes");
+    assert!(
+        s.shutdown().unwrap(),
+        "peer already closed: shutdown completes"
+    );
     assert!(matches!(c.shutdown(), Err(Error::WantRead)));
     transfer(&mut s, &mut c);
     assert!(c.shutdown().unwrap());
@@ -123,7 +135,10 @@ fn truncated_stream_is_an_unexpected_eof() {
     transfer(&mut c, &mut s);
     let _ = s.do_handshake();
     c.bio_shutdown().unwrap();
-    assert!(matches!(c.do_handshake(), Err(Error::SysCall { errno: -1, .. })));
+    assert!(matches!(
+        c.do_handshake(),
+        Err(Error::SysCall { errno: -1, .. })
+    ));
 }
 
 #[test]
@@ -154,7 +169,10 @@ fn zero_length_and_huge_writes() {
     let (mut c, mut s) = pair(&client_ctx(&pki), &server_ctx(&pki.server_ecdsa));
     handshake(&mut c, &mut s).unwrap();
     assert_eq!(c.send(b"").unwrap(), 0);
-    assert!(matches!(c.bio_read(100), Err(Error::WantRead)), "nothing sent for 0 bytes");
+    assert!(
+        matches!(c.bio_read(100), Err(Error::WantRead)),
+        "nothing sent for 0 bytes"
+    );
     let huge = vec![0x5a; 16 << 20];
     assert_eq!(c.send(&huge).unwrap(), huge.len());
     let mut received = 0;
@@ -207,7 +225,10 @@ fn wrong_state_calls_are_errors() {
     assert!(conn.export_keying_material(b"x", 8, None).is_err());
     conn.set_connect_state().unwrap();
     let _ = conn.do_handshake();
-    assert!(conn.set_accept_state().is_err(), "role fixed once the handshake started");
+    assert!(
+        conn.set_accept_state().is_err(),
+        "role fixed once the handshake started"
+    );
     assert!(conn.set_tlsext_host_name("example.com").is_err());
     assert!(!conn.renegotiate());
     assert!(matches!(conn.get_finished(), Err(Error::NotSupported(_))));

@@ -38,8 +38,14 @@ fn verify_failure(pki: &TestPki, server: &Identity) -> (i32, u32) {
 #[test]
 fn failures_carry_openssl_codes() {
     let pki = TestPki::generate();
-    assert_eq!(verify_failure(&pki, &pki.expired), (X509_V_ERR_CERT_HAS_EXPIRED, 0));
-    assert_eq!(verify_failure(&pki, &pki.not_yet_valid), (X509_V_ERR_CERT_NOT_YET_VALID, 0));
+    assert_eq!(
+        verify_failure(&pki, &pki.expired),
+        (X509_V_ERR_CERT_HAS_EXPIRED, 0)
+    );
+    assert_eq!(
+        verify_failure(&pki, &pki.not_yet_valid),
+        (X509_V_ERR_CERT_NOT_YET_VALID, 0)
+    );
     assert_eq!(
         verify_failure(&pki, &pki.self_signed),
         (X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, 0)
@@ -74,9 +80,16 @@ fn callback_sees_each_depth_top_first_and_can_override() {
     cctx.set_verify(VERIFY_PEER, Some(cb));
     let (mut c, mut s) = pair(&cctx, &server_ctx(&pki.server_chain));
     handshake(&mut c, &mut s).unwrap();
-    assert_eq!(*calls.lock().unwrap(), vec![(2, 0, true), (1, 0, true), (0, 0, true)]);
+    assert_eq!(
+        *calls.lock().unwrap(),
+        vec![(2, 0, true), (1, 0, true), (0, 0, true)]
+    );
     assert_eq!(c.get_verified_chain().unwrap().len(), 3);
-    assert_eq!(c.get_peer_cert_chain().unwrap().len(), 2, "leaf and intermediate were sent");
+    assert_eq!(
+        c.get_peer_cert_chain().unwrap().len(),
+        2,
+        "leaf and intermediate were sent"
+    );
 
     // A failure the callback accepts: the handshake goes on, the result keeps the code.
     let cctx = client_ctx(&pki);
@@ -84,7 +97,10 @@ fn callback_sees_each_depth_top_first_and_can_override() {
     cctx.set_verify(VERIFY_PEER, Some(cb));
     let (mut c, mut s) = pair(&cctx, &server_ctx(&pki.expired));
     handshake(&mut c, &mut s).unwrap();
-    assert!(calls.lock().unwrap().contains(&(0, X509_V_ERR_CERT_HAS_EXPIRED, false)));
+    assert!(calls
+        .lock()
+        .unwrap()
+        .contains(&(0, X509_V_ERR_CERT_HAS_EXPIRED, false)));
     assert_eq!(c.get_verify_result(), X509_V_ERR_CERT_HAS_EXPIRED);
     assert!(c.get_verified_chain().is_none());
 
@@ -106,14 +122,18 @@ fn verify_none_reports_but_does_not_fail() {
     let cctx = Context::new(Method::Tls);
     let (mut c, mut s) = pair(&cctx, &server_ctx(&pki.self_signed));
     handshake(&mut c, &mut s).unwrap();
-    assert_eq!(c.get_verify_result(), X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+    assert_eq!(
+        c.get_verify_result(),
+        X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+    );
 }
 
 #[test]
 fn a_trusted_self_signed_certificate_is_its_own_anchor() {
     let pki = TestPki::generate();
     let cctx = Context::new(Method::Tls);
-    cctx.load_verify_locations(Some(pki.self_signed.cert_path.as_ref()), None).unwrap();
+    cctx.load_verify_locations(Some(pki.self_signed.cert_path.as_ref()), None)
+        .unwrap();
     cctx.set_verify(VERIFY_PEER, None);
     let (mut c, mut s) = pair(&cctx, &server_ctx(&pki.self_signed));
     handshake(&mut c, &mut s).unwrap();
@@ -169,7 +189,13 @@ fn hostname_is_checked_only_when_asked() {
     c.set1_host("10.9.8.7").unwrap();
     assert!(matches!(
         handshake(&mut c, &mut s),
-        Err(("client", Error::CertificateVerify { code: X509_V_ERR_IP_ADDRESS_MISMATCH, .. }))
+        Err((
+            "client",
+            Error::CertificateVerify {
+                code: X509_V_ERR_IP_ADDRESS_MISMATCH,
+                ..
+            }
+        ))
     ));
 }
 
@@ -187,7 +213,8 @@ fn bad_server_names_are_refused() {
 
 fn client_auth_server(pki: &TestPki, mode: i32) -> Context {
     let sctx = server_ctx(&pki.server_ecdsa);
-    sctx.load_verify_locations(Some(pki.ca_path().as_ref()), None).unwrap();
+    sctx.load_verify_locations(Some(pki.ca_path().as_ref()), None)
+        .unwrap();
     sctx.set_verify(mode, None);
     sctx
 }
@@ -207,14 +234,20 @@ fn client_certificates() {
         // With one: the server sees and verifies it.
         for id in [&pki.client_ecdsa, &pki.client_rsa] {
             let cctx = client_ctx(&pki);
-            cctx.use_certificate_file(&id.cert_path, FILETYPE_PEM).unwrap();
-            cctx.use_privatekey_file(&id.key_path, FILETYPE_PEM).unwrap();
+            cctx.use_certificate_file(&id.cert_path, FILETYPE_PEM)
+                .unwrap();
+            cctx.use_privatekey_file(&id.key_path, FILETYPE_PEM)
+                .unwrap();
             let (mut c, mut s) = pair(&cctx, &required);
             handshake(&mut c, &mut s).unwrap();
             let peer = s.get_peer_certificate().unwrap();
             assert_eq!(peer.subject().get("CN"), Some("ferrossl test client"));
             assert_eq!(s.get_verify_result(), X509_V_OK);
-            assert_eq!(s.get_peer_cert_chain().unwrap().len(), 0, "the server's view omits the leaf");
+            assert_eq!(
+                s.get_peer_cert_chain().unwrap().len(),
+                0,
+                "the server's view omits the leaf"
+            );
         }
 
         // Requested but optional: a client without one gets through.
@@ -226,8 +259,10 @@ fn client_certificates() {
 
         // An untrusted client certificate is refused with its code.
         let cctx = client_ctx(&pki);
-        cctx.use_certificate_file(&pki.untrusted.cert_path, FILETYPE_PEM).unwrap();
-        cctx.use_privatekey_file(&pki.untrusted.key_path, FILETYPE_PEM).unwrap();
+        cctx.use_certificate_file(&pki.untrusted.cert_path, FILETYPE_PEM)
+            .unwrap();
+        cctx.use_privatekey_file(&pki.untrusted.key_path, FILETYPE_PEM)
+            .unwrap();
         let (mut c, mut s) = pair(&cctx, &required);
         let err = handshake(&mut c, &mut s).unwrap_err();
         assert!(

@@ -57,8 +57,11 @@ impl HelloScanner {
         self.pending.extend_from_slice(bytes);
         // Walk whole plaintext records until the wanted hello appears or encryption starts.
         while self.pending.len() >= 5 {
-            let record_len = 5 + usize::from(u16::from_be_bytes([self.pending[3], self.pending[4]]));
-            if self.pending[0] == CONTENT_HANDSHAKE && self.pending[5..].first() == Some(&self.wanted) {
+            let record_len =
+                5 + usize::from(u16::from_be_bytes([self.pending[3], self.pending[4]]));
+            if self.pending[0] == CONTENT_HANDSHAKE
+                && self.pending[5..].first() == Some(&self.wanted)
+            {
                 if self.pending.len() < HELLO_PREFIX {
                     return;
                 }
@@ -68,7 +71,10 @@ impl HelloScanner {
                     self.finish();
                     return;
                 }
-            } else if self.pending[0] != CONTENT_HANDSHAKE && self.pending[0] != 20 && self.pending[0] != 21 {
+            } else if self.pending[0] != CONTENT_HANDSHAKE
+                && self.pending[0] != 20
+                && self.pending[0] != 21
+            {
                 // Application data or garbage: no plaintext hello can follow.
                 self.finish();
                 return;

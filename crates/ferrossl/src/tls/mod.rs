@@ -14,7 +14,7 @@ use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::ServerName;
 
 use crate::ciphers::{self, CipherInfo};
-use crate::config::{Config, Role, Version, VerifySettings};
+use crate::config::{Config, Role, VerifySettings, Version};
 use crate::constants::*;
 use crate::error::{Error, Result};
 use crate::ex_data::ExData;
@@ -90,26 +90,32 @@ impl TlsEngine {
                     .dangerous()
                     .with_custom_certificate_verifier(verifier);
                 let mut cc = match certified_key(config)? {
-                    Some(key) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(key))),
+                    Some(key) => {
+                        builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(key)))
+                    }
                     None => builder.with_no_client_auth(),
                 };
                 cc.resumption = client_resumption(config);
                 cc.enable_sni = params.server_name.is_some();
                 cc.key_log = secrets.clone();
                 let name = match params.server_name {
-                    Some(n) => ServerName::try_from(n.to_string())
-                        .map_err(|e| Error::InvalidArgument(format!("invalid server name {n:?}: {e}")))?,
+                    Some(n) => ServerName::try_from(n.to_string()).map_err(|e| {
+                        Error::InvalidArgument(format!("invalid server name {n:?}: {e}"))
+                    })?,
                     // No name: SNI is off and the name is never checked, as in OpenSSL.
                     None => ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into()),
                 };
                 rustls::ClientConnection::new(Arc::new(cc), name)?.into()
             }
             Role::Server => {
-                let key = certified_key(config)?.ok_or(Error::Missing("certificate and private key"))?;
+                let key =
+                    certified_key(config)?.ok_or(Error::Missing("certificate and private key"))?;
                 let builder = ServerConfig::builder_with_provider(provider())
                     .with_protocol_versions(&versions)
                     .map_err(Error::Protocol)?;
-                let builder = if config.verify.mode & VERIFY_PEER != 0 || params.verify.mode & VERIFY_PEER != 0 {
+                let builder = if config.verify.mode & VERIFY_PEER != 0
+                    || params.verify.mode & VERIFY_PEER != 0
+                {
                     builder.with_client_cert_verifier(verifier)
                 } else {
                     builder.with_no_client_auth()
@@ -165,7 +171,9 @@ impl TlsEngine {
 
     /// Processes the ciphertext taken so far.
     pub fn process(&mut self) -> Result<rustls::IoState> {
-        self.conn.process_new_packets().map_err(|e| self.map_error(e))
+        self.conn
+            .process_new_packets()
+            .map_err(|e| self.map_error(e))
     }
 
     /// Turns an engine error into ours, keeping the X509_V_ERR code of a failed verification.
@@ -240,7 +248,10 @@ impl TlsEngine {
 
     /// The outcome of verifying the peer, if a chain was verified.
     pub fn verify_outcome(&self) -> Option<VerifyOutcome> {
-        self.verify_outcome.lock().expect("verify outcome lock").clone()
+        self.verify_outcome
+            .lock()
+            .expect("verify outcome lock")
+            .clone()
     }
 
     /// The negotiated ALPN protocol.
@@ -290,7 +301,12 @@ impl TlsEngine {
     }
 
     /// Keying material per RFC 5705 / RFC 8446 §7.5.
-    pub fn export_keying_material(&self, label: &[u8], len: usize, context: Option<&[u8]>) -> Result<Vec<u8>> {
+    pub fn export_keying_material(
+        &self,
+        label: &[u8],
+        len: usize,
+        context: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
         let mut out = vec![0u8; len];
         self.conn
             .export_keying_material(&mut out, label, context)

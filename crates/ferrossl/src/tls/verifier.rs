@@ -29,11 +29,15 @@ impl PeerVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<(), rustls::Error> {
-        let outcome = self.chain.verify(end_entity, intermediates, now, &self.ex_data);
+        let outcome = self
+            .chain
+            .verify(end_entity, intermediates, now, &self.ex_data);
         let verdict = if outcome.accepted {
             Ok(())
         } else {
-            Err(rustls::Error::InvalidCertificate(certificate_error(outcome.result)))
+            Err(rustls::Error::InvalidCertificate(certificate_error(
+                outcome.result,
+            )))
         };
         *self.outcome.lock().expect("verify outcome lock") = Some(outcome);
         verdict
@@ -42,7 +46,9 @@ impl PeerVerifier {
 
 impl std::fmt::Debug for PeerVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerVerifier").field("mode", &self.chain.mode).finish()
+        f.debug_struct("PeerVerifier")
+            .field("mode", &self.chain.mode)
+            .finish()
     }
 }
 

@@ -80,7 +80,11 @@ impl PKey {
     }
 
     /// Reads a key in either encoding ([`FILETYPE_PEM`] or [`FILETYPE_ASN1`]).
-    pub fn load(data: &[u8], filetype: i32, passphrase: Option<&PassphraseCallback>) -> Result<Self> {
+    pub fn load(
+        data: &[u8],
+        filetype: i32,
+        passphrase: Option<&PassphraseCallback>,
+    ) -> Result<Self> {
         match filetype {
             FILETYPE_PEM => Self::from_pem(data, passphrase),
             FILETYPE_ASN1 => Self::from_der(data),
@@ -97,7 +101,9 @@ impl PKey {
             }
             "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
                 let der = match block.header("DEK-Info") {
-                    Some(dek) => decrypt_traditional(dek, &block.der, &ask_passphrase(passphrase)?)?,
+                    Some(dek) => {
+                        decrypt_traditional(dek, &block.der, &ask_passphrase(passphrase)?)?
+                    }
                     None => block.der.clone(),
                 };
                 if block.label.starts_with("RSA") {
@@ -126,7 +132,11 @@ impl PKey {
             SignatureAlgorithm::RSA => KeyType::Rsa,
             SignatureAlgorithm::ECDSA => KeyType::Ec,
             SignatureAlgorithm::ED25519 => KeyType::Ed25519,
-            other => return Err(Error::InvalidKey(format!("unsupported key algorithm {other:?}"))),
+            other => {
+                return Err(Error::InvalidKey(format!(
+                    "unsupported key algorithm {other:?}"
+                )))
+            }
         };
         let spki = signing
             .public_key()
@@ -223,9 +233,9 @@ fn ask_passphrase(cb: Option<&PassphraseCallback>) -> Result<Vec<u8>> {
 fn decrypt_pkcs8(der: &[u8], pass: &[u8]) -> Result<Vec<u8>> {
     let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der)
         .map_err(|e| Error::InvalidKey(format!("malformed encrypted PKCS#8 key: {e}")))?;
-    let doc = info
-        .decrypt(pass)
-        .map_err(|_| Error::BadPassphrase("wrong passphrase or unsupported PKCS#8 encryption".into()))?;
+    let doc = info.decrypt(pass).map_err(|_| {
+        Error::BadPassphrase("wrong passphrase or unsupported PKCS#8 encryption".into())
+    })?;
     Ok(doc.as_bytes().to_vec())
 }
 
@@ -243,11 +253,17 @@ fn decrypt_traditional(dek_info: &str, data: &[u8], pass: &[u8]) -> Result<Vec<u
         "AES-192-CBC" => 24,
         "AES-256-CBC" => 32,
         "DES-EDE3-CBC" => 24,
-        other => return Err(Error::InvalidKey(format!("unsupported PEM cipher '{other}'"))),
+        other => {
+            return Err(Error::InvalidKey(format!(
+                "unsupported PEM cipher '{other}'"
+            )))
+        }
     };
     let block_len = if cipher.starts_with("AES") { 16 } else { 8 };
     if iv.len() != block_len {
-        return Err(Error::InvalidKey(format!("IV of {cipher} must be {block_len} bytes")));
+        return Err(Error::InvalidKey(format!(
+            "IV of {cipher} must be {block_len} bytes"
+        )));
     }
     let key = bytes_to_key(pass, &iv[..8], key_len);
     let mut buf = data.to_vec();

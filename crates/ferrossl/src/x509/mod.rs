@@ -27,11 +27,13 @@ impl X509 {
     /// Reads a DER-encoded certificate, rejecting bytes that do not parse as one.
     pub fn from_der(der: &[u8]) -> Result<Self> {
         match X509Certificate::from_der(der) {
-            Ok((rest, _)) if rest.is_empty() => Ok(Self { der: der.into() }),
+            Ok(([], _)) => Ok(Self { der: der.into() }),
             Ok(_) => Err(Error::InvalidCertificate(
                 "trailing bytes after the certificate".into(),
             )),
-            Err(e) => Err(Error::InvalidCertificate(format!("not a DER certificate: {e}"))),
+            Err(e) => Err(Error::InvalidCertificate(format!(
+                "not a DER certificate: {e}"
+            ))),
         }
     }
 
@@ -48,7 +50,12 @@ impl X509 {
         let blocks = pem::parse_all(pem).map_err(|e| Error::InvalidCertificate(e.to_string()))?;
         blocks
             .iter()
-            .filter(|b| matches!(b.label.as_str(), "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"))
+            .filter(|b| {
+                matches!(
+                    b.label.as_str(),
+                    "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE"
+                )
+            })
             .map(|b| Self::from_der(&b.der))
             .collect()
     }
@@ -199,7 +206,11 @@ impl X509Name {
                 let oid = attr.attr_type().to_id_string();
                 let key = openssl_short_name(&oid)
                     .map(str::to_string)
-                    .or_else(|| x509_parser::objects::oid2sn(attr.attr_type(), registry).ok().map(str::to_string))
+                    .or_else(|| {
+                        x509_parser::objects::oid2sn(attr.attr_type(), registry)
+                            .ok()
+                            .map(str::to_string)
+                    })
                     .unwrap_or(oid);
                 let value = attr
                     .as_str()
@@ -274,7 +285,11 @@ fn openssl_short_name(oid: &str) -> Option<&'static str> {
 
 impl fmt::Display for X509Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.entries.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let parts: Vec<String> = self
+            .entries
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         f.write_str(&parts.join(", "))
     }
 }

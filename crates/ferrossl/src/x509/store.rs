@@ -84,7 +84,10 @@ impl X509Store {
                 .errors
                 .first()
                 .map(|e| e.to_string())
-                .unwrap_or_else(|| "no certificates in the usual locations (set SSL_CERT_FILE or SSL_CERT_DIR)".into());
+                .unwrap_or_else(|| {
+                    "no certificates in the usual locations (set SSL_CERT_FILE or SSL_CERT_DIR)"
+                        .into()
+                });
             return Err(Error::NoSystemStore(why));
         }
         let mut n = 0;
@@ -124,7 +127,10 @@ impl X509Store {
         inner
             .anchors
             .iter()
-            .position(|a| a.subject == anchor.subject && a.subject_public_key_info == anchor.subject_public_key_info)
+            .position(|a| {
+                a.subject == anchor.subject
+                    && a.subject_public_key_info == anchor.subject_public_key_info
+            })
             .map(|i| inner.certs[i].clone())
     }
 

@@ -16,7 +16,8 @@ pub fn server_ctx(id: &Identity) -> Context {
 /// A client context that verifies the server against the test root.
 pub fn client_ctx(pki: &TestPki) -> Context {
     let ctx = Context::new(Method::Tls);
-    ctx.load_verify_locations(Some(pki.ca_path().as_ref()), None).unwrap();
+    ctx.load_verify_locations(Some(pki.ca_path().as_ref()), None)
+        .unwrap();
     ctx.set_verify(VERIFY_PEER, None);
     ctx
 }

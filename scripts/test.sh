@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine that has only Rust, gcc, Python and pip:
+# installs the peers the interop tests start (OpenSSL, GnuTLS, curl), builds once, then runs
+# every test, clippy and rustfmt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=()
+command -v openssl >/dev/null || apt_packages+=(openssl)
+command -v gnutls-serv >/dev/null || apt_packages+=(gnutls-bin)
+command -v curl >/dev/null || apt_packages+=(curl)
+command -v unshare >/dev/null || apt_packages+=(util-linux)
+command -v ip >/dev/null || apt_packages+=(iproute2)
+if ((${#apt_packages[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing test peers: ${apt_packages[*]}"
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+
+# Under CI a missing peer is a failure, not a skip.
+export CI="${CI:-}"
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked 2>&1 | tee "$log"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo fmt --all --check
+
+# One closing line that sums every test binary's result.
+awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "ferrossl: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
