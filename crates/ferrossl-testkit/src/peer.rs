@@ -13,12 +13,20 @@ use crate::pki::Identity;
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
+    TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A free UDP port on 127.0.0.1.
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
+    UdpSocket::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Whether `name` is on PATH.
@@ -90,13 +98,22 @@ impl PeerProcess {
         let stdout = capture(child.stdout.take().expect("piped"));
         let stderr = capture(child.stderr.take().expect("piped"));
         let stdin = child.stdin.take();
-        Ok(Self { child, stdin, stdout, stderr })
+        Ok(Self {
+            child,
+            stdin,
+            stdout,
+            stderr,
+        })
     }
 
     fn failure(&self, what: String) -> io::Error {
         io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("{what}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.stdout(), self.stderr()),
+            format!(
+                "{what}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                self.stdout(),
+                self.stderr()
+            ),
         )
     }
 
@@ -104,15 +121,24 @@ impl PeerProcess {
     pub fn wait_for_tcp_port(&mut self, port: u16, timeout: Duration) -> io::Result<()> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok() {
+            if TcpStream::connect_timeout(
+                &([127, 0, 0, 1], port).into(),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+            {
                 return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(self.failure(format!("peer exited ({status}) before listening on {port}")));
+                return Err(
+                    self.failure(format!("peer exited ({status}) before listening on {port}"))
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(self.failure(format!("peer did not listen on port {port} within {timeout:?}")))
+        Err(self.failure(format!(
+            "peer did not listen on port {port} within {timeout:?}"
+        )))
     }
 
     /// Waits until stdout or stderr contains `needle`.
@@ -129,7 +155,10 @@ impl PeerProcess {
 
     /// Writes to the peer's stdin.
     pub fn write_stdin(&mut self, data: &[u8]) -> io::Result<()> {
-        let stdin = self.stdin.as_mut().ok_or_else(|| io::Error::other("stdin closed"))?;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("stdin closed"))?;
         stdin.write_all(data)?;
         stdin.flush()
     }
@@ -173,7 +202,10 @@ impl PeerProcess {
     /// Kills the peer's whole process group and reaps it.
     pub fn kill(&mut self) {
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -241,16 +273,30 @@ mod tests {
         }
         let pki = TestPki::generate();
         let port = free_tcp_port();
-        let mut server =
-            PeerProcess::spawn(&mut openssl_s_server(port, &pki.server_ecdsa, &["-naccept".into(), "1".into(), "-quiet".into()]))
-                .unwrap();
-        server.wait_for_tcp_port(port, Duration::from_secs(10)).unwrap();
+        let mut server = PeerProcess::spawn(&mut openssl_s_server(
+            port,
+            &pki.server_ecdsa,
+            &["-naccept".into(), "1".into(), "-quiet".into()],
+        ))
+        .unwrap();
+        server
+            .wait_for_tcp_port(port, Duration::from_secs(10))
+            .unwrap();
         let ca = pki.ca_path().display().to_string();
-        let args = ["-CAfile".to_string(), ca, "-verify_return_error".into(), "-quiet".into()];
+        let args = [
+            "-CAfile".to_string(),
+            ca,
+            "-verify_return_error".into(),
+            "-quiet".into(),
+        ];
         let mut client = PeerProcess::spawn(&mut openssl_s_client(port, &args)).unwrap();
         client.write_stdin(b"hello\n").unwrap();
-        server.wait_for_output("hello", Duration::from_secs(10)).unwrap();
-        let err = client.wait_for_output("never printed", Duration::from_millis(200)).unwrap_err();
+        server
+            .wait_for_output("hello", Duration::from_secs(10))
+            .unwrap();
+        let err = client
+            .wait_for_output("never printed", Duration::from_millis(200))
+            .unwrap_err();
         assert!(err.to_string().contains("--- stderr ---"));
     }
 }

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, SignatureAlgorithm, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519,
-    PKCS_RSA_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SignatureAlgorithm, PKCS_ECDSA_P256_SHA256,
+    PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -85,20 +85,40 @@ impl TestPki {
         let valid = (now - Duration::days(1), now + Duration::days(30));
 
         let root = authority("ferrossl test root CA", &PKCS_ECDSA_P256_SHA256);
-        let ca = write_identity(&dir, "ca", &root.params.self_signed(&root.key).unwrap(), &root.key, &[]);
+        let ca = write_identity(
+            &dir,
+            "ca",
+            &root.params.self_signed(&root.key).unwrap(),
+            &root.key,
+            &[],
+        );
         let other = authority("ferrossl unrelated CA", &PKCS_ECDSA_P256_SHA256);
-        let other_ca = write_identity(&dir, "other-ca", &other.params.self_signed(&other.key).unwrap(), &other.key, &[]);
+        let other_ca = write_identity(
+            &dir,
+            "other-ca",
+            &other.params.self_signed(&other.key).unwrap(),
+            &other.key,
+            &[],
+        );
         let intermediate = {
             let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
             let mut params = ca_params("ferrossl test intermediate CA");
             params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
             Authority { params, key }
         };
-        let intermediate_cert = intermediate.params.signed_by(&intermediate.key, &root.issuer()).unwrap();
+        let intermediate_cert = intermediate
+            .params
+            .signed_by(&intermediate.key, &root.issuer())
+            .unwrap();
 
         let server = |name: &str, alg, period, issuer: Option<&Authority>| {
             let key = KeyPair::generate_for(alg).unwrap();
-            let params = leaf_params("localhost", &SERVER_NAMES, ExtendedKeyUsagePurpose::ServerAuth, period);
+            let params = leaf_params(
+                "localhost",
+                &SERVER_NAMES,
+                ExtendedKeyUsagePurpose::ServerAuth,
+                period,
+            );
             let cert = match issuer {
                 Some(a) => params.signed_by(&key, &a.issuer()).unwrap(),
                 None => params.self_signed(&key).unwrap(),
@@ -107,14 +127,36 @@ impl TestPki {
         };
         let client = |name: &str, alg| {
             let key = KeyPair::generate_for(alg).unwrap();
-            let params = leaf_params("ferrossl test client", &[], ExtendedKeyUsagePurpose::ClientAuth, valid);
-            write_identity(&dir, name, &params.signed_by(&key, &root.issuer()).unwrap(), &key, &[])
+            let params = leaf_params(
+                "ferrossl test client",
+                &[],
+                ExtendedKeyUsagePurpose::ClientAuth,
+                valid,
+            );
+            write_identity(
+                &dir,
+                name,
+                &params.signed_by(&key, &root.issuer()).unwrap(),
+                &key,
+                &[],
+            )
         };
         let server_chain = {
             let key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).unwrap();
-            let params = leaf_params("localhost", &SERVER_NAMES, ExtendedKeyUsagePurpose::ServerAuth, valid);
+            let params = leaf_params(
+                "localhost",
+                &SERVER_NAMES,
+                ExtendedKeyUsagePurpose::ServerAuth,
+                valid,
+            );
             let cert = params.signed_by(&key, &intermediate.issuer()).unwrap();
-            write_identity(&dir, "server-chain", &cert, &key, &[intermediate_cert.pem()])
+            write_identity(
+                &dir,
+                "server-chain",
+                &cert,
+                &key,
+                &[intermediate_cert.pem()],
+            )
         };
         let year = Duration::days(365);
         Self {
@@ -124,8 +166,18 @@ impl TestPki {
             server_chain,
             client_rsa: client("client-rsa", &PKCS_RSA_SHA256),
             client_ecdsa: client("client-ecdsa", &PKCS_ECDSA_P256_SHA256),
-            expired: server("expired", &PKCS_ECDSA_P256_SHA256, (now - 2 * year, now - year), Some(&root)),
-            not_yet_valid: server("not-yet-valid", &PKCS_ECDSA_P256_SHA256, (now + year, now + 2 * year), Some(&root)),
+            expired: server(
+                "expired",
+                &PKCS_ECDSA_P256_SHA256,
+                (now - 2 * year, now - year),
+                Some(&root),
+            ),
+            not_yet_valid: server(
+                "not-yet-valid",
+                &PKCS_ECDSA_P256_SHA256,
+                (now + year, now + 2 * year),
+                Some(&root),
+            ),
             self_signed: server("self-signed", &PKCS_ECDSA_P256_SHA256, valid, None),
             untrusted: server("untrusted", &PKCS_ECDSA_P256_SHA256, valid, Some(&other)),
             ca,
@@ -164,7 +216,11 @@ impl TestPki {
 
     /// The RSA server key as PKCS#1 PEM ("BEGIN RSA PRIVATE KEY").
     pub fn rsa_key_pkcs1_pem(&self) -> Option<PathBuf> {
-        self.openssl_convert("rsa-pkcs1.pem", &self.server_rsa.key_path, &["pkey", "-traditional"])
+        self.openssl_convert(
+            "rsa-pkcs1.pem",
+            &self.server_rsa.key_path,
+            &["pkey", "-traditional"],
+        )
     }
 
     /// The ECDSA server key as SEC1 PEM ("BEGIN EC PRIVATE KEY").
@@ -186,14 +242,22 @@ impl TestPki {
     pub fn encrypted_pkcs8_pem(&self, id: &Identity, password: &str) -> Option<PathBuf> {
         let name = format!("{}.p8enc.pem", stem(&id.key_path));
         let pass = format!("pass:{password}");
-        self.openssl_convert(&name, &id.key_path, &["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", &pass])
+        self.openssl_convert(
+            &name,
+            &id.key_path,
+            &["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", &pass],
+        )
     }
 
     /// The identity's key in OpenSSL's traditional encrypted form (DEK-Info: AES-256-CBC).
     pub fn legacy_encrypted_pem(&self, id: &Identity, password: &str) -> Option<PathBuf> {
         let name = format!("{}.legacy-enc.pem", stem(&id.key_path));
         let pass = format!("pass:{password}");
-        self.openssl_convert(&name, &id.key_path, &["pkey", "-traditional", "-aes256", "-passout", &pass])
+        self.openssl_convert(
+            &name,
+            &id.key_path,
+            &["pkey", "-traditional", "-aes256", "-passout", &pass],
+        )
     }
 
     fn openssl_convert(&self, name: &str, input: &Path, args: &[&str]) -> Option<PathBuf> {
@@ -217,7 +281,10 @@ impl Drop for TestPki {
 }
 
 fn stem(path: &Path) -> String {
-    path.file_stem().unwrap_or_default().to_string_lossy().into_owned()
+    path.file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn name(cn: &str) -> DistinguishedName {
@@ -231,7 +298,11 @@ fn ca_params(cn: &str) -> CertificateParams {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.distinguished_name = name(cn);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::days(3 * 365);
     params.not_after = now + Duration::days(3 * 365);
@@ -255,13 +326,22 @@ fn leaf_params(
     let mut params = CertificateParams::new(sans).unwrap();
     params.distinguished_name = name(cn);
     params.extended_key_usages = vec![usage];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.not_before = not_before;
     params.not_after = not_after;
     params
 }
 
-fn write_identity(dir: &Path, name: &str, cert: &rcgen::Certificate, key: &KeyPair, intermediates: &[String]) -> Identity {
+fn write_identity(
+    dir: &Path,
+    name: &str,
+    cert: &rcgen::Certificate,
+    key: &KeyPair,
+    intermediates: &[String],
+) -> Identity {
     let cert_path = dir.join(format!("{name}.pem"));
     let key_path = dir.join(format!("{name}.key"));
     let cert_pem = cert.pem();
@@ -293,7 +373,13 @@ mod tests {
     #[test]
     fn generates_every_identity() {
         let pki = TestPki::generate();
-        for id in [&pki.ca, &pki.server_rsa, &pki.server_chain, &pki.expired, &pki.untrusted] {
+        for id in [
+            &pki.ca,
+            &pki.server_rsa,
+            &pki.server_chain,
+            &pki.expired,
+            &pki.untrusted,
+        ] {
             assert!(id.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
             assert!(id.key_pem.contains("PRIVATE KEY"));
             assert!(id.cert_path.exists() && id.key_path.exists());
@@ -307,7 +393,10 @@ mod tests {
                 .arg(&pki.expired.cert_path)
                 .status()
                 .unwrap();
-            assert!(!expired.success(), "the expired certificate must be expired");
+            assert!(
+                !expired.success(),
+                "the expired certificate must be expired"
+            );
         }
         let dir = pki.dir.clone();
         drop(pki);
