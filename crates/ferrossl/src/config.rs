@@ -7,7 +7,21 @@ use crate::constants::*;
 use crate::error::{Error, Result};
 use crate::ex_data::ExData;
 use crate::verify::VerifyCallback;
-use crate::x509::{PKey, X509Store, X509};
+use crate::x509::{PKey, X509Name, X509Store, X509};
+
+/// Receives each NSS key log line (`SSLKEYLOGFILE` format, without the newline) with the
+/// application data of the connection that produced it.
+pub type KeylogCallback = Arc<dyn Fn(&ExData, &[u8]) + Send + Sync>;
+
+/// The info callback: `(connection's ex_data, where, ret)` with OpenSSL's `SSL_CB_*` values.
+pub type InfoCallback = Arc<dyn Fn(&ExData, i32, i32) + Send + Sync>;
+
+/// A server's OCSP callback: returns the DER OCSPResponse to staple; empty means none.
+pub type OcspServerCallback = Arc<dyn Fn(&ExData) -> Result<Vec<u8>> + Send + Sync>;
+
+/// A client's OCSP callback: gets the stapled response (empty when none) and returns whether
+/// the handshake may go on.
+pub type OcspClientCallback = Arc<dyn Fn(&ExData, &[u8]) -> Result<bool> + Send + Sync>;
 
 /// The methods of pyOpenSSL's `Context(method)`, with pyOpenSSL's numeric values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -167,6 +181,33 @@ pub struct Config {
     pub store: X509Store,
     /// Application data of the context (`Context.set_app_data`).
     pub ex_data: Arc<ExData>,
+    /// ALPN protocols a client offers, in preference order.
+    pub alpn_protos: Vec<Vec<u8>>,
+    /// TLS 1.2 suites (`set_cipher_list`); `None` = the default list.
+    pub tls12_suites: Option<Vec<rustls::CipherSuite>>,
+    /// TLS 1.3 suites (`set_ciphersuites`); `None` = the default list.
+    pub tls13_suites: Option<Vec<rustls::CipherSuite>>,
+    /// Key exchange groups (`set_groups`, `set_tmp_ecdh`); `None` = the default list.
+    pub groups: Option<Vec<rustls::NamedGroup>>,
+    /// `SESS_CACHE_*` mode.
+    pub session_cache_mode: i64,
+    /// Session lifetime in seconds (`set_timeout`).
+    pub session_timeout: u64,
+    /// The session ID context (`set_session_id`): servers resume only sessions made under
+    /// the same context.
+    pub session_id_context: Vec<u8>,
+    /// CA names a server sends in its CertificateRequest.
+    pub client_ca_list: Vec<X509Name>,
+    /// Key log lines go here.
+    pub keylog: Option<KeylogCallback>,
+    /// Handshake progress goes here.
+    pub info: Option<InfoCallback>,
+    /// Server: what to staple.
+    pub ocsp_server: Option<OcspServerCallback>,
+    /// Client: judges the stapled response.
+    pub ocsp_client: Option<OcspClientCallback>,
+    /// The context's session ticket keys.
+    pub ticket_keys: Arc<dyn rustls::server::ProducesTickets>,
 }
 
 impl Config {

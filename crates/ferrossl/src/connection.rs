@@ -6,18 +6,20 @@
 //! [`Error::WantWrite`] when the transport is full, [`Error::ZeroReturn`] after the peer's
 //! close_notify and an unexpected-EOF [`Error::SysCall`] when the transport ends without one.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 
 use crate::config::{Config, Role, VerifySettings};
 use crate::constants::*;
-use crate::context::Context;
+use crate::context::{check_alpn, AlpnSelection, ClientHello, Context};
 use crate::error::{Error, Result};
 use crate::ex_data::ExData;
-use crate::tls::{EngineParams, TlsEngine};
+use crate::session::Session;
+use crate::tls::{AlpnDecision, EngineParams, Processed, TlsEngine};
 use crate::transport::Stream;
 use crate::verify::VerifyCallback;
+use crate::x509::X509Name;
 use crate::x509::X509;
 
 /// A byte queue read from the front: a Vec with a read offset, compacted as it drains.
@@ -107,6 +109,9 @@ pub struct Connection {
     server_name: Option<String>,
     verify_host: Option<String>,
     verify: Option<VerifySettings>,
+    alpn_protos: Option<Vec<Vec<u8>>>,
+    session: Option<Session>,
+    request_ocsp: bool,
     shutdown: i32,
     peeked: ByteQueue,
     want: Want,
@@ -148,6 +153,9 @@ impl Connection {
             server_name: None,
             verify_host: None,
             verify: None,
+            alpn_protos: None,
+            session: None,
+            request_ocsp: false,
             shutdown: 0,
             peeked: ByteQueue::default(),
             want: Want::Nothing,
@@ -251,7 +259,7 @@ impl Connection {
     /// The SNI name: the one a client set, or the one a server received.
     pub fn get_servername(&self) -> Option<String> {
         match (self.role, &self.engine) {
-            (Some(Role::Server), Some(engine)) => engine.server_name().map(str::to_string),
+            (Some(Role::Server), Some(engine)) => engine.server_name(),
             _ => self.server_name.clone(),
         }
     }
@@ -292,20 +300,115 @@ impl Connection {
         }
     }
 
+    fn params(&self) -> EngineParams<'_> {
+        EngineParams {
+            server_name: self.server_name.as_deref(),
+            verify_host: self.verify_host.as_deref(),
+            verify: self.verify_settings(),
+            alpn_protos: self
+                .alpn_protos
+                .as_deref()
+                .unwrap_or(&self.config.alpn_protos),
+            session: self
+                .session
+                .clone()
+                .unwrap_or_else(|| Session::with_timeout(self.config.session_timeout)),
+            request_ocsp: self.request_ocsp,
+            ex_data: self.ex_data.clone(),
+        }
+    }
+
     fn engine(&mut self) -> Result<&mut TlsEngine> {
         if self.engine.is_none() {
             let role = self.role.ok_or(Error::WrongState(
                 "connection state not set: call set_connect_state or set_accept_state",
             ))?;
-            let params = EngineParams {
-                server_name: self.server_name.as_deref(),
-                verify_host: self.verify_host.as_deref(),
-                verify: self.verify.as_ref().unwrap_or(&self.config.verify),
-                ex_data: self.ex_data.clone(),
-            };
-            self.engine = Some(TlsEngine::new(&self.config, role, &params)?);
+            let params = self.params();
+            let engine = TlsEngine::new(&self.config, role, &params)?;
+            if role == Role::Client {
+                self.session = Some(params.session);
+            }
+            self.engine = Some(engine);
+            self.info(SSL_CB_HANDSHAKE_START, 1);
         }
         Ok(self.engine.as_mut().expect("engine set above"))
+    }
+
+    /// Tells the info callback, if any.
+    fn info(&self, point: i32, ret: i32) {
+        if let Some(cb) = &self.config.info {
+            cb(&self.ex_data, point, ret);
+        }
+    }
+
+    fn role_bits(&self) -> i32 {
+        match self.role {
+            Some(Role::Server) => SSL_ST_ACCEPT,
+            _ => SSL_ST_CONNECT,
+        }
+    }
+
+    /// A server got the ClientHello: the servername callback may switch contexts, the ALPN
+    /// callback picks a protocol, the OCSP callback gives a response to staple; then the
+    /// handshake goes on under the (possibly new) configuration.
+    fn on_client_hello(&mut self) -> Result<()> {
+        let engine = self.engine.as_mut().expect("engine exists");
+        let (server_name, alpn) = engine.client_hello().expect("a ClientHello is waiting");
+        let (servername_cb, _) = self.context.hello_callbacks();
+        let mut hello = ClientHello {
+            server_name: server_name.as_deref(),
+            alpn: &alpn,
+            ex_data: &self.ex_data,
+            new_context: None,
+        };
+        let decided = servername_cb
+            .map_or(Ok(()), |cb| cb(&mut hello))
+            .and_then(|()| {
+                if let Some(ctx) = hello.new_context.take() {
+                    self.config = ctx.config();
+                    self.context = ctx;
+                }
+                let (_, alpn_cb) = self.context.hello_callbacks();
+                let decision = match alpn_cb {
+                    None => AlpnDecision::None,
+                    Some(cb) => match cb(&hello)? {
+                        AlpnSelection::Select(p) if alpn.contains(&p) => AlpnDecision::Select(p),
+                        AlpnSelection::Select(p) => {
+                            return Err(Error::Callback(format!(
+                                "the ALPN callback chose {:?}, which the client did not offer",
+                                String::from_utf8_lossy(&p)
+                            )))
+                        }
+                        AlpnSelection::NoOverlap => AlpnDecision::None,
+                        AlpnSelection::Abort => AlpnDecision::Abort,
+                    },
+                };
+                let ocsp = match &self.config.ocsp_server {
+                    Some(cb) => cb(&self.ex_data)?,
+                    None => Vec::new(),
+                };
+                Ok((decision, ocsp))
+            });
+        let engine = self.engine.as_mut().expect("engine exists");
+        match decided {
+            Ok((decision, ocsp)) => {
+                let params = EngineParams {
+                    server_name: None,
+                    verify_host: None,
+                    verify: self.verify.as_ref().unwrap_or(&self.config.verify),
+                    alpn_protos: &[],
+                    session: Session::default(),
+                    request_ocsp: false,
+                    ex_data: self.ex_data.clone(),
+                };
+                engine.accept(&self.config, &params, decision, ocsp)
+            }
+            Err(e) => {
+                // RFC 8446 §6.2: a failure the peer did not cause is an internal_error.
+                engine.abort_hello(rustls::AlertDescription::InternalError);
+                Err(e)
+            }
+        }
     }
 
     fn remember<T>(&mut self, result: Result<T>) -> Result<T> {
@@ -324,6 +427,30 @@ impl Connection {
     }
 
     fn handshake(&mut self) -> Result<()> {
+        let was_done = self.is_handshake_done();
+        let result = self.run_handshake();
+        let exit = self.role_bits() | SSL_CB_EXIT;
+        match &result {
+            Ok(()) if !was_done => {
+                self.info(SSL_CB_HANDSHAKE_DONE, 1);
+                self.info(exit, 1);
+            }
+            Ok(()) => {}
+            Err(Error::CertificateVerify { code, .. }) => {
+                let alert = rustls::AlertDescription::from(crate::verify::certificate_error(*code));
+                self.info(SSL_CB_WRITE_ALERT, (2 << 8) | i32::from(u8::from(alert)));
+                self.info(exit, -1);
+            }
+            Err(Error::Protocol(rustls::Error::AlertReceived(alert))) => {
+                self.info(SSL_CB_READ_ALERT, (2 << 8) | i32::from(u8::from(*alert)));
+                self.info(exit, -1);
+            }
+            Err(_) => self.info(exit, -1),
+        }
+        result
+    }
+
+    fn run_handshake(&mut self) -> Result<()> {
         self.engine()?;
         loop {
             self.push()?;
@@ -334,6 +461,7 @@ impl Connection {
                 return Err(Error::unexpected_eof());
             }
             self.pull()?;
+            self.info(self.role_bits() | SSL_CB_LOOP, 1);
         }
     }
 
@@ -367,7 +495,10 @@ impl Connection {
         if n == 0 {
             self.transport_eof = true;
         }
-        let processed = engine.process();
+        let mut processed = engine.process();
+        if matches!(processed, Ok(Processed::ClientHello)) {
+            processed = self.on_client_hello().map(|()| Processed::Progress);
+        }
         // Send what processing produced (responses, or the alert explaining a failure) even
         // when it failed; the caller learns about a full transport on its next write.
         match self.push() {
@@ -438,8 +569,11 @@ impl Connection {
             return Ok(n);
         }
         loop {
-            match self.engine()?.reader().read(buf) {
+            match self.engine()?.read_plaintext(buf) {
                 Ok(0) => {
+                    if self.shutdown & SSL_RECEIVED_SHUTDOWN == 0 {
+                        self.info(SSL_CB_READ_ALERT, 1 << 8);
+                    }
                     self.shutdown |= SSL_RECEIVED_SHUTDOWN;
                     return Err(Error::ZeroReturn);
                 }
@@ -502,10 +636,7 @@ impl Connection {
 
     /// Bytes of decrypted data that can be read without touching the transport.
     pub fn pending(&mut self) -> usize {
-        let buffered = match self.engine.as_mut().map(|e| e.process()) {
-            Some(Ok(state)) => state.plaintext_bytes_to_read(),
-            _ => 0,
-        };
+        let buffered = self.engine.as_mut().map_or(0, |e| e.plaintext_pending());
         self.peeked.len() + buffered
     }
 
@@ -534,6 +665,7 @@ impl Connection {
         }
         if self.shutdown & SSL_SENT_SHUTDOWN == 0 {
             self.engine()?.send_close_notify();
+            self.info(SSL_CB_WRITE_ALERT, 1 << 8);
             self.shutdown |= SSL_SENT_SHUTDOWN;
             self.push()?;
             return Ok(self.shutdown & SSL_RECEIVED_SHUTDOWN != 0);
@@ -776,6 +908,88 @@ impl Connection {
         Err(Error::NotSupported(
             "the engine does not expose Finished messages",
         ))
+    }
+}
+
+impl Connection {
+    /// Sets the ALPN protocols this client offers, overriding the context's.
+    pub fn set_alpn_protos(&mut self, protos: &[&[u8]]) -> Result<()> {
+        let protos = check_alpn(protos)?;
+        self.before_handshake()?;
+        self.alpn_protos = Some(protos);
+        Ok(())
+    }
+
+    /// The session to resume (client side), from an earlier connection's `get_session`.
+    pub fn set_session(&mut self, session: &Session) -> Result<()> {
+        self.before_handshake()?;
+        if self.role == Some(Role::Server) {
+            return Err(Error::WrongState("set_session is for clients"));
+        }
+        self.session = Some(session.clone());
+        Ok(())
+    }
+
+    /// The client's session once the server has issued one; None on a server, before the
+    /// handshake, and when the server issued nothing resumable.
+    pub fn get_session(&self) -> Option<Session> {
+        self.session.clone().filter(Session::is_resumable)
+    }
+
+    /// Asks the server for a stapled OCSP response, which the context's OCSP client callback
+    /// then judges.
+    pub fn request_ocsp(&mut self) -> Result<()> {
+        self.before_handshake()?;
+        self.request_ocsp = true;
+        Ok(())
+    }
+
+    /// Server: the CA names it sends; client: the names the server sent (after the handshake).
+    pub fn get_client_ca_list(&self) -> Vec<X509Name> {
+        match (self.role, &self.engine) {
+            (Some(Role::Client), Some(engine)) => engine.received_ca_names().unwrap_or_default(),
+            (Some(Role::Client), None) => Vec::new(),
+            _ => self.config.client_ca_list.clone(),
+        }
+    }
+
+    /// Switches this connection to another context (its certificate, key and settings).
+    pub fn set_context(&mut self, context: &Context) -> Result<()> {
+        if context.method().is_dtls() != self.config.method.is_dtls() {
+            return Err(Error::InvalidArgument(
+                "cannot switch between TLS and DTLS contexts".into(),
+            ));
+        }
+        self.config = context.config();
+        self.context = context.clone();
+        Ok(())
+    }
+
+    /// The negotiated key exchange group ("X25519", "secp256r1", "X25519MLKEM768"...).
+    pub fn get_group_name(&self) -> Option<String> {
+        self.engine.as_ref()?.group()
+    }
+
+    /// OpenSSL's description of where the handshake stands, for the states ferrossl can
+    /// observe.
+    pub fn get_state_string(&self) -> &'static str {
+        let Some(engine) = &self.engine else {
+            return "before SSL initialization";
+        };
+        if !engine.is_handshaking() {
+            return "SSL negotiation finished successfully";
+        }
+        match (
+            engine.role(),
+            engine.client_random().is_some(),
+            engine.server_random().is_some(),
+        ) {
+            (Role::Client, _, false) => "SSLv3/TLS write client hello",
+            (Role::Client, _, true) => "SSLv3/TLS read server hello",
+            (Role::Server, false, _) => "before SSL initialization",
+            (Role::Server, true, false) => "SSLv3/TLS read client hello",
+            (Role::Server, true, true) => "SSLv3/TLS write server hello",
+        }
     }
 }
 

@@ -4,12 +4,15 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::config::{Config, Method, VerifySettings};
+use crate::config::{
+    Config, InfoCallback, KeylogCallback, Method, OcspClientCallback, OcspServerCallback,
+    VerifySettings,
+};
 use crate::constants::*;
 use crate::error::{Error, Result};
 use crate::ex_data::ExData;
 use crate::verify::VerifyCallback;
-use crate::x509::{read_file as read, PKey, PassphraseCallback, X509Store, X509};
+use crate::x509::{read_file as read, PKey, PassphraseCallback, X509Name, X509Store, X509};
 
 /// The settings shared by many connections (pyOpenSSL's `Context`, OpenSSL's `SSL_CTX`).
 ///
@@ -24,8 +27,60 @@ pub struct Context {
 struct Inner {
     config: Config,
     passphrase: Option<PassphraseCallback>,
+    servername_callback: Option<ServernameCallback>,
+    alpn_select_callback: Option<AlpnSelectCallback>,
     snapshot: Option<Arc<Config>>,
 }
+
+/// What a server knows when a ClientHello arrives; given to the servername and ALPN
+/// callbacks. The servername callback may switch the connection to another context.
+pub struct ClientHello<'a> {
+    pub(crate) server_name: Option<&'a str>,
+    pub(crate) alpn: &'a [Vec<u8>],
+    pub(crate) ex_data: &'a ExData,
+    pub(crate) new_context: Option<Context>,
+}
+
+impl ClientHello<'_> {
+    /// The SNI name the client sent.
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_name
+    }
+
+    /// The ALPN protocols the client offered, in its order.
+    pub fn alpn_offered(&self) -> &[Vec<u8>] {
+        self.alpn
+    }
+
+    /// The application data of the connection.
+    pub fn ex_data(&self) -> &ExData {
+        self.ex_data
+    }
+
+    /// Makes the connection use `context` from here on: its certificate, key, verification
+    /// and other settings (virtual hosting by SNI name).
+    pub fn set_context(&mut self, context: &Context) {
+        self.new_context = Some(context.clone());
+    }
+}
+
+/// The server's servername callback (`set_tlsext_servername_callback`). An error aborts the
+/// handshake.
+pub type ServernameCallback = Arc<dyn Fn(&mut ClientHello<'_>) -> Result<()> + Send + Sync>;
+
+/// What an ALPN select callback decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlpnSelection {
+    /// Use this protocol (one the client offered).
+    Select(Vec<u8>),
+    /// Go on without ALPN (pyOpenSSL's `NO_OVERLAPPING_PROTOCOLS`).
+    NoOverlap,
+    /// Abort the handshake with a no_application_protocol alert (pyOpenSSL: `b""`).
+    Abort,
+}
+
+/// The server's ALPN select callback (`set_alpn_select_callback`).
+pub type AlpnSelectCallback = Arc<dyn Fn(&ClientHello<'_>) -> Result<AlpnSelection> + Send + Sync>;
 
 impl Context {
     /// A context for `method`.
@@ -42,11 +97,27 @@ impl Context {
             verify: VerifySettings::default(),
             store: X509Store::new(),
             ex_data: ex_data.clone(),
+            alpn_protos: Vec::new(),
+            tls12_suites: None,
+            tls13_suites: None,
+            groups: None,
+            session_cache_mode: SESS_CACHE_SERVER,
+            session_timeout: crate::session::DEFAULT_TIMEOUT,
+            session_id_context: Vec::new(),
+            client_ca_list: Vec::new(),
+            keylog: None,
+            info: None,
+            ocsp_server: None,
+            ocsp_client: None,
+            ticket_keys: rustls::crypto::aws_lc_rs::Ticketer::new()
+                .expect("the aws-lc-rs ticketer needs only the system RNG"),
         };
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 config,
                 passphrase: None,
+                servername_callback: None,
+                alpn_select_callback: None,
                 snapshot: None,
             })),
             ex_data,
@@ -298,6 +369,181 @@ impl Context {
     pub fn get_cert_store(&self) -> X509Store {
         self.read(|i| i.config.store.clone())
     }
+}
+
+impl Context {
+    /// Sets the ALPN protocols a client offers (each 1 to 255 bytes).
+    pub fn set_alpn_protos(&self, protos: &[&[u8]]) -> Result<()> {
+        let protos = check_alpn(protos)?;
+        self.with(|i| i.config.alpn_protos = protos);
+        Ok(())
+    }
+
+    /// Sets the server's ALPN select callback.
+    pub fn set_alpn_select_callback(&self, callback: AlpnSelectCallback) {
+        self.with(|i| i.alpn_select_callback = Some(callback))
+    }
+
+    /// Sets the server's servername (SNI) callback.
+    pub fn set_tlsext_servername_callback(&self, callback: ServernameCallback) {
+        self.with(|i| i.servername_callback = Some(callback))
+    }
+
+    pub(crate) fn hello_callbacks(
+        &self,
+    ) -> (Option<ServernameCallback>, Option<AlpnSelectCallback>) {
+        self.read(|i| {
+            (
+                i.servername_callback.clone(),
+                i.alpn_select_callback.clone(),
+            )
+        })
+    }
+
+    /// Selects TLS 1.2 suites with an OpenSSL cipher string; "no cipher match" when it selects
+    /// none. TLS 1.3 suites are set with [`Context::set_ciphersuites`].
+    pub fn set_cipher_list(&self, list: &str) -> Result<()> {
+        let suites = crate::ciphers::parse_cipher_list(list)?;
+        self.with(|i| i.config.tls12_suites = Some(suites));
+        Ok(())
+    }
+
+    /// Selects TLS 1.3 suites by name, joined by ':'.
+    pub fn set_ciphersuites(&self, list: &str) -> Result<()> {
+        let suites = crate::ciphers::parse_ciphersuites(list)?;
+        self.with(|i| i.config.tls13_suites = Some(suites));
+        Ok(())
+    }
+
+    /// OpenSSL's names of the enabled suites, TLS 1.3 first.
+    pub fn get_cipher_list(&self) -> Vec<String> {
+        self.read(|i| {
+            crate::ciphers::enabled(&i.config)
+                .map(|c| c.openssl_name.to_string())
+                .collect()
+        })
+    }
+
+    /// Sets the key exchange groups in preference order ("X25519", "P-256", "P-384",
+    /// "X25519MLKEM768"...).
+    pub fn set_groups(&self, names: &[&str]) -> Result<()> {
+        let groups = names
+            .iter()
+            .map(|n| {
+                crate::ciphers::group_by_name(n)
+                    .ok_or_else(|| Error::InvalidArgument(format!("unsupported group {n:?}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if groups.is_empty() {
+            return Err(Error::InvalidArgument("the group list is empty".into()));
+        }
+        self.with(|i| i.config.groups = Some(groups));
+        Ok(())
+    }
+
+    /// Uses one elliptic curve for ECDHE, by OpenSSL's or the SECG name.
+    pub fn set_tmp_ecdh(&self, curve: &str) -> Result<()> {
+        match crate::ciphers::group_by_name(curve) {
+            Some(g) => {
+                self.with(|i| i.config.groups = Some(vec![g]));
+                Ok(())
+            }
+            None => Err(Error::NotSupported(
+                "this curve is not offered (X25519, P-256, P-384, P-521 are)",
+            )),
+        }
+    }
+
+    /// Finite-field DHE is refused on purpose.
+    pub fn load_tmp_dh(&self, _path: impl AsRef<Path>) -> Result<()> {
+        Err(Error::NotSupported(
+            "finite-field DHE suites are not offered; ECDHE is used",
+        ))
+    }
+
+    /// Sets the `SESS_CACHE_*` mode and returns the previous one.
+    pub fn set_session_cache_mode(&self, mode: i64) -> i64 {
+        self.with(|i| std::mem::replace(&mut i.config.session_cache_mode, mode))
+    }
+
+    /// The `SESS_CACHE_*` mode.
+    pub fn get_session_cache_mode(&self) -> i64 {
+        self.read(|i| i.config.session_cache_mode)
+    }
+
+    /// Sets the session lifetime in seconds and returns the previous one.
+    pub fn set_timeout(&self, seconds: u64) -> u64 {
+        self.with(|i| std::mem::replace(&mut i.config.session_timeout, seconds))
+    }
+
+    /// The session lifetime in seconds (300 by default).
+    pub fn get_timeout(&self) -> u64 {
+        self.read(|i| i.config.session_timeout)
+    }
+
+    /// Sets the session ID context (at most 32 bytes): a server resumes only sessions made
+    /// under the same context.
+    pub fn set_session_id(&self, id: &[u8]) -> Result<()> {
+        if id.len() > 32 {
+            return Err(Error::InvalidArgument(
+                "the session ID context is at most 32 bytes".into(),
+            ));
+        }
+        self.with(|i| i.config.session_id_context = id.to_vec());
+        Ok(())
+    }
+
+    /// Sets the CA names a server sends when it asks for a client certificate.
+    pub fn set_client_ca_list(&self, names: Vec<X509Name>) {
+        self.with(|i| i.config.client_ca_list = names)
+    }
+
+    /// Adds a certificate's subject to the CA names a server sends.
+    pub fn add_client_ca(&self, ca: &X509) {
+        self.with(|i| i.config.client_ca_list.push(ca.subject()))
+    }
+
+    /// Sets the CA names from the certificates of a PEM file (`SSL_load_client_CA_file`).
+    pub fn load_client_ca(&self, path: impl AsRef<Path>) -> Result<()> {
+        let certs = X509::stack_from_pem(&read(path.as_ref())?)?;
+        self.set_client_ca_list(certs.iter().map(X509::subject).collect());
+        Ok(())
+    }
+
+    /// The CA names a server will send.
+    pub fn get_client_ca_list(&self) -> Vec<X509Name> {
+        self.read(|i| i.config.client_ca_list.clone())
+    }
+
+    /// Sets the key log callback (NSS SSLKEYLOGFILE lines).
+    pub fn set_keylog_callback(&self, callback: KeylogCallback) {
+        self.with(|i| i.config.keylog = Some(callback))
+    }
+
+    /// Sets the info callback.
+    pub fn set_info_callback(&self, callback: InfoCallback) {
+        self.with(|i| i.config.info = Some(callback))
+    }
+
+    /// Sets the server's OCSP callback: what it returns is stapled (nothing when empty).
+    pub fn set_ocsp_server_callback(&self, callback: OcspServerCallback) {
+        self.with(|i| i.config.ocsp_server = Some(callback))
+    }
+
+    /// Sets the client's OCSP callback, which judges the stapled response.
+    pub fn set_ocsp_client_callback(&self, callback: OcspClientCallback) {
+        self.with(|i| i.config.ocsp_client = Some(callback))
+    }
+}
+
+/// Checks an ALPN protocol list (RFC 7301 §3.1: each name 1 to 255 bytes, the list non-empty).
+pub(crate) fn check_alpn(protos: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+    if protos.is_empty() || protos.iter().any(|p| p.is_empty() || p.len() > 255) {
+        return Err(Error::InvalidArgument(
+            "ALPN protocols must be a non-empty list of 1 to 255 byte names".into(),
+        ));
+    }
+    Ok(protos.iter().map(|p| p.to_vec()).collect())
 }
 
 impl std::fmt::Debug for Context {

@@ -53,6 +53,7 @@ pub mod constants;
 pub mod context;
 pub mod error;
 pub mod ex_data;
+pub mod session;
 pub mod tls;
 pub mod transport;
 pub mod verify;

@@ -10,25 +10,44 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
-use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
+use rustls::{ClientConfig, DistinguishedName, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::ServerName;
 
 use crate::ciphers::{self, CipherInfo};
-use crate::config::{Config, Role, VerifySettings, Version};
+use crate::config::{Config, KeylogCallback, Role, VerifySettings, Version};
 use crate::constants::*;
 use crate::error::{Error, Result};
 use crate::ex_data::ExData;
+use crate::session::{ConnectionSessions, ServerSessions, Session, TimedTicketer};
 use crate::verify::{ChainVerifier, Purpose, VerifyOutcome};
-use crate::x509::X509;
+use crate::x509::{X509Name, X509};
 use hello::HelloScanner;
 use verifier::PeerVerifier;
 
-/// The crypto provider every TLS connection uses: aws-lc-rs with its default suites and groups.
-fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .clone()
+/// The crypto provider: aws-lc-rs, narrowed to the configuration's suites and groups.
+fn provider(config: &Config) -> Arc<CryptoProvider> {
+    static DEFAULT: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    let default = DEFAULT.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    if config.tls12_suites.is_none() && config.tls13_suites.is_none() && config.groups.is_none() {
+        return default.clone();
+    }
+    let mut p = (**default).clone();
+    p.cipher_suites = ciphers::enabled(config)
+        .filter_map(|c| {
+            default
+                .cipher_suites
+                .iter()
+                .find(|s| s.suite() == c.suite)
+                .copied()
+        })
+        .collect();
+    if let Some(groups) = &config.groups {
+        p.kx_groups = groups
+            .iter()
+            .filter_map(|g| default.kx_groups.iter().find(|k| k.name() == *g).copied())
+            .collect();
+    }
+    Arc::new(p)
 }
 
 /// What a connection adds to its context's configuration.
@@ -39,18 +58,47 @@ pub struct EngineParams<'a> {
     pub verify_host: Option<&'a str>,
     /// Verification settings (the context's, or the connection's own `set_verify`).
     pub verify: &'a VerifySettings,
+    /// ALPN protocols a client offers (the connection's, or the context's).
+    pub alpn_protos: &'a [Vec<u8>],
+    /// The session a client tries to resume, which also receives the new session.
+    pub session: Session,
+    /// Whether a client asked for a stapled OCSP response (`request_ocsp`).
+    pub request_ocsp: bool,
     /// The connection's application data, handed to callbacks.
     pub ex_data: Arc<ExData>,
 }
 
-/// Secrets the engine logged (NSS key log labels), used for `master_key`.
-#[derive(Debug, Default)]
+/// The server's decision on ALPN, made by the connection's callback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlpnDecision {
+    /// No ALPN in the ServerHello.
+    None,
+    /// This protocol.
+    Select(Vec<u8>),
+    /// Abort with no_application_protocol.
+    Abort,
+}
+
+/// Secrets the engine logs: kept for `master_key` and passed on to the key log callback.
 struct SecretLog {
     entries: Mutex<Vec<(String, Vec<u8>)>>,
+    callback: Option<KeylogCallback>,
+    ex_data: Arc<ExData>,
+}
+
+impl std::fmt::Debug for SecretLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretLog")
+    }
 }
 
 impl rustls::KeyLog for SecretLog {
-    fn log(&self, label: &str, _client_random: &[u8], secret: &[u8]) {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        if let Some(cb) = &self.callback {
+            // NSS key log format: label, client random and secret in hex.
+            let line = format!("{label} {} {}", hex(client_random), hex(secret));
+            cb(&self.ex_data, line.as_bytes());
+        }
         self.entries
             .lock()
             .expect("secret log lock")
@@ -58,122 +106,340 @@ impl rustls::KeyLog for SecretLog {
     }
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A client's certificate choice; also records the CA names the server asked for.
+#[derive(Debug)]
+struct ClientIdentity {
+    key: Option<Arc<CertifiedKey>>,
+    ca_names: Arc<Mutex<Option<Vec<X509Name>>>>,
+}
+
+impl rustls::client::ResolvesClientCert for ClientIdentity {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let names = root_hint_subjects
+            .iter()
+            .filter_map(|n| X509Name::from_der(n).ok())
+            .collect();
+        *self.ca_names.lock().expect("ca names lock") = Some(names);
+        self.key.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
+/// Where a session stands.
+enum State {
+    /// Server: collecting the ClientHello.
+    Accepting(Box<rustls::server::Acceptor>),
+    /// Server: the ClientHello is here; the connection decides (SNI, ALPN) before going on.
+    HelloReceived(Box<rustls::server::Accepted>),
+    /// The handshake or the session is running.
+    Running(Box<rustls::Connection>),
+    /// The server failed before it had a connection.
+    Failed(rustls::Error),
+}
+
+/// The result of processing input.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Processed {
+    /// Input was used; carry on.
+    Progress,
+    /// A server received the ClientHello: call [`TlsEngine::client_hello`], decide, then
+    /// [`TlsEngine::accept`].
+    ClientHello,
+}
+
 /// One TLS session over rustls.
 pub struct TlsEngine {
-    conn: rustls::Connection,
+    state: State,
     role: Role,
+    /// An alert the server must send although it has no connection (a failed ClientHello).
+    pending_alert: Option<rustls::server::AcceptedAlert>,
+    /// A fatal alert record we wrote ourselves (a callback failed at the ClientHello).
+    raw_alert: Vec<u8>,
     /// Scans our outgoing bytes (client: ClientHello; server: ServerHello).
     outgoing_hello: HelloScanner,
     /// Scans the peer's bytes.
     incoming_hello: HelloScanner,
     verify_outcome: Arc<Mutex<Option<VerifyOutcome>>>,
+    ca_names: Arc<Mutex<Option<Vec<X509Name>>>>,
     secrets: Arc<SecretLog>,
+    ex_data: Arc<ExData>,
 }
 
 impl TlsEngine {
-    /// Starts a session as `role`.
+    /// Starts a session as `role`. A server only collects the ClientHello until
+    /// [`TlsEngine::accept`]; a client sends its hello at once.
     pub fn new(config: &Config, role: Role, params: &EngineParams<'_>) -> Result<Self> {
         let versions = protocol_versions(config)?;
-        let verify_outcome = Arc::new(Mutex::new(None));
-        let secrets = Arc::new(SecretLog::default());
-        let verifier = Arc::new(PeerVerifier {
+        let mut engine = Self {
+            state: State::Accepting(Box::default()),
+            role,
+            pending_alert: None,
+            raw_alert: Vec::new(),
+            outgoing_hello: HelloScanner::client_hello(),
+            incoming_hello: HelloScanner::server_hello(),
+            verify_outcome: Arc::new(Mutex::new(None)),
+            ca_names: Arc::new(Mutex::new(None)),
+            secrets: Arc::new(SecretLog {
+                entries: Mutex::default(),
+                callback: config.keylog.clone(),
+                ex_data: params.ex_data.clone(),
+            }),
+            ex_data: params.ex_data.clone(),
+        };
+        if role == Role::Server {
+            // A mismatched pair is reported now; a missing one may still come from the
+            // servername callback's context switch.
+            certified_key(config, None)?;
+            (engine.outgoing_hello, engine.incoming_hello) =
+                (HelloScanner::server_hello(), HelloScanner::client_hello());
+            return Ok(engine);
+        }
+        let verifier = engine.verifier(config, role, params);
+        let builder = ClientConfig::builder_with_provider(provider(config))
+            .with_protocol_versions(&versions)
+            .map_err(Error::Protocol)?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let identity = ClientIdentity {
+            key: certified_key(config, None)?,
+            ca_names: engine.ca_names.clone(),
+        };
+        let mut cc = builder.with_client_cert_resolver(Arc::new(identity));
+        cc.resumption = Resumption::store(Arc::new(ConnectionSessions(params.session.clone())));
+        if config.options & OP_NO_TICKET != 0 {
+            cc.resumption = cc
+                .resumption
+                .tls12_resumption(rustls::client::Tls12Resumption::SessionIdOnly);
+        }
+        cc.enable_sni = params.server_name.is_some();
+        cc.alpn_protocols = params.alpn_protos.to_vec();
+        cc.key_log = engine.secrets.clone();
+        let name = match params.server_name {
+            Some(n) => ServerName::try_from(n.to_string())
+                .map_err(|e| Error::InvalidArgument(format!("invalid server name {n:?}: {e}")))?,
+            // No name: SNI is off and the name is never checked, as in OpenSSL.
+            None => ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into()),
+        };
+        let mut conn: rustls::Connection =
+            rustls::ClientConnection::new(Arc::new(cc), name)?.into();
+        conn.set_buffer_limit(None);
+        engine.state = State::Running(Box::new(conn));
+        Ok(engine)
+    }
+
+    fn verifier(
+        &self,
+        config: &Config,
+        role: Role,
+        params: &EngineParams<'_>,
+    ) -> Arc<PeerVerifier> {
+        Arc::new(PeerVerifier {
             chain: chain_verifier(config, role, params),
             ex_data: params.ex_data.clone(),
-            outcome: verify_outcome.clone(),
-            algorithms: provider().signature_verification_algorithms,
-        });
-        let conn: rustls::Connection = match role {
-            Role::Client => {
-                let builder = ClientConfig::builder_with_provider(provider())
-                    .with_protocol_versions(&versions)
-                    .map_err(Error::Protocol)?
-                    .dangerous()
-                    .with_custom_certificate_verifier(verifier);
-                let mut cc = match certified_key(config)? {
-                    Some(key) => {
-                        builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(key)))
-                    }
-                    None => builder.with_no_client_auth(),
-                };
-                cc.resumption = client_resumption(config);
-                cc.enable_sni = params.server_name.is_some();
-                cc.key_log = secrets.clone();
-                let name = match params.server_name {
-                    Some(n) => ServerName::try_from(n.to_string()).map_err(|e| {
-                        Error::InvalidArgument(format!("invalid server name {n:?}: {e}"))
-                    })?,
-                    // No name: SNI is off and the name is never checked, as in OpenSSL.
-                    None => ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into()),
-                };
-                rustls::ClientConnection::new(Arc::new(cc), name)?.into()
+            outcome: self.verify_outcome.clone(),
+            algorithms: provider(config).signature_verification_algorithms,
+            ca_names: config
+                .client_ca_list
+                .iter()
+                .map(|n| DistinguishedName::from(n.to_der().to_vec()))
+                .collect(),
+            ocsp_client: match role {
+                Role::Client if params.request_ocsp => config.ocsp_client.clone(),
+                _ => None,
+            },
+        })
+    }
+
+    /// The SNI name and ALPN offer of the ClientHello a server received.
+    pub fn client_hello(&self) -> Option<(Option<String>, Vec<Vec<u8>>)> {
+        let State::HelloReceived(accepted) = &self.state else {
+            return None;
+        };
+        let hello = accepted.client_hello();
+        let alpn = hello
+            .alpn()
+            .map(|a| a.map(<[u8]>::to_vec).collect())
+            .unwrap_or_default();
+        Some((hello.server_name().map(str::to_string), alpn))
+    }
+
+    /// Goes on with the server handshake under `config` (possibly another context's, chosen by
+    /// the servername callback), with the ALPN decision and an OCSP response to staple.
+    pub fn accept(
+        &mut self,
+        config: &Config,
+        params: &EngineParams<'_>,
+        alpn: AlpnDecision,
+        ocsp: Vec<u8>,
+    ) -> Result<()> {
+        let State::HelloReceived(accepted) = std::mem::replace(
+            &mut self.state,
+            State::Failed(rustls::Error::HandshakeNotComplete),
+        ) else {
+            return Err(Error::WrongState("no ClientHello is waiting"));
+        };
+        let built = self.server_config(config, params, alpn, ocsp);
+        let sc = match built {
+            Ok(sc) => sc,
+            Err(e) => {
+                self.state = State::Failed(rustls::Error::General(e.to_string()));
+                return Err(e);
             }
-            Role::Server => {
-                let key =
-                    certified_key(config)?.ok_or(Error::Missing("certificate and private key"))?;
-                let builder = ServerConfig::builder_with_provider(provider())
-                    .with_protocol_versions(&versions)
-                    .map_err(Error::Protocol)?;
-                let builder = if config.verify.mode & VERIFY_PEER != 0
-                    || params.verify.mode & VERIFY_PEER != 0
-                {
-                    builder.with_client_cert_verifier(verifier)
-                } else {
-                    builder.with_no_client_auth()
-                };
-                let mut sc = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(key)));
-                sc.ignore_client_order = config.options & OP_CIPHER_SERVER_PREFERENCE != 0;
-                sc.key_log = secrets.clone();
-                if config.options & OP_NO_TICKET != 0 {
-                    sc.send_tls13_tickets = 0;
-                }
-                rustls::ServerConnection::new(Arc::new(sc))?.into()
+        };
+        match accepted.into_connection(Arc::new(sc)) {
+            Ok(mut conn) => {
+                conn.set_buffer_limit(None);
+                self.state = State::Running(Box::new(conn.into()));
+                Ok(())
             }
+            Err((e, alert)) => {
+                self.pending_alert = Some(alert);
+                self.state = State::Failed(e.clone());
+                Err(Error::Protocol(e))
+            }
+        }
+    }
+
+    /// Fails a server at the ClientHello with a fatal `alert` (a callback refused).
+    pub fn abort_hello(&mut self, alert: rustls::AlertDescription) {
+        // A plaintext alert record (RFC 8446 §5.1, §6): type 21, legacy version, length 2,
+        // level fatal (2), description.
+        self.raw_alert = vec![21, 3, 3, 0, 2, 2, u8::from(alert)];
+        self.state = State::Failed(rustls::Error::General(format!("aborted with {alert:?}")));
+    }
+
+    fn server_config(
+        &self,
+        config: &Config,
+        params: &EngineParams<'_>,
+        alpn: AlpnDecision,
+        ocsp: Vec<u8>,
+    ) -> Result<ServerConfig> {
+        let versions = protocol_versions(config)?;
+        let key = certified_key(config, Some(ocsp))?
+            .ok_or(Error::Missing("certificate and private key"))?;
+        let builder = ServerConfig::builder_with_provider(provider(config))
+            .with_protocol_versions(&versions)
+            .map_err(Error::Protocol)?;
+        let builder = if params.verify.mode & VERIFY_PEER != 0 {
+            builder.with_client_cert_verifier(self.verifier(config, Role::Server, params))
+        } else {
+            builder.with_no_client_auth()
         };
-        let (outgoing_hello, incoming_hello) = match role {
-            Role::Client => (HelloScanner::client_hello(), HelloScanner::server_hello()),
-            Role::Server => (HelloScanner::server_hello(), HelloScanner::client_hello()),
+        let mut sc = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(key)));
+        sc.ignore_client_order = config.options & OP_CIPHER_SERVER_PREFERENCE != 0;
+        sc.key_log = self.secrets.clone();
+        sc.alpn_protocols = match alpn {
+            AlpnDecision::None => Vec::new(),
+            AlpnDecision::Select(p) => vec![p],
+            // A protocol no client can have offered (ALPN names are never empty-prefixed
+            // like this): the engine then refuses the offer with no_application_protocol.
+            AlpnDecision::Abort => vec![b"\0ferrossl: abort".to_vec()],
         };
-        let mut engine = Self {
-            conn,
-            role,
-            outgoing_hello,
-            incoming_hello,
-            verify_outcome,
-            secrets,
+        let caching = config.session_cache_mode & SESS_CACHE_SERVER != 0;
+        sc.session_storage = if caching {
+            Arc::new(ServerSessions {
+                id_context: config.session_id_context.clone(),
+                timeout: config.session_timeout,
+            })
+        } else {
+            Arc::new(rustls::server::NoServerSessionStorage {})
         };
-        engine.conn.set_buffer_limit(None);
-        Ok(engine)
+        if config.options & OP_NO_TICKET == 0 {
+            sc.ticketer = Arc::new(TimedTicketer {
+                keys: config.ticket_keys.clone(),
+                timeout: config.session_timeout,
+            });
+        } else if !caching {
+            sc.send_tls13_tickets = 0;
+        }
+        Ok(sc)
+    }
+
+    fn conn(&self) -> Option<&rustls::Connection> {
+        match &self.state {
+            State::Running(c) => Some(c),
+            _ => None,
+        }
     }
 
     /// Takes ciphertext from `rd` (one read call). Ok(0) means the transport reached EOF.
     pub fn read_tls(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
-        if self.incoming_hello.is_done() {
-            return self.conn.read_tls(rd);
-        }
         let mut tee = TeeReader {
             inner: rd,
             scanner: &mut self.incoming_hello,
         };
-        self.conn.read_tls(&mut tee)
+        match &mut self.state {
+            State::Accepting(acceptor) => acceptor.read_tls(&mut tee),
+            State::Running(conn) => conn.read_tls(&mut tee),
+            // Input waits while the connection decides, or after a failure.
+            State::HelloReceived(_) | State::Failed(_) => Err(io::ErrorKind::WouldBlock.into()),
+        }
     }
 
     /// Writes pending ciphertext to `wr` (one write call).
     pub fn write_tls(&mut self, wr: &mut dyn Write) -> io::Result<usize> {
-        if self.outgoing_hello.is_done() {
-            return self.conn.write_tls(wr);
+        if let Some(mut alert) = self.pending_alert.take() {
+            return alert.write(wr);
+        }
+        if !self.raw_alert.is_empty() {
+            let n = wr.write(&self.raw_alert)?;
+            self.raw_alert.drain(..n);
+            return Ok(n);
         }
         let mut tee = TeeWriter {
             inner: wr,
             scanner: &mut self.outgoing_hello,
         };
-        self.conn.write_tls(&mut tee)
+        match &mut self.state {
+            State::Running(conn) => conn.write_tls(&mut tee),
+            _ => Ok(0),
+        }
     }
 
     /// Processes the ciphertext taken so far.
-    pub fn process(&mut self) -> Result<rustls::IoState> {
-        self.conn
-            .process_new_packets()
-            .map_err(|e| self.map_error(e))
+    pub fn process(&mut self) -> Result<Processed> {
+        match &mut self.state {
+            State::Accepting(acceptor) => match acceptor.accept() {
+                Ok(None) => Ok(Processed::Progress),
+                Ok(Some(accepted)) => {
+                    self.state = State::HelloReceived(Box::new(accepted));
+                    Ok(Processed::ClientHello)
+                }
+                Err((e, alert)) => {
+                    self.pending_alert = Some(alert);
+                    self.state = State::Failed(e.clone());
+                    Err(Error::Protocol(e))
+                }
+            },
+            State::HelloReceived(_) => Ok(Processed::ClientHello),
+            State::Running(conn) => match conn.process_new_packets() {
+                Ok(_) => Ok(Processed::Progress),
+                Err(e) => Err(self.map_error(e)),
+            },
+            State::Failed(e) => Err(Error::Protocol(e.clone())),
+        }
+    }
+
+    /// Decrypted bytes waiting to be read.
+    pub fn plaintext_pending(&mut self) -> usize {
+        match &mut self.state {
+            State::Running(conn) => conn
+                .process_new_packets()
+                .map_or(0, |s| s.plaintext_bytes_to_read()),
+            _ => 0,
+        }
     }
 
     /// Turns an engine error into ours, keeping the X509_V_ERR code of a failed verification.
@@ -189,14 +455,21 @@ impl TlsEngine {
         Error::Protocol(e)
     }
 
-    /// The decrypted application data reader.
-    pub fn reader(&mut self) -> rustls::Reader<'_> {
-        self.conn.reader()
+    /// Reads decrypted application data: Ok(0) after the peer's close_notify; WouldBlock when
+    /// none is buffered; UnexpectedEof when the transport ended without close_notify.
+    pub fn read_plaintext(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.state {
+            State::Running(conn) => conn.reader().read(buf),
+            _ => Err(io::ErrorKind::WouldBlock.into()),
+        }
     }
 
     /// Queues application data for encryption; takes all of it.
     pub fn write_plaintext(&mut self, data: &[u8]) -> Result<usize> {
-        self.conn.writer().write(data).map_err(|e| Error::SysCall {
+        let State::Running(conn) = &mut self.state else {
+            return Err(Error::WrongState("the handshake has not started"));
+        };
+        conn.writer().write(data).map_err(|e| Error::SysCall {
             errno: -1,
             message: e.to_string(),
         })
@@ -204,17 +477,21 @@ impl TlsEngine {
 
     /// Whether the handshake is still going on.
     pub fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
+        self.conn().is_none_or(|c| c.is_handshaking())
     }
 
     /// Whether ciphertext waits to be written.
     pub fn wants_write(&self) -> bool {
-        self.conn.wants_write()
+        self.pending_alert.is_some()
+            || !self.raw_alert.is_empty()
+            || self.conn().is_some_and(|c| c.wants_write())
     }
 
     /// Queues a close_notify alert.
     pub fn send_close_notify(&mut self) {
-        self.conn.send_close_notify()
+        if let State::Running(conn) = &mut self.state {
+            conn.send_close_notify()
+        }
     }
 
     /// Our role.
@@ -224,22 +501,30 @@ impl TlsEngine {
 
     /// The negotiated cipher suite, once known.
     pub fn cipher(&self) -> Option<&'static CipherInfo> {
-        ciphers::info(self.conn.negotiated_cipher_suite()?.suite())
+        ciphers::info(self.conn()?.negotiated_cipher_suite()?.suite())
     }
 
     /// The negotiated version, once known.
     pub fn version(&self) -> Option<Version> {
-        match self.conn.protocol_version()? {
+        match self.conn()?.protocol_version()? {
             rustls::ProtocolVersion::TLSv1_2 => Some(Version::Tls12),
             rustls::ProtocolVersion::TLSv1_3 => Some(Version::Tls13),
             _ => None,
         }
     }
 
+    /// The negotiated key exchange group's name ("X25519", "secp256r1"...).
+    pub fn group(&self) -> Option<String> {
+        Some(format!(
+            "{:?}",
+            self.conn()?.negotiated_key_exchange_group()?.name()
+        ))
+    }
+
     /// The peer's certificate chain as sent (peer first).
     pub fn peer_chain(&self) -> Vec<X509> {
-        self.conn
-            .peer_certificates()
+        self.conn()
+            .and_then(|c| c.peer_certificates())
             .unwrap_or_default()
             .iter()
             .filter_map(|c| X509::from_der(c).ok())
@@ -254,22 +539,31 @@ impl TlsEngine {
             .clone()
     }
 
-    /// The negotiated ALPN protocol.
-    pub fn alpn_protocol(&self) -> Option<&[u8]> {
-        self.conn.alpn_protocol()
+    /// Client: the CA names the server sent in its CertificateRequest.
+    pub fn received_ca_names(&self) -> Option<Vec<X509Name>> {
+        self.ca_names.lock().expect("ca names lock").clone()
     }
 
-    /// The SNI name: what the client sent (server side).
-    pub fn server_name(&self) -> Option<&str> {
-        match &self.conn {
-            rustls::Connection::Server(s) => s.server_name(),
-            rustls::Connection::Client(_) => None,
+    /// The negotiated ALPN protocol.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn()?.alpn_protocol()
+    }
+
+    /// The SNI name the client sent (server side).
+    pub fn server_name(&self) -> Option<String> {
+        match &self.state {
+            State::Running(c) => match &**c {
+                rustls::Connection::Server(s) => s.server_name().map(str::to_string),
+                rustls::Connection::Client(_) => None,
+            },
+            State::HelloReceived(a) => a.client_hello().server_name().map(str::to_string),
+            _ => None,
         }
     }
 
     /// Whether this session was resumed.
     pub fn session_reused(&self) -> bool {
-        self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+        self.conn().and_then(|c| c.handshake_kind()) == Some(rustls::HandshakeKind::Resumed)
     }
 
     /// The ClientHello random.
@@ -307,11 +601,16 @@ impl TlsEngine {
         len: usize,
         context: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
+        let conn = self.conn().ok_or(Error::WrongState("no session yet"))?;
         let mut out = vec![0u8; len];
-        self.conn
-            .export_keying_material(&mut out, label, context)
+        conn.export_keying_material(&mut out, label, context)
             .map_err(Error::Protocol)?;
         Ok(out)
+    }
+
+    /// The application data handed to callbacks.
+    pub fn ex_data(&self) -> &Arc<ExData> {
+        &self.ex_data
     }
 }
 
@@ -354,22 +653,15 @@ fn chain_verifier(config: &Config, role: Role, params: &EngineParams<'_>) -> Cha
     }
 }
 
-fn certified_key(config: &Config) -> Result<Option<Arc<CertifiedKey>>> {
+fn certified_key(config: &Config, ocsp: Option<Vec<u8>>) -> Result<Option<Arc<CertifiedKey>>> {
     let (Some(cert), Some(key)) = (config.cert_chain.first(), &config.key) else {
         return Ok(None);
     };
     key.matches(cert)?;
     let chain = config.cert_chain.iter().map(X509::to_cert_der).collect();
-    Ok(Some(Arc::new(CertifiedKey::new(chain, key.signing_key()))))
-}
-
-fn client_resumption(config: &Config) -> Resumption {
-    let resumption = Resumption::in_memory_sessions(256);
-    if config.options & OP_NO_TICKET != 0 {
-        resumption.tls12_resumption(rustls::client::Tls12Resumption::SessionIdOnly)
-    } else {
-        resumption
-    }
+    let mut certified = CertifiedKey::new(chain, key.signing_key());
+    certified.ocsp = ocsp.filter(|o| !o.is_empty());
+    Ok(Some(Arc::new(certified)))
 }
 
 /// Copies what passes through a reader into a hello scanner.

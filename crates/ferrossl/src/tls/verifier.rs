@@ -10,6 +10,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
+use crate::config::OcspClientCallback;
 use crate::constants::{VERIFY_FAIL_IF_NO_PEER_CERT, VERIFY_PEER};
 use crate::ex_data::ExData;
 use crate::verify::{certificate_error, ChainVerifier, VerifyOutcome};
@@ -20,6 +21,10 @@ pub(crate) struct PeerVerifier {
     pub(crate) ex_data: Arc<ExData>,
     pub(crate) outcome: Arc<Mutex<Option<VerifyOutcome>>>,
     pub(crate) algorithms: WebPkiSupportedAlgorithms,
+    /// CA names a server sends in its CertificateRequest.
+    pub(crate) ca_names: Vec<DistinguishedName>,
+    /// A client's judge of the stapled OCSP response (set when the client asked for one).
+    pub(crate) ocsp_client: Option<OcspClientCallback>,
 }
 
 impl PeerVerifier {
@@ -58,11 +63,18 @@ impl ServerCertVerifier for PeerVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.check(end_entity, intermediates, now)
-            .map(|()| ServerCertVerified::assertion())
+        self.check(end_entity, intermediates, now)?;
+        if let Some(judge) = &self.ocsp_client {
+            match judge(&self.ex_data, ocsp_response) {
+                Ok(true) => {}
+                Ok(false) => return Err(rustls::CertificateError::InvalidOcspResponse.into()),
+                Err(e) => return Err(rustls::Error::General(format!("OCSP callback failed: {e}"))),
+            }
+        }
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -98,7 +110,7 @@ impl ClientCertVerifier for PeerVerifier {
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
+        &self.ca_names
     }
 
     fn verify_client_cert(
