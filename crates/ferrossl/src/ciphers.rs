@@ -260,7 +260,7 @@ pub fn parse_cipher_list(list: &str) -> Result<Vec<rustls::CipherSuite>, crate::
     let mut banned: Vec<&CipherInfo> = Vec::new();
     for token in list.split([':', ',', ' ']).filter(|t| !t.is_empty()) {
         if token.eq_ignore_ascii_case("@STRENGTH") {
-            chosen.sort_by(|a, b| b.bits.cmp(&a.bits));
+            chosen.sort_by_key(|c| std::cmp::Reverse(c.bits));
             continue;
         }
         if token.to_ascii_uppercase().starts_with("@SECLEVEL=") {

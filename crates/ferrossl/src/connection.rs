@@ -391,6 +391,11 @@ impl Connection {
             });
         let engine = self.engine.as_mut().expect("engine exists");
         match decided {
+            Ok((AlpnDecision::Abort, _)) => {
+                // RFC 7301 §3.2: no protocol the server accepts → no_application_protocol.
+                engine.abort_hello(rustls::AlertDescription::NoApplicationProtocol);
+                Err(Error::Protocol(rustls::Error::NoApplicationProtocol))
+            }
             Ok((decision, ocsp)) => {
                 let params = EngineParams {
                     server_name: None,

@@ -22,7 +22,7 @@ use crate::session::{ConnectionSessions, ServerSessions, Session, TimedTicketer}
 use crate::verify::{ChainVerifier, Purpose, VerifyOutcome};
 use crate::x509::{X509Name, X509};
 use hello::HelloScanner;
-use verifier::PeerVerifier;
+use verifier::{client_hooks, with_client_scope, ClientIdentity, ClientScope, PeerVerifier};
 
 /// The crypto provider: aws-lc-rs, narrowed to the configuration's suites and groups.
 fn provider(config: &Config) -> Arc<CryptoProvider> {
@@ -110,32 +110,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A client's certificate choice; also records the CA names the server asked for.
-#[derive(Debug)]
-struct ClientIdentity {
-    key: Option<Arc<CertifiedKey>>,
-    ca_names: Arc<Mutex<Option<Vec<X509Name>>>>,
-}
-
-impl rustls::client::ResolvesClientCert for ClientIdentity {
-    fn resolve(
-        &self,
-        root_hint_subjects: &[&[u8]],
-        _schemes: &[rustls::SignatureScheme],
-    ) -> Option<Arc<CertifiedKey>> {
-        let names = root_hint_subjects
-            .iter()
-            .filter_map(|n| X509Name::from_der(n).ok())
-            .collect();
-        *self.ca_names.lock().expect("ca names lock") = Some(names);
-        self.key.clone()
-    }
-
-    fn has_certs(&self) -> bool {
-        self.key.is_some()
-    }
-}
-
 /// Where a session stands.
 enum State {
     /// Server: collecting the ClientHello.
@@ -174,6 +148,8 @@ pub struct TlsEngine {
     ca_names: Arc<Mutex<Option<Vec<X509Name>>>>,
     secrets: Arc<SecretLog>,
     ex_data: Arc<ExData>,
+    /// Client: what the shared client hooks act on while this connection is processed.
+    client_scope: Option<Arc<ClientScope>>,
 }
 
 impl TlsEngine {
@@ -196,6 +172,7 @@ impl TlsEngine {
                 ex_data: params.ex_data.clone(),
             }),
             ex_data: params.ex_data.clone(),
+            client_scope: None,
         };
         if role == Role::Server {
             // A mismatched pair is reported now; a missing one may still come from the
@@ -205,17 +182,20 @@ impl TlsEngine {
                 (HelloScanner::server_hello(), HelloScanner::client_hello());
             return Ok(engine);
         }
-        let verifier = engine.verifier(config, role, params);
+        engine.client_scope = Some(Arc::new(ClientScope {
+            verifier: engine.verifier(config, role, params),
+            identity: Arc::new(ClientIdentity {
+                key: certified_key(config, None)?,
+                ca_names: engine.ca_names.clone(),
+            }),
+        }));
+        let (verifier, resolver) = client_hooks();
         let builder = ClientConfig::builder_with_provider(provider(config))
             .with_protocol_versions(&versions)
             .map_err(Error::Protocol)?
             .dangerous()
             .with_custom_certificate_verifier(verifier);
-        let identity = ClientIdentity {
-            key: certified_key(config, None)?,
-            ca_names: engine.ca_names.clone(),
-        };
-        let mut cc = builder.with_client_cert_resolver(Arc::new(identity));
+        let mut cc = builder.with_client_cert_resolver(resolver);
         cc.resumption = Resumption::store(Arc::new(ConnectionSessions(params.session.clone())));
         if config.options & OP_NO_TICKET != 0 {
             cc.resumption = cc
@@ -343,9 +323,9 @@ impl TlsEngine {
         sc.alpn_protocols = match alpn {
             AlpnDecision::None => Vec::new(),
             AlpnDecision::Select(p) => vec![p],
-            // A protocol no client can have offered (ALPN names are never empty-prefixed
-            // like this): the engine then refuses the offer with no_application_protocol.
-            AlpnDecision::Abort => vec![b"\0ferrossl: abort".to_vec()],
+            AlpnDecision::Abort => {
+                return Err(Error::WrongState("an aborted ClientHello cannot go on"))
+            }
         };
         let caching = config.session_cache_mode & SESS_CACHE_SERVER != 0;
         sc.session_storage = if caching {
@@ -424,10 +404,16 @@ impl TlsEngine {
                 }
             },
             State::HelloReceived(_) => Ok(Processed::ClientHello),
-            State::Running(conn) => match conn.process_new_packets() {
-                Ok(_) => Ok(Processed::Progress),
-                Err(e) => Err(self.map_error(e)),
-            },
+            State::Running(conn) => {
+                let processed = match &self.client_scope {
+                    Some(scope) => with_client_scope(scope, || conn.process_new_packets()),
+                    None => conn.process_new_packets(),
+                };
+                match processed {
+                    Ok(_) => Ok(Processed::Progress),
+                    Err(e) => Err(self.map_error(e)),
+                }
+            }
             State::Failed(e) => Err(Error::Protocol(e.clone())),
         }
     }

@@ -10,10 +10,14 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
+use rustls::client::ResolvesClientCert;
+use rustls::sign::CertifiedKey;
+
 use crate::config::OcspClientCallback;
 use crate::constants::{VERIFY_FAIL_IF_NO_PEER_CERT, VERIFY_PEER};
 use crate::ex_data::ExData;
 use crate::verify::{certificate_error, ChainVerifier, VerifyOutcome};
+use crate::x509::X509Name;
 
 /// One connection's verifier: the chain rules plus where to leave the outcome.
 pub(crate) struct PeerVerifier {
@@ -143,5 +147,142 @@ impl ClientCertVerifier for PeerVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+/// What the client hooks act on for the connection being processed on this thread.
+pub(crate) struct ClientScope {
+    pub(crate) verifier: Arc<PeerVerifier>,
+    pub(crate) identity: Arc<ClientIdentity>,
+}
+
+thread_local! {
+    static CLIENT_SCOPE: std::cell::RefCell<Option<Arc<ClientScope>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (engine processing) with `scope` as the connection the client hooks act on.
+///
+/// The engine resumes a session only under the very verifier and certificate resolver objects
+/// that made it, so every client shares the two [`client_hooks`]; the per-connection parts
+/// (settings, callbacks, where results go) reach them through this scope. The engine calls the
+/// hooks synchronously from packet processing, on the calling thread.
+pub(crate) fn with_client_scope<R>(scope: &Arc<ClientScope>, f: impl FnOnce() -> R) -> R {
+    let previous = CLIENT_SCOPE.with(|s| s.replace(Some(scope.clone())));
+    let result = f();
+    CLIENT_SCOPE.with(|s| *s.borrow_mut() = previous);
+    result
+}
+
+fn current_scope() -> Option<Arc<ClientScope>> {
+    CLIENT_SCOPE.with(|s| s.borrow().clone())
+}
+
+/// The verifier and certificate resolver every client connection shares.
+pub(crate) fn client_hooks() -> (Arc<dyn ServerCertVerifier>, Arc<dyn ResolvesClientCert>) {
+    static HOOKS: std::sync::OnceLock<(Arc<dyn ServerCertVerifier>, Arc<dyn ResolvesClientCert>)> =
+        std::sync::OnceLock::new();
+    HOOKS
+        .get_or_init(|| (Arc::new(ClientHooks), Arc::new(ClientHooks)))
+        .clone()
+}
+
+#[derive(Debug)]
+struct ClientHooks;
+
+fn no_scope() -> rustls::Error {
+    rustls::Error::General("certificate check outside connection processing".into())
+}
+
+impl ServerCertVerifier for ClientHooks {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let scope = current_scope().ok_or_else(no_scope)?;
+        scope.verifier.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &algorithms())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &algorithms())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        algorithms().supported_schemes()
+    }
+}
+
+/// The signature algorithms of the connection being processed, or the provider's defaults.
+fn algorithms() -> WebPkiSupportedAlgorithms {
+    match current_scope() {
+        Some(scope) => scope.verifier.algorithms,
+        None => rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms,
+    }
+}
+
+impl ResolvesClientCert for ClientHooks {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        schemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        current_scope()?
+            .identity
+            .resolve(root_hint_subjects, schemes)
+    }
+
+    fn has_certs(&self) -> bool {
+        // Asked while the ClientHello is built, outside any scope: answering false would make
+        // the engine drop the transcript that client authentication needs later.
+        true
+    }
+}
+
+/// A client's certificate choice; also records the CA names the server asked for.
+#[derive(Debug)]
+pub(crate) struct ClientIdentity {
+    pub(crate) key: Option<Arc<CertifiedKey>>,
+    pub(crate) ca_names: Arc<Mutex<Option<Vec<X509Name>>>>,
+}
+
+impl ResolvesClientCert for ClientIdentity {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        _schemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let names = root_hint_subjects
+            .iter()
+            .filter_map(|n| X509Name::from_der(n).ok())
+            .collect();
+        *self.ca_names.lock().expect("ca names lock") = Some(names);
+        self.key.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.key.is_some()
     }
 }
