@@ -69,7 +69,7 @@ fn ferrossl_server_with_gnutls_cli() {
                     VERIFY_NONE
                 };
                 let ctx = context(&pki, Some(server), mode, version);
-                let srv = OneShotServer::start(ctx, |conn| {
+                let srv = TestServer::start(ctx, 1, |conn| {
                     read_until(conn, "hello from gnutls")?;
                     conn.sendall(b"hello from ferrossl\n")?;
                     let peer = conn.get_peer_certificate().is_some();
@@ -95,7 +95,7 @@ fn ferrossl_server_with_gnutls_cli() {
                 client
                     .wait_for_output("hello from ferrossl", TIMEOUT)
                     .unwrap();
-                let (saw_cert, negotiated) = srv.join().unwrap();
+                let (saw_cert, negotiated) = srv.join_one().unwrap();
                 assert_eq!(saw_cert, client_cert);
                 assert_eq!(negotiated, version);
                 client.close_stdin();

@@ -58,7 +58,7 @@ fn server_against_s_client(
         VERIFY_NONE
     };
     let ctx = context(pki, Some(server), mode, version);
-    let srv = OneShotServer::start(ctx, move |conn| {
+    let srv = TestServer::start(ctx, 1, move |conn| {
         let line = read_until(conn, "hello from openssl")?;
         conn.sendall(b"hello from ferrossl\n")?;
         let peer_cn = conn
@@ -92,7 +92,7 @@ fn server_against_s_client(
     client
         .wait_for_output("hello from ferrossl", TIMEOUT)
         .unwrap();
-    let (line, peer_cn, negotiated) = srv.join().unwrap();
+    let (line, peer_cn, negotiated) = srv.join_one().unwrap();
     assert!(line.contains("hello from openssl"));
     assert_eq!(negotiated, version);
     assert_eq!(

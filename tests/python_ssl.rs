@@ -121,7 +121,7 @@ fn ferrossl_server_with_python_client() {
                     VERIFY_NONE
                 };
                 let ctx = context(&pki, Some(server), mode, version);
-                let srv = OneShotServer::start(ctx, |conn| {
+                let srv = TestServer::start(ctx, 1, |conn| {
                     read_until(conn, "hello from python")?;
                     conn.sendall(b"hello from ferrossl\n")?;
                     close_both_ways(conn)?;
@@ -143,7 +143,7 @@ fn ferrossl_server_with_python_client() {
                     .stderr(Stdio::piped());
                 let mut py = PeerProcess::spawn(&mut cmd).unwrap();
                 py.wait_with_timeout(TIMEOUT).unwrap();
-                assert_eq!(srv.join().unwrap(), client_cert);
+                assert_eq!(srv.join_one().unwrap(), client_cert);
                 assert!(
                     py.stdout().contains("REPLY hello from ferrossl"),
                     "{}\n{}",

@@ -80,49 +80,63 @@ pub fn close_both_ways(conn: &mut Connection) -> Result<(), Error> {
     }
 }
 
-/// A ferrossl server on 127.0.0.1 that accepts one client, runs `session` on it, and returns
-/// what the session returned. The port is known before the client starts.
-pub struct OneShotServer<T> {
+/// A ferrossl server on 127.0.0.1 that accepts `count` clients one after another, runs
+/// `session` on each, and returns what the sessions returned. The port is known before the
+/// clients start.
+pub struct TestServer<T> {
     /// The listening port.
     pub port: u16,
-    handle: JoinHandle<Result<T, Error>>,
+    handle: JoinHandle<Result<Vec<T>, Error>>,
 }
 
-impl<T: Send + 'static> OneShotServer<T> {
-    /// Starts listening and serves one connection in a thread.
+impl<T: Send + 'static> TestServer<T> {
+    /// Starts listening and serves `count` connections in a thread.
     pub fn start(
         ctx: Context,
-        session: impl FnOnce(&mut Connection) -> Result<T, Error> + Send + 'static,
+        count: usize,
+        session: impl Fn(&mut Connection) -> Result<T, Error> + Send + 'static,
     ) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let handle = std::thread::spawn(move || {
             listener.set_nonblocking(true).unwrap();
-            let deadline = Instant::now() + TIMEOUT;
-            let stream = loop {
-                match listener.accept() {
-                    Ok((s, _)) => break s,
-                    Err(_) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    Err(e) => panic!("no client connected: {e}"),
-                }
-            };
-            stream.set_nonblocking(false).unwrap();
-            stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-            stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-            let mut conn = Connection::with_stream(&ctx, stream)?;
-            conn.set_accept_state()?;
-            conn.do_handshake()?;
-            session(&mut conn)
+            let mut results = Vec::with_capacity(count);
+            for _ in 0..count {
+                let stream = accept_within(&listener, TIMEOUT);
+                let mut conn = Connection::with_stream(&ctx, stream)?;
+                conn.set_accept_state()?;
+                conn.do_handshake()?;
+                results.push(session(&mut conn)?);
+            }
+            Ok(results)
         });
         Self { port, handle }
     }
 
-    /// Waits for the session's result.
-    pub fn join(self) -> Result<T, Error> {
+    /// Waits for the sessions' results.
+    pub fn join(self) -> Result<Vec<T>, Error> {
         self.handle.join().expect("server thread panicked")
     }
+
+    /// Waits for the only session's result.
+    pub fn join_one(self) -> Result<T, Error> {
+        Ok(self.join()?.pop().expect("one session"))
+    }
+}
+
+fn accept_within(listener: &TcpListener, timeout: Duration) -> TcpStream {
+    let deadline = Instant::now() + timeout;
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("no client connected: {e}"),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    stream
 }
 
 /// Runs the calling test inside a private network namespace that has only a loopback
