@@ -80,7 +80,7 @@ fn alpn_both_directions() {
     ] {
         let ctx = server_ctx(&pki.server_ecdsa, &pki);
         ctx.set_alpn_select_callback(Arc::new(move |_| Ok(choice.clone())));
-        let srv = TestServer::start(ctx, 1, |conn| wait_close(conn));
+        let srv = TestServer::start(ctx, 1, wait_close);
         let out = finish(s_client(srv.port, &pki, &["-alpn", "h2,http/1.1"]));
         assert!(out.contains(expect), "{expect:?} in:\n{out}");
         let _ = srv.join();
@@ -332,7 +332,7 @@ fn ocsp_stapling_both_directions() {
     let ctx = server_ctx(&pki.server_ecdsa, &pki);
     let staple = response.clone();
     ctx.set_ocsp_server_callback(Arc::new(move |_| Ok(staple.clone())));
-    let srv = TestServer::start(ctx, 1, |conn| wait_close(conn));
+    let srv = TestServer::start(ctx, 1, wait_close);
     let out = finish(s_client(srv.port, &pki, &["-status"]));
     assert!(out.contains("OCSP Response Status: successful"), "{out}");
     assert!(out.contains("Cert Status: good"), "{out}");
@@ -382,7 +382,7 @@ fn keylog_lines_match_openssl_keylogfile() {
                 .unwrap()
                 .push(String::from_utf8_lossy(line).into_owned())
         }));
-        let srv = TestServer::start(ctx, 1, |conn| wait_close(conn));
+        let srv = TestServer::start(ctx, 1, wait_close);
         let file = pki.write(&format!("keylog-{flag}.txt"), b"");
         let path = file.display().to_string();
         finish(s_client(
@@ -416,7 +416,7 @@ fn client_ca_names_reach_openssl() {
     let ctx = server_ctx(&pki.server_ecdsa, &pki);
     ctx.set_verify(VERIFY_PEER, None);
     ctx.load_client_ca(pki.ca_path()).unwrap();
-    let srv = TestServer::start(ctx, 1, |conn| wait_close(conn));
+    let srv = TestServer::start(ctx, 1, wait_close);
     let out = finish(s_client(srv.port, &pki, &[]));
     assert!(
         out.contains("Acceptable client certificate CA names"),
