@@ -425,3 +425,61 @@ fn client_ca_names_reach_openssl() {
     assert!(out.contains("ferrossl test root CA"), "{out}");
     srv.join().unwrap();
 }
+
+#[test]
+fn cipher_strings_groups_and_info_callback_on_the_wire() {
+    if !peer::require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let ctx = context(&pki, Some(&pki.server_rsa), VERIFY_NONE, 0);
+    ctx.set_cipher_list("ECDHE+CHACHA20:!ECDSA").unwrap();
+    ctx.set_groups(&["P-384"]).unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    ctx.set_info_callback(Arc::new(move |_, point, ret| {
+        sink.lock().unwrap().push((point, ret))
+    }));
+    let srv = TestServer::start(ctx, 1, |conn| {
+        let seen = (
+            conn.get_cipher_name(),
+            conn.get_group_name(),
+            conn.get_state_string(),
+        );
+        wait_close(conn)?;
+        Ok(seen)
+    });
+    let out = finish(s_client(srv.port, &pki, &["-tls1_2"]));
+    assert!(
+        out.contains("Cipher is ECDHE-RSA-CHACHA20-POLY1305"),
+        "{out}"
+    );
+    assert!(out.contains("Server Temp Key: ECDH, secp384r1"), "{out}");
+    let (cipher, group, state) = srv.join_one().unwrap();
+    assert_eq!(cipher, Some("ECDHE-RSA-CHACHA20-POLY1305"));
+    assert_eq!(group.as_deref(), Some("secp384r1"));
+    assert_eq!(state, "SSL negotiation finished successfully");
+    let events = events.lock().unwrap().clone();
+    assert_eq!(events.first(), Some(&(SSL_CB_HANDSHAKE_START, 1)));
+    assert!(events.contains(&(SSL_CB_HANDSHAKE_DONE, 1)));
+    assert!(events.contains(&(SSL_CB_ACCEPT_EXIT, 1)));
+    assert!(
+        events.contains(&(SSL_CB_READ_ALERT, 1 << 8)),
+        "the client's close_notify: {events:?}"
+    );
+
+    // An OpenSSL client offering only suites the server refused gets a handshake failure.
+    let ctx = context(&pki, Some(&pki.server_rsa), VERIFY_NONE, 0);
+    ctx.set_cipher_list("ECDHE-RSA-AES256-GCM-SHA384").unwrap();
+    let srv = TestServer::start(ctx, 1, wait_close);
+    let out = finish(s_client(
+        srv.port,
+        &pki,
+        &["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"],
+    ));
+    assert!(
+        out.contains("handshake failure") || out.contains("no shared cipher"),
+        "{out}"
+    );
+    assert!(srv.join().is_err());
+}
