@@ -198,6 +198,20 @@ impl Connection {
         }
     }
 
+    /// Runs this connection over `stream` from now on (replacing a memory BIO or an earlier
+    /// stream); allowed before the handshake starts.
+    pub fn set_stream(&mut self, stream: Box<dyn Stream>) -> Result<()> {
+        self.before_handshake()?;
+        self.transport = Transport::Stream(stream);
+        self.transport_eof = false;
+        Ok(())
+    }
+
+    /// Whether the connection runs over a stream (rather than a memory BIO).
+    pub fn has_stream(&self) -> bool {
+        matches!(self.transport, Transport::Stream(_))
+    }
+
     /// Makes this connection the client end.
     pub fn set_connect_state(&mut self) -> Result<()> {
         self.set_role(Role::Client)
@@ -221,6 +235,11 @@ impl Connection {
         }
         self.role = Some(role);
         Ok(())
+    }
+
+    /// The role, once set.
+    pub fn role(&self) -> Option<Role> {
+        self.role
     }
 
     /// The context this connection was made from.

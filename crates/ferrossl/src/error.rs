@@ -93,6 +93,9 @@ pub enum Error {
     /// No trust store was found on this system.
     #[error("no system certificate store found: {0}")]
     NoSystemStore(String),
+    /// A blocking operation gave up after its timeout.
+    #[error("timed out: {0}")]
+    TimedOut(String),
     /// A callback supplied by the user failed; the handshake was aborted.
     #[error("callback failed: {0}")]
     Callback(String),

@@ -46,6 +46,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bio;
 pub mod ciphers;
 pub mod config;
 pub mod connection;
@@ -54,6 +55,7 @@ pub mod context;
 pub mod error;
 pub mod ex_data;
 pub mod session;
+pub mod socket;
 pub mod tls;
 pub mod transport;
 pub mod verify;
