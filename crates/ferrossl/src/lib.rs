@@ -74,3 +74,8 @@ pub use x509::{KeyType, PKey, X509Name, X509Store, X509};
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guide.md")]
 pub struct GuideExamples;
+
+/// The BIO guide's examples are compiled as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide-bio.md")]
+pub struct BioGuideExamples;
