@@ -619,6 +619,33 @@ impl Connection {
         }
     }
 
+    /// Reads `length` bytes, or with `length < 0` what arrives in one go: the first read may
+    /// wait (on a blocking transport), later ones only take what is already decrypted.
+    /// Returns early with what it has when the peer closes or more would have to be waited
+    /// for; an empty result means the peer closed the session.
+    pub fn read_up_to(&mut self, length: isize) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let want = match usize::try_from(length) {
+                Ok(n) => (n - out.len()).min(buf.len()),
+                Err(_) => buf.len(),
+            };
+            if want == 0 {
+                return Ok(out);
+            }
+            match self.recv(&mut buf[..want]) {
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(Error::ZeroReturn) => return Ok(out),
+                Err(e) if e.is_want() && !out.is_empty() => return Ok(out),
+                Err(e) => return Err(e),
+            }
+            if length < 0 && self.pending() == 0 {
+                return Ok(out);
+            }
+        }
+    }
+
     /// Encrypts and sends `data` (`send`/`write`), doing the handshake first if needed.
     /// Returns how many bytes were taken: all of them, unless the transport is full before
     /// any could be taken ([`Error::WantWrite`]).

@@ -572,81 +572,78 @@ impl Bio {
         self.settle(result)
     }
 
+    /// Runs `op` on the socket of a connect BIO (connecting first) or a socket BIO.
+    fn with_socket<T>(
+        &self,
+        op: impl FnOnce(&mut TcpStream) -> io::Result<T>,
+        want: Error,
+    ) -> Result<T> {
+        if matches!(self.lock()?.kind, Kind::Connect(..)) {
+            self.connect_chain()?;
+        }
+        match &mut self.lock()?.kind {
+            Kind::Connect(_, Some(s)) | Kind::Socket(Some(s)) => {
+                op(s).map_err(|e| Error::from_transport(e, want))
+            }
+            _ => Err(Error::WrongState("this BIO has no socket")),
+        }
+    }
+
+    /// The SSL of a filter, attached to the rest of the chain.
+    fn attached_ssl(&self) -> Result<Option<Ssl>> {
+        let node = self.lock()?;
+        let Kind::Ssl(Some((ssl, _))) = &node.kind else {
+            return Ok(None);
+        };
+        let (ssl, next) = (ssl.clone(), node.next.clone());
+        drop(node);
+        ssl.attach(next)?;
+        Ok(Some(ssl))
+    }
+
     fn write_node(&self, data: &[u8]) -> Result<usize> {
+        if let Some(ssl) = self.attached_ssl()? {
+            return ssl.write(data);
+        }
         let mut node = self.lock()?;
-        let next = node.next.clone();
         match &mut node.kind {
             Kind::Mem(buf) => {
                 buf.extend(data);
                 Ok(data.len())
             }
-            Kind::Connect(..) => {
+            Kind::Connect(..) | Kind::Socket(Some(_)) => {
                 drop(node);
-                self.connect_chain()?;
-                let mut node = self.lock()?;
-                let Kind::Connect(_, Some(s)) = &mut node.kind else {
-                    unreachable!("connected above")
-                };
-                s.write(data)
-                    .map_err(|e| Error::from_transport(e, Error::WantWrite))
-            }
-            Kind::Socket(Some(s)) => s
-                .write(data)
-                .map_err(|e| Error::from_transport(e, Error::WantWrite)),
-            Kind::Ssl(Some((ssl, _))) => {
-                let ssl = ssl.clone();
-                drop(node);
-                ssl.attach(next)?;
-                ssl.write(data)
+                self.with_socket(|s| s.write(data), Error::WantWrite)
             }
             _ => Err(Error::WrongState("this BIO cannot be written to")),
         }
     }
 
     fn read_node(&self, length: isize) -> Result<Vec<u8>> {
+        if let Some(ssl) = self.attached_ssl()? {
+            return ssl.read(length);
+        }
+        let want = usize::try_from(length).unwrap_or(16 * 1024);
         let mut node = self.lock()?;
-        let next = node.next.clone();
-        let want = if length < 0 {
-            16 * 1024
-        } else {
-            length as usize
-        };
-        let mut buf = vec![0u8; want];
-        let n = match &mut node.kind {
+        match &mut node.kind {
+            Kind::Mem(q) if q.is_empty() => Err(Error::WantRead),
             Kind::Mem(q) => {
-                if q.is_empty() {
-                    return Err(Error::WantRead);
-                }
                 let n = if length < 0 {
                     q.len()
                 } else {
                     want.min(q.len())
                 };
-                return Ok(q.drain(..n).collect());
+                Ok(q.drain(..n).collect())
             }
-            Kind::Connect(..) => {
+            Kind::Connect(..) | Kind::Socket(Some(_)) => {
                 drop(node);
-                self.connect_chain()?;
-                let mut node = self.lock()?;
-                let Kind::Connect(_, Some(s)) = &mut node.kind else {
-                    unreachable!("connected above")
-                };
-                s.read(&mut buf)
-                    .map_err(|e| Error::from_transport(e, Error::WantRead))?
+                let mut buf = vec![0u8; want];
+                let n = self.with_socket(|s| s.read(&mut buf), Error::WantRead)?;
+                buf.truncate(n);
+                Ok(buf)
             }
-            Kind::Socket(Some(s)) => s
-                .read(&mut buf)
-                .map_err(|e| Error::from_transport(e, Error::WantRead))?,
-            Kind::Ssl(Some((ssl, _))) => {
-                let ssl = ssl.clone();
-                drop(node);
-                ssl.attach(next)?;
-                return ssl.read(length);
-            }
-            _ => return Err(Error::WrongState("this BIO cannot be read from")),
-        };
-        buf.truncate(n);
-        Ok(buf)
+            _ => Err(Error::WrongState("this BIO cannot be read from")),
+        }
     }
 }
 

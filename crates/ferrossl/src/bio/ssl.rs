@@ -122,7 +122,7 @@ impl Ssl {
     /// Reads up to `length` bytes; `-1` reads everything available (waiting for the first
     /// bytes on a blocking transport). An empty result means the peer closed the session.
     pub fn read(&self, length: isize) -> Result<Vec<u8>> {
-        self.with(|c| read_available(c, length))
+        self.with(|c| c.read_up_to(length))
     }
 
     /// Sends close_notify; true once the peer's close_notify has arrived too.
@@ -146,32 +146,6 @@ impl Ssl {
     /// Runs `f` with the connection, for what this type does not wrap.
     pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         self.with(f)
-    }
-}
-
-/// Reads `length` bytes, or with `length < 0` everything that arrives in one go: the first
-/// read may wait, later ones only take what is already decrypted.
-fn read_available(c: &mut Connection, length: isize) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let want = if length < 0 {
-            buf.len()
-        } else {
-            (length as usize - out.len()).min(buf.len())
-        };
-        if want == 0 {
-            return Ok(out);
-        }
-        match c.recv(&mut buf[..want]) {
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(Error::ZeroReturn) if !out.is_empty() || length != 0 => return Ok(out),
-            Err(e) if e.is_want() && !out.is_empty() => return Ok(out),
-            Err(e) => return Err(e),
-        }
-        if length < 0 && c.pending() == 0 {
-            return Ok(out);
-        }
     }
 }
 

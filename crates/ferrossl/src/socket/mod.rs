@@ -287,28 +287,8 @@ impl TlsSocket {
     /// come or the peer closed; `length < 0` returns whatever arrives first. An empty result
     /// means the peer closed the session.
     pub fn receive(&mut self, length: isize) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let want = if length < 0 {
-                buf.len()
-            } else {
-                (length as usize - out.len()).min(buf.len())
-            };
-            if want == 0 {
-                return Ok(out);
-            }
-            let conn = self.connection()?;
-            match conn.recv(&mut buf[..want]) {
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(Error::ZeroReturn) => return Ok(out),
-                Err(e) if e.is_want() && !out.is_empty() && length < 0 => return Ok(out),
-                Err(e) => return self.blocking_outcome(Err(e), "receive"),
-            }
-            if length < 0 && self.connection()?.pending() == 0 {
-                return Ok(out);
-            }
-        }
+        let result = self.connection()?.read_up_to(length);
+        self.blocking_outcome(result, "receive")
     }
 
     /// Reads up to `length` bytes of what is available (default 1024 in the seed API).
