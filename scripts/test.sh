@@ -25,7 +25,7 @@ export CI="${CI:-}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo build --workspace --all-targets --locked
-cargo test --workspace --locked 2>&1 | tee "$log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo fmt --all --check
 

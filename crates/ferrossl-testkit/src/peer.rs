@@ -276,11 +276,12 @@ mod tests {
         let mut server = PeerProcess::spawn(&mut openssl_s_server(
             port,
             &pki.server_ecdsa,
-            &["-naccept".into(), "1".into(), "-quiet".into()],
+            &["-naccept".into(), "1".into()],
         ))
         .unwrap();
+        // s_server prints ACCEPT once it listens; probing the port would use up -naccept 1.
         server
-            .wait_for_tcp_port(port, Duration::from_secs(10))
+            .wait_for_output("ACCEPT", Duration::from_secs(10))
             .unwrap();
         let ca = pki.ca_path().display().to_string();
         let args = [
