@@ -1,6 +1,8 @@
 //! Transports a connection can run over. They sit at the bottom of the stack: engines never see
 //! them; only [`crate::connection`] and the API families do.
 
+mod datagram;
 mod stream;
 
+pub use datagram::{Cancellable, DatagramBased, MemoryDatagrams, Timeout, UdpDatagrams};
 pub use stream::Stream;

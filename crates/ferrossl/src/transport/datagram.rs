@@ -1,0 +1,352 @@
+//! Datagram transports (GIO's `DatagramBased`): send and receive whole datagrams with a
+//! [`Timeout`] per call — block, fail at once ("would block"), or wait until a deadline — and
+//! a [`Cancellable`] another thread can trigger to stop a blocked call promptly.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long one send or receive may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    /// Wait as long as it takes (or until cancelled).
+    Block,
+    /// Do not wait: fail with `WouldBlock` when nothing can be done now.
+    NonBlocking,
+    /// Wait until this instant, then fail with `TimedOut`.
+    Deadline(Instant),
+}
+
+impl Timeout {
+    /// A deadline `d` from now.
+    pub fn after(d: Duration) -> Self {
+        Timeout::Deadline(Instant::now() + d)
+    }
+
+    /// The earlier of two timeouts.
+    pub fn min(self, other: Timeout) -> Timeout {
+        match (self, other) {
+            (Timeout::NonBlocking, _) | (_, Timeout::NonBlocking) => Timeout::NonBlocking,
+            (Timeout::Block, t) | (t, Timeout::Block) => t,
+            (Timeout::Deadline(a), Timeout::Deadline(b)) => Timeout::Deadline(a.min(b)),
+        }
+    }
+}
+
+/// Lets another thread stop a blocking call; the call fails with `Interrupted` within one
+/// polling slice (about 20 ms).
+#[derive(Clone, Debug, Default)]
+pub struct Cancellable {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Cancellable {
+    /// A fresh, untriggered cancellable.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Triggers it: blocked calls return `Interrupted`.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether it was triggered.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Untriggers it, for reuse.
+    pub fn reset(&self) {
+        self.cancelled.store(false, Ordering::SeqCst);
+    }
+
+    pub(crate) fn check(cancellable: Option<&Cancellable>) -> io::Result<()> {
+        match cancellable {
+            Some(c) if c.is_cancelled() => Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "operation was cancelled",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The slice a blocking call waits between looks at its cancellable.
+const POLL_SLICE: Duration = Duration::from_millis(20);
+
+/// A transport of whole datagrams.
+pub trait DatagramBased: Send {
+    /// Sends one datagram.
+    fn send_datagram(
+        &self,
+        datagram: &[u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize>;
+
+    /// Receives one datagram into `buf` (a longer one is truncated, as UDP does).
+    fn receive_datagram(
+        &self,
+        buf: &mut [u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize>;
+}
+
+/// A UDP socket: connected, or sending to a fixed peer and accepting datagrams only from it.
+#[derive(Debug)]
+pub struct UdpDatagrams {
+    socket: UdpSocket,
+    peer: Option<SocketAddr>,
+}
+
+impl UdpDatagrams {
+    /// Over a connected UDP socket.
+    pub fn connected(socket: UdpSocket) -> io::Result<Self> {
+        socket.peer_addr()?;
+        Ok(Self { socket, peer: None })
+    }
+
+    /// Over an unconnected socket, talking to `peer` only.
+    pub fn with_peer(socket: UdpSocket, peer: SocketAddr) -> Self {
+        Self {
+            socket,
+            peer: Some(peer),
+        }
+    }
+
+    /// The socket.
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    /// Runs `op` with the socket's timeout set for one slice at a time until it succeeds, the
+    /// timeout passes or `cancellable` is triggered.
+    fn wait<T>(
+        &self,
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+        mut op: impl FnMut(&UdpSocket) -> io::Result<Option<T>>,
+    ) -> io::Result<T> {
+        loop {
+            Cancellable::check(cancellable)?;
+            let slice = match timeout {
+                Timeout::NonBlocking => None,
+                Timeout::Block => Some(POLL_SLICE),
+                Timeout::Deadline(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "datagram operation timed out",
+                        ));
+                    }
+                    Some(left.min(POLL_SLICE))
+                }
+            };
+            self.socket.set_nonblocking(slice.is_none())?;
+            self.socket.set_read_timeout(slice)?;
+            self.socket.set_write_timeout(slice)?;
+            match op(&self.socket) {
+                Ok(Some(v)) => return Ok(v),
+                // A datagram from somebody else: not ours, keep waiting.
+                Ok(None) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && slice.is_some() => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl DatagramBased for UdpDatagrams {
+    fn send_datagram(
+        &self,
+        datagram: &[u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        self.wait(timeout, cancellable, |s| {
+            match self.peer {
+                Some(peer) => s.send_to(datagram, peer),
+                None => s.send(datagram),
+            }
+            .map(Some)
+        })
+    }
+
+    fn receive_datagram(
+        &self,
+        buf: &mut [u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        self.wait(timeout, cancellable, |s| match self.peer {
+            Some(peer) => {
+                let (n, from) = s.recv_from(buf)?;
+                Ok((from == peer).then_some(n))
+            }
+            None => s.recv(buf).map(Some),
+        })
+    }
+}
+
+/// One end of an in-memory datagram pair (for tests and in-process peers).
+#[derive(Clone, Debug)]
+pub struct MemoryDatagrams {
+    inbox: Arc<Queue>,
+    outbox: Arc<Queue>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    datagrams: Mutex<VecDeque<Vec<u8>>>,
+    arrived: Condvar,
+}
+
+impl MemoryDatagrams {
+    /// Two connected ends.
+    pub fn pair() -> (Self, Self) {
+        let (a, b) = (Arc::new(Queue::default()), Arc::new(Queue::default()));
+        (
+            Self {
+                inbox: a.clone(),
+                outbox: b.clone(),
+            },
+            Self {
+                inbox: b,
+                outbox: a,
+            },
+        )
+    }
+}
+
+impl DatagramBased for MemoryDatagrams {
+    fn send_datagram(
+        &self,
+        datagram: &[u8],
+        _timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        Cancellable::check(cancellable)?;
+        self.outbox
+            .datagrams
+            .lock()
+            .expect("queue lock")
+            .push_back(datagram.to_vec());
+        self.outbox.arrived.notify_all();
+        Ok(datagram.len())
+    }
+
+    fn receive_datagram(
+        &self,
+        buf: &mut [u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        let mut queue = self.inbox.datagrams.lock().expect("queue lock");
+        loop {
+            Cancellable::check(cancellable)?;
+            if let Some(d) = queue.pop_front() {
+                let n = d.len().min(buf.len());
+                buf[..n].copy_from_slice(&d[..n]);
+                return Ok(n);
+            }
+            let slice = match timeout {
+                Timeout::NonBlocking => return Err(io::ErrorKind::WouldBlock.into()),
+                Timeout::Block => POLL_SLICE,
+                Timeout::Deadline(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "datagram operation timed out",
+                        ));
+                    }
+                    left.min(POLL_SLICE)
+                }
+            };
+            queue = self
+                .inbox
+                .arrived
+                .wait_timeout(queue, slice)
+                .expect("queue lock")
+                .0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_pair_timeouts_and_cancel() {
+        let (a, b) = MemoryDatagrams::pair();
+        a.send_datagram(b"one", Timeout::Block, None).unwrap();
+        let mut buf = [0u8; 2];
+        assert_eq!(
+            b.receive_datagram(&mut buf, Timeout::NonBlocking, None)
+                .unwrap(),
+            2,
+            "truncated"
+        );
+        assert_eq!(
+            b.receive_datagram(&mut buf, Timeout::NonBlocking, None)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let start = Instant::now();
+        let err = b
+            .receive_datagram(&mut buf, Timeout::after(Duration::from_millis(50)), None)
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        let cancel = Cancellable::new();
+        let trigger = cancel.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            trigger.cancel();
+        });
+        let start = Instant::now();
+        let err = b
+            .receive_datagram(&mut buf, Timeout::Block, Some(&cancel))
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Interrupted);
+        assert!(start.elapsed() < Duration::from_millis(100));
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn udp_with_peer_ignores_strangers() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let a = UdpDatagrams::with_peer(a, b_addr);
+        stranger.send_to(b"not for you", a_addr).unwrap();
+        b.send_to(b"hello", a_addr).unwrap();
+        let mut buf = [0u8; 64];
+        let n = a
+            .receive_datagram(&mut buf, Timeout::after(Duration::from_secs(2)), None)
+            .unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        b.connect(a_addr).unwrap();
+        let b = UdpDatagrams::connected(b).unwrap();
+        a.send_datagram(b"back", Timeout::Block, None).unwrap();
+        let n = b
+            .receive_datagram(&mut buf, Timeout::after(Duration::from_secs(2)), None)
+            .unwrap();
+        assert_eq!(&buf[..n], b"back");
+        assert_eq!(
+            b.receive_datagram(&mut buf, Timeout::NonBlocking, None)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::WouldBlock
+        );
+    }
+}
