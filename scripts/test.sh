@@ -28,6 +28,8 @@ cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo fmt --all --check
+# Every fuzz target for a bounded time: no crash, no panic.
+bash fuzz/run.sh 15
 
 # One closing line that sums every test binary's result.
 awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "ferrossl: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
