@@ -208,9 +208,49 @@ pub struct Config {
     pub ocsp_client: Option<OcspClientCallback>,
     /// The context's session ticket keys.
     pub ticket_keys: Arc<dyn rustls::server::ProducesTickets>,
+    /// `cert_chain` and `key` checked against each other and ready for the engines: `None`
+    /// when either is missing, `Err` when they do not match. Filled in by [`Config::seal`].
+    pub(crate) identity: Result<Option<Arc<rustls::sign::CertifiedKey>>, ()>,
 }
 
 impl Config {
+    /// Prepares what the engines need from this configuration, once per snapshot instead of
+    /// once per connection.
+    pub(crate) fn seal(mut self) -> Self {
+        self.identity = match (self.cert_chain.first(), &self.key) {
+            (Some(cert), Some(key)) => match key.matches(cert) {
+                Ok(()) => {
+                    let chain = self.cert_chain.iter().map(X509::to_cert_der).collect();
+                    Ok(Some(Arc::new(rustls::sign::CertifiedKey::new(
+                        chain,
+                        key.signing_key(),
+                    ))))
+                }
+                Err(_) => Err(()),
+            },
+            _ => Ok(None),
+        };
+        self
+    }
+
+    /// Our certified key, with an OCSP response to staple when one is given.
+    pub(crate) fn certified_key(
+        &self,
+        ocsp: Option<Vec<u8>>,
+    ) -> Result<Option<Arc<rustls::sign::CertifiedKey>>> {
+        let Some(key) = self.identity.clone().map_err(|()| Error::KeyMismatch)? else {
+            return Ok(None);
+        };
+        match ocsp.filter(|o| !o.is_empty()) {
+            None => Ok(Some(key)),
+            Some(response) => {
+                let mut stapled = (*key).clone();
+                stapled.ocsp = Some(response);
+                Ok(Some(Arc::new(stapled)))
+            }
+        }
+    }
+
     /// The versions this configuration allows, lowest first. Empty when options and bounds
     /// exclude every version.
     pub fn versions(&self) -> Vec<Version> {

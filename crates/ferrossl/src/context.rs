@@ -111,6 +111,7 @@ impl Context {
             ocsp_client: None,
             ticket_keys: rustls::crypto::aws_lc_rs::Ticketer::new()
                 .expect("the aws-lc-rs ticketer needs only the system RNG"),
+            identity: Ok(None),
         };
         Self {
             inner: Arc::new(Mutex::new(Inner {
@@ -157,7 +158,7 @@ impl Context {
         if let Some(snapshot) = &inner.snapshot {
             return snapshot.clone();
         }
-        let snapshot = Arc::new(inner.config.clone());
+        let snapshot = Arc::new(inner.config.clone().seal());
         inner.snapshot = Some(snapshot.clone());
         snapshot
     }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
-use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::sign::SingleCertAndKey;
 use rustls::{ClientConfig, DistinguishedName, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::ServerName;
 
@@ -177,7 +177,7 @@ impl TlsEngine {
         if role == Role::Server {
             // A mismatched pair is reported now; a missing one may still come from the
             // servername callback's context switch.
-            certified_key(config, None)?;
+            config.certified_key(None)?;
             (engine.outgoing_hello, engine.incoming_hello) =
                 (HelloScanner::server_hello(), HelloScanner::client_hello());
             return Ok(engine);
@@ -185,7 +185,7 @@ impl TlsEngine {
         engine.client_scope = Some(Arc::new(ClientScope {
             verifier: engine.verifier(config, role, params),
             identity: Arc::new(ClientIdentity {
-                key: certified_key(config, None)?,
+                key: config.certified_key(None)?,
                 ca_names: engine.ca_names.clone(),
             }),
         }));
@@ -307,7 +307,8 @@ impl TlsEngine {
         ocsp: Vec<u8>,
     ) -> Result<ServerConfig> {
         let versions = protocol_versions(config)?;
-        let key = certified_key(config, Some(ocsp))?
+        let key = config
+            .certified_key(Some(ocsp))?
             .ok_or(Error::Missing("certificate and private key"))?;
         let builder = ServerConfig::builder_with_provider(provider(config))
             .with_protocol_versions(&versions)
@@ -637,17 +638,6 @@ fn chain_verifier(config: &Config, role: Role, params: &EngineParams<'_>) -> Cha
             Role::Server => Purpose::ClientAuth,
         },
     }
-}
-
-fn certified_key(config: &Config, ocsp: Option<Vec<u8>>) -> Result<Option<Arc<CertifiedKey>>> {
-    let (Some(cert), Some(key)) = (config.cert_chain.first(), &config.key) else {
-        return Ok(None);
-    };
-    key.matches(cert)?;
-    let chain = config.cert_chain.iter().map(X509::to_cert_der).collect();
-    let mut certified = CertifiedKey::new(chain, key.signing_key());
-    certified.ocsp = ocsp.filter(|o| !o.is_empty());
-    Ok(Some(Arc::new(certified)))
 }
 
 /// Copies what passes through a reader into a hello scanner.
