@@ -1,0 +1,208 @@
+//! `ferrossl s_server`: a TLS server modelled on `openssl s_server`.
+
+use std::io::{BufRead, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrossl::constants::*;
+use ferrossl::context::AlpnSelection;
+use ferrossl::{Connection, Context, Error, Method};
+
+use crate::args::{Args, Spec};
+use crate::identity::{alpn_list, describe, key_log, pin_version, Throwaway};
+
+pub const SPEC: Spec = Spec {
+    options: &[
+        "accept",
+        "cert",
+        "key",
+        "CAfile",
+        "Verify",
+        "verify",
+        "alpn",
+        "naccept",
+        "keylogfile",
+    ],
+    switches: &["tls1_2", "tls1_3", "www", "quiet"],
+};
+
+pub const USAGE: &str =
+    "usage: ferrossl s_server -accept [HOST:]PORT [-cert F] [-key F] [-CAfile F]
+       [-Verify N | -verify N] [-alpn a,b] [-tls1_2 | -tls1_3] [-www] [-quiet] [-naccept N]
+       [-keylogfile F]
+  HOST defaults to 127.0.0.1. Without -cert a throwaway certificate is made and its SHA-256
+  fingerprint printed. -Verify requires a client certificate, -verify asks for one.
+  -www answers HTTP GET with a status page; otherwise data is piped to stdout and stdin lines
+  go to the client.";
+
+fn context(args: &Args) -> Result<Context, String> {
+    let ctx = Context::new(Method::TlsServer);
+    let text = |e: Error| e.to_string();
+    match (args.value("cert"), args.value("key")) {
+        (Some(cert), key) => {
+            ctx.use_certificate_chain_file(cert).map_err(text)?;
+            ctx.use_privatekey_file(key.unwrap_or(cert), FILETYPE_PEM)
+                .map_err(text)?;
+            ctx.check_privatekey().map_err(text)?;
+        }
+        (None, Some(_)) => return Err("-key needs -cert".into()),
+        (None, None) => {
+            let t = Throwaway::generate()?;
+            eprintln!(
+                "Using a throwaway certificate for localhost, SHA-256 fingerprint {}",
+                t.cert.digest("sha256").map_err(text)?
+            );
+            ctx.use_certificate(t.cert);
+            ctx.add_extra_chain_cert(t.ca);
+            ctx.use_privatekey(t.key);
+        }
+    }
+    if let Some(ca) = args.value("CAfile") {
+        ctx.load_verify_locations(Some(ca.as_ref()), None)
+            .map_err(text)?;
+    }
+    if let Some(depth) = args.number::<u32>("Verify")? {
+        ctx.set_verify(VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT, None);
+        ctx.set_verify_depth(depth);
+    } else if let Some(depth) = args.number::<u32>("verify")? {
+        ctx.set_verify(VERIFY_PEER, None);
+        ctx.set_verify_depth(depth);
+    }
+    if let Some(list) = args.value("alpn") {
+        // Server preference, as OpenSSL's s_server picks.
+        let ours = alpn_list(list);
+        ctx.set_alpn_select_callback(Arc::new(move |hello| {
+            Ok(ours
+                .iter()
+                .find(|p| hello.alpn_offered().contains(p))
+                .map_or(AlpnSelection::NoOverlap, |p| {
+                    AlpnSelection::Select(p.clone())
+                }))
+        }));
+    }
+    pin_version(&ctx, args.has("tls1_2"), args.has("tls1_3"))?;
+    key_log(&ctx, args.value("keylogfile"))?;
+    Ok(ctx)
+}
+
+fn listen_address(accept: &str) -> String {
+    if accept.contains(':') {
+        accept.to_string()
+    } else {
+        format!("127.0.0.1:{accept}")
+    }
+}
+
+pub fn run(argv: &[String]) -> Result<(), String> {
+    let args = Args::parse(argv, &SPEC)?;
+    let accept = args.value("accept").ok_or("-accept is required")?;
+    let ctx = context(&args)?;
+    let listener = TcpListener::bind(listen_address(accept))
+        .map_err(|e| format!("cannot listen on {accept}: {e}"))?;
+    let naccept = args.number::<u64>("naccept")?;
+    println!("ACCEPT");
+    let _ = std::io::stdout().flush();
+    let lines = stdin_lines();
+    let mut served = 0;
+    while naccept.is_none_or(|n| served < n) {
+        let (stream, peer) = listener
+            .accept()
+            .map_err(|e| format!("accept failed: {e}"))?;
+        served += 1;
+        if let Err(e) = serve(&ctx, stream, &args, &lines) {
+            eprintln!("connection from {peer}: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// Stdin lines, read by one thread for the server's whole life.
+fn stdin_lines() -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().split(b'\n') {
+            let Ok(mut line) = line else { break };
+            line.push(b'\n');
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn serve(
+    ctx: &Context,
+    stream: TcpStream,
+    args: &Args,
+    lines: &Receiver<Vec<u8>>,
+) -> Result<(), String> {
+    let text = |e: Error| e.to_string();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .map_err(|e| e.to_string())?;
+    let mut conn = Connection::with_stream(ctx, stream).map_err(text)?;
+    conn.set_accept_state().map_err(text)?;
+    loop {
+        match conn.do_handshake() {
+            Ok(()) => break,
+            Err(Error::WantRead) => continue,
+            Err(e) => return Err(format!("handshake failed: {e}")),
+        }
+    }
+    if !args.has("quiet") {
+        eprintln!("{}", describe(&conn));
+    }
+    if args.has("www") {
+        return status_page(&mut conn);
+    }
+    let mut buf = [0u8; 16384];
+    loop {
+        while let Ok(line) = lines.try_recv() {
+            conn.sendall(&line).map_err(text)?;
+        }
+        match conn.recv(&mut buf) {
+            Ok(n) => {
+                let mut out = std::io::stdout();
+                let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
+            }
+            Err(Error::WantRead) => {}
+            Err(Error::ZeroReturn) => {
+                eprintln!("DONE");
+                let _ = conn.shutdown();
+                return Ok(());
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Answers one HTTP request with a page describing the session, then closes.
+fn status_page(conn: &mut Connection) -> Result<(), String> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut waited = 0;
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && !request.windows(2).any(|w| w == b"\n\n")
+    {
+        match conn.recv(&mut buf) {
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+            Err(Error::WantRead) if waited < 200 => waited += 1,
+            Err(e) => return Err(format!("no request: {e}")),
+        }
+    }
+    let body = format!(
+        "<html><body><pre>\nferrossl s_server\n{}\n</pre></body></html>\n",
+        describe(conn)
+    );
+    let response = format!(
+        "HTTP/1.0 200 ok\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.sendall(response.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let _ = conn.shutdown();
+    Ok(())
+}

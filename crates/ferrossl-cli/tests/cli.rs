@@ -1,0 +1,208 @@
+//! The `ferrossl` command against OpenSSL, curl and ferrossl's own BIO client.
+
+use std::process::Command;
+use std::time::Duration;
+
+use ferrossl::bio::{Bio, BioMethod, Ssl, BIO_CLOSE};
+use ferrossl::{Context, Method};
+use ferrossl_testkit::peer::{self, PeerProcess};
+use ferrossl_testkit::pki::TestPki;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const FERROSSL: &str = env!("CARGO_BIN_EXE_ferrossl");
+
+fn ferrossl(args: &[&str]) -> Command {
+    let mut cmd = Command::new(FERROSSL);
+    cmd.args(args);
+    cmd
+}
+
+fn s_server(port: u16, extra: &[&str]) -> PeerProcess {
+    let accept = format!("127.0.0.1:{port}");
+    let mut args = vec!["s_server", "-accept", &accept];
+    args.extend(extra);
+    let mut server = PeerProcess::spawn(&mut ferrossl(&args)).unwrap();
+    server.wait_for_output("ACCEPT", TIMEOUT).unwrap();
+    server
+}
+
+#[test]
+fn demo_runs_both_protocols() {
+    let out = ferrossl(&["demo"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("TLSv1.3") && text.contains("TLSv1.2"),
+        "{text}"
+    );
+    assert!(text.contains("verify result  0 (ok)"), "{text}");
+}
+
+#[test]
+fn bad_input_exits_1_with_a_message() {
+    for args in [
+        vec!["s_server", "-bogus"],
+        vec!["s_server"],
+        vec![
+            "s_server",
+            "-accept",
+            "127.0.0.1:0",
+            "-cert",
+            "/no/such/file.pem",
+        ],
+        vec!["s_server", "-accept", "127.0.0.1:0", "-naccept", "two"],
+        vec!["s_client", "-connect"],
+        vec!["s_client", "-connect", "127.0.0.1:notaport"],
+        vec!["nonsense"],
+        vec![],
+    ] {
+        let out = ferrossl(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.is_empty() && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    let help = ferrossl(&["s_client", "-help"]).output().unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("-connect HOST:PORT"));
+}
+
+#[test]
+fn ferrossl_server_with_openssl_client() {
+    if !peer::require_tool("openssl") {
+        return;
+    }
+    let port = peer::free_tcp_port();
+    let mut server = s_server(port, &["-naccept", "1"]);
+    // Not -quiet: that implies -ign_eof, and the client must close at stdin's end.
+    let mut client = PeerProcess::spawn(&mut peer::openssl_s_client(port, &[])).unwrap();
+    client.write_stdin(b"hello from openssl\n").unwrap();
+    server
+        .wait_for_output("hello from openssl", TIMEOUT)
+        .unwrap();
+    server.write_stdin(b"hello from ferrossl\n").unwrap();
+    client
+        .wait_for_output("hello from ferrossl", TIMEOUT)
+        .unwrap();
+    client.close_stdin();
+    let _ = client.wait_with_timeout(TIMEOUT);
+    server.wait_with_timeout(TIMEOUT).unwrap();
+    assert!(
+        server.stderr().contains("SHA-256 fingerprint"),
+        "{}",
+        server.stderr()
+    );
+    assert!(server.stderr().contains("DONE"), "{}", server.stderr());
+}
+
+#[test]
+fn ferrossl_client_with_openssl_server() {
+    if !peer::require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    for (flag, name) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
+        let port = peer::free_tcp_port();
+        let mut server = PeerProcess::spawn(&mut peer::openssl_s_server(
+            port,
+            &pki.server_rsa,
+            &["-naccept".into(), "1".into(), "-alpn".into(), "h2".into()],
+        ))
+        .unwrap();
+        server.wait_for_output("ACCEPT", TIMEOUT).unwrap();
+        let connect = format!("127.0.0.1:{port}");
+        let ca = pki.ca_path().display().to_string();
+        let keylog = pki.write(&format!("keylog{flag}"), b"");
+        let mut cmd = ferrossl(&[
+            "s_client",
+            "-connect",
+            &connect,
+            "-CAfile",
+            &ca,
+            "-verify_return_error",
+            flag,
+            "-alpn",
+            "h2,http/1.1",
+            "-servername",
+            "localhost",
+        ]);
+        cmd.env("SSLKEYLOGFILE", &keylog);
+        let mut client = PeerProcess::spawn(&mut cmd).unwrap();
+        client
+            .wait_for_output("Verify return code: 0 (ok)", TIMEOUT)
+            .unwrap();
+        client.write_stdin(b"hello from ferrossl\n").unwrap();
+        server
+            .wait_for_output("hello from ferrossl", TIMEOUT)
+            .unwrap();
+        server.write_stdin(b"hello from openssl\n").unwrap();
+        client
+            .wait_for_output("hello from openssl", TIMEOUT)
+            .unwrap();
+        client.close_stdin();
+        client.wait_with_timeout(TIMEOUT).unwrap();
+        let report = client.stderr();
+        assert!(report.contains(&format!("Protocol: {name}")), "{report}");
+        assert!(report.contains("ALPN protocol: h2"), "{report}");
+        assert!(
+            report.contains("Peer subject: O=ferrossl tests, CN=localhost"),
+            "{report}"
+        );
+        assert!(
+            !std::fs::read_to_string(&keylog).unwrap().is_empty(),
+            "SSLKEYLOGFILE honoured"
+        );
+    }
+}
+
+#[test]
+fn www_answers_curl_and_a_bio_chain() {
+    let port = peer::free_tcp_port();
+    let mut server = s_server(port, &["-www", "-naccept", "2"]);
+    if peer::require_tool("curl") {
+        let out = Command::new("curl")
+            .args(["-sSk", "--max-time", "10"])
+            .arg(format!("https://127.0.0.1:{port}/"))
+            .output()
+            .unwrap();
+        let page = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            page.contains("ferrossl s_server") && page.contains("Protocol: TLSv1.3"),
+            "{page}"
+        );
+    } else {
+        // Keep -naccept 2 satisfied.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", port));
+    }
+    // The BIO family's HTTPS client, against our own server.
+    let ssl = Ssl::new(&Context::new(Method::TlsClient)).unwrap();
+    ssl.set_connect_state().unwrap();
+    let filter = Bio::new(BioMethod::Ssl);
+    filter.set_ssl(&ssl, BIO_CLOSE).unwrap();
+    let connect = Bio::new(BioMethod::Connect);
+    connect
+        .set_conn_hostname(&format!("127.0.0.1:{port}"))
+        .unwrap();
+    let chain = filter.push(&connect).unwrap();
+    chain.write(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut page = Vec::new();
+    loop {
+        match chain.read(-1) {
+            Ok(d) if d.is_empty() => break,
+            Ok(d) => page.extend(d),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let page = String::from_utf8_lossy(&page);
+    assert!(
+        page.starts_with("HTTP/1.0 200 ok") && page.contains("ferrossl s_server"),
+        "{page}"
+    );
+    server.wait_with_timeout(TIMEOUT).unwrap();
+}
