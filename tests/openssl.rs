@@ -161,3 +161,49 @@ fn untrusted_openssl_server_is_refused_with_its_code() {
         server_proc.stderr()
     );
 }
+
+#[test]
+fn connection_connect_accept_and_sock_shutdown() {
+    let pki = TestPki::generate();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sctx = context(&pki, Some(&pki.server_ecdsa), VERIFY_NONE, 0);
+    let server = std::thread::spawn(move || {
+        let (mut conn, peer) = ferrossl::Connection::accept(&sctx, &listener).unwrap();
+        assert!(peer.ip().is_loopback());
+        conn.tcp_stream()
+            .unwrap()
+            .set_read_timeout(Some(TIMEOUT))
+            .unwrap();
+        let line = read_until(&mut conn, "over tcp").unwrap();
+        conn.sendall(b"ack\n").unwrap();
+        let _ = conn.shutdown();
+        line
+    });
+    let cctx = context(&pki, None, VERIFY_PEER, 0);
+    let mut refused = ferrossl::Connection::new(&cctx).unwrap();
+    assert_ne!(refused.connect_ex(("127.0.0.1", peer::free_tcp_port())), 0);
+    let mut conn = ferrossl::Connection::new(&cctx).unwrap();
+    assert!(
+        conn.sock_shutdown(std::net::Shutdown::Both).is_err(),
+        "a memory BIO has no socket"
+    );
+    assert_eq!(conn.connect_ex(("127.0.0.1", port)), 0);
+    assert!(
+        conn.connect(("127.0.0.1", port)).is_err(),
+        "connected already"
+    );
+    conn.tcp_stream()
+        .unwrap()
+        .set_read_timeout(Some(TIMEOUT))
+        .unwrap();
+    conn.sendall(b"hello over tcp\n").unwrap();
+    read_until(&mut conn, "ack").unwrap();
+    assert!(server.join().unwrap().contains("hello over tcp"));
+    conn.sock_shutdown(std::net::Shutdown::Write).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(matches!(
+        conn.recv(&mut buf),
+        Err(ferrossl::Error::ZeroReturn)
+    ));
+}
