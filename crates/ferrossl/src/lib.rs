@@ -52,6 +52,7 @@ pub mod config;
 pub mod connection;
 pub mod constants;
 pub mod context;
+pub mod dtls;
 pub mod error;
 pub mod ex_data;
 pub mod session;

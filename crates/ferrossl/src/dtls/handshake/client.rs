@@ -1,0 +1,506 @@
+//! The client's states: ClientHello (again with a cookie after a HelloVerifyRequest), then the
+//! server's flight, then ours (Certificate, ClientKeyExchange, CertificateVerify,
+//! ChangeCipherSpec, Finished), then the server's ChangeCipherSpec and Finished.
+
+use rustls::SignatureScheme;
+use rustls_pki_types::ServerName;
+
+use crate::ciphers::CipherInfo;
+use crate::verify::Purpose;
+use crate::x509::{KeyType, PKey, X509Name};
+
+use super::super::codec::extensions::{HelloExtensions, UseSrtp, EC_POINT_UNCOMPRESSED};
+use super::super::codec::message::{
+    Certificate, CertificateRequest, ClientHello, EcdhParams, HelloVerifyRequest, Message,
+    ServerHello, ServerKeyExchange,
+};
+use super::super::codec::record::{DTLS10, DTLS12};
+use super::super::error::DtlsError;
+use super::super::key_schedule::{KeySchedule, PrfHash};
+use super::super::record::MAX_PLAINTEXT;
+use super::super::srtp::SrtpProfile;
+use super::crypto::{self, KeyExchange, SIGNATURE_SCHEMES};
+use super::{
+    dtls_suites, groups, random, unexpected, unexpected_ccs, verify_data_matches, Context,
+};
+
+/// A server that keeps asking for new cookies is not making progress.
+const MAX_HELLO_VERIFY_REQUESTS: u8 = 4;
+/// ClientCertificateType values (RFC 5246 §7.4.4, RFC 8422 §5.5).
+const RSA_SIGN: u8 = 1;
+const ECDSA_SIGN: u8 = 64;
+
+/// The client's handshake, state by state.
+pub enum ClientState {
+    /// ClientHello sent.
+    ExpectServerHello(ExpectServerHello),
+    /// ServerHello received.
+    ExpectCertificate(ExpectCertificate),
+    /// Server certificate verified.
+    ExpectServerKeyExchange(ExpectServerKeyExchange),
+    /// Server key exchange verified.
+    ExpectCertificateRequestOrDone(ExpectCertificateRequestOrDone),
+    /// The server asked for our certificate.
+    ExpectServerHelloDone(ExpectServerHelloDone),
+    /// Our second flight sent.
+    ExpectChangeCipherSpec(ExpectChangeCipherSpec),
+    /// The server switched to the new keys.
+    ExpectFinished(ExpectFinished),
+    /// Done.
+    Established,
+}
+
+impl ClientState {
+    /// Builds the first ClientHello.
+    pub fn start(cx: &mut Context<'_>) -> Result<Self, DtlsError> {
+        let client_random = random()?;
+        let params = cx.params;
+        // SNI carries DNS names only (RFC 6066 §3).
+        let server_name = params
+            .server_name
+            .as_deref()
+            .filter(|n| matches!(ServerName::try_from(*n), Ok(ServerName::DnsName(_))))
+            .map(|n| n.as_bytes().to_vec());
+        let extensions = HelloExtensions {
+            server_name,
+            supported_groups: Some(groups(cx.config)),
+            ec_point_formats: Some(vec![EC_POINT_UNCOMPRESSED]),
+            signature_algorithms: Some(SIGNATURE_SCHEMES.to_vec()),
+            use_srtp: (!params.srtp_profiles.is_empty()).then(|| UseSrtp {
+                profiles: params.srtp_profiles.iter().map(|p| p.id()).collect(),
+                mki: Vec::new(),
+            }),
+            alpn: (!params.alpn_protocols.is_empty()).then(|| params.alpn_protocols.clone()),
+            extended_master_secret: true,
+            record_size_limit: Some(MAX_PLAINTEXT as u16),
+            renegotiation_info: Some(Vec::new()),
+            ..Default::default()
+        };
+        let hello = ClientHello {
+            client_version: DTLS12,
+            random: client_random,
+            session_id: Vec::new(),
+            cookie: Vec::new(),
+            cipher_suites: dtls_suites(cx.config).iter().map(|c| c.suite).collect(),
+            compression_methods: vec![0],
+            extensions,
+        };
+        cx.session.client_random = Some(client_random);
+        cx.send(&Message::ClientHello(hello.clone()));
+        cx.finish_flight(true);
+        Ok(ClientState::ExpectServerHello(ExpectServerHello {
+            hello,
+            hello_verify_requests: 0,
+        }))
+    }
+
+    /// Takes the next handshake message.
+    pub fn handle(self, message: Message, cx: &mut Context<'_>) -> Result<Self, DtlsError> {
+        use ClientState as S;
+        use Message as M;
+        Ok(match (self, message) {
+            (S::ExpectServerHello(s), M::HelloVerifyRequest(m)) => {
+                S::ExpectServerHello(s.handle_hello_verify_request(m, cx)?)
+            }
+            (S::ExpectServerHello(s), M::ServerHello(m)) => {
+                S::ExpectCertificate(s.handle_server_hello(m, cx)?)
+            }
+            (S::ExpectCertificate(s), M::Certificate(m)) => {
+                S::ExpectServerKeyExchange(s.handle(m, cx)?)
+            }
+            (S::ExpectServerKeyExchange(s), M::ServerKeyExchange(m)) => {
+                S::ExpectCertificateRequestOrDone(s.handle(m, cx)?)
+            }
+            (S::ExpectCertificateRequestOrDone(s), M::CertificateRequest(m)) => {
+                S::ExpectServerHelloDone(s.handle_certificate_request(m, cx))
+            }
+            (S::ExpectCertificateRequestOrDone(s), M::ServerHelloDone) => {
+                S::ExpectChangeCipherSpec(s.handle_server_hello_done(cx)?)
+            }
+            (S::ExpectServerHelloDone(s), M::ServerHelloDone) => {
+                S::ExpectChangeCipherSpec(s.handle(cx)?)
+            }
+            (S::ExpectFinished(s), M::Finished(m)) => {
+                s.handle(&m, cx)?;
+                S::Established
+            }
+            (state, m) => return Err(unexpected(state.expects(), &m)),
+        })
+    }
+
+    /// Takes the server's ChangeCipherSpec.
+    pub fn handle_change_cipher_spec(self) -> Result<Self, DtlsError> {
+        match self {
+            ClientState::ExpectChangeCipherSpec(s) => Ok(ClientState::ExpectFinished(s.handle())),
+            state => Err(unexpected_ccs(state.expects())),
+        }
+    }
+
+    pub(super) fn expects(&self) -> &'static str {
+        match self {
+            ClientState::ExpectServerHello(_) => "ServerHello or HelloVerifyRequest",
+            ClientState::ExpectCertificate(_) => "Certificate",
+            ClientState::ExpectServerKeyExchange(_) => "ServerKeyExchange",
+            ClientState::ExpectCertificateRequestOrDone(_) => {
+                "CertificateRequest or ServerHelloDone"
+            }
+            ClientState::ExpectServerHelloDone(_) => "ServerHelloDone",
+            ClientState::ExpectChangeCipherSpec(_) => "ChangeCipherSpec",
+            ClientState::ExpectFinished(_) => "Finished",
+            ClientState::Established => "no handshake message",
+        }
+    }
+}
+
+/// What the client offered and what the server chose so far.
+struct Negotiated {
+    hello: ClientHello,
+    suite: &'static CipherInfo,
+    client_random: [u8; 32],
+    server_random: [u8; 32],
+}
+
+/// Waiting for ServerHello (or a HelloVerifyRequest).
+pub struct ExpectServerHello {
+    hello: ClientHello,
+    hello_verify_requests: u8,
+}
+
+impl ExpectServerHello {
+    fn handle_hello_verify_request(
+        mut self,
+        hvr: HelloVerifyRequest,
+        cx: &mut Context<'_>,
+    ) -> Result<Self, DtlsError> {
+        if self.hello_verify_requests >= MAX_HELLO_VERIFY_REQUESTS {
+            return Err(DtlsError::UnexpectedMessage {
+                expected: "ServerHello",
+                got: "yet another HelloVerifyRequest".into(),
+            });
+        }
+        // RFC 6347 §4.2.1: the server_version is DTLS 1.0 whatever will be negotiated; accept
+        // 1.2 too, as other implementations send it.
+        if hvr.server_version != DTLS10 && hvr.server_version != DTLS12 {
+            return Err(DtlsError::ProtocolVersion(
+                "HelloVerifyRequest of an unknown version",
+            ));
+        }
+        if hvr.cookie.is_empty() {
+            return Err(DtlsError::IllegalParameter(
+                "empty cookie in HelloVerifyRequest",
+            ));
+        }
+        self.hello_verify_requests += 1;
+        self.hello.cookie = hvr.cookie;
+        // RFC 6347 §4.2.6: the first ClientHello and the HelloVerifyRequest are not part of
+        // the handshake transcript.
+        cx.transcript.clear();
+        cx.send(&Message::ClientHello(self.hello.clone()));
+        cx.finish_flight(true);
+        Ok(self)
+    }
+
+    fn handle_server_hello(
+        self,
+        sh: ServerHello,
+        cx: &mut Context<'_>,
+    ) -> Result<ExpectCertificate, DtlsError> {
+        if sh.server_version != DTLS12 {
+            return Err(DtlsError::ProtocolVersion(
+                "the server did not choose DTLS 1.2",
+            ));
+        }
+        let suite = self
+            .hello
+            .cipher_suites
+            .contains(&sh.cipher_suite)
+            .then(|| crate::ciphers::info(sh.cipher_suite))
+            .flatten()
+            .ok_or(DtlsError::IllegalParameter(
+                "the server chose a cipher suite that was not offered",
+            ))?;
+        if sh.compression_method != 0 {
+            return Err(DtlsError::IllegalParameter(
+                "the server chose compression, which was not offered",
+            ));
+        }
+        let ext = &sh.extensions;
+        let offered = &self.hello.extensions;
+        if ext.unsolicited(offered) {
+            return Err(DtlsError::UnsupportedExtension);
+        }
+        if !ext.extended_master_secret {
+            return Err(DtlsError::HandshakeFailure(
+                "the server does not support the extended master secret (RFC 7627)",
+            ));
+        }
+        if ext
+            .renegotiation_info
+            .as_ref()
+            .is_some_and(|r| !r.is_empty())
+        {
+            return Err(DtlsError::HandshakeFailure(
+                "renegotiation_info must be empty in an initial handshake (RFC 5746 §3.4)",
+            ));
+        }
+        if ext
+            .ec_point_formats
+            .as_ref()
+            .is_some_and(|f| !f.contains(&EC_POINT_UNCOMPRESSED))
+        {
+            return Err(DtlsError::IllegalParameter(
+                "the server does not accept uncompressed EC points",
+            ));
+        }
+        if let Some(srtp) = &ext.use_srtp {
+            let offered_ids = offered.use_srtp.as_ref().map(|u| &u.profiles[..]);
+            let profile = match srtp.profiles[..] {
+                [id] if offered_ids.is_some_and(|o| o.contains(&id)) => SrtpProfile::from_id(id),
+                _ => None,
+            };
+            // RFC 5764 §4.1.1: one profile, one we offered, and no MKI we did not send.
+            if profile.is_none() || !srtp.mki.is_empty() {
+                return Err(DtlsError::IllegalParameter(
+                    "use_srtp must select one offered profile",
+                ));
+            }
+            cx.session.srtp_profile = profile;
+        }
+        if let Some(protocols) = &ext.alpn {
+            let offered_alpn = offered.alpn.as_deref().unwrap_or_default();
+            match &protocols[..] {
+                [p] if offered_alpn.contains(p) => cx.session.alpn = Some(p.clone()),
+                // RFC 7301 §3.1: exactly one protocol, from the client's list.
+                _ => {
+                    return Err(DtlsError::IllegalParameter(
+                        "ALPN must select one offered protocol",
+                    ))
+                }
+            }
+        }
+        if let Some(limit) = ext.record_size_limit {
+            if limit < 64 {
+                return Err(DtlsError::IllegalParameter(
+                    "record_size_limit below 64 (RFC 8449 §4)",
+                ));
+            }
+            cx.records.peer_limit = usize::from(limit).min(MAX_PLAINTEXT);
+        }
+        cx.session.server_random = Some(sh.random);
+        cx.session.suite = Some(suite);
+        Ok(ExpectCertificate {
+            negotiated: Negotiated {
+                client_random: self.hello.random,
+                hello: self.hello,
+                suite,
+                server_random: sh.random,
+            },
+        })
+    }
+}
+
+/// Waiting for the server's Certificate.
+pub struct ExpectCertificate {
+    negotiated: Negotiated,
+}
+
+impl ExpectCertificate {
+    fn handle(
+        self,
+        cert: Certificate,
+        cx: &mut Context<'_>,
+    ) -> Result<ExpectServerKeyExchange, DtlsError> {
+        let leaf = cx.verify_peer_chain(&cert.chain, Purpose::ServerAuth)?;
+        Ok(ExpectServerKeyExchange {
+            negotiated: self.negotiated,
+            leaf,
+        })
+    }
+}
+
+/// Waiting for ServerKeyExchange.
+pub struct ExpectServerKeyExchange {
+    negotiated: Negotiated,
+    leaf: Vec<u8>,
+}
+
+impl ExpectServerKeyExchange {
+    fn handle(
+        self,
+        ske: ServerKeyExchange,
+        cx: &mut Context<'_>,
+    ) -> Result<ExpectCertificateRequestOrDone, DtlsError> {
+        let n = &self.negotiated;
+        let offered_groups = n.hello.extensions.supported_groups.as_deref();
+        if !offered_groups.is_some_and(|g| g.contains(&ske.params.group)) {
+            return Err(DtlsError::IllegalParameter(
+                "the server chose an ECDHE group that was not offered",
+            ));
+        }
+        if !crypto::scheme_fits_suite(ske.signed.scheme, n.suite.auth) {
+            return Err(DtlsError::IllegalParameter(
+                "signature scheme that does not fit the cipher suite",
+            ));
+        }
+        // RFC 8422 §5.4: the signature covers both randoms and the parameters.
+        let mut signed = Vec::new();
+        signed.extend_from_slice(&n.client_random);
+        signed.extend_from_slice(&n.server_random);
+        ske.params.encode(&mut signed);
+        crypto::verify(
+            &self.leaf,
+            &ske.signed,
+            &signed,
+            "bad ServerKeyExchange signature",
+        )?;
+        cx.session.group = Some(ske.params.group);
+        Ok(ExpectCertificateRequestOrDone {
+            negotiated: self.negotiated,
+            server_params: ske.params,
+        })
+    }
+}
+
+/// Waiting for CertificateRequest or ServerHelloDone.
+pub struct ExpectCertificateRequestOrDone {
+    negotiated: Negotiated,
+    server_params: EcdhParams,
+}
+
+impl ExpectCertificateRequestOrDone {
+    fn handle_certificate_request(
+        self,
+        request: CertificateRequest,
+        cx: &mut Context<'_>,
+    ) -> ExpectServerHelloDone {
+        cx.session.client_ca_names = Some(
+            request
+                .ca_names
+                .iter()
+                .filter_map(|n| X509Name::from_der(n).ok())
+                .collect(),
+        );
+        ExpectServerHelloDone {
+            negotiated: self.negotiated,
+            server_params: self.server_params,
+            request,
+        }
+    }
+
+    fn handle_server_hello_done(
+        self,
+        cx: &mut Context<'_>,
+    ) -> Result<ExpectChangeCipherSpec, DtlsError> {
+        send_second_flight(self.negotiated, &self.server_params, None, cx)
+    }
+}
+
+/// The server asked for our certificate; waiting for ServerHelloDone.
+pub struct ExpectServerHelloDone {
+    negotiated: Negotiated,
+    server_params: EcdhParams,
+    request: CertificateRequest,
+}
+
+impl ExpectServerHelloDone {
+    fn handle(self, cx: &mut Context<'_>) -> Result<ExpectChangeCipherSpec, DtlsError> {
+        send_second_flight(
+            self.negotiated,
+            &self.server_params,
+            Some(&self.request),
+            cx,
+        )
+    }
+}
+
+/// Our certificate and key, if we have them and the request allows them.
+fn client_identity(request: &CertificateRequest, cx: &Context<'_>) -> Option<PKey> {
+    let key = cx.config.key.as_ref()?;
+    cx.config.cert_chain.first()?;
+    let wanted_type = match key.key_type() {
+        KeyType::Rsa => RSA_SIGN,
+        KeyType::Ec | KeyType::Ed25519 => ECDSA_SIGN,
+    };
+    (request.certificate_types.contains(&wanted_type)
+        && crypto::can_sign(key, &request.signature_schemes))
+    .then(|| key.clone())
+}
+
+/// Certificate, ClientKeyExchange, CertificateVerify, ChangeCipherSpec, Finished.
+fn send_second_flight(
+    n: Negotiated,
+    server_params: &EcdhParams,
+    request: Option<&CertificateRequest>,
+    cx: &mut Context<'_>,
+) -> Result<ExpectChangeCipherSpec, DtlsError> {
+    let identity = request.and_then(|r| client_identity(r, cx));
+    if request.is_some() {
+        // Without a usable certificate the list is empty (RFC 5246 §7.4.6).
+        let chain = match identity {
+            Some(_) => cx
+                .config
+                .cert_chain
+                .iter()
+                .map(|c| c.to_der().to_vec())
+                .collect(),
+            None => Vec::new(),
+        };
+        cx.send(&Message::Certificate(Certificate { chain }));
+    }
+    let kx = KeyExchange::start(server_params.group)?;
+    cx.send(&Message::ClientKeyExchange(kx.public().to_vec()));
+    let pre_master = kx.complete(&server_params.public)?;
+    let hash = PrfHash::of(n.suite);
+    // RFC 7627 §3: the session hash runs through ClientKeyExchange.
+    let keys = KeySchedule::extended(
+        hash,
+        &pre_master,
+        &cx.transcript.hash(hash),
+        n.client_random,
+        n.server_random,
+    );
+    if let (Some(key), Some(request)) = (identity, request) {
+        let schemes: Vec<SignatureScheme> = request.signature_schemes.clone();
+        let signed = crypto::sign(&key, &schemes, cx.transcript.bytes())?.ok_or_else(|| {
+            DtlsError::Internal("the client key cannot sign with an offered scheme".into())
+        })?;
+        cx.send(&Message::CertificateVerify(signed));
+    }
+    cx.install_keys(&keys, n.suite)?;
+    cx.change_cipher_spec();
+    let verify_data = keys.verify_data(true, &cx.transcript.hash(hash));
+    cx.send(&Message::Finished(verify_data.to_vec()));
+    cx.finish_flight(true);
+    Ok(ExpectChangeCipherSpec { keys })
+}
+
+/// Waiting for the server's ChangeCipherSpec.
+pub struct ExpectChangeCipherSpec {
+    keys: KeySchedule,
+}
+
+impl ExpectChangeCipherSpec {
+    fn handle(self) -> ExpectFinished {
+        ExpectFinished { keys: self.keys }
+    }
+}
+
+/// Waiting for the server's Finished.
+pub struct ExpectFinished {
+    keys: KeySchedule,
+}
+
+impl ExpectFinished {
+    fn handle(self, verify_data: &[u8], cx: &mut Context<'_>) -> Result<(), DtlsError> {
+        let expected = self
+            .keys
+            .verify_data(false, &cx.transcript.hash_before_last(self.keys.hash()));
+        if !verify_data_matches(&expected, verify_data) {
+            return Err(DtlsError::DecryptError(
+                "the server's Finished does not match the handshake",
+            ));
+        }
+        cx.session.keys = Some(self.keys);
+        Ok(())
+    }
+}

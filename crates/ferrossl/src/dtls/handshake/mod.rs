@@ -1,0 +1,368 @@
+//! The DTLS 1.2 handshake (RFC 6347 §4.2, RFC 5246 §7.3): one type per state for each side,
+//! each with a method per message it accepts, returning the next state's type, so a transition
+//! the protocol does not have cannot be written. States add messages to the flight being built
+//! and say when it is complete; fragments, epochs and retransmission belong to the layer
+//! beneath ([`super::flight`]).
+
+mod client;
+mod crypto;
+mod server;
+
+use rustls::{HandshakeType, NamedGroup};
+use rustls_pki_types::CertificateDer;
+
+use crate::ciphers::{self, CipherInfo};
+use crate::config::{Config, Role, VerifySettings};
+use crate::verify::{ChainVerifier, Purpose, VerifyOutcome};
+use crate::x509::{X509Name, X509};
+
+use super::codec::message::Message;
+use super::codec::record::{HandshakeHeader, HANDSHAKE_HEADER_LEN};
+use super::error::DtlsError;
+use super::flight::FlightItem;
+use super::key_schedule::{KeySchedule, PrfHash};
+use super::record::{Aead, RecordLayer};
+use super::srtp::SrtpProfile;
+use super::DtlsParams;
+
+pub use client::ClientState;
+pub use crypto::SUPPORTED_GROUPS;
+pub use server::ServerState;
+
+/// A handshake message as it goes into the transcript and onto the wire unfragmented: header
+/// with fragment_offset 0 and fragment_length = length (RFC 6347 §4.2.6), then the body.
+pub fn encode_message(msg_type: HandshakeType, message_seq: u16, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HANDSHAKE_HEADER_LEN + body.len());
+    HandshakeHeader {
+        msg_type,
+        length: body.len() as u32,
+        message_seq,
+        fragment_offset: 0,
+        fragment_length: body.len() as u32,
+    }
+    .encode(&mut out);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The handshake messages so far, each as if sent in one fragment (RFC 6347 §4.2.6). Kept as
+/// bytes because the hash is only known once the suite is chosen, and CertificateVerify signs
+/// the messages themselves.
+#[derive(Default)]
+pub struct Transcript {
+    bytes: Vec<u8>,
+    last_start: usize,
+}
+
+impl Transcript {
+    /// Appends one encoded message.
+    pub fn add(&mut self, message: &[u8]) {
+        self.last_start = self.bytes.len();
+        self.bytes.extend_from_slice(message);
+    }
+
+    /// Starts over (the first ClientHello and the HelloVerifyRequest are left out,
+    /// RFC 6347 §4.2.1).
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Everything so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Everything before the last message added.
+    pub fn bytes_before_last(&self) -> &[u8] {
+        &self.bytes[..self.last_start]
+    }
+
+    /// The hash of everything so far.
+    pub fn hash(&self, hash: PrfHash) -> Vec<u8> {
+        hash.hash(&self.bytes)
+    }
+
+    /// The hash of everything before the last message (what the peer's Finished covers).
+    pub fn hash_before_last(&self, hash: PrfHash) -> Vec<u8> {
+        hash.hash(self.bytes_before_last())
+    }
+}
+
+/// The flight being built.
+#[derive(Default)]
+pub struct FlightBuilder {
+    items: Vec<FlightItem>,
+    next_message_seq: u16,
+    /// Set when the flight is complete: whether it waits for an answer.
+    complete: Option<bool>,
+}
+
+impl FlightBuilder {
+    /// Numbers our next message `seq` (a server answers with the ClientHello's message_seq,
+    /// RFC 6347 §4.2.1).
+    pub fn set_next_message_seq(&mut self, seq: u16) {
+        self.next_message_seq = seq;
+    }
+
+    /// The completed flight and whether it waits for an answer.
+    pub fn take(&mut self) -> Option<(Vec<FlightItem>, bool)> {
+        let awaits_reply = self.complete.take()?;
+        Some((std::mem::take(&mut self.items), awaits_reply))
+    }
+}
+
+/// What the handshake negotiated, read by the engine's accessors.
+#[derive(Default)]
+pub struct SessionInfo {
+    /// The suite.
+    pub suite: Option<&'static CipherInfo>,
+    /// ClientHello.random.
+    pub client_random: Option<[u8; 32]>,
+    /// ServerHello.random.
+    pub server_random: Option<[u8; 32]>,
+    /// The ECDHE group.
+    pub group: Option<NamedGroup>,
+    /// The master secret and randoms, once the handshake finished.
+    pub keys: Option<KeySchedule>,
+    /// The chain the peer presented, its own certificate first.
+    pub peer_chain: Vec<X509>,
+    /// How the peer's chain fared.
+    pub verify_outcome: Option<VerifyOutcome>,
+    /// The SRTP profile use_srtp selected.
+    pub srtp_profile: Option<SrtpProfile>,
+    /// The ALPN protocol.
+    pub alpn: Option<Vec<u8>>,
+    /// Server: the name the client asked for (SNI).
+    pub server_name: Option<String>,
+    /// Client: the CA names of the server's CertificateRequest.
+    pub client_ca_names: Option<Vec<X509Name>>,
+}
+
+/// What a state may touch.
+pub struct Context<'a> {
+    /// Our side.
+    pub role: Role,
+    /// The context's configuration.
+    pub config: &'a Config,
+    /// The engine's parameters.
+    pub params: &'a DtlsParams,
+    /// The transcript.
+    pub transcript: &'a mut Transcript,
+    /// The flight being built.
+    pub flight: &'a mut FlightBuilder,
+    /// The record layer, for new keys.
+    pub records: &'a mut RecordLayer,
+    /// Negotiated results.
+    pub session: &'a mut SessionInfo,
+}
+
+impl Context<'_> {
+    /// Adds a message to the flight and the transcript.
+    fn send(&mut self, message: &Message) {
+        let mut body = Vec::new();
+        message.encode(&mut body);
+        let seq = self.flight.next_message_seq;
+        self.flight.next_message_seq += 1;
+        let encoded = encode_message(message.msg_type(), seq, &body);
+        self.transcript.add(&encoded);
+        self.flight.items.push(FlightItem::Handshake {
+            epoch: self.records.write_epoch(),
+            message: encoded,
+        });
+    }
+
+    /// Adds ChangeCipherSpec; what follows goes out under the new keys.
+    fn change_cipher_spec(&mut self) {
+        self.flight.items.push(FlightItem::ChangeCipherSpec {
+            epoch: self.records.write_epoch(),
+        });
+        self.records.activate_write();
+    }
+
+    /// Closes the flight.
+    fn finish_flight(&mut self, awaits_reply: bool) {
+        self.flight.complete = Some(awaits_reply);
+    }
+
+    /// Installs epoch 1's keys from the key block.
+    fn install_keys(&mut self, keys: &KeySchedule, suite: &CipherInfo) -> Result<(), DtlsError> {
+        let k = keys.traffic_keys(suite.enc);
+        let client = Aead::new(suite.enc, &k.client_key, &k.client_iv)?;
+        let server = Aead::new(suite.enc, &k.server_key, &k.server_iv)?;
+        match self.role {
+            Role::Client => self.records.install_next_epoch(server, client),
+            Role::Server => self.records.install_next_epoch(client, server),
+        }
+        Ok(())
+    }
+
+    /// The verification settings in force: the connection's, else the context's.
+    fn verify_settings(&self) -> &VerifySettings {
+        self.params.verify.as_ref().unwrap_or(&self.config.verify)
+    }
+
+    /// Verifies the peer's chain and keeps it and the outcome. Returns the peer's own
+    /// certificate.
+    fn verify_peer_chain(
+        &mut self,
+        chain: &[Vec<u8>],
+        purpose: Purpose,
+    ) -> Result<Vec<u8>, DtlsError> {
+        let Some(leaf) = chain.first() else {
+            return Err(DtlsError::NoPeerCertificate);
+        };
+        let certs = chain
+            .iter()
+            .map(|der| X509::from_der(der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| DtlsError::Decode("peer certificate"))?;
+        let verify = self.verify_settings();
+        let hostname = match purpose {
+            Purpose::ClientAuth => None,
+            Purpose::ServerAuth => self.params.verify_host.clone().or_else(|| {
+                self.params
+                    .server_name
+                    .clone()
+                    .filter(|_| verify.check_hostname)
+            }),
+        };
+        let verifier = ChainVerifier {
+            store: self.config.store.clone(),
+            mode: verify.mode,
+            depth: verify.depth,
+            callback: verify.callback.clone(),
+            hostname,
+            purpose,
+        };
+        let ders: Vec<CertificateDer<'_>> =
+            chain.iter().map(|c| CertificateDer::from(&c[..])).collect();
+        let outcome = verifier.verify(
+            &ders[0],
+            &ders[1..],
+            (self.params.wall_clock)(),
+            &self.params.ex_data,
+        );
+        let (accepted, code, depth) = (outcome.accepted, outcome.result, outcome.error_depth);
+        self.session.peer_chain = certs;
+        self.session.verify_outcome = Some(outcome);
+        if !accepted {
+            return Err(DtlsError::Certificate { code, depth });
+        }
+        Ok(leaf.clone())
+    }
+}
+
+/// The suites a configuration enables for DTLS 1.2, in preference order.
+pub fn dtls_suites(config: &Config) -> Vec<&'static CipherInfo> {
+    ciphers::enabled(config).filter(|c| !c.tls13).collect()
+}
+
+/// The ECDHE groups a configuration enables, in preference order.
+pub fn groups(config: &Config) -> Vec<NamedGroup> {
+    match &config.groups {
+        Some(list) => list
+            .iter()
+            .copied()
+            .filter(|g| SUPPORTED_GROUPS.contains(g))
+            .collect(),
+        None => SUPPORTED_GROUPS.to_vec(),
+    }
+}
+
+fn random() -> Result<[u8; 32], DtlsError> {
+    let mut r = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut r)
+        .map_err(|_| DtlsError::Internal("the random generator failed".into()))?;
+    Ok(r)
+}
+
+/// Compares verify_data in constant time.
+fn verify_data_matches(expected: &[u8], got: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(expected, got).is_ok()
+}
+
+/// Either side's handshake.
+pub enum Handshake {
+    /// We are the client.
+    Client(Box<ClientState>),
+    /// We are the server.
+    Server(Box<ServerState>),
+    /// Gone after a fatal error.
+    Failed,
+}
+
+impl Handshake {
+    /// Hands over the next handshake message.
+    pub fn handle(self, message: Message, cx: &mut Context<'_>) -> Result<Self, DtlsError> {
+        match self {
+            Handshake::Client(s) => s
+                .handle(message, cx)
+                .map(|s| Handshake::Client(Box::new(s))),
+            Handshake::Server(s) => s
+                .handle(message, cx)
+                .map(|s| Handshake::Server(Box::new(s))),
+            Handshake::Failed => Err(DtlsError::Internal("handshake already failed".into())),
+        }
+    }
+
+    /// Hands over the peer's ChangeCipherSpec.
+    pub fn handle_change_cipher_spec(self) -> Result<Self, DtlsError> {
+        match self {
+            Handshake::Client(s) => s
+                .handle_change_cipher_spec()
+                .map(|s| Handshake::Client(Box::new(s))),
+            Handshake::Server(s) => s
+                .handle_change_cipher_spec()
+                .map(|s| Handshake::Server(Box::new(s))),
+            Handshake::Failed => Err(DtlsError::Internal("handshake already failed".into())),
+        }
+    }
+
+    /// What the handshake waits for, for error messages.
+    pub fn expects(&self) -> &'static str {
+        match self {
+            Handshake::Client(s) => s.expects(),
+            Handshake::Server(s) => s.expects(),
+            Handshake::Failed => "nothing (the handshake failed)",
+        }
+    }
+
+    /// Whether the peer's ChangeCipherSpec comes next.
+    pub fn expects_change_cipher_spec(&self) -> bool {
+        match self {
+            Handshake::Client(s) => matches!(**s, ClientState::ExpectChangeCipherSpec(_)),
+            Handshake::Server(s) => matches!(**s, ServerState::ExpectChangeCipherSpec(_)),
+            Handshake::Failed => false,
+        }
+    }
+
+    /// Whether the handshake finished.
+    pub fn is_established(&self) -> bool {
+        match self {
+            Handshake::Client(s) => matches!(**s, ClientState::Established),
+            Handshake::Server(s) => matches!(**s, ServerState::Established),
+            Handshake::Failed => false,
+        }
+    }
+
+    /// Whether a server still waits for its first ClientHello.
+    pub fn awaits_client_hello(&self) -> bool {
+        matches!(self, Handshake::Server(s) if matches!(**s, ServerState::ExpectClientHello(_)))
+    }
+}
+
+/// The error for a message the current state does not accept.
+fn unexpected(expected: &'static str, got: &Message) -> DtlsError {
+    DtlsError::UnexpectedMessage {
+        expected,
+        got: format!("{:?}", got.msg_type()),
+    }
+}
+
+/// The error for a ChangeCipherSpec the current state does not accept.
+pub fn unexpected_ccs(expected: &'static str) -> DtlsError {
+    DtlsError::UnexpectedMessage {
+        expected,
+        got: "ChangeCipherSpec".into(),
+    }
+}

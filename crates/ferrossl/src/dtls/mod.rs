@@ -1,0 +1,115 @@
+//! DTLS 1.2 (RFC 6347, with the clarifications of RFC 9147), sans-IO.
+//!
+//! rustls has no DTLS, so this engine is ferrossl's own; it reuses the library's
+//! configuration, certificate verification ([`crate::verify::ChainVerifier`]), keys and cipher
+//! names. It never touches a socket or reads a clock: the caller moves datagrams and time.
+//!
+//! ```text
+//! loop {
+//!     for datagram in socket input  -> engine.handle_datagram(&datagram, now)?
+//!     while let Some(d) = engine.poll_datagram() -> socket output
+//!     if now >= engine.next_timeout() -> engine.handle_timeout(now)?
+//!     while let Some(data) = engine.recv() -> application
+//! }
+//! ```
+//!
+//! Layers, bottom up: [`codec`] (wire formats), [`record`] (epochs, AEAD, sequence numbers)
+//! with [`replay`], [`flight`] (fragmentation, reassembly, retransmission), [`key_schedule`],
+//! the typed handshake states, and [`DtlsEngine`] on top. [`cookie`] serves `DTLSv1_listen`;
+//! [`testing`] simulates lossy links for tests and benchmarks.
+//!
+//! Supported: ECDHE-ECDSA and ECDHE-RSA with AES-128/256-GCM and ChaCha20-Poly1305; X25519,
+//! P-256, P-384; ECDSA, RSA PKCS#1 and PSS, Ed25519 signatures; extended master secret
+//! (required); SNI, ALPN, use_srtp, record_size_limit; the RFC 5705 exporter. Renegotiation
+//! is refused with a no_renegotiation warning.
+
+pub mod codec;
+pub mod cookie;
+mod engine;
+pub mod error;
+pub mod flight;
+mod handshake;
+pub mod key_schedule;
+pub mod record;
+pub mod replay;
+pub mod srtp;
+pub mod testing;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rustls_pki_types::UnixTime;
+
+use crate::config::VerifySettings;
+use crate::ex_data::ExData;
+use crate::tls::AlpnDecision;
+
+pub use cookie::{
+    CookieCallbacks, CookieGenerateCallback, CookieInput, CookieProvider, CookieVerifyCallback,
+    HmacCookies, ListenOutcome,
+};
+pub use engine::{DtlsEngine, DtlsStats, DTLS_VERSION_NAME};
+pub use error::DtlsError;
+pub use flight::RetransmitConfig;
+pub use srtp::SrtpProfile;
+
+/// The current wall-clock time, for certificate validity. The engine asks only when it
+/// verifies a chain; tests can pin it.
+pub type WallClock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// A server's ALPN choice among the client's offer.
+pub type AlpnSelectCallback = Arc<dyn Fn(&[Vec<u8>]) -> AlpnDecision + Send + Sync>;
+
+/// A datagram size that fits common paths with room for IP and UDP headers (as WebRTC uses).
+pub const DEFAULT_MTU: usize = 1200;
+
+/// What a DTLS connection adds to its context's [`crate::config::Config`].
+#[derive(Clone)]
+pub struct DtlsParams {
+    /// The largest datagram to send, headers of DTLS included (`set_ciphertext_mtu`).
+    pub mtu: usize,
+    /// The retransmission timer.
+    pub retransmit: RetransmitConfig,
+    /// SRTP profiles (`set_tlsext_use_srtp`): a client offers them, a server picks its first
+    /// one the client offers.
+    pub srtp_profiles: Vec<SrtpProfile>,
+    /// ALPN protocols: a client offers them; a server without `alpn_select` picks its first
+    /// one the client offers.
+    pub alpn_protocols: Vec<Vec<u8>>,
+    /// A server's ALPN callback.
+    pub alpn_select: Option<AlpnSelectCallback>,
+    /// The name a client sends as SNI (DNS names only) and checks when the configuration's
+    /// `check_hostname` is on.
+    pub server_name: Option<String>,
+    /// A name the server's certificate must match (`set1_host`).
+    pub verify_host: Option<String>,
+    /// Verification settings overriding the configuration's (`Connection.set_verify`).
+    pub verify: Option<VerifySettings>,
+    /// Server: require a cookie exchange with this provider before keeping any state.
+    pub cookies: Option<Arc<dyn CookieProvider>>,
+    /// The peer's address, which cookies are bound to.
+    pub peer_addr: Option<SocketAddr>,
+    /// The connection's application data, handed to the verify callback.
+    pub ex_data: Arc<ExData>,
+    /// The wall clock.
+    pub wall_clock: WallClock,
+}
+
+impl Default for DtlsParams {
+    fn default() -> Self {
+        Self {
+            mtu: DEFAULT_MTU,
+            retransmit: RetransmitConfig::default(),
+            srtp_profiles: Vec::new(),
+            alpn_protocols: Vec::new(),
+            alpn_select: None,
+            server_name: None,
+            verify_host: None,
+            verify: None,
+            cookies: None,
+            peer_addr: None,
+            ex_data: Arc::new(ExData::default()),
+            wall_clock: Arc::new(UnixTime::now),
+        }
+    }
+}
