@@ -1,0 +1,810 @@
+"""pyOpenSSL's ``OpenSSL.SSL`` API on ferrossl.
+
+The classes check their arguments the way pyOpenSSL does and hand the work to ferrossl's Rust
+library (``ferrossl._native``). What the engine refuses on purpose (SSLv2/3, TLS 1.0/1.1,
+renegotiation, Finished messages, per-connection certificates) raises ``Error`` with a reason,
+as listed in the project's docs/refused.md.
+"""
+
+from __future__ import annotations
+
+import os
+import socket as _socket
+import typing
+import weakref
+from errno import errorcode  # noqa: F401  (pyOpenSSL re-exports it through this module)
+from functools import wraps
+
+from . import _native
+from .crypto import X509, FILETYPE_PEM, PKey, X509Name, X509Store, _EllipticCurve
+
+__all__ = [
+    "Connection",
+    "Context",
+    "Error",
+    "Session",
+    "SysCallError",
+    "WantReadError",
+    "WantWriteError",
+    "WantX509LookupError",
+    "ZeroReturnError",
+    "NO_OVERLAPPING_PROTOCOLS",
+    "OpenSSL_version",
+    "SSLeay_version",
+]
+
+Error = _native.Error
+WantReadError = _native.WantReadError
+WantWriteError = _native.WantWriteError
+WantX509LookupError = _native.WantX509LookupError
+ZeroReturnError = _native.ZeroReturnError
+SysCallError = _native.SysCallError
+
+# Version information: ferrossl and its engine.
+OPENSSL_VERSION = SSLEAY_VERSION = 0
+OPENSSL_CFLAGS = SSLEAY_CFLAGS = 2
+OPENSSL_BUILT_ON = SSLEAY_BUILT_ON = 3
+OPENSSL_PLATFORM = SSLEAY_PLATFORM = 4
+OPENSSL_DIR = SSLEAY_DIR = 5
+#: The OpenSSL API level whose semantics ferrossl follows (3.0).
+OPENSSL_VERSION_NUMBER = 0x30000000
+
+_VERSION_TEXT = {
+    OPENSSL_VERSION: f"ferrossl {_native.VERSION} (rustls 0.23, aws-lc-rs)".encode(),
+    OPENSSL_CFLAGS: b"compiler: rustc",
+    OPENSSL_BUILT_ON: b"built on: cargo",
+    OPENSSL_PLATFORM: f"platform: {os.uname().sysname.lower()}".encode() if hasattr(os, "uname") else b"platform: unknown",
+    OPENSSL_DIR: b'OPENSSLDIR: "n/a (ferrossl)"',
+}
+
+
+def OpenSSL_version(type: int) -> bytes:
+    """Version information about ferrossl and its engine."""
+    return _VERSION_TEXT.get(type, b"not available")
+
+
+SSLeay_version = OpenSSL_version
+
+# Methods (pyOpenSSL's numbers).
+SSLv2_METHOD = 1
+SSLv3_METHOD = 2
+SSLv23_METHOD = 3
+TLSv1_METHOD = 4
+TLSv1_1_METHOD = 5
+TLSv1_2_METHOD = 6
+TLS_METHOD = 7
+TLS_SERVER_METHOD = 8
+TLS_CLIENT_METHOD = 9
+DTLS_METHOD = 10
+DTLS_SERVER_METHOD = 11
+DTLS_CLIENT_METHOD = 12
+
+SSL3_VERSION = 0x300
+TLS1_VERSION = 0x301
+TLS1_1_VERSION = 0x302
+TLS1_2_VERSION = 0x303
+TLS1_3_VERSION = 0x304
+
+OP_NO_SSLv2 = 0
+OP_NO_SSLv3 = 1 << 25
+OP_NO_TLSv1 = 1 << 26
+OP_NO_TLSv1_1 = 1 << 28
+OP_NO_TLSv1_2 = 1 << 27
+OP_NO_TLSv1_3 = 1 << 29
+OP_NO_DTLSv1 = 1 << 26
+OP_NO_DTLSv1_2 = 1 << 27
+MODE_RELEASE_BUFFERS = 0x10
+OP_SINGLE_DH_USE = 0
+OP_SINGLE_ECDH_USE = 0
+OP_EPHEMERAL_RSA = 0
+OP_MICROSOFT_SESS_ID_BUG = 0
+OP_NETSCAPE_CHALLENGE_BUG = 0
+OP_NETSCAPE_REUSE_CIPHER_CHANGE_BUG = 0
+OP_SSLREF2_REUSE_CERT_TYPE_BUG = 0
+OP_MICROSOFT_BIG_SSLV3_BUFFER = 0
+OP_MSIE_SSLV2_RSA_PADDING = 0
+OP_SSLEAY_080_CLIENT_DH_BUG = 0
+OP_TLS_D5_BUG = 0
+OP_TLS_BLOCK_PADDING_BUG = 0
+OP_DONT_INSERT_EMPTY_FRAGMENTS = 1 << 11
+OP_CIPHER_SERVER_PREFERENCE = 1 << 22
+OP_TLS_ROLLBACK_BUG = 1 << 23
+OP_PKCS1_CHECK_1 = 0
+OP_PKCS1_CHECK_2 = 0
+OP_NETSCAPE_CA_DN_BUG = 0
+OP_NETSCAPE_DEMO_CIPHER_CHANGE_BUG = 0
+OP_NO_COMPRESSION = 1 << 17
+OP_NO_QUERY_MTU = 1 << 12
+OP_COOKIE_EXCHANGE = 1 << 13
+OP_NO_TICKET = 1 << 14
+OP_NO_RENEGOTIATION = 1 << 30
+OP_IGNORE_UNEXPECTED_EOF = 1 << 7
+OP_LEGACY_SERVER_CONNECT = 1 << 2
+OP_ALL = (1 << 31) | (1 << 11) | (1 << 4) | (1 << 6)
+
+VERIFY_PEER = 0x01
+VERIFY_FAIL_IF_NO_PEER_CERT = 0x02
+VERIFY_CLIENT_ONCE = 0x04
+VERIFY_POST_HANDSHAKE = 0x08
+VERIFY_NONE = 0x00
+
+SESS_CACHE_OFF = 0x0
+SESS_CACHE_CLIENT = 0x1
+SESS_CACHE_SERVER = 0x2
+SESS_CACHE_BOTH = 0x3
+SESS_CACHE_NO_AUTO_CLEAR = 0x80
+SESS_CACHE_NO_INTERNAL_LOOKUP = 0x100
+SESS_CACHE_NO_INTERNAL_STORE = 0x200
+SESS_CACHE_NO_INTERNAL = 0x300
+
+SSL_ST_CONNECT = 0x1000
+SSL_ST_ACCEPT = 0x2000
+SSL_ST_MASK = 0x0FFF
+SSL_CB_LOOP = 0x01
+SSL_CB_EXIT = 0x02
+SSL_CB_READ = 0x04
+SSL_CB_WRITE = 0x08
+SSL_CB_ALERT = 0x4000
+SSL_CB_READ_ALERT = SSL_CB_ALERT | SSL_CB_READ
+SSL_CB_WRITE_ALERT = SSL_CB_ALERT | SSL_CB_WRITE
+SSL_CB_ACCEPT_LOOP = SSL_ST_ACCEPT | SSL_CB_LOOP
+SSL_CB_ACCEPT_EXIT = SSL_ST_ACCEPT | SSL_CB_EXIT
+SSL_CB_CONNECT_LOOP = SSL_ST_CONNECT | SSL_CB_LOOP
+SSL_CB_CONNECT_EXIT = SSL_ST_CONNECT | SSL_CB_EXIT
+SSL_CB_HANDSHAKE_START = 0x10
+SSL_CB_HANDSHAKE_DONE = 0x20
+
+SENT_SHUTDOWN = 1
+RECEIVED_SHUTDOWN = 2
+
+_MSG_PEEK = getattr(_socket, "MSG_PEEK", 2)
+
+
+class X509VerificationCodes:
+    """X509_V_* result codes (OpenSSL's)."""
+
+    OK = 0
+    ERR_UNABLE_TO_GET_ISSUER_CERT = 2
+    ERR_CERT_SIGNATURE_FAILURE = 7
+    ERR_CERT_NOT_YET_VALID = 9
+    ERR_CERT_HAS_EXPIRED = 10
+    ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18
+    ERR_SELF_SIGNED_CERT_IN_CHAIN = 19
+    ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
+    ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
+    ERR_CERT_CHAIN_TOO_LONG = 22
+    ERR_CERT_REVOKED = 23
+    ERR_INVALID_CA = 24
+    ERR_PATH_LENGTH_EXCEEDED = 25
+    ERR_INVALID_PURPOSE = 26
+    ERR_CERT_UNTRUSTED = 27
+    ERR_CERT_REJECTED = 28
+    ERR_HOSTNAME_MISMATCH = 62
+    ERR_IP_ADDRESS_MISMATCH = 64
+
+
+class _NoOverlappingProtocols:
+    """The ALPN select callback's answer for "go on without ALPN"."""
+
+
+NO_OVERLAPPING_PROTOCOLS = _NoOverlappingProtocols()
+
+
+def _not_supported(what: str) -> Error:
+    return Error([("SSL routines", "", f"not supported: {what}")])
+
+
+def _make_requires(flag: bool, error: str) -> typing.Callable[[typing.Callable[..., typing.Any]], typing.Callable[..., typing.Any]]:
+    """A decorator that raises NotImplementedError(error) unless ``flag`` holds."""
+
+    def _requires_decorator(func: typing.Callable[..., typing.Any]) -> typing.Callable[..., typing.Any]:
+        if flag:
+            return func
+
+        @wraps(func)
+        def explode(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+            raise NotImplementedError(error)
+
+        return explode
+
+    return _requires_decorator
+
+
+def _path(value: typing.Any, what: str = "path") -> str:
+    if isinstance(value, bytes):
+        return os.fsdecode(value)
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise TypeError(f"{what} must be str, bytes or os.PathLike")
+
+
+def _native_cert(cert: typing.Any) -> _native.NativeX509:
+    if isinstance(cert, X509):
+        return cert._signed()
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+    except ImportError:  # pragma: no cover
+        x509 = None
+    if x509 is not None and isinstance(cert, x509.Certificate):
+        return _native.NativeX509.from_der(cert.public_bytes(Encoding.DER))
+    raise TypeError("cert must be an X509 or cryptography certificate")
+
+
+def _native_key(pkey: typing.Any) -> _native.NativePKey:
+    if isinstance(pkey, PKey):
+        if pkey._native is None:
+            raise TypeError("pkey must be a private key")
+        return pkey._native
+    try:
+        return PKey.from_cryptography_key(pkey)._native  # type: ignore[return-value]
+    except (TypeError, Exception) as e:
+        if isinstance(e, TypeError) or not hasattr(pkey, "private_bytes"):
+            raise TypeError("pkey must be a PKey or a cryptography private key") from None
+        raise
+
+
+class Session:
+    """A TLS session, for resumption with ``Connection.set_session``."""
+
+    def __init__(self) -> None:
+        self._native = _native.NativeSession()
+
+
+class Context:
+    """The settings shared by many connections."""
+
+    def __init__(self, method: int) -> None:
+        if not isinstance(method, int):
+            raise TypeError("method must be an integer")
+        if method not in range(1, 13):
+            raise ValueError("No such protocol")
+        self._native = _native.NativeContext(method)
+        self._method = method
+        self._app_data: typing.Any = None
+        self._verify_callback: typing.Any = None
+        self._passphrase_helper: typing.Any = None
+
+    def set_min_proto_version(self, version: int) -> None:
+        self._native.set_min_proto_version(version)
+
+    def set_max_proto_version(self, version: int) -> None:
+        self._native.set_max_proto_version(version)
+
+    def load_verify_locations(self, cafile: typing.Any, capath: typing.Any = None) -> None:
+        self._native.load_verify_locations(
+            None if cafile is None else _path(cafile, "cafile"),
+            None if capath is None else _path(capath, "capath"),
+        )
+
+    def set_passwd_cb(self, callback: typing.Callable[[int, bool, typing.Any], bytes], userdata: typing.Any = None) -> None:
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        self._native.set_passwd_cb(lambda maxlen, verify: callback(maxlen, verify, userdata))
+
+    def set_default_verify_paths(self) -> None:
+        self._native.set_default_verify_paths()
+
+    def use_certificate_chain_file(self, certfile: typing.Any) -> None:
+        self._native.use_certificate_chain_file(_path(certfile, "certfile"))
+
+    def use_certificate_file(self, certfile: typing.Any, filetype: int = FILETYPE_PEM) -> None:
+        if not isinstance(filetype, int):
+            raise TypeError("filetype must be an integer")
+        self._native.use_certificate_file(_path(certfile, "certfile"), filetype)
+
+    def use_certificate(self, cert: typing.Any) -> None:
+        self._native.use_certificate(_native_cert(cert))
+
+    def add_extra_chain_cert(self, certobj: typing.Any) -> None:
+        self._native.add_extra_chain_cert(_native_cert(certobj))
+
+    def use_privatekey_file(self, keyfile: typing.Any, filetype: int = FILETYPE_PEM) -> None:
+        if not isinstance(filetype, int):
+            raise TypeError("filetype must be an integer")
+        self._native.use_privatekey_file(_path(keyfile, "keyfile"), filetype)
+
+    def use_privatekey(self, pkey: typing.Any) -> None:
+        self._native.use_privatekey(_native_key(pkey))
+
+    def check_privatekey(self) -> None:
+        self._native.check_privatekey()
+
+    def load_client_ca(self, cafile: typing.Any) -> None:
+        self._native.load_client_ca(_path(cafile, "cafile"))
+
+    def set_session_id(self, buf: bytes) -> None:
+        if not isinstance(buf, bytes):
+            raise TypeError("buf must be a byte string")
+        self._native.set_session_id(buf)
+
+    def set_session_cache_mode(self, mode: int) -> int:
+        if not isinstance(mode, int):
+            raise TypeError("mode must be an integer")
+        return self._native.set_session_cache_mode(mode)
+
+    def get_session_cache_mode(self) -> int:
+        return self._native.get_session_cache_mode()
+
+    def set_verify(self, mode: int, callback: typing.Any = None) -> None:
+        if not isinstance(mode, int):
+            raise TypeError("mode must be an integer")
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        self._verify_callback = callback
+        self._native.set_verify(mode, _verify_adapter(callback))
+
+    def set_verify_depth(self, depth: int) -> None:
+        if not isinstance(depth, int):
+            raise TypeError("depth must be an integer")
+        self._native.set_verify_depth(depth)
+
+    def get_verify_mode(self) -> int:
+        return self._native.get_verify_mode()
+
+    def get_verify_depth(self) -> int:
+        return self._native.get_verify_depth()
+
+    def get_verify_callback(self) -> typing.Any:
+        return self._verify_callback
+
+    def load_tmp_dh(self, dhfile: typing.Any) -> None:
+        raise _not_supported("finite-field DHE; ECDHE is used")
+
+    def set_tmp_ecdh(self, curve: typing.Any) -> None:
+        if isinstance(curve, _EllipticCurve):
+            name = curve.name
+        else:
+            name = getattr(curve, "name", None)
+            if name is None:
+                raise TypeError("curve must be an elliptic curve")
+        self._native.set_tmp_ecdh(name)
+
+    def set_cipher_list(self, cipher_list: bytes | str) -> None:
+        if isinstance(cipher_list, bytes):
+            cipher_list = cipher_list.decode("ascii")
+        if not isinstance(cipher_list, str):
+            raise TypeError("cipher_list must be a byte string.")
+        self._native.set_cipher_list(cipher_list)
+
+    def set_tls13_ciphersuites(self, ciphersuites: bytes) -> None:
+        if not isinstance(ciphersuites, bytes):
+            raise TypeError("ciphersuites must be a byte string.")
+        self._native.set_ciphersuites(ciphersuites.decode("ascii"))
+
+    def set_client_ca_list(self, certificate_authorities: typing.Sequence[X509Name]) -> None:
+        names = []
+        for name in certificate_authorities:
+            if not isinstance(name, X509Name):
+                raise TypeError(f"client CAs must be X509Name objects, not {type(name).__name__} objects")
+            names.append(name.der())
+        self._native.set_client_ca_list(names)
+
+    def add_client_ca(self, certificate_authority: typing.Any) -> None:
+        self._native.add_client_ca(_native_cert(certificate_authority))
+
+    def set_timeout(self, timeout: int) -> None:
+        if not isinstance(timeout, int):
+            raise TypeError("timeout must be an integer")
+        self._native.set_timeout(timeout)
+
+    def get_timeout(self) -> int:
+        return self._native.get_timeout()
+
+    def set_info_callback(self, callback: typing.Callable[[Connection, int, int], None]) -> None:
+        self._native.set_info_callback(callback)
+
+    def set_keylog_callback(self, callback: typing.Callable[[Connection, bytes], None]) -> None:
+        self._native.set_keylog_callback(callback)
+
+    def get_app_data(self) -> typing.Any:
+        return self._app_data
+
+    def set_app_data(self, data: typing.Any) -> None:
+        self._app_data = data
+
+    def get_cert_store(self) -> X509Store:
+        return X509Store._from_native(self._native.get_cert_store())
+
+    def set_options(self, options: int) -> int:
+        if not isinstance(options, int):
+            raise TypeError("options must be an integer")
+        return self._native.set_options(options)
+
+    def clear_options(self, options: int) -> int:
+        if not isinstance(options, int):
+            raise TypeError("options must be an integer")
+        return self._native.clear_options(options)
+
+    def set_mode(self, mode: int) -> int:
+        if not isinstance(mode, int):
+            raise TypeError("mode must be an integer")
+        return self._native.set_mode(mode)
+
+    def clear_mode(self, mode_to_clear: int) -> int:
+        raise _not_supported("clearing modes")
+
+    def set_tlsext_servername_callback(self, callback: typing.Callable[[Connection], None]) -> None:
+        self._native.set_tlsext_servername_callback(callback)
+
+    def set_alpn_protos(self, protos: list[bytes]) -> None:
+        self._native.set_alpn_protos(_check_alpn(protos))
+
+    def set_alpn_select_callback(self, callback: typing.Callable[[Connection, list[bytes]], typing.Any]) -> None:
+        def adapter(conn: Connection, offered: list[bytes]) -> bytes | None:
+            chosen = callback(conn, offered)
+            if chosen is NO_OVERLAPPING_PROTOCOLS:
+                return None
+            if not isinstance(chosen, bytes):
+                raise TypeError("ALPN callback must return a bytestring or the special NO_OVERLAPPING_PROTOCOLS sentinel value.")
+            return chosen
+
+        self._native.set_alpn_select_callback(adapter)
+
+    def set_ocsp_server_callback(self, callback: typing.Any, data: typing.Any = None) -> None:
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        self._native.set_ocsp_server_callback(lambda conn: callback(conn, data))
+
+    def set_ocsp_client_callback(self, callback: typing.Any, data: typing.Any = None) -> None:
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        self._native.set_ocsp_client_callback(lambda conn, resp: callback(conn, resp, data))
+
+    def set_tlsext_use_srtp(self, profiles: bytes) -> None:
+        if not isinstance(profiles, bytes):
+            raise TypeError("profiles must be a byte string.")
+        raise _not_supported("SRTP needs the DTLS engine, which this build does not have yet")
+
+    def set_cookie_generate_callback(self, callback: typing.Any) -> None:
+        raise _not_supported("DTLS cookies need the DTLS engine, which this build does not have yet")
+
+    def set_cookie_verify_callback(self, callback: typing.Any) -> None:
+        raise _not_supported("DTLS cookies need the DTLS engine, which this build does not have yet")
+
+
+def _check_alpn(protos: typing.Any) -> list[bytes]:
+    protos = list(protos)
+    if not protos:
+        raise ValueError("at least one protocol must be specified")
+    for p in protos:
+        if not isinstance(p, bytes):
+            raise TypeError("protocols must be bytes")
+        if not p or len(p) > 255:
+            raise ValueError("protocols must be 1 to 255 bytes long")
+    return protos
+
+
+def _verify_adapter(callback: typing.Any) -> typing.Any:
+    if callback is None:
+        return None
+
+    def adapter(conn: Connection, der: bytes, errnum: int, depth: int, ok: bool) -> bool:
+        cert = X509._from_native(_native.NativeX509.from_der(der))
+        return bool(callback(conn, cert, errnum, depth, int(ok)))
+
+    return adapter
+
+
+def _buffer(buf: typing.Any) -> bytes:
+    if isinstance(buf, str):
+        raise TypeError("buf must be a memoryview, buffer or byte string")
+    if isinstance(buf, (bytes, bytearray, memoryview)):
+        return bytes(buf)
+    try:
+        return bytes(memoryview(buf))
+    except TypeError:
+        raise TypeError("buf must be a memoryview, buffer or byte string") from None
+
+
+class Connection:
+    """One TLS connection, over a socket or (with ``socket=None``) over memory BIOs."""
+
+    def __init__(self, context: Context, socket: typing.Any = None) -> None:
+        if not isinstance(context, Context):
+            raise TypeError("context must be a Context instance")
+        self._context = context
+        self._socket = socket
+        self._app_data: typing.Any = None
+        self._native = _native.NativeConnection(context._native, socket)
+        self._native.set_owner(weakref.ref(self))
+
+    def __getattr__(self, name: str) -> typing.Any:
+        # Unknown attributes go to the socket, as pyOpenSSL does (fileno, settimeout...).
+        if self.__dict__.get("_socket") is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return getattr(self._socket, name)
+
+    def get_context(self) -> Context:
+        return self._context
+
+    def set_context(self, context: Context) -> None:
+        if not isinstance(context, Context):
+            raise TypeError("context must be a Context instance")
+        self._native.set_context(context._native)
+        self._context = context
+
+    def get_servername(self) -> bytes | None:
+        name = self._native.get_servername()
+        return None if name is None else name.encode("ascii")
+
+    def set_verify(self, mode: int, callback: typing.Any = None) -> None:
+        if not isinstance(mode, int):
+            raise TypeError("mode must be an integer")
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        self._native.set_verify(mode, _verify_adapter(callback))
+
+    def get_verify_mode(self) -> int:
+        return self._native.get_verify_mode()
+
+    def use_certificate(self, cert: typing.Any) -> None:
+        raise _not_supported("per-connection certificates; set them on the Context")
+
+    def use_privatekey(self, pkey: typing.Any) -> None:
+        raise _not_supported("per-connection keys; set them on the Context")
+
+    def set_options(self, options: int) -> int:
+        raise _not_supported("per-connection options; set them on the Context")
+
+    def set_info_callback(self, callback: typing.Any) -> None:
+        raise _not_supported("per-connection info callbacks; set it on the Context")
+
+    def set_ciphertext_mtu(self, mtu: int) -> None:
+        raise _not_supported("MTU settings need the DTLS engine, which this build does not have yet")
+
+    def get_cleartext_mtu(self) -> int:
+        raise _not_supported("MTU settings need the DTLS engine, which this build does not have yet")
+
+    def set_tlsext_host_name(self, name: bytes) -> None:
+        if not isinstance(name, bytes):
+            raise TypeError("name must be a byte string")
+        if b"\0" in name:
+            raise TypeError("name must not contain NUL byte")
+        self._native.set_tlsext_host_name(name.decode("ascii"))
+
+    def pending(self) -> int:
+        return self._native.pending()
+
+    def send(self, buf: typing.Any, flags: int = 0) -> int:
+        if not isinstance(flags, int):
+            raise TypeError("flags must be an integer")
+        return self._native.send(_buffer(buf))
+
+    write = send
+
+    def sendall(self, buf: typing.Any, flags: int = 0) -> int:
+        if not isinstance(flags, int):
+            raise TypeError("flags must be an integer")
+        self._native.sendall(_buffer(buf))
+        return 0
+
+    def recv(self, bufsiz: int, flags: int | None = None) -> bytes:
+        return self._native.recv(bufsiz, bool(flags is not None and flags & _MSG_PEEK))
+
+    read = recv
+
+    def recv_into(self, buffer: typing.Any, nbytes: int | None = None, flags: int | None = None) -> int:
+        view = memoryview(buffer)
+        n = len(view) if nbytes is None else min(nbytes, len(view))
+        data = self.recv(n, flags)
+        view[: len(data)] = data
+        return len(data)
+
+    def bio_read(self, bufsiz: int) -> bytes:
+        if self._socket is not None:
+            raise TypeError("Connection sock was not None")
+        if not isinstance(bufsiz, int):
+            raise TypeError("bufsiz must be an integer")
+        return self._native.bio_read(bufsiz)
+
+    def bio_write(self, buf: typing.Any) -> int:
+        if self._socket is not None:
+            raise TypeError("Connection sock was not None")
+        return self._native.bio_write(_buffer(buf))
+
+    def bio_shutdown(self) -> None:
+        if self._socket is not None:
+            raise TypeError("Connection sock was not None")
+        self._native.bio_shutdown()
+
+    def renegotiate(self) -> bool:
+        return False
+
+    def renegotiate_pending(self) -> bool:
+        return False
+
+    def total_renegotiations(self) -> int:
+        return 0
+
+    def do_handshake(self) -> None:
+        self._native.do_handshake()
+
+    def connect(self, addr: typing.Any) -> None:
+        self._native.set_connect_state()
+        self._socket.connect(addr)
+
+    def connect_ex(self, addr: typing.Any) -> int:
+        self._native.set_connect_state()
+        return self._socket.connect_ex(addr)
+
+    def accept(self) -> tuple[Connection, typing.Any]:
+        client, addr = self._socket.accept()
+        conn = Connection(self._context, client)
+        conn.set_accept_state()
+        return conn, addr
+
+    def DTLSv1_listen(self) -> None:
+        raise _not_supported("DTLS needs the DTLS engine, which this build does not have yet")
+
+    def DTLSv1_get_timeout(self) -> float | None:
+        raise _not_supported("DTLS needs the DTLS engine, which this build does not have yet")
+
+    def DTLSv1_handle_timeout(self) -> bool:
+        raise _not_supported("DTLS needs the DTLS engine, which this build does not have yet")
+
+    def shutdown(self) -> bool:
+        return self._native.shutdown()
+
+    def get_cipher_list(self) -> list[str]:
+        return self._context._native.get_cipher_list()
+
+    def get_client_ca_list(self) -> list[X509Name]:
+        from .crypto import _native as n  # the names come back as DER
+
+        names = []
+        for der in self._native.get_client_ca_list():
+            names.append(_name_from_der(n, der))
+        return names
+
+    def makefile(self, *args: typing.Any, **kwargs: typing.Any) -> typing.NoReturn:
+        raise NotImplementedError("Cannot make file object of OpenSSL.SSL.Connection")
+
+    def get_app_data(self) -> typing.Any:
+        return self._app_data
+
+    def set_app_data(self, data: typing.Any) -> None:
+        self._app_data = data
+
+    def get_shutdown(self) -> int:
+        return self._native.get_shutdown()
+
+    def set_shutdown(self, state: int) -> None:
+        if not isinstance(state, int):
+            raise TypeError("state must be an integer")
+        self._native.set_shutdown(state)
+
+    def get_state_string(self) -> bytes:
+        return self._native.get_state_string().encode()
+
+    def server_random(self) -> bytes | None:
+        return self._native.server_random()
+
+    def client_random(self) -> bytes | None:
+        return self._native.client_random()
+
+    def master_key(self) -> bytes | None:
+        return self._native.master_key()
+
+    def export_keying_material(self, label: bytes, olen: int, context: bytes | None = None) -> bytes:
+        return self._native.export_keying_material(label, olen, context)
+
+    def sock_shutdown(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+        return self._socket.shutdown(*args, **kwargs)
+
+    def get_certificate(self, *, as_cryptography: bool = False) -> typing.Any:
+        return _as(self._native.get_certificate(), as_cryptography)
+
+    def get_peer_certificate(self, *, as_cryptography: bool = False) -> typing.Any:
+        return _as(self._native.get_peer_certificate(), as_cryptography)
+
+    def get_peer_cert_chain(self, *, as_cryptography: bool = False) -> typing.Any:
+        chain = self._native.get_peer_cert_chain()
+        return None if chain is None else [_as(c, as_cryptography) for c in chain]
+
+    def get_verified_chain(self, *, as_cryptography: bool = False) -> typing.Any:
+        chain = self._native.get_verified_chain()
+        return None if chain is None else [_as(c, as_cryptography) for c in chain]
+
+    def want_read(self) -> bool:
+        return self._native.want_read()
+
+    def want_write(self) -> bool:
+        return self._native.want_write()
+
+    def set_accept_state(self) -> None:
+        self._native.set_accept_state()
+
+    def set_connect_state(self) -> None:
+        self._native.set_connect_state()
+
+    def get_session(self) -> Session | None:
+        native = self._native.get_session()
+        if native is None:
+            return None
+        session = Session.__new__(Session)
+        session._native = native
+        return session
+
+    def set_session(self, session: Session) -> None:
+        if not isinstance(session, Session):
+            raise TypeError("session must be a Session instance")
+        self._native.set_session(session._native)
+
+    def session_reused(self) -> bool:
+        return self._native.session_reused()
+
+    def get_finished(self) -> bytes | None:
+        raise _not_supported("the engine does not expose Finished messages")
+
+    def get_peer_finished(self) -> bytes | None:
+        raise _not_supported("the engine does not expose Finished messages")
+
+    def get_cipher_name(self) -> str | None:
+        return self._native.get_cipher_name()
+
+    def get_cipher_bits(self) -> int | None:
+        return self._native.get_cipher_bits()
+
+    def get_cipher_version(self) -> str | None:
+        return self._native.get_cipher_version()
+
+    def get_protocol_version_name(self) -> str:
+        return self._native.get_protocol_version_name()
+
+    def get_protocol_version(self) -> int:
+        return self._native.get_protocol_version()
+
+    def set_alpn_protos(self, protos: list[bytes]) -> None:
+        self._native.set_alpn_protos(_check_alpn(protos))
+
+    def get_alpn_proto_negotiated(self) -> bytes:
+        return self._native.get_alpn_proto_negotiated()
+
+    def get_selected_srtp_profile(self) -> bytes:
+        return b""
+
+    def get_group_name(self) -> str | None:
+        return self._native.get_group_name()
+
+    def request_ocsp(self) -> None:
+        self._native.request_ocsp()
+
+
+def _name_from_der(native_module: typing.Any, der: bytes) -> X509Name:
+    # The native layer parses names inside certificates; a bare name is parsed by wrapping it
+    # as the issuer of nothing is not possible, so ask cryptography when it is there.
+    try:
+        from cryptography import x509
+    except ImportError:  # pragma: no cover
+        raise _not_supported("reading CA names needs the 'cryptography' package") from None
+    name = x509.Name.from_rfc4514_string("") if not der else _load_name(x509, der)
+    return X509Name._from_entries([(_short(a.oid.dotted_string), a.value) for a in name])
+
+
+def _load_name(x509: typing.Any, der: bytes) -> typing.Any:
+    from cryptography.hazmat.primitives.serialization import Encoding  # noqa: F401
+
+    # cryptography has no public DER-name parser; a Name round-trips through a CSR-free path:
+    # build a throwaway certificate-less object by decoding with asn1 via x509 internals.
+    return x509.Name.from_rfc4514_string(_rfc4514_from_der(der))
+
+
+def _short(oid: str) -> str:
+    from .crypto import _ATTRIBUTE_OIDS
+
+    for short, dotted in _ATTRIBUTE_OIDS.items():
+        if dotted == oid:
+            return short
+    return oid
+
+
+def _rfc4514_from_der(der: bytes) -> str:
+    raise _not_supported("CA name parsing")
+
+
+def _as(native: typing.Any, as_cryptography: bool) -> typing.Any:
+    if native is None:
+        return None
+    cert = X509._from_native(native)
+    return cert.to_cryptography() if as_cryptography else cert

@@ -1,0 +1,358 @@
+//! `NativeConnection` and `NativeSession`. The connection sits behind a re-entrant lock, so a
+//! callback running inside a handshake can still reach the connection object; a call that would
+//! need the connection while the handshake holds it gets a clear error instead of a deadlock.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
+use ferrossl::ex_data::ExData;
+use parking_lot::ReentrantMutex;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::ctx::{verify_callback, HelloName, NativeContext, Owner, PendingContext};
+use crate::errors::{clear_parked, ssl_error};
+use crate::stream::PyStream;
+use crate::x509::NativeX509;
+
+type Shared = ReentrantMutex<RefCell<ferrossl::Connection>>;
+
+#[pyclass(module = "ferrossl._native", frozen)]
+pub struct NativeConnection {
+    conn: Shared,
+    ex: Arc<ExData>,
+}
+
+const BUSY: ferrossl::Error =
+    ferrossl::Error::WrongState("the connection is busy: called from one of its own callbacks");
+
+fn x509(c: ferrossl::X509) -> NativeX509 {
+    NativeX509 { cert: c }
+}
+
+impl NativeConnection {
+    /// Runs `f` on the connection with the GIL released.
+    fn run<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut ferrossl::Connection) -> ferrossl::Result<R> + Send,
+    ) -> PyResult<R> {
+        clear_parked();
+        let conn = &self.conn;
+        py.allow_threads(move || {
+            let guard = conn.lock();
+            let mut c = guard.try_borrow_mut().map_err(|_| BUSY)?;
+            f(&mut c)
+        })
+        .map_err(ssl_error)
+    }
+
+    /// Reads from the connection (no GIL release: these are cheap).
+    fn look<R>(&self, f: impl FnOnce(&ferrossl::Connection) -> R) -> PyResult<R> {
+        let guard = self.conn.lock();
+        let c = guard.try_borrow().map_err(|_| ssl_error(BUSY))?;
+        Ok(f(&c))
+    }
+}
+
+fn bytes_opt(py: Python<'_>, v: Option<Vec<u8>>) -> Option<Bound<'_, PyBytes>> {
+    v.map(|b| PyBytes::new(py, &b))
+}
+
+#[pymethods]
+impl NativeConnection {
+    #[new]
+    #[pyo3(signature = (ctx, sock=None))]
+    fn new(ctx: &NativeContext, sock: Option<Py<PyAny>>) -> PyResult<Self> {
+        let conn = match sock {
+            Some(sock) => ferrossl::Connection::with_stream(&ctx.ctx, PyStream { sock }),
+            None => ferrossl::Connection::new(&ctx.ctx),
+        }
+        .map_err(ssl_error)?;
+        let ex = conn.ex_data().clone();
+        ex.insert(PendingContext(Mutex::new(None)));
+        ex.insert(HelloName(Mutex::new(None)));
+        Ok(Self {
+            conn: ReentrantMutex::new(RefCell::new(conn)),
+            ex,
+        })
+    }
+
+    /// Registers the Python `Connection` (a weak reference) that callbacks receive.
+    fn set_owner(&self, weak: Py<PyAny>) {
+        self.ex.insert(Owner(weak));
+    }
+
+    fn set_context(&self, ctx: &NativeContext) -> PyResult<()> {
+        let guard = self.conn.lock();
+        let result = match guard.try_borrow_mut() {
+            Ok(mut c) => c.set_context(&ctx.ctx),
+            // Inside the servername callback: the switch happens when the callback returns.
+            Err(_) => {
+                if let Some(p) = self.ex.get::<PendingContext>() {
+                    *p.0.lock().expect("pending context lock") = Some(ctx.ctx.clone());
+                }
+                Ok(())
+            }
+        };
+        result.map_err(ssl_error)
+    }
+
+    fn get_servername(&self) -> Option<String> {
+        let guard = self.conn.lock();
+        let name = match guard.try_borrow() {
+            Ok(c) => c.get_servername(),
+            Err(_) => self
+                .ex
+                .get::<HelloName>()
+                .and_then(|n| n.0.lock().expect("hello name lock").clone()),
+        };
+        name
+    }
+
+    fn set_tlsext_host_name(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let name = name.to_string();
+        self.run(py, move |c| c.set_tlsext_host_name(&name))
+    }
+
+    fn set_connect_state(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |c| c.set_connect_state())
+    }
+
+    fn set_accept_state(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |c| c.set_accept_state())
+    }
+
+    fn role(&self) -> PyResult<Option<&'static str>> {
+        self.look(|c| {
+            c.role().map(|r| match r {
+                ferrossl::Role::Client => "client",
+                ferrossl::Role::Server => "server",
+            })
+        })
+    }
+
+    fn do_handshake(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |c| c.do_handshake())
+    }
+
+    fn is_handshake_done(&self) -> PyResult<bool> {
+        self.look(|c| c.is_handshake_done())
+    }
+
+    fn send(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<usize> {
+        self.run(py, move |c| c.send(&data))
+    }
+
+    fn sendall(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<()> {
+        self.run(py, move |c| c.sendall(&data))
+    }
+
+    #[pyo3(signature = (n, peek=false))]
+    fn recv<'py>(&self, py: Python<'py>, n: usize, peek: bool) -> PyResult<Bound<'py, PyBytes>> {
+        let data = self.run(py, move |c| {
+            let mut buf = vec![0u8; n];
+            let got = if peek {
+                c.recv_peek(&mut buf)?
+            } else {
+                c.recv(&mut buf)?
+            };
+            buf.truncate(got);
+            Ok(buf)
+        })?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    fn pending(&self, py: Python<'_>) -> PyResult<usize> {
+        self.run(py, |c| Ok(c.pending()))
+    }
+
+    fn bio_write(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<usize> {
+        self.run(py, move |c| c.bio_write(&data))
+    }
+
+    fn bio_read<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyBytes>> {
+        let data = self.run(py, move |c| c.bio_read(n))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    fn bio_shutdown(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |c| c.bio_shutdown())
+    }
+
+    fn shutdown(&self, py: Python<'_>) -> PyResult<bool> {
+        self.run(py, |c| c.shutdown())
+    }
+
+    fn get_shutdown(&self) -> PyResult<i32> {
+        self.look(|c| c.get_shutdown())
+    }
+
+    fn set_shutdown(&self, py: Python<'_>, state: i32) -> PyResult<()> {
+        self.run(py, move |c| {
+            c.set_shutdown(state);
+            Ok(())
+        })
+    }
+
+    fn want_read(&self) -> PyResult<bool> {
+        self.look(|c| c.want_read())
+    }
+
+    fn want_write(&self) -> PyResult<bool> {
+        self.look(|c| c.want_write())
+    }
+
+    fn get_cipher_name(&self) -> PyResult<Option<&'static str>> {
+        self.look(|c| c.get_cipher_name())
+    }
+
+    fn get_cipher_bits(&self) -> PyResult<Option<u32>> {
+        self.look(|c| c.get_cipher_bits())
+    }
+
+    fn get_cipher_version(&self) -> PyResult<Option<&'static str>> {
+        self.look(|c| c.get_cipher_version())
+    }
+
+    fn get_protocol_version(&self) -> PyResult<i32> {
+        self.look(|c| c.get_protocol_version())
+    }
+
+    fn get_protocol_version_name(&self) -> PyResult<&'static str> {
+        self.look(|c| c.get_protocol_version_name())
+    }
+
+    fn get_certificate(&self) -> PyResult<Option<NativeX509>> {
+        self.look(|c| c.get_certificate().map(x509))
+    }
+
+    fn get_peer_certificate(&self) -> PyResult<Option<NativeX509>> {
+        self.look(|c| c.get_peer_certificate().map(x509))
+    }
+
+    fn get_peer_cert_chain(&self) -> PyResult<Option<Vec<NativeX509>>> {
+        self.look(|c| {
+            c.get_peer_cert_chain()
+                .map(|v| v.into_iter().map(x509).collect())
+        })
+    }
+
+    fn get_verified_chain(&self) -> PyResult<Option<Vec<NativeX509>>> {
+        self.look(|c| {
+            c.get_verified_chain()
+                .map(|v| v.into_iter().map(x509).collect())
+        })
+    }
+
+    fn get_verify_result(&self) -> PyResult<i32> {
+        self.look(|c| c.get_verify_result())
+    }
+
+    fn client_random<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        Ok(bytes_opt(py, self.look(|c| c.client_random())?))
+    }
+
+    fn server_random<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        Ok(bytes_opt(py, self.look(|c| c.server_random())?))
+    }
+
+    fn master_key<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        Ok(bytes_opt(py, self.look(|c| c.master_key())?))
+    }
+
+    #[pyo3(signature = (label, olen, context=None))]
+    fn export_keying_material<'py>(
+        &self,
+        py: Python<'py>,
+        label: Vec<u8>,
+        olen: usize,
+        context: Option<Vec<u8>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let out = self
+            .look(|c| c.export_keying_material(&label, olen, context.as_deref()))?
+            .map_err(ssl_error)?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    fn get_alpn_proto_negotiated<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let p = self
+            .look(|c| c.get_alpn_proto_negotiated())?
+            .unwrap_or_default();
+        Ok(PyBytes::new(py, &p))
+    }
+
+    fn set_alpn_protos(&self, py: Python<'_>, protos: Vec<Vec<u8>>) -> PyResult<()> {
+        self.run(py, move |c| {
+            let refs: Vec<&[u8]> = protos.iter().map(Vec::as_slice).collect();
+            c.set_alpn_protos(&refs)
+        })
+    }
+
+    fn get_session(&self) -> PyResult<Option<NativeSession>> {
+        self.look(|c| c.get_session().map(|session| NativeSession { session }))
+    }
+
+    fn set_session(&self, py: Python<'_>, session: &NativeSession) -> PyResult<()> {
+        let s = session.session.clone();
+        self.run(py, move |c| c.set_session(&s))
+    }
+
+    fn session_reused(&self) -> PyResult<bool> {
+        self.look(|c| c.session_reused())
+    }
+
+    #[pyo3(signature = (mode, callback=None))]
+    fn set_verify(&self, py: Python<'_>, mode: i32, callback: Option<Py<PyAny>>) -> PyResult<()> {
+        let cb = callback.map(verify_callback);
+        self.run(py, move |c| c.set_verify(mode, cb))
+    }
+
+    fn get_verify_mode(&self) -> PyResult<i32> {
+        self.look(|c| c.get_verify_mode())
+    }
+
+    fn request_ocsp(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |c| c.request_ocsp())
+    }
+
+    fn get_client_ca_list(&self) -> PyResult<Vec<Vec<u8>>> {
+        self.look(|c| {
+            c.get_client_ca_list()
+                .iter()
+                .map(|n| n.to_der().to_vec())
+                .collect()
+        })
+    }
+
+    fn get_state_string(&self) -> PyResult<&'static str> {
+        self.look(|c| c.get_state_string())
+    }
+
+    fn get_group_name(&self) -> PyResult<Option<String>> {
+        self.look(|c| c.get_group_name())
+    }
+}
+
+#[pyclass(module = "ferrossl._native", frozen)]
+pub struct NativeSession {
+    pub session: ferrossl::session::Session,
+}
+
+#[pymethods]
+impl NativeSession {
+    #[new]
+    fn new() -> Self {
+        Self {
+            session: ferrossl::session::Session::default(),
+        }
+    }
+
+    fn time(&self) -> u64 {
+        self.session.time()
+    }
+
+    fn timeout(&self) -> u64 {
+        self.session.timeout()
+    }
+}

@@ -1,0 +1,84 @@
+//! A Python socket object as a byte stream: `recv`/`send` are called under the GIL, a socket
+//! that would block or timed out reads as `WouldBlock` (pyOpenSSL's Want* errors), and any
+//! other exception is parked to be raised by the method that was running.
+
+use std::io::{self, Read, Write};
+
+use pyo3::exceptions::{PyBlockingIOError, PyOSError, PyTimeoutError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::errors::park;
+
+pub struct PyStream {
+    pub sock: Py<PyAny>,
+}
+
+fn to_io(py: Python<'_>, err: PyErr) -> io::Error {
+    if err.is_instance_of::<PyBlockingIOError>(py) || err.is_instance_of::<PyTimeoutError>(py) {
+        return io::ErrorKind::WouldBlock.into();
+    }
+    if err.is_instance_of::<PyOSError>(py) {
+        let errno = err
+            .value(py)
+            .getattr("errno")
+            .ok()
+            .and_then(|e| e.extract::<i32>().ok());
+        if let Some(errno) = errno {
+            return io::Error::from_raw_os_error(errno);
+        }
+    }
+    let text = err.to_string();
+    park(err);
+    io::Error::other(text)
+}
+
+impl Read for PyStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Python::with_gil(|py| {
+            let data = self
+                .sock
+                .call_method1(py, "recv", (buf.len(),))
+                .map_err(|e| to_io(py, e))?;
+            let data = data
+                .downcast_bound::<PyBytes>(py)
+                .map_err(|e| to_io(py, e.into()))?;
+            let bytes = data.as_bytes();
+            let n = bytes.len().min(buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            Ok(n)
+        })
+    }
+}
+
+impl Write for PyStream {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        Python::with_gil(|py| {
+            let n = self
+                .sock
+                .call_method1(py, "send", (PyBytes::new(py, data),))
+                .map_err(|e| to_io(py, e))?;
+            n.extract::<usize>(py).map_err(|e| to_io(py, e))
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ferrossl::transport::Stream for PyStream {
+    fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        let how = match how {
+            std::net::Shutdown::Read => 0,
+            std::net::Shutdown::Write => 1,
+            std::net::Shutdown::Both => 2,
+        };
+        Python::with_gil(|py| {
+            self.sock
+                .call_method1(py, "shutdown", (how,))
+                .map(|_| ())
+                .map_err(|e| to_io(py, e))
+        })
+    }
+}
