@@ -206,6 +206,9 @@ pub struct Config {
     pub ocsp_server: Option<OcspServerCallback>,
     /// Client: judges the stapled response.
     pub ocsp_client: Option<OcspClientCallback>,
+    /// DTLS-SRTP profiles (`set_tlsext_use_srtp`), as OpenSSL names them, joined by ':';
+    /// empty when SRTP is off.
+    pub srtp_profiles: String,
     /// The context's session ticket keys.
     pub ticket_keys: Arc<dyn rustls::server::ProducesTickets>,
     /// `cert_chain` and `key` checked against each other and ready for the engines: `None`

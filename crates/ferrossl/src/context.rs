@@ -29,8 +29,21 @@ struct Inner {
     passphrase: Option<PassphraseCallback>,
     servername_callback: Option<ServernameCallback>,
     alpn_select_callback: Option<AlpnSelectCallback>,
+    cookie_callbacks: (Option<CookieGenerateCallback>, Option<CookieVerifyCallback>),
+    cookie_secret: Arc<crate::dtls::HmacCookies>,
     snapshot: Option<Arc<Config>>,
 }
+
+/// Makes a DTLS cookie for the connection whose application data is given
+/// (`set_cookie_generate_callback`).
+pub type CookieGenerateCallback = Arc<dyn Fn(&ExData) -> Result<Vec<u8>> + Send + Sync>;
+
+/// Checks a DTLS cookie (`set_cookie_verify_callback`).
+pub type CookieVerifyCallback = Arc<dyn Fn(&ExData, &[u8]) -> Result<bool> + Send + Sync>;
+
+/// How long a DTLS cookie secret serves before it is replaced (the previous one stays valid
+/// for one more period, so cookies in flight still verify).
+const COOKIE_ROTATION: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What a server knows when a ClientHello arrives; given to the servername and ALPN
 /// callbacks. The servername callback may switch the connection to another context.
@@ -112,6 +125,7 @@ impl Context {
             ticket_keys: rustls::crypto::aws_lc_rs::Ticketer::new()
                 .expect("the aws-lc-rs ticketer needs only the system RNG"),
             identity: Ok(None),
+            srtp_profiles: String::new(),
         };
         Self {
             inner: Arc::new(Mutex::new(Inner {
@@ -119,6 +133,8 @@ impl Context {
                 passphrase: None,
                 servername_callback: None,
                 alpn_select_callback: None,
+                cookie_callbacks: (None, None),
+                cookie_secret: Arc::new(crate::dtls::HmacCookies::new(COOKIE_ROTATION)),
                 snapshot: None,
             })),
             ex_data,
@@ -524,6 +540,42 @@ impl Context {
     /// Sets the info callback.
     pub fn set_info_callback(&self, callback: InfoCallback) {
         self.with(|i| i.config.info = Some(callback))
+    }
+
+    /// Sets the DTLS-SRTP profiles (RFC 5764), e.g. "SRTP_AES128_CM_SHA1_80:SRTP_AEAD_AES_128_GCM".
+    pub fn set_tlsext_use_srtp(&self, profiles: &str) -> Result<()> {
+        crate::dtls::SrtpProfile::parse_list(profiles)?;
+        self.with(|i| i.config.srtp_profiles = profiles.to_string());
+        Ok(())
+    }
+
+    /// Sets the callback that makes DTLS cookies (`DTLSv1_listen`, `OP_COOKIE_EXCHANGE`).
+    pub fn set_cookie_generate_callback(&self, callback: CookieGenerateCallback) {
+        self.with(|i| i.cookie_callbacks.0 = Some(callback))
+    }
+
+    /// Sets the callback that checks DTLS cookies.
+    pub fn set_cookie_verify_callback(&self, callback: CookieVerifyCallback) {
+        self.with(|i| i.cookie_callbacks.1 = Some(callback))
+    }
+
+    /// The cookie maker of a DTLS server connection whose application data is `ex_data`: the
+    /// application's callbacks when both are set, otherwise HMAC cookies with the context's
+    /// rotating secret.
+    pub(crate) fn cookie_provider(
+        &self,
+        ex_data: Arc<ExData>,
+    ) -> Arc<dyn crate::dtls::CookieProvider> {
+        self.read(|i| match &i.cookie_callbacks {
+            (Some(generate), Some(verify)) => {
+                let (generate, verify, ex) = (generate.clone(), verify.clone(), ex_data.clone());
+                Arc::new(crate::dtls::CookieCallbacks {
+                    generate: Arc::new(move |_| generate(&ex_data).unwrap_or_default()),
+                    verify: Arc::new(move |_, cookie| verify(&ex, cookie).unwrap_or(false)),
+                }) as Arc<dyn crate::dtls::CookieProvider>
+            }
+            _ => i.cookie_secret.clone(),
+        })
     }
 
     /// Sets the server's OCSP callback: what it returns is stapled (nothing when empty).

@@ -181,6 +181,11 @@ impl DtlsEngine {
         result.map_err(|e| self.fail(e))
     }
 
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
     /// Whether the handshake is still running (neither finished nor failed).
     pub fn is_handshaking(&self) -> bool {
         self.error.is_none() && !self.handshake.is_established()

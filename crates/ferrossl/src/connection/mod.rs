@@ -22,6 +22,12 @@ use crate::verify::VerifyCallback;
 use crate::x509::X509Name;
 use crate::x509::X509;
 
+mod datagram;
+mod negotiated;
+
+use datagram::Datagrams;
+use negotiated::Negotiated;
+
 /// A byte queue read from the front: a Vec with a read offset, compacted as it drains.
 #[derive(Default)]
 struct ByteQueue {
@@ -115,6 +121,8 @@ pub struct Connection {
     shutdown: i32,
     peeked: ByteQueue,
     want: Want,
+    /// DTLS: the datagram transport and engine (None for TLS).
+    dgram: Option<Box<Datagrams>>,
 }
 
 impl Connection {
@@ -137,11 +145,15 @@ impl Connection {
 
     fn with_transport(context: &Context, transport: Transport) -> Result<Self> {
         let config = context.config();
-        if config.method.is_dtls() {
-            return Err(Error::NotSupported(
-                "DTLS methods need the DTLS engine, which this build does not have yet",
-            ));
-        }
+        let dgram = match (&transport, config.method.is_dtls()) {
+            (Transport::Memory { .. }, true) => Some(Box::new(Datagrams::new(None))),
+            (Transport::Stream(_), true) => {
+                return Err(Error::InvalidArgument(
+                    "DTLS runs over datagrams: use a memory BIO or with_udp_socket".into(),
+                ))
+            }
+            (_, false) => None,
+        };
         Ok(Self {
             context: context.clone(),
             role: config.method.fixed_role(),
@@ -159,6 +171,7 @@ impl Connection {
             shutdown: 0,
             peeked: ByteQueue::default(),
             want: Want::Nothing,
+            dgram,
         })
     }
 
@@ -222,8 +235,13 @@ impl Connection {
         self.set_role(Role::Server)
     }
 
+    /// Whether the handshake has started (an engine exists).
+    fn started(&self) -> bool {
+        self.engine.is_some() || self.dgram.as_ref().is_some_and(|d| d.engine.is_some())
+    }
+
     fn set_role(&mut self, role: Role) -> Result<()> {
-        if self.engine.is_some() {
+        if self.started() {
             return Err(Error::WrongState("the handshake has already started"));
         }
         if let Some(fixed) = self.config.method.fixed_role() {
@@ -277,7 +295,7 @@ impl Connection {
 
     /// The SNI name: the one a client set, or the one a server received.
     pub fn get_servername(&self) -> Option<String> {
-        match (self.role, &self.engine) {
+        match (self.role, self.negotiated()) {
             (Some(Role::Server), Some(engine)) => engine.server_name(),
             _ => self.server_name.clone(),
         }
@@ -313,9 +331,9 @@ impl Connection {
     }
 
     fn before_handshake(&self) -> Result<()> {
-        match self.engine {
-            Some(_) => Err(Error::WrongState("the handshake has already started")),
-            None => Ok(()),
+        match self.started() {
+            true => Err(Error::WrongState("the handshake has already started")),
+            false => Ok(()),
         }
     }
 
@@ -451,6 +469,9 @@ impl Connection {
     }
 
     fn handshake(&mut self) -> Result<()> {
+        if self.dgram.is_some() {
+            return self.dtls_handshake();
+        }
         let was_done = self.is_handshake_done();
         let result = self.run_handshake();
         let exit = self.role_bits() | SSL_CB_EXIT;
@@ -491,7 +512,7 @@ impl Connection {
 
     /// Whether the handshake has completed.
     pub fn is_handshake_done(&self) -> bool {
-        self.engine.as_ref().is_some_and(|e| !e.is_handshaking())
+        self.negotiated().is_some_and(|e| !e.handshaking())
     }
 
     /// Takes ciphertext from the transport into the engine and processes it.
@@ -588,9 +609,18 @@ impl Connection {
             let n = buf.len().min(self.peeked.len());
             buf[..n].copy_from_slice(&self.peeked.as_slice()[..n]);
             if !peek {
-                self.peeked.consume(n);
+                // A peeked datagram is read whole, truncated or not.
+                let used = if self.dgram.is_some() {
+                    self.peeked.len()
+                } else {
+                    n
+                };
+                self.peeked.consume(used);
             }
             return Ok(n);
+        }
+        if self.dgram.is_some() {
+            return self.dtls_recv(buf, peek);
         }
         loop {
             match self.engine()?.read_plaintext(buf) {
@@ -655,6 +685,9 @@ impl Connection {
     }
 
     fn write_plaintext(&mut self, data: &[u8]) -> Result<usize> {
+        if self.dgram.is_some() {
+            return self.dtls_send(data);
+        }
         self.ensure_handshake()?;
         if self.shutdown & SSL_SENT_SHUTDOWN != 0 {
             return Err(Error::WrongState(
@@ -711,6 +744,9 @@ impl Connection {
     }
 
     fn close(&mut self) -> Result<bool> {
+        if self.dgram.is_some() {
+            return self.dtls_close();
+        }
         if !self.is_handshake_done() {
             return Err(Error::WrongState("shutdown while in init"));
         }
@@ -768,6 +804,9 @@ impl Connection {
 
     /// Hands ciphertext received from the peer to the connection. Returns the byte count.
     pub fn bio_write(&mut self, data: &[u8]) -> Result<usize> {
+        if self.dgram.is_some() {
+            return self.dtls_bio_write(data);
+        }
         match &mut self.transport {
             Transport::Memory { incoming, eof, .. } => {
                 if *eof {
@@ -785,6 +824,9 @@ impl Connection {
     /// Takes up to `n` bytes of ciphertext to send to the peer; [`Error::WantRead`] when there
     /// is none (as pyOpenSSL raises it).
     pub fn bio_read(&mut self, n: usize) -> Result<Vec<u8>> {
+        if self.dgram.is_some() {
+            return self.dtls_bio_read(n);
+        }
         if matches!(self.transport, Transport::Stream(_)) {
             return Err(Error::WrongState("bio_read needs a memory BIO connection"));
         }
@@ -812,6 +854,10 @@ impl Connection {
     /// Tells the connection that the peer's ciphertext has ended (`bio_shutdown`): reads then
     /// fail with an unexpected EOF unless the peer's close_notify came first.
     pub fn bio_shutdown(&mut self) -> Result<()> {
+        if self.dgram.is_some() {
+            self.dtls_bio_shutdown();
+            return Ok(());
+        }
         match &mut self.transport {
             Transport::Memory { eof, .. } => {
                 *eof = true;
@@ -827,31 +873,40 @@ impl Connection {
 
     /// OpenSSL's name of the negotiated cipher suite.
     pub fn get_cipher_name(&self) -> Option<&'static str> {
-        Some(self.engine.as_ref()?.cipher()?.openssl_name)
+        Some(self.negotiated()?.cipher()?.openssl_name)
     }
 
     /// Secret bits of the negotiated cipher.
     pub fn get_cipher_bits(&self) -> Option<u32> {
-        Some(self.engine.as_ref()?.cipher()?.bits)
+        Some(self.negotiated()?.cipher()?.bits)
     }
 
     /// The protocol version the negotiated cipher belongs to ("TLSv1.2", "TLSv1.3").
     pub fn get_cipher_version(&self) -> Option<&'static str> {
-        Some(self.engine.as_ref()?.cipher()?.version)
+        Some(self.negotiated()?.cipher()?.version)
     }
 
     /// The negotiated protocol version on the wire (0x303, 0x304); 0 before negotiation.
     pub fn get_protocol_version(&self) -> i32 {
-        self.negotiated_version().map_or(0, |v| v.wire())
+        self.negotiated_version().map_or(0, |v| v.0)
     }
 
     /// "TLSv1.2", "TLSv1.3", or "Unknown" before negotiation.
     pub fn get_protocol_version_name(&self) -> &'static str {
-        self.negotiated_version().map_or("Unknown", |v| v.name())
+        self.negotiated_version().map_or("Unknown", |v| v.1)
     }
 
-    fn negotiated_version(&self) -> Option<crate::config::Version> {
-        self.engine.as_ref()?.version()
+    fn negotiated_version(&self) -> Option<(i32, &'static str)> {
+        self.negotiated()?.version()
+    }
+
+    /// The engine in use, TLS or DTLS, for what both can tell.
+    fn negotiated(&self) -> Option<&dyn Negotiated> {
+        match (&self.engine, &self.dgram) {
+            (Some(tls), _) => Some(tls),
+            (None, Some(d)) => d.engine.as_ref().map(|e| e as &dyn Negotiated),
+            (None, None) => None,
+        }
     }
 
     /// Our certificate.
@@ -861,13 +916,13 @@ impl Connection {
 
     /// The peer's certificate.
     pub fn get_peer_certificate(&self) -> Option<X509> {
-        self.engine.as_ref()?.peer_chain().into_iter().next()
+        self.negotiated()?.peer_chain().into_iter().next()
     }
 
     /// The chain the peer sent. As in OpenSSL, a server's view leaves out the client's own
     /// certificate (get it with [`Connection::get_peer_certificate`]).
     pub fn get_peer_cert_chain(&self) -> Option<Vec<X509>> {
-        let engine = self.engine.as_ref()?;
+        let engine = self.negotiated()?;
         let mut chain = engine.peer_chain();
         if chain.is_empty() {
             return None;
@@ -880,36 +935,35 @@ impl Connection {
 
     /// The verified chain, peer first, anchor last; None unless verification succeeded.
     pub fn get_verified_chain(&self) -> Option<Vec<X509>> {
-        let outcome = self.engine.as_ref()?.verify_outcome()?;
+        let outcome = self.negotiated()?.verify_outcome()?;
         (outcome.result == X509_V_OK).then_some(outcome.chain)
     }
 
     /// `X509_V_OK` or the error verification found (even when a callback overrode it).
     pub fn get_verify_result(&self) -> i32 {
-        self.engine
-            .as_ref()
+        self.negotiated()
             .and_then(|e| e.verify_outcome())
             .map_or(X509_V_OK, |o| o.result)
     }
 
     /// The ClientHello random, once the hello has passed.
     pub fn client_random(&self) -> Option<Vec<u8>> {
-        Some(self.engine.as_ref()?.client_random()?.to_vec())
+        Some(self.negotiated()?.client_random()?.to_vec())
     }
 
     /// The ServerHello random, once the hello has passed.
     pub fn server_random(&self) -> Option<Vec<u8>> {
-        Some(self.engine.as_ref()?.server_random()?.to_vec())
+        Some(self.negotiated()?.server_random()?.to_vec())
     }
 
     /// The TLS 1.2 master secret; None for TLS 1.3, which has none.
     pub fn master_key(&self) -> Option<Vec<u8>> {
-        self.engine.as_ref()?.master_key()
+        self.negotiated()?.master_key()
     }
 
     /// The negotiated ALPN protocol.
     pub fn get_alpn_proto_negotiated(&self) -> Option<Vec<u8>> {
-        Some(self.engine.as_ref()?.alpn_protocol()?.to_vec())
+        self.negotiated()?.alpn()
     }
 
     /// Whether the session was resumed.
@@ -924,8 +978,8 @@ impl Connection {
         len: usize,
         context: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
-        match &self.engine {
-            Some(e) if !e.is_handshaking() => e.export_keying_material(label, len, context),
+        match self.negotiated() {
+            Some(e) if !e.handshaking() => e.export(label, len, context),
             _ => Err(Error::WrongState(
                 "keying material is available after the handshake",
             )),
@@ -997,8 +1051,8 @@ impl Connection {
 
     /// Server: the CA names it sends; client: the names the server sent (after the handshake).
     pub fn get_client_ca_list(&self) -> Vec<X509Name> {
-        match (self.role, &self.engine) {
-            (Some(Role::Client), Some(engine)) => engine.received_ca_names().unwrap_or_default(),
+        match (self.role, self.negotiated()) {
+            (Some(Role::Client), Some(engine)) => engine.ca_names().unwrap_or_default(),
             (Some(Role::Client), None) => Vec::new(),
             _ => self.config.client_ca_list.clone(),
         }
@@ -1018,16 +1072,16 @@ impl Connection {
 
     /// The negotiated key exchange group ("X25519", "secp256r1", "X25519MLKEM768"...).
     pub fn get_group_name(&self) -> Option<String> {
-        self.engine.as_ref()?.group()
+        self.negotiated()?.group()
     }
 
     /// OpenSSL's description of where the handshake stands, for the states ferrossl can
     /// observe.
     pub fn get_state_string(&self) -> &'static str {
-        let Some(engine) = &self.engine else {
+        let Some(engine) = self.negotiated() else {
             return "before SSL initialization";
         };
-        if !engine.is_handshaking() {
+        if !engine.handshaking() {
             return "SSL negotiation finished successfully";
         }
         match (

@@ -1,0 +1,423 @@
+//! The DTLS side of [`Connection`]: the same OpenSSL-shaped calls over the DTLS engine, where
+//! a memory BIO carries whole datagrams (each `bio_write` is one datagram, each `bio_read`
+//! returns one) or a connected UDP socket carries them, and the caller drives the
+//! retransmission timer with `DTLSv1_get_timeout`/`DTLSv1_handle_timeout` (a blocking socket
+//! drives it itself).
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Connection;
+use crate::config::Role;
+use crate::constants::*;
+use crate::context::{AlpnSelection, ClientHello};
+use crate::dtls::{self, DtlsEngine, DtlsParams, ListenOutcome, SrtpProfile};
+use crate::error::{Error, Result};
+use crate::tls::AlpnDecision;
+
+/// Datagram transport and engine of a DTLS connection.
+pub(super) struct Datagrams {
+    pub(super) engine: Option<DtlsEngine>,
+    incoming: VecDeque<Vec<u8>>,
+    outgoing: VecDeque<Vec<u8>>,
+    socket: Option<UdpSocket>,
+    eof: bool,
+    mtu: usize,
+    nonblocking: bool,
+}
+
+/// The largest datagram a socket read takes.
+const MAX_DATAGRAM: usize = 65_535;
+
+impl Datagrams {
+    pub(super) fn new(socket: Option<UdpSocket>) -> Self {
+        Self {
+            engine: None,
+            incoming: VecDeque::new(),
+            outgoing: VecDeque::new(),
+            socket,
+            eof: false,
+            mtu: dtls::DEFAULT_MTU,
+            nonblocking: false,
+        }
+    }
+
+    /// Moves the engine's datagrams to the transport.
+    fn flush(&mut self) -> Result<()> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Ok(());
+        };
+        while let Some(d) = engine.poll_datagram() {
+            match &self.socket {
+                Some(s) => {
+                    s.send(&d)
+                        .map_err(|e| Error::from_transport(e, Error::WantWrite))?;
+                }
+                None => self.outgoing.push_back(d),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next datagram from the peer: a queued one (memory BIO), or one read from the socket
+    /// waiting at most until the retransmission deadline.
+    fn next_datagram(&mut self) -> Result<Option<Vec<u8>>> {
+        if let Some(d) = self.incoming.pop_front() {
+            return Ok(Some(d));
+        }
+        let Some(socket) = &self.socket else {
+            return Ok(None);
+        };
+        if !self.nonblocking {
+            // Wait no longer than the retransmission timer allows.
+            let deadline = self.engine.as_ref().and_then(DtlsEngine::next_timeout);
+            let wait = deadline.map(|d| {
+                d.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1))
+            });
+            socket
+                .set_read_timeout(wait)
+                .map_err(|e| Error::from_transport(e, Error::WantRead))?;
+        }
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        match socket.recv(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(Some(buf))
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::from_transport(e, Error::WantRead)),
+        }
+    }
+
+    /// Runs the retransmission timer if it is due; true when something was sent again.
+    fn handle_timeout(&mut self) -> Result<bool> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Ok(false);
+        };
+        let now = Instant::now();
+        if engine.next_timeout().is_none_or(|t| t > now) {
+            return Ok(false);
+        }
+        let before = engine.stats().retransmissions;
+        engine.handle_timeout(now)?;
+        let resent = engine.stats().retransmissions > before;
+        self.flush()?;
+        Ok(resent)
+    }
+
+    /// Feeds one datagram (or a timeout) to the engine; `WantRead` when there is nothing.
+    fn step(&mut self) -> Result<()> {
+        match self.next_datagram()? {
+            Some(d) => {
+                let engine = self.engine.as_mut().expect("engine exists");
+                let result = engine.handle_datagram(&d, Instant::now());
+                self.flush()?;
+                result.map_err(Error::from)
+            }
+            None if self.eof && self.socket.is_none() => Err(Error::unexpected_eof()),
+            None => {
+                let blocking_socket = self.socket.is_some() && !self.nonblocking;
+                if self.handle_timeout()? || blocking_socket {
+                    return Ok(());
+                }
+                Err(Error::WantRead)
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// A DTLS connection over a connected UDP socket. A blocking socket handles the
+    /// retransmission timer itself; a non-blocking one returns `WantRead`, and the caller calls
+    /// [`Connection::dtls_handle_timeout`] when [`Connection::dtls_get_timeout`] says so.
+    pub fn with_udp_socket(context: &crate::Context, socket: UdpSocket) -> Result<Self> {
+        if !context.method().is_dtls() {
+            return Err(Error::InvalidArgument(
+                "a UDP socket needs a DTLS method".into(),
+            ));
+        }
+        socket
+            .peer_addr()
+            .map_err(|e| Error::from_transport(e, Error::WantRead))?;
+        let mut conn = Self::new(context)?;
+        conn.dgram = Some(Box::new(Datagrams::new(Some(socket))));
+        Ok(conn)
+    }
+
+    /// Makes the UDP socket non-blocking (calls then fail with `WantRead` instead of waiting)
+    /// or blocking (the default; the connection runs the retransmission timer while it waits).
+    pub fn set_dtls_nonblocking(&mut self, nonblocking: bool) -> Result<()> {
+        let Some(dgram) = self.dgram.as_mut() else {
+            return Err(Error::WrongState("not a DTLS connection"));
+        };
+        if let Some(s) = &dgram.socket {
+            s.set_nonblocking(nonblocking)
+                .map_err(|e| Error::from_transport(e, Error::WantRead))?;
+        }
+        dgram.nonblocking = nonblocking;
+        Ok(())
+    }
+
+    fn dgram(&mut self) -> &mut Datagrams {
+        self.dgram.as_mut().expect("a DTLS connection")
+    }
+
+    /// Creates the DTLS engine on first use.
+    fn dtls_engine(&mut self) -> Result<()> {
+        if self.dgram().engine.is_some() {
+            return Ok(());
+        }
+        let role = self.role.ok_or(Error::WrongState(
+            "connection state not set: call set_connect_state or set_accept_state",
+        ))?;
+        let params = self.dtls_params(role)?;
+        let engine = DtlsEngine::new(self.config.clone(), role, params, Instant::now())?;
+        self.dgram().engine = Some(engine);
+        self.info(SSL_CB_HANDSHAKE_START, 1);
+        self.dgram().flush()
+    }
+
+    fn dtls_params(&self, role: Role) -> Result<DtlsParams> {
+        let dgram = self.dgram.as_ref().expect("a DTLS connection");
+        let peer_addr = dgram.socket.as_ref().and_then(|s| s.peer_addr().ok());
+        let cookies = (role == Role::Server && self.config.options & OP_COOKIE_EXCHANGE != 0)
+            .then(|| self.context.cookie_provider(self.ex_data.clone()));
+        let (_, alpn_cb) = self.context.hello_callbacks();
+        let ex = self.ex_data.clone();
+        let alpn_select: Option<dtls::AlpnSelectCallback> = alpn_cb.map(|cb| {
+            Arc::new(move |offered: &[Vec<u8>]| {
+                let hello = ClientHello {
+                    server_name: None,
+                    alpn: offered,
+                    ex_data: &ex,
+                    new_context: None,
+                };
+                match cb(&hello) {
+                    Ok(AlpnSelection::Select(p)) if offered.contains(&p) => AlpnDecision::Select(p),
+                    Ok(AlpnSelection::NoOverlap) => AlpnDecision::None,
+                    _ => AlpnDecision::Abort,
+                }
+            }) as dtls::AlpnSelectCallback
+        });
+        let srtp = match self.config.srtp_profiles.as_str() {
+            "" => Vec::new(),
+            list => SrtpProfile::parse_list(list)?,
+        };
+        Ok(DtlsParams {
+            mtu: dgram.mtu,
+            srtp_profiles: srtp,
+            alpn_protocols: self
+                .alpn_protos
+                .clone()
+                .unwrap_or_else(|| self.config.alpn_protos.clone()),
+            alpn_select,
+            server_name: self.server_name.clone(),
+            verify_host: self.verify_host.clone(),
+            verify: self.verify.clone(),
+            cookies,
+            peer_addr,
+            ex_data: self.ex_data.clone(),
+            ..DtlsParams::default()
+        })
+    }
+
+    pub(super) fn dtls_handshake(&mut self) -> Result<()> {
+        self.dtls_engine()?;
+        let was_done = self.is_handshake_done();
+        let result = loop {
+            if self.is_handshake_done() {
+                break Ok(());
+            }
+            if let Err(e) = self.dgram().step() {
+                break Err(e);
+            }
+        };
+        let exit = self.role_bits() | SSL_CB_EXIT;
+        match &result {
+            Ok(()) if !was_done => {
+                self.info(SSL_CB_HANDSHAKE_DONE, 1);
+                self.info(exit, 1);
+            }
+            Ok(()) => {}
+            Err(_) => self.info(exit, -1),
+        }
+        result
+    }
+
+    pub(super) fn dtls_send(&mut self, data: &[u8]) -> Result<usize> {
+        self.dtls_handshake()?;
+        if self.shutdown & SSL_SENT_SHUTDOWN != 0 {
+            return Err(Error::WrongState(
+                "cannot send after shutdown (protocol is shutdown)",
+            ));
+        }
+        let dgram = self.dgram();
+        dgram.engine.as_mut().expect("engine exists").send(data)?;
+        dgram.flush()?;
+        Ok(data.len())
+    }
+
+    /// Receives one application datagram (truncated to `buf`).
+    pub(super) fn dtls_recv(&mut self, buf: &mut [u8], peek: bool) -> Result<usize> {
+        self.dtls_handshake()?;
+        loop {
+            let dgram = self.dgram();
+            let engine = dgram.engine.as_mut().expect("engine exists");
+            if let Some(d) = engine.recv() {
+                let n = d.len().min(buf.len());
+                buf[..n].copy_from_slice(&d[..n]);
+                if peek {
+                    self.peeked.push(&d);
+                }
+                return Ok(n);
+            }
+            if engine.peer_closed() {
+                self.shutdown |= SSL_RECEIVED_SHUTDOWN;
+                return Err(Error::ZeroReturn);
+            }
+            dgram.step()?;
+        }
+    }
+
+    pub(super) fn dtls_close(&mut self) -> Result<bool> {
+        if !self.is_handshake_done() {
+            return Err(Error::WrongState("shutdown while in init"));
+        }
+        if self.shutdown & SSL_SENT_SHUTDOWN == 0 {
+            self.shutdown |= SSL_SENT_SHUTDOWN;
+            let dgram = self.dgram();
+            dgram.engine.as_mut().expect("engine exists").close()?;
+            dgram.flush()?;
+            self.info(SSL_CB_WRITE_ALERT, 1 << 8);
+        }
+        let dgram = self.dgram();
+        if dgram.engine.as_ref().is_some_and(DtlsEngine::peer_closed) {
+            self.shutdown |= SSL_RECEIVED_SHUTDOWN;
+        }
+        Ok(self.shutdown & SSL_RECEIVED_SHUTDOWN != 0)
+    }
+
+    pub(super) fn dtls_bio_write(&mut self, datagram: &[u8]) -> Result<usize> {
+        let dgram = self.dgram();
+        if dgram.socket.is_some() {
+            return Err(Error::WrongState("bio_write needs a memory BIO connection"));
+        }
+        dgram.incoming.push_back(datagram.to_vec());
+        Ok(datagram.len())
+    }
+
+    pub(super) fn dtls_bio_read(&mut self, n: usize) -> Result<Vec<u8>> {
+        let dgram = self.dgram();
+        if dgram.socket.is_some() {
+            return Err(Error::WrongState("bio_read needs a memory BIO connection"));
+        }
+        dgram.flush()?;
+        let mut d = dgram.outgoing.pop_front().ok_or(Error::WantRead)?;
+        d.truncate(n);
+        Ok(d)
+    }
+
+    pub(super) fn dtls_bio_shutdown(&mut self) {
+        self.dgram().eof = true;
+    }
+
+    /// Time left until the retransmission timer fires (`DTLSv1_get_timeout`); None when no
+    /// timer runs. Not a DTLS connection: None.
+    pub fn dtls_get_timeout(&self) -> Option<Duration> {
+        let deadline = self.dgram.as_ref()?.engine.as_ref()?.next_timeout()?;
+        Some(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Runs the retransmission timer if due (`DTLSv1_handle_timeout`); true when a flight was
+    /// sent again.
+    pub fn dtls_handle_timeout(&mut self) -> Result<bool> {
+        match self.dgram.as_mut() {
+            Some(d) => d.handle_timeout(),
+            None => Err(Error::WrongState(
+                "DTLSv1_handle_timeout needs a DTLS connection",
+            )),
+        }
+    }
+
+    /// Answers ClientHellos statelessly until one carries a valid cookie (`DTLSv1_listen`):
+    /// `WantRead` while waiting (a HelloVerifyRequest may be waiting in `bio_read`); Ok once
+    /// a verified ClientHello is queued for the handshake.
+    pub fn dtls_listen(&mut self) -> Result<()> {
+        if self.dgram.is_none() || self.role == Some(Role::Client) {
+            return Err(Error::WrongState("DTLSv1_listen is for DTLS servers"));
+        }
+        self.role = Some(Role::Server);
+        let provider = self.context.cookie_provider(self.ex_data.clone());
+        let dgram = self.dgram();
+        let peer = dgram.socket.as_ref().and_then(|s| s.peer_addr().ok());
+        loop {
+            let Some(d) = dgram.next_datagram()? else {
+                return Err(Error::WantRead);
+            };
+            match dtls::cookie::listen(provider.as_ref(), peer, &d, Instant::now()) {
+                ListenOutcome::Drop => {}
+                ListenOutcome::HelloVerifyRequest(reply) => match &dgram.socket {
+                    Some(s) => {
+                        s.send(&reply)
+                            .map_err(|e| Error::from_transport(e, Error::WantWrite))?;
+                    }
+                    None => dgram.outgoing.push_back(reply),
+                },
+                ListenOutcome::Verified => {
+                    dgram.incoming.push_front(d);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Sets the path MTU (`set_ciphertext_mtu`): the largest datagram DTLS may send.
+    pub fn set_ciphertext_mtu(&mut self, mtu: usize) -> Result<()> {
+        let Some(dgram) = self.dgram.as_mut() else {
+            return Err(Error::WrongState("an MTU applies to DTLS connections"));
+        };
+        match dgram.engine.as_mut() {
+            Some(e) => e.set_mtu(mtu),
+            None if mtu >= 128 => {
+                dgram.mtu = mtu;
+                Ok(())
+            }
+            None => Err(Error::InvalidArgument(format!(
+                "MTU {mtu} is below DTLS's minimum of 128"
+            ))),
+        }
+    }
+
+    /// The largest application datagram that fits the MTU (`get_cleartext_mtu`).
+    pub fn get_cleartext_mtu(&self) -> Result<usize> {
+        match self.dgram.as_ref().and_then(|d| d.engine.as_ref()) {
+            Some(e) => Ok(e.cleartext_mtu()),
+            None => Err(Error::WrongState(
+                "the cleartext MTU is known once the handshake started",
+            )),
+        }
+    }
+
+    /// The SRTP profile the handshake selected ("SRTP_AES128_CM_SHA1_80"...).
+    pub fn get_selected_srtp_profile(&self) -> Option<&'static str> {
+        Some(
+            self.dgram
+                .as_ref()?
+                .engine
+                .as_ref()?
+                .selected_srtp_profile()?
+                .name(),
+        )
+    }
+}

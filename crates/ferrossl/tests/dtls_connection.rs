@@ -1,0 +1,158 @@
+//! pyOpenSSL's DTLS API on `Connection`: memory BIOs carrying one datagram per call,
+//! `DTLSv1_listen`, the retransmission timer calls, SRTP, MTU and close.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ferrossl::constants::*;
+use ferrossl::{Connection, Context, Error, Method};
+use ferrossl_testkit::pki::TestPki;
+
+fn dtls_pair(pki: &TestPki) -> (Connection, Connection) {
+    let sctx = Context::new(Method::Dtls);
+    sctx.use_certificate_chain_file(&pki.server_ecdsa.chain_path)
+        .unwrap();
+    sctx.use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM)
+        .unwrap();
+    sctx.set_options(OP_COOKIE_EXCHANGE);
+    sctx.set_tlsext_use_srtp("SRTP_AES128_CM_SHA1_80:SRTP_AES128_CM_SHA1_32")
+        .unwrap();
+    let cctx = Context::new(Method::Dtls);
+    cctx.load_verify_locations(Some(pki.ca_path().as_ref()), None)
+        .unwrap();
+    cctx.set_verify(VERIFY_PEER, None);
+    cctx.set_tlsext_use_srtp("SRTP_AES128_CM_SHA1_80").unwrap();
+    pair(&cctx, &sctx)
+}
+
+/// Moves every queued datagram; returns how many.
+fn move_datagrams(from: &mut Connection, to: &mut Connection) -> usize {
+    let mut n = 0;
+    while let Ok(d) = from.bio_read(65536) {
+        to.bio_write(&d).unwrap();
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn listen_handshake_data_srtp_and_close_over_memory_datagrams() {
+    let pki = TestPki::generate();
+    let (mut c, mut s) = dtls_pair(&pki);
+    assert!(
+        matches!(s.dtls_listen(), Err(Error::WantRead)),
+        "nothing yet"
+    );
+    let _ = c.do_handshake();
+    assert!(
+        c.dtls_get_timeout().is_some(),
+        "the ClientHello's timer runs"
+    );
+    let hello = c.bio_read(65536).unwrap();
+    s.bio_write(&hello).unwrap();
+    assert!(matches!(s.dtls_listen(), Err(Error::WantRead)));
+    let verify_request = s.bio_read(65536).unwrap();
+    assert!(
+        verify_request.len() <= hello.len(),
+        "no amplification before the cookie"
+    );
+    c.bio_write(&verify_request).unwrap();
+    let _ = c.do_handshake();
+    move_datagrams(&mut c, &mut s);
+    s.dtls_listen().unwrap();
+    for _ in 0..10 {
+        let _ = s.do_handshake();
+        move_datagrams(&mut s, &mut c);
+        let _ = c.do_handshake();
+        move_datagrams(&mut c, &mut s);
+    }
+    assert!(c.is_handshake_done() && s.is_handshake_done());
+    assert_eq!(c.get_protocol_version_name(), "DTLSv1.2");
+    assert_eq!(s.get_protocol_version(), DTLS1_2_VERSION);
+    assert_eq!(
+        c.get_selected_srtp_profile(),
+        Some("SRTP_AES128_CM_SHA1_80")
+    );
+    let km = c
+        .export_keying_material(b"EXTRACTOR-dtls_srtp", 60, None)
+        .unwrap();
+    assert_eq!(
+        km,
+        s.export_keying_material(b"EXTRACTOR-dtls_srtp", 60, None)
+            .unwrap()
+    );
+    assert_eq!(c.get_cipher_name(), s.get_cipher_name());
+    assert_eq!(
+        c.get_peer_certificate().unwrap().subject().get("CN"),
+        Some("localhost")
+    );
+    assert!(c.get_cleartext_mtu().unwrap() < 1200);
+
+    // One datagram per send, one per recv.
+    c.send(b"first").unwrap();
+    c.send(b"second").unwrap();
+    assert_eq!(move_datagrams(&mut c, &mut s), 2);
+    let mut buf = [0u8; 64];
+    let n = s.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"first");
+    let n = s.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"second");
+    assert!(matches!(s.recv(&mut buf), Err(Error::WantRead)));
+
+    // Garbage is dropped silently; the association lives on.
+    s.bio_write(&[0x17, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 2, 1, 2])
+        .unwrap();
+    assert!(matches!(s.recv(&mut buf), Err(Error::WantRead)));
+    s.send(b"still here").unwrap();
+    move_datagrams(&mut s, &mut c);
+    let n = c.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"still here");
+
+    assert!(!c.shutdown().unwrap());
+    move_datagrams(&mut c, &mut s);
+    assert!(matches!(s.recv(&mut buf), Err(Error::ZeroReturn)));
+    assert!(s.shutdown().unwrap());
+}
+
+#[test]
+fn a_lost_flight_is_resent_by_handle_timeout() {
+    let pki = TestPki::generate();
+    let (mut c, _s) = dtls_pair(&pki);
+    let _ = c.do_handshake();
+    let first = c.bio_read(65536).unwrap();
+    assert!(!c.dtls_handle_timeout().unwrap(), "not due yet");
+    let wait = c.dtls_get_timeout().unwrap();
+    assert!(wait <= Duration::from_secs(1));
+    std::thread::sleep(wait + Duration::from_millis(20));
+    assert!(
+        c.dtls_handle_timeout().unwrap(),
+        "due: the hello goes out again"
+    );
+    let again = c.bio_read(65536).unwrap();
+    // The same handshake message in a new record (RFC 6347 §4.1: a fresh sequence number).
+    assert_eq!(again[13..], first[13..]);
+    assert_ne!(again[3..11], first[3..11]);
+}
+
+#[test]
+fn dtls_misuse_is_refused() {
+    let ctx = Context::new(Method::Dtls);
+    let mut c = Connection::new(&ctx).unwrap();
+    assert!(c.get_cleartext_mtu().is_err());
+    assert!(matches!(
+        c.set_ciphertext_mtu(64),
+        Err(Error::InvalidArgument(_))
+    ));
+    c.set_ciphertext_mtu(600).unwrap();
+    assert!(c.dtls_get_timeout().is_none());
+    assert!(ctx.set_tlsext_use_srtp("SRTP_NOT_A_PROFILE").is_err());
+    let tls = Connection::new(&Context::new(Method::Tls)).unwrap();
+    assert!(tls.dtls_get_timeout().is_none());
+    let mut tls = tls;
+    assert!(tls.dtls_handle_timeout().is_err());
+    assert!(tls.set_ciphertext_mtu(1000).is_err());
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert!(Connection::with_udp_socket(&Context::new(Method::Tls), socket).is_err());
+}
