@@ -23,13 +23,17 @@ fi
 export CI="${CI:-}"
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.py"' EXIT
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo fmt --all --check
 # Every fuzz target for a bounded time: no crash, no panic.
 bash fuzz/run.sh 15
+# The Python module: its own tests, then pyOpenSSL's suite as a conformance check.
+bash python/run-tests.sh 2>&1 | tee "$log.py"
 
-# One closing line that sums every test binary's result.
+# One closing line that sums every test binary's result (cargo's and pytest's; the
+# conformance run reports its own figure above, with its expected failures).
+grep -E "^[0-9]+ passed" "$log.py" | head -n 1 | sed -E 's/^([0-9]+) passed.*/test result: ok. \1 passed; 0 failed; 0 ignored/' >> "$log"
 awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "ferrossl: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"

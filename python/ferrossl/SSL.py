@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket as _socket
 import typing
+import warnings
 import weakref
 from errno import errorcode  # noqa: F401  (pyOpenSSL re-exports it through this module)
 from functools import wraps
@@ -42,10 +43,10 @@ SysCallError = _native.SysCallError
 
 # Version information: ferrossl and its engine.
 OPENSSL_VERSION = SSLEAY_VERSION = 0
-OPENSSL_CFLAGS = SSLEAY_CFLAGS = 2
-OPENSSL_BUILT_ON = SSLEAY_BUILT_ON = 3
-OPENSSL_PLATFORM = SSLEAY_PLATFORM = 4
-OPENSSL_DIR = SSLEAY_DIR = 5
+OPENSSL_CFLAGS = SSLEAY_CFLAGS = 1
+OPENSSL_BUILT_ON = SSLEAY_BUILT_ON = 2
+OPENSSL_PLATFORM = SSLEAY_PLATFORM = 3
+OPENSSL_DIR = SSLEAY_DIR = 4
 #: The OpenSSL API level whose semantics ferrossl follows (3.0).
 OPENSSL_VERSION_NUMBER = 0x30000000
 
@@ -220,6 +221,8 @@ def _path(value: typing.Any, what: str = "path") -> str:
 
 def _native_cert(cert: typing.Any) -> _native.NativeX509:
     if isinstance(cert, X509):
+        if cert._native is None:
+            raise Error([("SSL routines", "", "the certificate is not initialized (not signed)")])
         return cert._signed()
     try:
         from cryptography import x509
@@ -249,6 +252,7 @@ class Session:
 
     def __init__(self) -> None:
         self._native = _native.NativeSession()
+        self._context: Context | None = None
 
 
 class Context:
@@ -311,11 +315,18 @@ class Context:
         self._native.check_privatekey()
 
     def load_client_ca(self, cafile: typing.Any) -> None:
+        if isinstance(cafile, str):
+            warnings.warn("str for cafile is no longer accepted, use bytes", DeprecationWarning, stacklevel=2)
         self._native.load_client_ca(_path(cafile, "cafile"))
 
     def set_session_id(self, buf: bytes) -> None:
+        if isinstance(buf, str):
+            warnings.warn("str for buf is no longer accepted, use bytes", DeprecationWarning, stacklevel=2)
+            buf = buf.encode("utf-8")
         if not isinstance(buf, bytes):
             raise TypeError("buf must be a byte string")
+        if len(buf) > 32:
+            raise Error([("SSL routines", "", "ssl session id context too long")])
         self._native.set_session_id(buf)
 
     def set_session_cache_mode(self, mode: int) -> int:
@@ -349,10 +360,12 @@ class Context:
         return self._verify_callback
 
     def load_tmp_dh(self, dhfile: typing.Any) -> None:
+        _path(dhfile, "dhfile")
         raise _not_supported("finite-field DHE; ECDHE is used")
 
     def set_tmp_ecdh(self, curve: typing.Any) -> None:
         if isinstance(curve, _EllipticCurve):
+            warnings.warn("Passing pyOpenSSL elliptic curves to set_tmp_ecdh is deprecated; pass a cryptography curve", DeprecationWarning, stacklevel=2)
             name = curve.name
         else:
             name = getattr(curve, "name", None)
@@ -454,13 +467,22 @@ class Context:
     def set_tlsext_use_srtp(self, profiles: bytes) -> None:
         if not isinstance(profiles, bytes):
             raise TypeError("profiles must be a byte string.")
-        raise _not_supported("SRTP needs the DTLS engine, which this build does not have yet")
+        try:
+            self._native.set_tlsext_use_srtp(profiles.decode("ascii"))
+        except ValueError as e:
+            raise Error([("SSL routines", "", f"error setting the SRTP profiles: {e}")]) from None
 
-    def set_cookie_generate_callback(self, callback: typing.Any) -> None:
-        raise _not_supported("DTLS cookies need the DTLS engine, which this build does not have yet")
+    def set_cookie_generate_callback(self, callback: typing.Callable[[Connection], bytes]) -> None:
+        def generate(conn: Connection) -> bytes:
+            cookie = callback(conn)
+            if len(cookie) > 255:
+                raise ValueError(f"Cookie too long (got {len(cookie)} bytes, max 255)")
+            return cookie
 
-    def set_cookie_verify_callback(self, callback: typing.Any) -> None:
-        raise _not_supported("DTLS cookies need the DTLS engine, which this build does not have yet")
+        self._native.set_cookie_generate_callback(generate)
+
+    def set_cookie_verify_callback(self, callback: typing.Callable[[Connection, bytes], bool]) -> None:
+        self._native.set_cookie_verify_callback(callback)
 
 
 def _check_alpn(protos: typing.Any) -> list[bytes]:
@@ -486,9 +508,13 @@ def _verify_adapter(callback: typing.Any) -> typing.Any:
     return adapter
 
 
-def _buffer(buf: typing.Any) -> bytes:
+_MAX_WRITE = 2147483647
+
+
+def _buffer(buf: typing.Any, name: str = "buf") -> bytes:
     if isinstance(buf, str):
-        raise TypeError("buf must be a memoryview, buffer or byte string")
+        warnings.warn(f"str for {name} is no longer accepted, use bytes", DeprecationWarning, stacklevel=3)
+        return buf.encode("utf-8")
     if isinstance(buf, (bytes, bytearray, memoryview)):
         return bytes(buf)
     try:
@@ -539,22 +565,24 @@ class Connection:
         return self._native.get_verify_mode()
 
     def use_certificate(self, cert: typing.Any) -> None:
-        raise _not_supported("per-connection certificates; set them on the Context")
+        self._native.use_certificate(_native_cert(cert))
 
     def use_privatekey(self, pkey: typing.Any) -> None:
-        raise _not_supported("per-connection keys; set them on the Context")
+        self._native.use_privatekey(_native_key(pkey))
 
     def set_options(self, options: int) -> int:
-        raise _not_supported("per-connection options; set them on the Context")
+        if not isinstance(options, int):
+            raise TypeError("options must be an integer")
+        return self._native.set_options(options)
 
-    def set_info_callback(self, callback: typing.Any) -> None:
-        raise _not_supported("per-connection info callbacks; set it on the Context")
+    def set_info_callback(self, callback: typing.Callable[[Connection, int, int], None]) -> None:
+        self._native.set_info_callback(callback)
 
     def set_ciphertext_mtu(self, mtu: int) -> None:
-        raise _not_supported("MTU settings need the DTLS engine, which this build does not have yet")
+        self._native.set_ciphertext_mtu(mtu)
 
     def get_cleartext_mtu(self) -> int:
-        raise _not_supported("MTU settings need the DTLS engine, which this build does not have yet")
+        return self._native.get_cleartext_mtu()
 
     def set_tlsext_host_name(self, name: bytes) -> None:
         if not isinstance(name, bytes):
@@ -569,6 +597,8 @@ class Connection:
     def send(self, buf: typing.Any, flags: int = 0) -> int:
         if not isinstance(flags, int):
             raise TypeError("flags must be an integer")
+        if not isinstance(buf, str) and hasattr(buf, "__len__") and len(buf) > _MAX_WRITE:
+            raise ValueError(f"Cannot send more than {_MAX_WRITE} bytes at once.")
         return self._native.send(_buffer(buf))
 
     write = send
@@ -635,13 +665,13 @@ class Connection:
         return conn, addr
 
     def DTLSv1_listen(self) -> None:
-        raise _not_supported("DTLS needs the DTLS engine, which this build does not have yet")
+        self._native.dtls_listen()
 
     def DTLSv1_get_timeout(self) -> float | None:
-        raise _not_supported("DTLS needs the DTLS engine, which this build does not have yet")
+        return self._native.dtls_get_timeout()
 
     def DTLSv1_handle_timeout(self) -> bool:
-        raise _not_supported("DTLS needs the DTLS engine, which this build does not have yet")
+        return self._native.dtls_handle_timeout()
 
     def shutdown(self) -> bool:
         return self._native.shutdown()
@@ -649,13 +679,13 @@ class Connection:
     def get_cipher_list(self) -> list[str]:
         return self._context._native.get_cipher_list()
 
-    def get_client_ca_list(self) -> list[X509Name]:
-        from .crypto import _native as n  # the names come back as DER
+    def get_client_ca_list(self, *, as_cryptography: bool = False) -> typing.Any:
+        ders = self._native.get_client_ca_list()
+        if as_cryptography:
+            from cryptography import x509
 
-        names = []
-        for der in self._native.get_client_ca_list():
-            names.append(_name_from_der(n, der))
-        return names
+            return [_load_der_name(x509, der) for der in ders]
+        return [X509Name._from_entries(_native.name_entries(der)) for der in ders]
 
     def makefile(self, *args: typing.Any, **kwargs: typing.Any) -> typing.NoReturn:
         raise NotImplementedError("Cannot make file object of OpenSSL.SSL.Connection")
@@ -724,20 +754,29 @@ class Connection:
             return None
         session = Session.__new__(Session)
         session._native = native
+        session._context = self._context
         return session
 
     def set_session(self, session: Session) -> None:
         if not isinstance(session, Session):
             raise TypeError("session must be a Session instance")
+        if getattr(session, "_context", None) not in (None, self._context):
+            raise ValueError("session was created for a different context")
         self._native.set_session(session._native)
 
     def session_reused(self) -> bool:
         return self._native.session_reused()
 
     def get_finished(self) -> bytes | None:
+        """None before the handshake; afterwards the engine cannot give it (an Error)."""
+        if not self._native.is_handshake_done():
+            return None
         raise _not_supported("the engine does not expose Finished messages")
 
     def get_peer_finished(self) -> bytes | None:
+        """None before the handshake; afterwards the engine cannot give it (an Error)."""
+        if not self._native.is_handshake_done():
+            return None
         raise _not_supported("the engine does not expose Finished messages")
 
     def get_cipher_name(self) -> str | None:
@@ -762,7 +801,8 @@ class Connection:
         return self._native.get_alpn_proto_negotiated()
 
     def get_selected_srtp_profile(self) -> bytes:
-        return b""
+        profile = self._native.get_selected_srtp_profile()
+        return b"" if profile is None else profile.encode("ascii")
 
     def get_group_name(self) -> str | None:
         return self._native.get_group_name()
@@ -771,36 +811,15 @@ class Connection:
         self._native.request_ocsp()
 
 
-def _name_from_der(native_module: typing.Any, der: bytes) -> X509Name:
-    # The native layer parses names inside certificates; a bare name is parsed by wrapping it
-    # as the issuer of nothing is not possible, so ask cryptography when it is there.
-    try:
-        from cryptography import x509
-    except ImportError:  # pragma: no cover
-        raise _not_supported("reading CA names needs the 'cryptography' package") from None
-    name = x509.Name.from_rfc4514_string("") if not der else _load_name(x509, der)
-    return X509Name._from_entries([(_short(a.oid.dotted_string), a.value) for a in name])
-
-
-def _load_name(x509: typing.Any, der: bytes) -> typing.Any:
-    from cryptography.hazmat.primitives.serialization import Encoding  # noqa: F401
-
-    # cryptography has no public DER-name parser; a Name round-trips through a CSR-free path:
-    # build a throwaway certificate-less object by decoding with asn1 via x509 internals.
-    return x509.Name.from_rfc4514_string(_rfc4514_from_der(der))
-
-
-def _short(oid: str) -> str:
+def _load_der_name(x509: typing.Any, der: bytes) -> typing.Any:
     from .crypto import _ATTRIBUTE_OIDS
 
-    for short, dotted in _ATTRIBUTE_OIDS.items():
-        if dotted == oid:
-            return short
-    return oid
-
-
-def _rfc4514_from_der(der: bytes) -> str:
-    raise _not_supported("CA name parsing")
+    return x509.Name(
+        [
+            x509.NameAttribute(x509.ObjectIdentifier(_ATTRIBUTE_OIDS.get(k, k)), v)
+            for k, v in _native.name_entries(der)
+        ]
+    )
 
 
 def _as(native: typing.Any, as_cryptography: bool) -> typing.Any:

@@ -26,6 +26,7 @@ class _NoOpenSSL:
 #: Feature flags and constants that programs probe, with ferrossl's answers.
 _FEATURES: dict[str, typing.Any] = {
     "Cryptography_HAS_KEYLOG": True,
+    "Cryptography_HAS_SSL_GET0_GROUP_NAME": True,
     "SSL_MODE_ENABLE_PARTIAL_WRITE": 0x1,
     "SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER": 0x2,
 }

@@ -10,10 +10,10 @@ use parking_lot::ReentrantMutex;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::ctx::{verify_callback, HelloName, NativeContext, Owner, PendingContext};
+use crate::ctx::{info_callback, verify_callback, HelloName, NativeContext, Owner, PendingContext};
 use crate::errors::{clear_parked, ssl_error};
 use crate::stream::PyStream;
-use crate::x509::NativeX509;
+use crate::x509::{NativePKey, NativeX509};
 
 type Shared = ReentrantMutex<RefCell<ferrossl::Connection>>;
 
@@ -331,6 +331,50 @@ impl NativeConnection {
 
     fn get_group_name(&self) -> PyResult<Option<String>> {
         self.look(|c| c.get_group_name())
+    }
+
+    fn use_certificate(&self, py: Python<'_>, cert: &NativeX509) -> PyResult<()> {
+        let cert = cert.cert.clone();
+        self.run(py, move |c| c.use_certificate(cert))
+    }
+
+    fn use_privatekey(&self, py: Python<'_>, key: &NativePKey) -> PyResult<()> {
+        let key = key.key.clone();
+        self.run(py, move |c| c.use_privatekey(key))
+    }
+
+    fn set_options(&self, py: Python<'_>, options: u64) -> PyResult<u64> {
+        self.run(py, move |c| c.set_options(options))
+    }
+
+    fn set_info_callback(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        let cb = info_callback(callback);
+        self.run(py, move |c| c.set_info_callback(cb))
+    }
+
+    fn dtls_listen(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |c| c.dtls_listen())
+    }
+
+    /// Seconds until the retransmission timer fires, or None.
+    fn dtls_get_timeout(&self) -> PyResult<Option<f64>> {
+        self.look(|c| c.dtls_get_timeout().map(|d| d.as_secs_f64()))
+    }
+
+    fn dtls_handle_timeout(&self, py: Python<'_>) -> PyResult<bool> {
+        self.run(py, |c| c.dtls_handle_timeout())
+    }
+
+    fn set_ciphertext_mtu(&self, py: Python<'_>, mtu: usize) -> PyResult<()> {
+        self.run(py, move |c| c.set_ciphertext_mtu(mtu))
+    }
+
+    fn get_cleartext_mtu(&self) -> PyResult<usize> {
+        self.look(|c| c.get_cleartext_mtu())?.map_err(ssl_error)
+    }
+
+    fn get_selected_srtp_profile(&self) -> PyResult<Option<&'static str>> {
+        self.look(|c| c.get_selected_srtp_profile())
     }
 }
 

@@ -268,11 +268,32 @@ impl NativeContext {
 
     /// `callback(conn, where, ret)`.
     fn set_info_callback(&self, callback: Py<PyAny>) {
-        self.ctx.set_info_callback(Arc::new(move |ex, point, ret| {
-            let _ = call("info", |py| {
-                callback.call1(py, (owner(py, ex), point, ret)).map(|_| ())
-            });
+        self.ctx.set_info_callback(info_callback(callback))
+    }
+
+    fn set_tlsext_use_srtp(&self, profiles: &str) -> PyResult<()> {
+        self.ctx.set_tlsext_use_srtp(profiles).map_err(ssl_error)
+    }
+
+    /// `callback(conn) -> bytes`.
+    fn set_cookie_generate_callback(&self, callback: Py<PyAny>) {
+        self.ctx.set_cookie_generate_callback(Arc::new(move |ex| {
+            call("cookie generate", |py| {
+                callback.call1(py, (owner(py, ex),))?.extract::<Vec<u8>>(py)
+            })
         }))
+    }
+
+    /// `callback(conn, cookie: bytes) -> bool`.
+    fn set_cookie_verify_callback(&self, callback: Py<PyAny>) {
+        self.ctx
+            .set_cookie_verify_callback(Arc::new(move |ex, cookie| {
+                call("cookie verify", |py| {
+                    callback
+                        .call1(py, (owner(py, ex), PyBytes::new(py, cookie)))?
+                        .is_truthy(py)
+                })
+            }))
     }
 
     /// `callback(conn, line: bytes)`.
@@ -310,6 +331,15 @@ impl NativeContext {
             })
         }))
     }
+}
+
+/// Adapts `callback(conn, where, ret)` to the info callback.
+pub fn info_callback(callback: Py<PyAny>) -> ferrossl::config::InfoCallback {
+    Arc::new(move |ex, point, ret| {
+        let _ = call("info", |py| {
+            callback.call1(py, (owner(py, ex), point, ret)).map(|_| ())
+        });
+    })
 }
 
 /// Adapts `callback(conn, cert_der, errnum, depth, ok) -> bool` to the verify callback.

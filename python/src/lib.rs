@@ -24,5 +24,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(x509::verify_certificate, m)?)?;
     m.add_function(wrap_pyfunction!(x509::supported_curves, m)?)?;
+    m.add_function(wrap_pyfunction!(x509::name_entries, m)?)?;
     Ok(())
 }

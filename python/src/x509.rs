@@ -252,6 +252,13 @@ pub fn verify_certificate(
     (outcome.result, outcome.error_depth, chain)
 }
 
+/// The (attribute, value) pairs of a DER distinguished name.
+#[pyfunction]
+pub fn name_entries(der: &[u8]) -> PyResult<Vec<(String, String)>> {
+    let name = ferrossl::X509Name::from_der(der).map_err(crypto_error)?;
+    Ok(name.entries().to_vec())
+}
+
 /// The elliptic curves ferrossl's key exchange offers, by OpenSSL's short names.
 #[pyfunction]
 pub fn supported_curves() -> Vec<&'static str> {

@@ -523,6 +523,12 @@ impl Context {
     /// Sets the CA names from the certificates of a PEM file (`SSL_load_client_CA_file`).
     pub fn load_client_ca(&self, path: impl AsRef<Path>) -> Result<()> {
         let certs = X509::stack_from_pem(&read(path.as_ref())?)?;
+        if certs.is_empty() {
+            return Err(Error::InvalidCertificate(format!(
+                "no certificate found in {}",
+                path.as_ref().display()
+            )));
+        }
         self.set_client_ca_list(certs.iter().map(X509::subject).collect());
         Ok(())
     }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 
 use crate::constants::*;
 use crate::ex_data::ExData;
@@ -118,29 +118,75 @@ impl ChainVerifier {
         }
         let ee =
             webpki::EndEntityCert::try_from(end_entity).map_err(|_| (X509_V_ERR_UNSPECIFIED, 0))?;
-        let anchors = self.store.anchors();
         let usage = match self.purpose {
             Purpose::ServerAuth => webpki::KeyUsage::server_auth(),
             Purpose::ClientAuth => webpki::KeyUsage::client_auth(),
         };
-        let path = ee
-            .verify_for_usage(
+        let verify = |anchors: &[TrustAnchor<'_>]| {
+            ee.verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,
-                &anchors,
+                anchors,
                 intermediates,
                 now,
                 usage,
                 None,
                 None,
             )
-            .map_err(|e| map_webpki_error(&e, presented, now))?;
-        let mut chain = vec![presented[0].clone()];
-        chain.extend(
-            path.intermediate_certificates()
-                .filter_map(|c| X509::from_der(c.der().as_ref()).ok()),
-        );
-        chain.extend(self.store.cert_for_anchor(path.anchor()));
-        Ok(chain)
+            .map(|path| {
+                let mut chain = vec![presented[0].clone()];
+                chain.extend(
+                    path.intermediate_certificates()
+                        .filter_map(|c| X509::from_der(c.der().as_ref()).ok()),
+                );
+                chain.extend(self.store.cert_for_anchor(path.anchor()));
+                chain
+            })
+        };
+        let anchors = self.store.anchors();
+        match verify(&anchors) {
+            Ok(chain) => Ok(chain),
+            Err(webpki::Error::UnknownIssuer) => {
+                // OpenSSL matches names after canonicalising them (string types, case,
+                // spaces); webpki compares bytes. Retry with anchors restated under the
+                // issuer names the chain actually uses, when those are equivalent.
+                let restated = self.restated_anchors(presented);
+                if restated.is_empty() {
+                    return Err(map_webpki_error(
+                        &webpki::Error::UnknownIssuer,
+                        presented,
+                        now,
+                    ));
+                }
+                let all: Vec<TrustAnchor<'_>> = anchors
+                    .iter()
+                    .cloned()
+                    .chain(restated.iter().cloned())
+                    .collect();
+                verify(&all).map_err(|e| map_webpki_error(&e, presented, now))
+            }
+            Err(e) => Err(map_webpki_error(&e, presented, now)),
+        }
+    }
+
+    /// Trust anchors whose subject names the issuer of a presented certificate once both
+    /// names are canonicalised, restated with that issuer's exact encoding.
+    fn restated_anchors(&self, presented: &[X509]) -> Vec<TrustAnchor<'static>> {
+        let mut out = Vec::new();
+        for cert in presented {
+            let issuer = cert.issuer();
+            let wanted = canonical(&issuer);
+            for trusted in self.store.certificates() {
+                let subject = trusted.subject();
+                if subject.to_der() != issuer.to_der() && canonical(&subject) == wanted {
+                    if let Ok(anchor) = webpki::anchor_from_trusted_cert(&trusted.to_cert_der()) {
+                        let mut anchor = anchor.to_owned();
+                        anchor.subject = name_contents(issuer.to_der()).to_vec().into();
+                        out.push(anchor);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// OpenSSL's verify depth counts the intermediates: depth N allows the peer's certificate,
@@ -202,6 +248,33 @@ impl ChainVerifier {
             chain,
             accepted: !rejected || self.mode & VERIFY_PEER == 0,
         }
+    }
+}
+
+/// A name as OpenSSL compares it: attribute by attribute, values case-folded with runs of
+/// white space collapsed, whatever string type encoded them.
+fn canonical(name: &crate::x509::X509Name) -> Vec<(String, String)> {
+    name.entries()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase(),
+            )
+        })
+        .collect()
+}
+
+/// The contents of a DER Name (what follows the SEQUENCE tag and length), which is how trust
+/// anchors hold subjects.
+fn name_contents(der: &[u8]) -> &[u8] {
+    match der.get(1) {
+        Some(&len) if len < 0x80 => &der[2..],
+        Some(&len) => der.get(2 + usize::from(len & 0x7f)..).unwrap_or(&[]),
+        None => &[],
     }
 }
 

@@ -271,3 +271,41 @@ fn client_certificates() {
         );
     }
 }
+
+/// OpenSSL matches an issuer to a CA after canonicalising names, so a leaf whose issuer is a
+/// UTF8String still chains to a CA whose subject is a PrintableString; ferrossl agrees.
+#[test]
+fn issuer_names_match_across_string_types() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, DnValue, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let named = |value: DnValue| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, value);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p
+    };
+    let printable = named(DnValue::PrintableString(
+        "Testing Root CA".try_into().unwrap(),
+    ));
+    let ca = printable.self_signed(&ca_key).unwrap();
+    let utf8 = named(DnValue::Utf8String("Testing Root CA".into()));
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .signed_by(&leaf_key, &Issuer::from_params(&utf8, &ca_key))
+        .unwrap();
+
+    let sctx = Context::new(Method::Tls);
+    sctx.use_certificate(ferrossl::X509::from_der(leaf.der()).unwrap());
+    sctx.use_privatekey(ferrossl::PKey::from_der(&leaf_key.serialize_der()).unwrap());
+    let cctx = Context::new(Method::Tls);
+    cctx.get_cert_store()
+        .add_cert(ferrossl::X509::from_der(ca.der()).unwrap())
+        .unwrap();
+    cctx.set_verify(VERIFY_PEER, None);
+    let (mut c, mut s) = pair(&cctx, &sctx);
+    handshake(&mut c, &mut s).unwrap();
+    let chain = c.get_verified_chain().unwrap();
+    assert_eq!(chain.len(), 2);
+    assert_eq!(chain[1].to_der(), ca.der().as_ref());
+}

@@ -1035,10 +1035,16 @@ impl Connection {
         Ok(())
     }
 
-    /// The client's session once the server has issued one; None on a server, before the
-    /// handshake, and when the server issued nothing resumable.
+    /// The session after the handshake (None before). A client's session fills with what
+    /// the server issues (TLS 1.3 tickets arrive with the first data); `set_session` on a
+    /// later connection resumes it.
     pub fn get_session(&self) -> Option<Session> {
-        self.session.clone().filter(Session::is_resumable)
+        if !self.is_handshake_done() {
+            return None;
+        }
+        // A server's session is the engine's and cannot be handed out: it gets an empty one,
+        // which resumes nothing.
+        Some(self.session.clone().unwrap_or_default())
     }
 
     /// Asks the server for a stapled OCSP response, which the context's OCSP client callback
@@ -1056,6 +1062,41 @@ impl Connection {
             (Some(Role::Client), None) => Vec::new(),
             _ => self.config.client_ca_list.clone(),
         }
+    }
+
+    /// Changes this connection's own copy of the configuration (before the handshake).
+    fn reconfigure<R>(&mut self, f: impl FnOnce(&mut Config) -> R) -> Result<R> {
+        self.before_handshake()?;
+        let mut config = (*self.config).clone();
+        let result = f(&mut config);
+        self.config = Arc::new(config.seal());
+        Ok(result)
+    }
+
+    /// Uses `cert` for this connection only (`SSL_use_certificate`).
+    pub fn use_certificate(&mut self, cert: X509) -> Result<()> {
+        self.reconfigure(|c| match c.cert_chain.first_mut() {
+            Some(first) => *first = cert,
+            None => c.cert_chain.push(cert),
+        })
+    }
+
+    /// Uses `key` for this connection only (`SSL_use_PrivateKey`).
+    pub fn use_privatekey(&mut self, key: crate::PKey) -> Result<()> {
+        self.reconfigure(|c| c.key = Some(key))
+    }
+
+    /// Adds `OP_*` options for this connection only; returns the new bitmask.
+    pub fn set_options(&mut self, options: u64) -> Result<u64> {
+        self.reconfigure(|c| {
+            c.options |= options;
+            c.options
+        })
+    }
+
+    /// Sets an info callback for this connection only.
+    pub fn set_info_callback(&mut self, callback: crate::config::InfoCallback) -> Result<()> {
+        self.reconfigure(|c| c.info = Some(callback))
     }
 
     /// Switches this connection to another context (its certificate, key and settings).

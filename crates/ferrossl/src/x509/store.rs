@@ -131,6 +131,13 @@ impl X509Store {
                 a.subject == anchor.subject
                     && a.subject_public_key_info == anchor.subject_public_key_info
             })
+            // An anchor restated under an equivalent issuer name keeps its key.
+            .or_else(|| {
+                inner
+                    .anchors
+                    .iter()
+                    .position(|a| a.subject_public_key_info == anchor.subject_public_key_info)
+            })
             .map(|i| inner.certs[i].clone())
     }
 
