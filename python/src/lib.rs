@@ -4,6 +4,7 @@
 
 #![deny(unsafe_code)]
 
+mod bio;
 mod conn;
 mod ctx;
 mod errors;
@@ -21,6 +22,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ctx::NativeContext>()?;
     m.add_class::<conn::NativeConnection>()?;
     m.add_class::<conn::NativeSession>()?;
+    m.add_class::<bio::NativeSsl>()?;
+    m.add_class::<bio::NativeBio>()?;
+    m.add_class::<bio::NativeTlsSocket>()?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(x509::verify_certificate, m)?)?;
     m.add_function(wrap_pyfunction!(x509::supported_curves, m)?)?;

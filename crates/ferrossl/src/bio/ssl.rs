@@ -78,6 +78,14 @@ impl Ssl {
         Ok(())
     }
 
+    /// Runs over any byte stream (a binding's socket object, say); `fd` is what
+    /// [`Ssl::get_fd`] reports for it.
+    pub fn set_stream(&self, stream: Box<dyn crate::transport::Stream>, fd: i32) -> Result<()> {
+        self.with(|c| c.set_stream(stream))?;
+        self.lock()?.fd = fd;
+        Ok(())
+    }
+
     /// The socket's descriptor, or -1 when there is none.
     pub fn get_fd(&self) -> i32 {
         self.lock().map_or(-1, |i| i.fd)
