@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine that has only Rust, gcc, Python and pip:
-# installs the peers the interop tests start (OpenSSL, GnuTLS, curl), builds once, then runs
-# every test, clippy and rustfmt.
+# installs the peers the interop tests start (OpenSSL, GnuTLS, curl) and libssl-dev for the
+# benchmarks' OpenSSL column, builds once, then runs every test, clippy, rustfmt, the fuzzers
+# briefly and the Python module's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,9 @@ command -v gnutls-serv >/dev/null || apt_packages+=(gnutls-bin)
 command -v curl >/dev/null || apt_packages+=(curl)
 command -v unshare >/dev/null || apt_packages+=(util-linux)
 command -v ip >/dev/null || apt_packages+=(iproute2)
+# The benchmarks compare against the system OpenSSL through the openssl crate.
+command -v pkg-config >/dev/null || apt_packages+=(pkg-config)
+dpkg -s libssl-dev >/dev/null 2>&1 || apt_packages+=(libssl-dev)
 if ((${#apt_packages[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -1,0 +1,331 @@
+//! The three implementations under test, each driven in memory with one thread: ferrossl's
+//! `Connection` over memory BIOs, rustls used directly, and OpenSSL through the `openssl` crate.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use ferrossl::constants::*;
+use ferrossl_testkit::pki::Identity;
+
+/// What a run needs: the server identity, the CA, a TLS version and a TLS 1.3 suite.
+pub struct Setup<'a> {
+    pub server: &'a Identity,
+    pub ca_der: &'a [u8],
+    pub ca_path: &'a std::path::Path,
+    pub tls13: bool,
+    /// OpenSSL's name of the suite to use (TLS 1.3 or 1.2 name).
+    pub suite: &'a str,
+}
+
+/// One implementation: make a connected pair, then move bytes.
+pub trait Peer {
+    type Pair;
+    fn pair(&self) -> Self::Pair;
+    /// Sends `data` client → server in `chunk`-sized writes and reads it all back.
+    fn transfer(&self, pair: &mut Self::Pair, data: &[u8], chunk: usize);
+}
+
+// --- ferrossl ---
+
+pub struct Ferrossl {
+    client: ferrossl::Context,
+    server: ferrossl::Context,
+}
+
+impl Ferrossl {
+    pub fn new(s: &Setup<'_>) -> Self {
+        let server = ferrossl::Context::new(ferrossl::Method::Tls);
+        server
+            .use_certificate_chain_file(&s.server.chain_path)
+            .unwrap();
+        server
+            .use_privatekey_file(&s.server.key_path, FILETYPE_PEM)
+            .unwrap();
+        let client = ferrossl::Context::new(ferrossl::Method::Tls);
+        client.load_verify_locations(Some(s.ca_path), None).unwrap();
+        client.set_verify(VERIFY_PEER, None);
+        let v = if s.tls13 {
+            TLS1_3_VERSION
+        } else {
+            TLS1_2_VERSION
+        };
+        client.set_min_proto_version(v).unwrap();
+        client.set_max_proto_version(v).unwrap();
+        if s.tls13 {
+            client.set_ciphersuites(s.suite).unwrap();
+        } else {
+            client.set_cipher_list(s.suite).unwrap();
+        }
+        Self { client, server }
+    }
+}
+
+fn pump(from: &mut ferrossl::Connection, to: &mut ferrossl::Connection) {
+    while let Ok(bytes) = from.bio_read(1 << 20) {
+        to.bio_write(&bytes).unwrap();
+    }
+}
+
+impl Peer for Ferrossl {
+    type Pair = (ferrossl::Connection, ferrossl::Connection);
+
+    fn pair(&self) -> Self::Pair {
+        let mut c = ferrossl::Connection::new(&self.client).unwrap();
+        c.set_connect_state().unwrap();
+        let mut s = ferrossl::Connection::new(&self.server).unwrap();
+        s.set_accept_state().unwrap();
+        while !(c.is_handshake_done() && s.is_handshake_done()) {
+            let _ = c.do_handshake();
+            pump(&mut c, &mut s);
+            let _ = s.do_handshake();
+            pump(&mut s, &mut c);
+        }
+        (c, s)
+    }
+
+    fn transfer(&self, (c, s): &mut Self::Pair, data: &[u8], chunk: usize) {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = 0;
+        for piece in data.chunks(chunk) {
+            c.send(piece).unwrap();
+        }
+        pump(c, s);
+        while got < data.len() {
+            got += s.recv(&mut buf).unwrap();
+        }
+    }
+}
+
+// --- rustls, directly ---
+
+pub struct Rustls {
+    client: Arc<rustls::ClientConfig>,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl Rustls {
+    pub fn new(s: &Setup<'_>) -> Self {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        provider.cipher_suites.retain(|c| {
+            ferrossl::ciphers::info(c.suite()).is_some_and(|i| i.openssl_name == s.suite)
+        });
+        let provider = Arc::new(provider);
+        let chain: Vec<CertificateDer<'static>> = vec![s.server.cert_der.clone().into()];
+        let key = PrivateKeyDer::try_from(s.server.key_der.clone()).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(s.ca_der.to_vec().into()).unwrap();
+        let versions: &[&rustls::SupportedProtocolVersion] = if s.tls13 {
+            &[&rustls::version::TLS13]
+        } else {
+            &[&rustls::version::TLS12]
+        };
+        let mut client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        // Full handshakes only, as the other two do here.
+        client.resumption = rustls::client::Resumption::disabled();
+        Self {
+            client: Arc::new(client),
+            server: Arc::new(server),
+        }
+    }
+}
+
+fn move_tls(from: &mut rustls::Connection, to: &mut rustls::Connection, buf: &mut Vec<u8>) {
+    buf.clear();
+    while from.wants_write() {
+        from.write_tls(buf).unwrap();
+    }
+    let mut rd = &buf[..];
+    while !rd.is_empty() {
+        to.read_tls(&mut rd).unwrap();
+        to.process_new_packets().unwrap();
+    }
+}
+
+impl Peer for Rustls {
+    type Pair = (rustls::Connection, rustls::Connection, Vec<u8>);
+
+    fn pair(&self) -> Self::Pair {
+        let mut c: rustls::Connection =
+            rustls::ClientConnection::new(self.client.clone(), "localhost".try_into().unwrap())
+                .unwrap()
+                .into();
+        let mut s: rustls::Connection = rustls::ServerConnection::new(self.server.clone())
+            .unwrap()
+            .into();
+        let mut buf = Vec::new();
+        while c.is_handshaking() || s.is_handshaking() {
+            move_tls(&mut c, &mut s, &mut buf);
+            move_tls(&mut s, &mut c, &mut buf);
+        }
+        (c, s, buf)
+    }
+
+    fn transfer(&self, (c, s, buf): &mut Self::Pair, data: &[u8], chunk: usize) {
+        let mut out = vec![0u8; 1 << 16];
+        // The engine bounds what it buffers: move and read as the data goes.
+        for piece in data.chunks(chunk) {
+            c.writer().write_all(piece).unwrap();
+            move_tls(c, s, buf);
+            while let Ok(n) = s.reader().read(&mut out) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+// --- OpenSSL, through the openssl crate, over an in-memory duplex ---
+
+#[derive(Clone, Default, Debug)]
+pub struct Pipe {
+    inbox: Rc<RefCell<VecDeque<u8>>>,
+    outbox: Rc<RefCell<VecDeque<u8>>>,
+}
+
+impl Pipe {
+    fn pair() -> (Pipe, Pipe) {
+        let (a, b) = (
+            Rc::new(RefCell::new(VecDeque::new())),
+            Rc::new(RefCell::new(VecDeque::new())),
+        );
+        (
+            Pipe {
+                inbox: a.clone(),
+                outbox: b.clone(),
+            },
+            Pipe {
+                inbox: b,
+                outbox: a,
+            },
+        )
+    }
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut q = self.inbox.borrow_mut();
+        if q.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = q.read(buf)?;
+        Ok(n)
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.outbox.borrow_mut().extend(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+pub struct OpenSsl {
+    client: openssl::ssl::SslContext,
+    server: openssl::ssl::SslContext,
+}
+
+impl OpenSsl {
+    pub fn new(s: &Setup<'_>) -> Self {
+        use openssl::ssl::{SslContext, SslFiletype, SslMethod, SslVerifyMode, SslVersion};
+        let mut server = SslContext::builder(SslMethod::tls()).unwrap();
+        server
+            .set_certificate_chain_file(&s.server.chain_path)
+            .unwrap();
+        server
+            .set_private_key_file(&s.server.key_path, SslFiletype::PEM)
+            .unwrap();
+        server.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
+        let mut client = SslContext::builder(SslMethod::tls()).unwrap();
+        client.set_ca_file(s.ca_path).unwrap();
+        client.set_verify(SslVerifyMode::PEER);
+        let v = if s.tls13 {
+            SslVersion::TLS1_3
+        } else {
+            SslVersion::TLS1_2
+        };
+        client.set_min_proto_version(Some(v)).unwrap();
+        client.set_max_proto_version(Some(v)).unwrap();
+        if s.tls13 {
+            client.set_ciphersuites(s.suite).unwrap();
+        } else {
+            client.set_cipher_list(s.suite).unwrap();
+        }
+        client.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
+        Self {
+            client: client.build(),
+            server: server.build(),
+        }
+    }
+}
+
+type OsslStream = openssl::ssl::SslStream<Pipe>;
+
+impl Peer for OpenSsl {
+    type Pair = (OsslStream, OsslStream);
+
+    fn pair(&self) -> Self::Pair {
+        use openssl::ssl::{HandshakeError, Ssl};
+        let (a, b) = Pipe::pair();
+        let mut c = Ssl::new(&self.client).unwrap();
+        c.set_hostname("localhost").unwrap();
+        let s = Ssl::new(&self.server).unwrap();
+        let mut client = match c.connect(a) {
+            Err(HandshakeError::WouldBlock(m)) => Err(m),
+            other => Ok(other.unwrap()),
+        };
+        let mut server = match s.accept(b) {
+            Err(HandshakeError::WouldBlock(m)) => Err(m),
+            other => Ok(other.unwrap()),
+        };
+        loop {
+            client = match client {
+                Err(m) => match m.handshake() {
+                    Err(HandshakeError::WouldBlock(m)) => Err(m),
+                    other => Ok(other.unwrap()),
+                },
+                done => done,
+            };
+            server = match server {
+                Err(m) => match m.handshake() {
+                    Err(HandshakeError::WouldBlock(m)) => Err(m),
+                    other => Ok(other.unwrap()),
+                },
+                done => done,
+            };
+            if client.is_ok() && server.is_ok() {
+                break;
+            }
+        }
+        (client.ok().unwrap(), server.ok().unwrap())
+    }
+
+    fn transfer(&self, (c, s): &mut Self::Pair, data: &[u8], chunk: usize) {
+        for piece in data.chunks(chunk) {
+            c.write_all(piece).unwrap();
+        }
+        let mut out = vec![0u8; 1 << 16];
+        let mut got = 0;
+        while got < data.len() {
+            got += s.read(&mut out).unwrap();
+        }
+    }
+}
