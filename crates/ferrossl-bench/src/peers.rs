@@ -88,13 +88,15 @@ impl Peer for Ferrossl {
 
     fn transfer(&self, (c, s): &mut Self::Pair, data: &[u8], chunk: usize) {
         let mut buf = vec![0u8; 1 << 16];
-        let mut got = 0;
+        // Move and read as the data goes, as the other two do.
         for piece in data.chunks(chunk) {
             c.send(piece).unwrap();
-        }
-        pump(c, s);
-        while got < data.len() {
-            got += s.recv(&mut buf).unwrap();
+            pump(c, s);
+            while let Ok(n) = s.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
         }
     }
 }
@@ -319,13 +321,13 @@ impl Peer for OpenSsl {
     }
 
     fn transfer(&self, (c, s): &mut Self::Pair, data: &[u8], chunk: usize) {
+        let mut out = vec![0u8; 1 << 16];
         for piece in data.chunks(chunk) {
             c.write_all(piece).unwrap();
-        }
-        let mut out = vec![0u8; 1 << 16];
-        let mut got = 0;
-        while got < data.len() {
-            got += s.read(&mut out).unwrap();
+            let mut got = 0;
+            while got < piece.len() {
+                got += s.read(&mut out).unwrap();
+            }
         }
     }
 }

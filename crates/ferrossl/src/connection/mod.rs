@@ -72,6 +72,24 @@ impl ByteQueue {
     }
 }
 
+/// A Vec that takes bytes only up to `limit`, so the engine keeps the rest for later.
+struct BoundedVec<'a> {
+    buf: &'a mut Vec<u8>,
+    limit: usize,
+}
+
+impl io::Write for BoundedVec<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(self.limit - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl io::Write for ByteQueue {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.push(data);
@@ -559,22 +577,16 @@ impl Connection {
 
     /// Writes the engine's pending ciphertext to the transport.
     fn push(&mut self) -> Result<()> {
-        let Some(engine) = self.engine.as_mut() else {
+        // A memory BIO leaves ciphertext in the engine until `bio_read` takes it, which
+        // then copies it once, straight into the caller's buffer.
+        let (Some(engine), Transport::Stream(stream)) = (self.engine.as_mut(), &mut self.transport)
+        else {
             return Ok(());
         };
         while engine.wants_write() {
-            match &mut self.transport {
-                Transport::Memory { outgoing, .. } => {
-                    engine
-                        .write_tls(outgoing)
-                        .expect("memory writes cannot fail");
-                }
-                Transport::Stream(stream) => {
-                    engine
-                        .write_tls(stream.as_mut())
-                        .map_err(|e| Error::from_transport(e, Error::WantWrite))?;
-                }
-            }
+            engine
+                .write_tls(stream.as_mut())
+                .map_err(|e| Error::from_transport(e, Error::WantWrite))?;
         }
         Ok(())
     }
@@ -830,23 +842,38 @@ impl Connection {
         if matches!(self.transport, Transport::Stream(_)) {
             return Err(Error::WrongState("bio_read needs a memory BIO connection"));
         }
-        // Alerts and tickets may be waiting in the engine.
-        self.push()?;
         let Transport::Memory { outgoing, .. } = &mut self.transport else {
             unreachable!("checked above")
         };
-        if outgoing.is_empty() {
+        // Queued ciphertext first, then straight from the engine into the caller's buffer
+        // (one copy fewer than queueing it).
+        let mut out = Vec::with_capacity(n.min(outgoing.len().max(16 * 1024)));
+        let queued = n.min(outgoing.len());
+        out.resize(queued, 0);
+        outgoing.take_into(&mut out);
+        if let Some(engine) = self.engine.as_mut() {
+            let mut room = BoundedVec {
+                buf: &mut out,
+                limit: n,
+            };
+            while engine.wants_write() && room.buf.len() < n {
+                if engine.write_tls(&mut room).unwrap_or(0) == 0 {
+                    break;
+                }
+            }
+        }
+        if out.is_empty() {
             return Err(Error::WantRead);
         }
-        let mut out = vec![0u8; n.min(outgoing.len())];
-        outgoing.take_into(&mut out);
         Ok(out)
     }
 
     /// Ciphertext waiting for `bio_read`.
-    pub fn bio_pending(&self) -> usize {
+    pub fn bio_pending(&mut self) -> usize {
         match &self.transport {
-            Transport::Memory { outgoing, .. } => outgoing.len(),
+            Transport::Memory { outgoing, .. } => {
+                outgoing.len() + self.engine.as_mut().map_or(0, TlsEngine::tls_pending)
+            }
             Transport::Stream(_) => 0,
         }
     }

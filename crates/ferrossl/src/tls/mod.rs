@@ -419,14 +419,27 @@ impl TlsEngine {
         }
     }
 
+    /// The engine's state after processing what it has buffered (None before it runs, or
+    /// once it failed).
+    fn io_state(&mut self) -> Option<rustls::IoState> {
+        let State::Running(conn) = &mut self.state else {
+            return None;
+        };
+        match &self.client_scope {
+            Some(scope) => with_client_scope(scope, || conn.process_new_packets()).ok(),
+            None => conn.process_new_packets().ok(),
+        }
+    }
+
+    /// Ciphertext waiting to be written.
+    pub fn tls_pending(&mut self) -> usize {
+        let queued = self.raw_alert.len() + usize::from(self.pending_alert.is_some());
+        queued + self.io_state().map_or(0, |s| s.tls_bytes_to_write())
+    }
+
     /// Decrypted bytes waiting to be read.
     pub fn plaintext_pending(&mut self) -> usize {
-        match &mut self.state {
-            State::Running(conn) => conn
-                .process_new_packets()
-                .map_or(0, |s| s.plaintext_bytes_to_read()),
-            _ => 0,
-        }
+        self.io_state().map_or(0, |s| s.plaintext_bytes_to_read())
     }
 
     /// Turns an engine error into ours, keeping the X509_V_ERR code of a failed verification.
