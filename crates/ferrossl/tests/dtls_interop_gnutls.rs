@@ -123,6 +123,8 @@ fn gnutls_client_to_ferrossl_server() {
             .export_keying_material(b"EXTRACTOR-dtls_srtp", 60, None)
             .unwrap();
         let ours_hex: String = ours.iter().map(|b| format!("{b:02x}")).collect();
+        // gnutls-cli's output may lag behind the handshake: wait for the line.
+        let _ = client.wait_for_output("Key material: ", Duration::from_secs(10));
         let out = client.stdout();
         let theirs = hex_after(&out, "Key material: ")
             .unwrap_or_else(|| panic!("no key material printed:\n{out}"));

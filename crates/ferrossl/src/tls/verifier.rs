@@ -61,12 +61,13 @@ impl std::fmt::Debug for PeerVerifier {
     }
 }
 
-impl ServerCertVerifier for PeerVerifier {
-    fn verify_server_cert(
+impl PeerVerifier {
+    /// A server's chain as a client sees it (reached through the shared client hooks), then
+    /// the stapled OCSP response when the client asked for one.
+    fn verify_server(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
@@ -79,28 +80,6 @@ impl ServerCertVerifier for PeerVerifier {
             }
         }
         Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
     }
 }
 
@@ -198,18 +177,15 @@ impl ServerCertVerifier for ClientHooks {
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
+        _server_name: &ServerName<'_>,
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        // The name is checked by the chain verifier, per OpenSSL's opt-in rules.
         let scope = current_scope().ok_or_else(no_scope)?;
-        scope.verifier.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        )
+        scope
+            .verifier
+            .verify_server(end_entity, intermediates, ocsp_response, now)
     }
 
     fn verify_tls12_signature(

@@ -26,6 +26,22 @@ impl Timeout {
         Timeout::Deadline(Instant::now() + d)
     }
 
+    /// How long to wait before looking at the cancellable again: None for a non-blocking
+    /// call, `TimedOut` once the deadline has passed.
+    fn slice(self) -> io::Result<Option<Duration>> {
+        match self {
+            Timeout::NonBlocking => Ok(None),
+            Timeout::Block => Ok(Some(POLL_SLICE)),
+            Timeout::Deadline(d) => match d.saturating_duration_since(Instant::now()) {
+                left if left.is_zero() => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "datagram operation timed out",
+                )),
+                left => Ok(Some(left.min(POLL_SLICE))),
+            },
+        }
+    }
+
     /// The earlier of two timeouts.
     pub fn min(self, other: Timeout) -> Timeout {
         match (self, other) {
@@ -134,20 +150,7 @@ impl UdpDatagrams {
     ) -> io::Result<T> {
         loop {
             Cancellable::check(cancellable)?;
-            let slice = match timeout {
-                Timeout::NonBlocking => None,
-                Timeout::Block => Some(POLL_SLICE),
-                Timeout::Deadline(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "datagram operation timed out",
-                        ));
-                    }
-                    Some(left.min(POLL_SLICE))
-                }
-            };
+            let slice = timeout.slice()?;
             self.socket.set_nonblocking(slice.is_none())?;
             self.socket.set_read_timeout(slice)?;
             self.socket.set_write_timeout(slice)?;
@@ -255,19 +258,8 @@ impl DatagramBased for MemoryDatagrams {
                 buf[..n].copy_from_slice(&d[..n]);
                 return Ok(n);
             }
-            let slice = match timeout {
-                Timeout::NonBlocking => return Err(io::ErrorKind::WouldBlock.into()),
-                Timeout::Block => POLL_SLICE,
-                Timeout::Deadline(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "datagram operation timed out",
-                        ));
-                    }
-                    left.min(POLL_SLICE)
-                }
+            let Some(slice) = timeout.slice()? else {
+                return Err(io::ErrorKind::WouldBlock.into());
             };
             queue = self
                 .inbox
