@@ -55,6 +55,7 @@ pub mod context;
 pub mod dtls;
 pub mod error;
 pub mod ex_data;
+pub mod gio;
 pub mod session;
 pub mod socket;
 pub mod tls;

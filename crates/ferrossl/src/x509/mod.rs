@@ -145,6 +145,11 @@ impl X509 {
             .unwrap_or(0)
     }
 
+    /// The OID of the certificate's signature algorithm, dotted ("1.2.840.10045.4.3.2").
+    pub fn signature_algorithm_oid(&self) -> String {
+        self.parsed().signature_algorithm.algorithm.to_id_string()
+    }
+
     /// Whether subject and issuer are the same name (a self-issued, typically self-signed, cert).
     pub fn is_self_issued(&self) -> bool {
         let c = self.parsed();

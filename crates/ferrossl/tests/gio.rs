@@ -1,0 +1,263 @@
+//! GIO's DtlsConnection model over in-memory datagram pairs and real UDP sockets: handshake,
+//! datagrams both ways, certificate decisions with GIO's flags, close rules, cancellation and
+//! channel binding.
+
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ferrossl::gio::{
+    AuthenticationMode, ChannelBindingType, DtlsConnection, GioError, TlsCertificateFlags,
+    TlsProtocolVersion,
+};
+use ferrossl::transport::{Cancellable, MemoryDatagrams, Timeout, UdpDatagrams};
+use ferrossl::{PKey, X509Store, X509};
+use ferrossl_testkit::pki::{Identity, TestPki};
+
+const WAIT: Timeout = Timeout::Block;
+
+fn identity(id: &Identity) -> (X509, PKey) {
+    (
+        X509::from_pem(id.cert_pem.as_bytes()).unwrap(),
+        PKey::from_pem(id.key_pem.as_bytes(), None).unwrap(),
+    )
+}
+
+fn database(pki: &TestPki) -> X509Store {
+    let store = X509Store::new();
+    store
+        .add_cert(X509::from_pem(pki.ca.cert_pem.as_bytes()).unwrap())
+        .unwrap();
+    store
+}
+
+/// Runs a server in a thread that echoes datagrams until the client closes.
+fn echo_server(
+    base: MemoryDatagrams,
+    id: &Identity,
+    configure: impl FnOnce(&mut DtlsConnection<MemoryDatagrams>) + Send + 'static,
+) -> thread::JoinHandle<Result<Vec<u8>, GioError>> {
+    let (cert, key) = identity(id);
+    thread::spawn(move || {
+        let mut server = DtlsConnection::server(base, cert, key);
+        configure(&mut server);
+        server.handshake(None)?;
+        let binding = server.get_channel_binding_data(ChannelBindingType::Exporter)?;
+        loop {
+            let d = server.receive(Timeout::after(Duration::from_secs(10)), None)?;
+            if d.is_empty() {
+                break;
+            }
+            server.send(&d, None)?;
+        }
+        server.close(None)?;
+        Ok(binding)
+    })
+}
+
+#[test]
+fn handshake_data_alpn_binding_and_close() {
+    let pki = TestPki::generate();
+    let (a, b) = MemoryDatagrams::pair();
+    let server = echo_server(b, &pki.server_ecdsa, |s| {
+        s.set_advertised_protocols(Some(&["webrtc", "c-webrtc"]))
+            .unwrap();
+    });
+    let mut client = DtlsConnection::client(a, Some("localhost"));
+    client.set_database(Some(&database(&pki))).unwrap();
+    client
+        .set_advertised_protocols(Some(&["c-webrtc"]))
+        .unwrap();
+    assert_eq!(client.get_protocol_version(), TlsProtocolVersion::Unknown);
+    assert_eq!(client.get_ciphersuite_name(), None);
+    client.handshake(None).unwrap();
+    client.handshake(None).unwrap();
+    assert_eq!(client.get_protocol_version(), TlsProtocolVersion::Dtls12);
+    assert!(client
+        .get_ciphersuite_name()
+        .unwrap()
+        .starts_with("TLS_ECDHE_ECDSA_WITH_"));
+    assert_eq!(
+        client.get_negotiated_protocol().as_deref(),
+        Some("c-webrtc")
+    );
+    assert!(client.get_peer_certificate_errors().is_empty());
+    assert_eq!(
+        client.get_peer_certificate().unwrap().subject().get("CN"),
+        Some("localhost")
+    );
+    let binding = client
+        .get_channel_binding_data(ChannelBindingType::Exporter)
+        .unwrap();
+    assert_eq!(binding.len(), 32);
+    assert_eq!(
+        client
+            .get_channel_binding_data(ChannelBindingType::ServerEndPoint)
+            .unwrap()
+            .len(),
+        32
+    );
+    assert!(matches!(
+        client.get_channel_binding_data(ChannelBindingType::Unique),
+        Err(GioError::Tls(_))
+    ));
+
+    let sent = client
+        .send_messages(&[b"one", b"two", b"three"], WAIT, None)
+        .unwrap();
+    assert_eq!(sent, 3);
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let mut bufs = vec![Vec::new(); 3];
+        let n = client
+            .receive_messages(&mut bufs, Timeout::after(Duration::from_secs(10)), None)
+            .unwrap();
+        got.extend(bufs.into_iter().take(n));
+    }
+    assert_eq!(
+        got,
+        vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+    );
+
+    client.close(None).unwrap();
+    client.close(None).unwrap();
+    assert!(matches!(client.send(b"late", None), Err(GioError::Closed)));
+    assert!(matches!(client.receive(WAIT, None), Err(GioError::Closed)));
+    assert_eq!(client.get_protocol_version(), TlsProtocolVersion::Unknown);
+    assert_eq!(
+        server.join().unwrap().unwrap(),
+        binding,
+        "channel binding equal on both ends"
+    );
+}
+
+fn client_verdict(
+    pki: &TestPki,
+    server_id: &Identity,
+    name: &str,
+    db: Option<X509Store>,
+    accept: Option<bool>,
+) -> (Result<(), GioError>, TlsCertificateFlags) {
+    let (a, b) = MemoryDatagrams::pair();
+    let (cert, key) = identity(server_id);
+    let server = thread::spawn(move || {
+        let mut s = DtlsConnection::server(b, cert, key);
+        let _ = s.handshake(None);
+    });
+    let mut client = DtlsConnection::client(a, Some(name));
+    client.set_database(db.as_ref()).unwrap();
+    if let Some(answer) = accept {
+        client.set_accept_certificate_handler(Arc::new(move |_, _| answer));
+    }
+    let result = client.handshake(None);
+    let flags = client.get_peer_certificate_errors();
+    drop(client);
+    let _ = pki;
+    let _ = server.join();
+    (result, flags)
+}
+
+#[test]
+fn certificate_problems_become_gio_flags_and_the_handler_decides() {
+    let pki = TestPki::generate();
+    let db = || Some(database(&pki));
+    let (r, f) = client_verdict(&pki, &pki.server_ecdsa, "localhost", None, None);
+    assert!(matches!(r, Err(GioError::BadCertificate(_))), "{r:?}");
+    assert!(f.contains(TlsCertificateFlags::UNKNOWN_CA));
+    let (r, f) = client_verdict(&pki, &pki.server_ecdsa, "localhost", None, Some(true));
+    assert!(r.is_ok(), "the handler accepted: {r:?}");
+    assert!(f.contains(TlsCertificateFlags::UNKNOWN_CA));
+    let (r, f) = client_verdict(&pki, &pki.server_ecdsa, "wrong.example", db(), Some(false));
+    assert!(matches!(r, Err(GioError::BadCertificate(_))));
+    assert!(f.contains(TlsCertificateFlags::BAD_IDENTITY));
+    let (r, f) = client_verdict(&pki, &pki.expired, "localhost", db(), None);
+    assert!(r.is_err());
+    assert!(f.contains(TlsCertificateFlags::EXPIRED));
+    let (r, f) = client_verdict(&pki, &pki.server_ecdsa, "localhost", db(), None);
+    assert!(r.is_ok() && f.is_empty());
+}
+
+#[test]
+fn client_without_certificate_against_a_server_requiring_one() {
+    let pki = TestPki::generate();
+    let (a, b) = MemoryDatagrams::pair();
+    let server = echo_server(b, &pki.server_ecdsa, |s| {
+        s.set_authentication_mode(AuthenticationMode::Required)
+    });
+    let mut client = DtlsConnection::client(a, Some("localhost"));
+    client.set_database(Some(&database(&pki))).unwrap();
+    let err = client.handshake(None).unwrap_err();
+    assert!(
+        matches!(err, GioError::CertificateRequired | GioError::Tls(_)),
+        "{err:?}"
+    );
+    assert!(server.join().unwrap().is_err());
+}
+
+#[test]
+fn cancelling_a_blocked_handshake_is_prompt() {
+    // Nobody answers on the other end.
+    let (a, _silent) = MemoryDatagrams::pair();
+    let mut client = DtlsConnection::client(a, Some("localhost"));
+    let cancel = Cancellable::new();
+    let trigger = cancel.clone();
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        trigger.cancel();
+    });
+    let start = Instant::now();
+    assert!(matches!(
+        client.handshake(Some(&cancel)),
+        Err(GioError::Cancelled)
+    ));
+    assert!(
+        start.elapsed() < Duration::from_millis(50 + 100),
+        "{:?}",
+        start.elapsed()
+    );
+    t.join().unwrap();
+    // A deadline gives up too, and a non-blocking receive says so at once.
+    let start = Instant::now();
+    assert!(matches!(
+        client.receive(Timeout::after(Duration::from_millis(100)), None),
+        Err(GioError::TimedOut)
+    ));
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn partial_shutdown_and_udp_transport() {
+    let pki = TestPki::generate();
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    a.connect(b.local_addr().unwrap()).unwrap();
+    b.connect(a.local_addr().unwrap()).unwrap();
+    let (cert, key) = identity(&pki.server_rsa);
+    let server = thread::spawn(move || -> Result<Vec<u8>, GioError> {
+        let mut s = DtlsConnection::server(UdpDatagrams::connected(b).unwrap(), cert, key);
+        s.handshake(None)?;
+        let d = s.receive(Timeout::after(Duration::from_secs(10)), None)?;
+        // Writing is shut down; reading still works.
+        s.shutdown(false, true, None)?;
+        assert!(matches!(s.send(b"x", None), Err(GioError::Closed)));
+        let end = s.receive(Timeout::after(Duration::from_secs(10)), None)?;
+        assert!(end.is_empty(), "the client's close_notify");
+        Ok(d)
+    });
+    let mut client = DtlsConnection::client(UdpDatagrams::connected(a).unwrap(), Some("localhost"));
+    client.set_database(Some(&database(&pki))).unwrap();
+    client.send(b"over udp", None).unwrap();
+    // The server shut down its writing side: we see its close_notify as the end.
+    assert!(client
+        .receive(Timeout::after(Duration::from_secs(10)), None)
+        .unwrap()
+        .is_empty());
+    client.shutdown(false, true, None).unwrap();
+    assert_eq!(server.join().unwrap().unwrap(), b"over udp");
+    client.close(None).unwrap();
+    assert!(
+        client.base().socket().local_addr().is_ok(),
+        "the base socket stays open"
+    );
+}
