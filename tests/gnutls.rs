@@ -27,30 +27,26 @@ fn ferrossl_client_with_gnutls_serv() {
         return;
     }
     let pki = TestPki::generate();
-    for (version, _) in VERSIONS {
-        for server in [&pki.server_rsa, &pki.server_ecdsa] {
-            for client_cert in [false, true] {
-                let port = peer::free_tcp_port();
-                let mut args = vec!["--echo".to_string(), priority(version)];
-                if client_cert {
-                    args.extend([
-                        "--require-client-cert".into(),
-                        format!("--x509cafile={}", pki.ca_path().display()),
-                    ]);
-                }
-                let mut cmd = peer::gnutls_serv(port, server, &args);
-                let mut server_proc = PeerProcess::spawn(&mut cmd).unwrap();
-                server_proc.wait_for_tcp_port(port, TIMEOUT).unwrap();
-                let id = client_cert.then_some(&pki.client_ecdsa);
-                let ctx = context(&pki, id, VERIFY_PEER, version);
-                let mut conn = connect(&ctx, port, Some("localhost")).unwrap();
-                assert_eq!(conn.get_protocol_version(), version);
-                conn.sendall(b"echo me please\n").unwrap();
-                read_until(&mut conn, "echo me please").unwrap();
-                close_both_ways(&mut conn).unwrap();
-                server_proc.kill();
-            }
+    for (version, _, server, client_cert) in matrix(&pki) {
+        let port = peer::free_tcp_port();
+        let mut args = vec!["--echo".to_string(), priority(version)];
+        if client_cert {
+            args.extend([
+                "--require-client-cert".into(),
+                format!("--x509cafile={}", pki.ca_path().display()),
+            ]);
         }
+        let mut cmd = peer::gnutls_serv(port, server, &args);
+        let mut server_proc = PeerProcess::spawn(&mut cmd).unwrap();
+        server_proc.wait_for_tcp_port(port, TIMEOUT).unwrap();
+        let id = client_cert.then_some(&pki.client_ecdsa);
+        let ctx = context(&pki, id, VERIFY_PEER, version);
+        let mut conn = connect(&ctx, port, Some("localhost")).unwrap();
+        assert_eq!(conn.get_protocol_version(), version);
+        conn.sendall(b"echo me please\n").unwrap();
+        read_until(&mut conn, "echo me please").unwrap();
+        close_both_ways(&mut conn).unwrap();
+        server_proc.kill();
     }
 }
 
@@ -60,47 +56,39 @@ fn ferrossl_server_with_gnutls_cli() {
         return;
     }
     let pki = TestPki::generate();
-    for (version, _) in VERSIONS {
-        for server in [&pki.server_rsa, &pki.server_ecdsa] {
-            for client_cert in [false, true] {
-                let mode = if client_cert {
-                    VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT
-                } else {
-                    VERIFY_NONE
-                };
-                let ctx = context(&pki, Some(server), mode, version);
-                let srv = TestServer::start(ctx, 1, |conn| {
-                    read_until(conn, "hello from gnutls")?;
-                    conn.sendall(b"hello from ferrossl\n")?;
-                    let peer = conn.get_peer_certificate().is_some();
-                    let _ = conn.shutdown()?;
-                    Ok((peer, conn.get_protocol_version()))
-                });
-                let mut args = vec![
-                    priority(version),
-                    format!("--x509cafile={}", pki.ca_path().display()),
-                    "--sni-hostname=localhost".into(),
-                    "--verify-hostname=localhost".into(),
-                ];
-                if client_cert {
-                    let id = &pki.client_rsa;
-                    args.extend([
-                        format!("--x509certfile={}", id.cert_path.display()),
-                        format!("--x509keyfile={}", id.key_path.display()),
-                    ]);
-                }
-                let mut cmd = peer::gnutls_cli(srv.port, &args);
-                let mut client = PeerProcess::spawn(&mut cmd).unwrap();
-                client.write_stdin(b"hello from gnutls\n").unwrap();
-                client
-                    .wait_for_output("hello from ferrossl", TIMEOUT)
-                    .unwrap();
-                let (saw_cert, negotiated) = srv.join_one().unwrap();
-                assert_eq!(saw_cert, client_cert);
-                assert_eq!(negotiated, version);
-                client.close_stdin();
-                let _ = client.wait_with_timeout(TIMEOUT);
-            }
+    for (version, _, server, client_cert) in matrix(&pki) {
+        let mode = server_verify_mode(client_cert);
+        let ctx = context(&pki, Some(server), mode, version);
+        let srv = TestServer::start(ctx, 1, |conn| {
+            read_until(conn, "hello from gnutls")?;
+            conn.sendall(b"hello from ferrossl\n")?;
+            let peer = conn.get_peer_certificate().is_some();
+            let _ = conn.shutdown()?;
+            Ok((peer, conn.get_protocol_version()))
+        });
+        let mut args = vec![
+            priority(version),
+            format!("--x509cafile={}", pki.ca_path().display()),
+            "--sni-hostname=localhost".into(),
+            "--verify-hostname=localhost".into(),
+        ];
+        if client_cert {
+            let id = &pki.client_rsa;
+            args.extend([
+                format!("--x509certfile={}", id.cert_path.display()),
+                format!("--x509keyfile={}", id.key_path.display()),
+            ]);
         }
+        let mut cmd = peer::gnutls_cli(srv.port, &args);
+        let mut client = PeerProcess::spawn(&mut cmd).unwrap();
+        client.write_stdin(b"hello from gnutls\n").unwrap();
+        client
+            .wait_for_output("hello from ferrossl", TIMEOUT)
+            .unwrap();
+        let (saw_cert, negotiated) = srv.join_one().unwrap();
+        assert_eq!(saw_cert, client_cert);
+        assert_eq!(negotiated, version);
+        client.close_stdin();
+        let _ = client.wait_with_timeout(TIMEOUT);
     }
 }

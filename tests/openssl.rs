@@ -52,11 +52,7 @@ fn server_against_s_client(
     version: i32,
     flag: &str,
 ) {
-    let mode = if client_cert {
-        VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT
-    } else {
-        VERIFY_NONE
-    };
+    let mode = server_verify_mode(client_cert);
     let ctx = context(pki, Some(server), mode, version);
     let srv = TestServer::start(ctx, 1, move |conn| {
         let line = read_until(conn, "hello from openssl")?;
@@ -109,12 +105,8 @@ fn ferrossl_client_with_openssl_s_server() {
         return;
     }
     let pki = TestPki::generate();
-    for (version, flag) in VERSIONS {
-        for server in [&pki.server_rsa, &pki.server_ecdsa] {
-            for client_cert in [false, true] {
-                client_against_s_server(&pki, server, client_cert, version, flag);
-            }
-        }
+    for (version, flag, server, client_cert) in matrix(&pki) {
+        client_against_s_server(&pki, server, client_cert, version, flag);
     }
 }
 
@@ -124,12 +116,8 @@ fn ferrossl_server_with_openssl_s_client() {
         return;
     }
     let pki = TestPki::generate();
-    for (version, flag) in VERSIONS {
-        for server in [&pki.server_rsa, &pki.server_ecdsa] {
-            for client_cert in [false, true] {
-                server_against_s_client(&pki, server, client_cert, version, flag);
-            }
-        }
+    for (version, flag, server, client_cert) in matrix(&pki) {
+        server_against_s_client(&pki, server, client_cert, version, flag);
     }
 }
 

@@ -64,40 +64,36 @@ fn ferrossl_client_with_python_server() {
         return;
     };
     let pki = TestPki::generate();
-    for (version, flag) in VERSIONS {
-        for server in [&pki.server_rsa, &pki.server_ecdsa] {
-            for client_cert in [false, true] {
-                let port = peer::free_tcp_port();
-                let mut cmd = Command::new(&python);
-                cmd.arg("-c").arg(PY_SERVER).arg(port.to_string());
-                cmd.args([&server.chain_path, &server.key_path, &pki.ca_path()]);
-                cmd.args([flag, if client_cert { "1" } else { "0" }]);
-                cmd.stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                let mut py = PeerProcess::spawn(&mut cmd).unwrap();
-                py.wait_for_output("READY", TIMEOUT).unwrap();
-                let id = client_cert.then_some(&pki.client_ecdsa);
-                let ctx = context(&pki, id, VERIFY_PEER, version);
-                let mut conn = connect(&ctx, port, Some("localhost")).unwrap();
-                conn.sendall(b"hi python\n").unwrap();
-                read_until(&mut conn, "echo: hi python").unwrap();
-                close_both_ways(&mut conn).unwrap();
-                py.wait_with_timeout(TIMEOUT).unwrap();
-                let expected = if version == TLS1_3_VERSION {
-                    "TLSv1.3"
-                } else {
-                    "TLSv1.2"
-                };
-                assert!(py.stdout().contains(expected), "{}", py.stdout());
-                assert_eq!(
-                    py.stdout().contains("ferrossl test client"),
-                    client_cert,
-                    "{}",
-                    py.stdout()
-                );
-            }
-        }
+    for (version, flag, server, client_cert) in matrix(&pki) {
+        let port = peer::free_tcp_port();
+        let mut cmd = Command::new(&python);
+        cmd.arg("-c").arg(PY_SERVER).arg(port.to_string());
+        cmd.args([&server.chain_path, &server.key_path, &pki.ca_path()]);
+        cmd.args([flag, if client_cert { "1" } else { "0" }]);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut py = PeerProcess::spawn(&mut cmd).unwrap();
+        py.wait_for_output("READY", TIMEOUT).unwrap();
+        let id = client_cert.then_some(&pki.client_ecdsa);
+        let ctx = context(&pki, id, VERIFY_PEER, version);
+        let mut conn = connect(&ctx, port, Some("localhost")).unwrap();
+        conn.sendall(b"hi python\n").unwrap();
+        read_until(&mut conn, "echo: hi python").unwrap();
+        close_both_ways(&mut conn).unwrap();
+        py.wait_with_timeout(TIMEOUT).unwrap();
+        let expected = if version == TLS1_3_VERSION {
+            "TLSv1.3"
+        } else {
+            "TLSv1.2"
+        };
+        assert!(py.stdout().contains(expected), "{}", py.stdout());
+        assert_eq!(
+            py.stdout().contains("ferrossl test client"),
+            client_cert,
+            "{}",
+            py.stdout()
+        );
     }
 }
 
@@ -112,45 +108,37 @@ fn ferrossl_server_with_python_client() {
         return;
     };
     let pki = TestPki::generate();
-    for (version, flag) in VERSIONS {
-        for server in [&pki.server_rsa, &pki.server_ecdsa] {
-            for client_cert in [false, true] {
-                let mode = if client_cert {
-                    VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT
-                } else {
-                    VERIFY_NONE
-                };
-                let ctx = context(&pki, Some(server), mode, version);
-                let srv = TestServer::start(ctx, 1, |conn| {
-                    read_until(conn, "hello from python")?;
-                    conn.sendall(b"hello from ferrossl\n")?;
-                    close_both_ways(conn)?;
-                    Ok(conn.get_peer_certificate().is_some())
-                });
-                let mut cmd = Command::new(&python);
-                cmd.arg("-c")
-                    .arg(PY_CLIENT)
-                    .arg(srv.port.to_string())
-                    .arg(pki.ca_path())
-                    .arg(flag);
-                if client_cert {
-                    cmd.args([&pki.client_rsa.cert_path, &pki.client_rsa.key_path]);
-                } else {
-                    cmd.args(["-", "-"]);
-                }
-                cmd.stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                let mut py = PeerProcess::spawn(&mut cmd).unwrap();
-                py.wait_with_timeout(TIMEOUT).unwrap();
-                assert_eq!(srv.join_one().unwrap(), client_cert);
-                assert!(
-                    py.stdout().contains("REPLY hello from ferrossl"),
-                    "{}\n{}",
-                    py.stdout(),
-                    py.stderr()
-                );
-            }
+    for (version, flag, server, client_cert) in matrix(&pki) {
+        let mode = server_verify_mode(client_cert);
+        let ctx = context(&pki, Some(server), mode, version);
+        let srv = TestServer::start(ctx, 1, |conn| {
+            read_until(conn, "hello from python")?;
+            conn.sendall(b"hello from ferrossl\n")?;
+            close_both_ways(conn)?;
+            Ok(conn.get_peer_certificate().is_some())
+        });
+        let mut cmd = Command::new(&python);
+        cmd.arg("-c")
+            .arg(PY_CLIENT)
+            .arg(srv.port.to_string())
+            .arg(pki.ca_path())
+            .arg(flag);
+        if client_cert {
+            cmd.args([&pki.client_rsa.cert_path, &pki.client_rsa.key_path]);
+        } else {
+            cmd.args(["-", "-"]);
         }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut py = PeerProcess::spawn(&mut cmd).unwrap();
+        py.wait_with_timeout(TIMEOUT).unwrap();
+        assert_eq!(srv.join_one().unwrap(), client_cert);
+        assert!(
+            py.stdout().contains("REPLY hello from ferrossl"),
+            "{}\n{}",
+            py.stdout(),
+            py.stderr()
+        );
     }
 }

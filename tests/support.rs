@@ -15,6 +15,30 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// The versions every interop case runs with: (ferrossl bound, OpenSSL/GnuTLS flag name).
 pub const VERSIONS: [(i32, &str); 2] = [(TLS1_2_VERSION, "tls1_2"), (TLS1_3_VERSION, "tls1_3")];
 
+/// Every interop case as `(version, flag, server, client_cert)`, in a fixed order: each of
+/// [`VERSIONS`], with an RSA then an ECDSA server, without then with a client certificate.
+pub fn matrix(pki: &TestPki) -> Vec<(i32, &'static str, &Identity, bool)> {
+    let mut cases = Vec::new();
+    for (version, flag) in VERSIONS {
+        for server in [&pki.server_rsa, &pki.server_ecdsa] {
+            for client_cert in [false, true] {
+                cases.push((version, flag, server, client_cert));
+            }
+        }
+    }
+    cases
+}
+
+/// A ferrossl server's verify mode for a case: it requires a client certificate exactly when the
+/// client sends one.
+pub fn server_verify_mode(client_cert: bool) -> i32 {
+    if client_cert {
+        VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT
+    } else {
+        VERIFY_NONE
+    }
+}
+
 /// A context with `id` as identity (if any), trusting the test root, verifying the peer when
 /// `verify` is set, and limited to `version`.
 pub fn context(pki: &TestPki, id: Option<&Identity>, verify: i32, version: i32) -> Context {
