@@ -32,13 +32,7 @@ fn every_suite_and_key_type_handshakes_and_carries_data() {
             let cctx = client_context(&pki);
             cctx.set_cipher_list(suite).unwrap();
             cctx.set_groups(&[group]).unwrap();
-            let (mut c, mut s) = pair(
-                cctx.config(),
-                server_config(id),
-                DtlsParams::default(),
-                DtlsParams::default(),
-                now,
-            );
+            let (mut c, mut s) = pair_with_default_params(cctx.config(), server_config(id), now);
             assert!(c.is_handshaking() && s.is_handshaking());
             handshake(&mut c, &mut s, now).unwrap();
             assert_eq!(c.cipher().unwrap().openssl_name, suite);
@@ -157,15 +151,13 @@ fn client_authentication_required_and_provided() {
     let pki = TestPki::generate();
     for client_id in [&pki.client_ecdsa, &pki.client_rsa] {
         let now = Instant::now();
-        let (mut c, mut s) = pair(
+        let (mut c, mut s) = pair_with_default_params(
             client_config_with_cert(&pki, client_id),
             server_config_verifying(
                 &pki.server_rsa,
                 &pki,
                 VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT,
             ),
-            DtlsParams::default(),
-            DtlsParams::default(),
             now,
         );
         handshake(&mut c, &mut s, now).unwrap();
@@ -182,15 +174,13 @@ fn client_authentication_required_and_provided() {
 fn client_without_certificate_is_refused_when_one_is_required() {
     let pki = TestPki::generate();
     let now = Instant::now();
-    let (mut c, mut s) = pair(
+    let (mut c, mut s) = pair_with_default_params(
         client_config(&pki),
         server_config_verifying(
             &pki.server_ecdsa,
             &pki,
             VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT,
         ),
-        DtlsParams::default(),
-        DtlsParams::default(),
         now,
     );
     let (side, err) = handshake(&mut c, &mut s, now).unwrap_err();
@@ -208,11 +198,9 @@ fn client_without_certificate_is_refused_when_one_is_required() {
     );
 
     // Without FAIL_IF_NO_PEER_CERT the same client gets in.
-    let (mut c, mut s) = pair(
+    let (mut c, mut s) = pair_with_default_params(
         client_config(&pki),
         server_config_verifying(&pki.server_ecdsa, &pki, VERIFY_PEER),
-        DtlsParams::default(),
-        DtlsParams::default(),
         now,
     );
     handshake(&mut c, &mut s, now).unwrap();
@@ -223,13 +211,8 @@ fn client_without_certificate_is_refused_when_one_is_required() {
 fn untrusted_server_gets_unknown_ca_and_the_callback_can_override() {
     let pki = TestPki::generate();
     let now = Instant::now();
-    let (mut c, mut s) = pair(
-        client_config(&pki),
-        server_config(&pki.untrusted),
-        DtlsParams::default(),
-        DtlsParams::default(),
-        now,
-    );
+    let (mut c, mut s) =
+        pair_with_default_params(client_config(&pki), server_config(&pki.untrusted), now);
     let (side, err) = handshake(&mut c, &mut s, now).unwrap_err();
     assert_eq!(side, "client");
     assert_eq!(
@@ -251,13 +234,8 @@ fn untrusted_server_gets_unknown_ca_and_the_callback_can_override() {
     assert!(matches!(e, ferrossl::Error::CertificateVerify { .. }));
 
     // Expired: certificate_expired.
-    let (mut c, mut s) = pair(
-        client_config(&pki),
-        server_config(&pki.expired),
-        DtlsParams::default(),
-        DtlsParams::default(),
-        now,
-    );
+    let (mut c, mut s) =
+        pair_with_default_params(client_config(&pki), server_config(&pki.expired), now);
     handshake(&mut c, &mut s, now).unwrap_err();
     assert_eq!(
         s.error(),
@@ -269,22 +247,14 @@ fn untrusted_server_gets_unknown_ca_and_the_callback_can_override() {
     // A callback accepting everything overrides; the result is kept.
     let ctx = Context::new(Method::Dtls);
     ctx.set_verify(VERIFY_PEER, Some(std::sync::Arc::new(|_: &_| true)));
-    let (mut c, mut s) = pair(
-        ctx.config(),
-        server_config(&pki.untrusted),
-        DtlsParams::default(),
-        DtlsParams::default(),
-        now,
-    );
+    let (mut c, mut s) = pair_with_default_params(ctx.config(), server_config(&pki.untrusted), now);
     handshake(&mut c, &mut s, now).unwrap();
     assert_ne!(c.verify_outcome().unwrap().result, X509_V_OK);
 
     // VERIFY_NONE: the failure is recorded, not fatal.
-    let (mut c, mut s) = pair(
+    let (mut c, mut s) = pair_with_default_params(
         Context::new(Method::Dtls).config(),
         server_config(&pki.self_signed),
-        DtlsParams::default(),
-        DtlsParams::default(),
         now,
     );
     handshake(&mut c, &mut s, now).unwrap();
@@ -328,13 +298,8 @@ fn no_shared_cipher_and_mismatched_key() {
     let now = Instant::now();
     let cctx = client_context(&pki);
     cctx.set_cipher_list("ECDHE-RSA-AES128-GCM-SHA256").unwrap();
-    let (mut c, mut s) = pair(
-        cctx.config(),
-        server_config(&pki.server_ecdsa),
-        DtlsParams::default(),
-        DtlsParams::default(),
-        now,
-    );
+    let (mut c, mut s) =
+        pair_with_default_params(cctx.config(), server_config(&pki.server_ecdsa), now);
     let (side, err) = handshake(&mut c, &mut s, now).unwrap_err();
     assert_eq!((side, err), ("server", DtlsError::NoSharedCipher));
     assert_eq!(
@@ -382,13 +347,8 @@ fn fragmentation_for_small_mtus_and_close_notify() {
         s.handle_datagram(&d, now).unwrap();
         assert_eq!(s.recv().unwrap(), big);
     }
-    let (mut c, mut s) = pair(
-        client_config(&pki),
-        server_config(&pki.server_ecdsa),
-        DtlsParams::default(),
-        DtlsParams::default(),
-        now,
-    );
+    let (mut c, mut s) =
+        pair_with_default_params(client_config(&pki), server_config(&pki.server_ecdsa), now);
     handshake(&mut c, &mut s, now).unwrap();
     c.close().unwrap();
     transfer(&mut c, &mut s, now).unwrap();

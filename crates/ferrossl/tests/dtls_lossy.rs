@@ -151,13 +151,8 @@ fn thirty_percent_loss_with_duplication_and_reordering() {
 fn lost_final_flight_is_sent_again_when_the_client_retransmits() {
     let pki = TestPki::generate();
     let now = Instant::now();
-    let (mut c, mut s) = pair(
-        client_config(&pki),
-        server_config(&pki.server_ecdsa),
-        DtlsParams::default(),
-        DtlsParams::default(),
-        now,
-    );
+    let (mut c, mut s) =
+        pair_with_default_params(client_config(&pki), server_config(&pki.server_ecdsa), now);
     transfer(&mut c, &mut s, now).unwrap();
     transfer(&mut s, &mut c, now).unwrap();
     transfer(&mut c, &mut s, now).unwrap();

@@ -111,15 +111,13 @@ fn plaintext_ccs(record_seq: u64) -> Rec {
 /// A client with a certificate and a server that requires one, run up to the client's second
 /// flight, which is returned undelivered, split into records.
 fn up_to_client_flight(pki: &TestPki, now: Instant) -> (DtlsEngine, DtlsEngine, Vec<Rec>) {
-    let (mut c, mut s) = pair(
+    let (mut c, mut s) = pair_with_default_params(
         client_config_with_cert(pki, &pki.client_ecdsa),
         server_config_verifying(
             &pki.server_ecdsa,
             pki,
             VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT,
         ),
-        DtlsParams::default(),
-        DtlsParams::default(),
         now,
     );
     transfer(&mut c, &mut s, now).unwrap();
@@ -200,13 +198,8 @@ fn plaintext_finished_before_change_cipher_spec_is_fatal() {
 fn early_finished_is_fatal() {
     let pki = TestPki::generate();
     let now = Instant::now();
-    let (mut c, _s) = pair(
-        client_config(&pki),
-        server_config(&pki.server_ecdsa),
-        DtlsParams::default(),
-        DtlsParams::default(),
-        now,
-    );
+    let (mut c, _s) =
+        pair_with_default_params(client_config(&pki), server_config(&pki.server_ecdsa), now);
     drain(&mut c);
     // Finished where the ServerHello belongs.
     let err = deliver(
@@ -349,13 +342,8 @@ fn client_certificate_without_certificate_verify_times_out() {
 fn records_after_close_notify_are_ignored() {
     let pki = TestPki::generate();
     let now = Instant::now();
-    let (mut c, mut s) = pair(
-        client_config(&pki),
-        server_config(&pki.server_ecdsa),
-        DtlsParams::default(),
-        DtlsParams::default(),
-        now,
-    );
+    let (mut c, mut s) =
+        pair_with_default_params(client_config(&pki), server_config(&pki.server_ecdsa), now);
     handshake(&mut c, &mut s, now).unwrap();
     c.send(b"after").unwrap();
     let late = drain(&mut c);

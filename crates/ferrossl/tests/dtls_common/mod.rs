@@ -65,6 +65,21 @@ pub fn pair(
     (c, s)
 }
 
+/// A client and a server engine, both with the default DTLS parameters.
+pub fn pair_with_default_params(
+    client: Arc<Config>,
+    server: Arc<Config>,
+    now: Instant,
+) -> (DtlsEngine, DtlsEngine) {
+    pair(
+        client,
+        server,
+        DtlsParams::default(),
+        DtlsParams::default(),
+        now,
+    )
+}
+
 /// Moves every queued datagram from `from` to `to`; returns how many moved.
 pub fn transfer(
     from: &mut DtlsEngine,
