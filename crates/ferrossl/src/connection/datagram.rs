@@ -243,15 +243,7 @@ impl Connection {
                 break Err(e);
             }
         };
-        let exit = self.role_bits() | SSL_CB_EXIT;
-        match &result {
-            Ok(()) if !was_done => {
-                self.info(SSL_CB_HANDSHAKE_DONE, 1);
-                self.info(exit, 1);
-            }
-            Ok(()) => {}
-            Err(_) => self.info(exit, -1),
-        }
+        self.report_handshake_exit(was_done, &result);
         result
     }
 

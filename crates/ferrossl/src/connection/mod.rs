@@ -492,25 +492,32 @@ impl Connection {
         }
         let was_done = self.is_handshake_done();
         let result = self.run_handshake();
-        let exit = self.role_bits() | SSL_CB_EXIT;
         match &result {
+            Err(Error::CertificateVerify { code, .. }) => {
+                let alert = rustls::AlertDescription::from(crate::verify::certificate_error(*code));
+                self.info(SSL_CB_WRITE_ALERT, (2 << 8) | i32::from(u8::from(alert)));
+            }
+            Err(Error::Protocol(rustls::Error::AlertReceived(alert))) => {
+                self.info(SSL_CB_READ_ALERT, (2 << 8) | i32::from(u8::from(*alert)));
+            }
+            _ => {}
+        }
+        self.report_handshake_exit(was_done, &result);
+        result
+    }
+
+    /// Tells the info callback how a handshake call ended: SSL_CB_HANDSHAKE_DONE the first time
+    /// it completes, then SSL_CB_EXIT with 1, or SSL_CB_EXIT with -1 when it failed.
+    fn report_handshake_exit(&self, was_done: bool, result: &Result<()>) {
+        let exit = self.role_bits() | SSL_CB_EXIT;
+        match result {
             Ok(()) if !was_done => {
                 self.info(SSL_CB_HANDSHAKE_DONE, 1);
                 self.info(exit, 1);
             }
             Ok(()) => {}
-            Err(Error::CertificateVerify { code, .. }) => {
-                let alert = rustls::AlertDescription::from(crate::verify::certificate_error(*code));
-                self.info(SSL_CB_WRITE_ALERT, (2 << 8) | i32::from(u8::from(alert)));
-                self.info(exit, -1);
-            }
-            Err(Error::Protocol(rustls::Error::AlertReceived(alert))) => {
-                self.info(SSL_CB_READ_ALERT, (2 << 8) | i32::from(u8::from(*alert)));
-                self.info(exit, -1);
-            }
             Err(_) => self.info(exit, -1),
         }
-        result
     }
 
     fn run_handshake(&mut self) -> Result<()> {
