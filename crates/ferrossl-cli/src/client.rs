@@ -9,7 +9,7 @@ use ferrossl::constants::*;
 use ferrossl::{Connection, Context, Error, Method};
 
 use crate::args::{Args, Spec};
-use crate::identity::{alpn_list, describe, key_log, pin_version};
+use crate::identity::{alpn_list, describe, handshake, key_log, pin_version};
 
 pub const SPEC: Spec = Spec {
     options: &[
@@ -78,13 +78,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     if let Some(name) = &host {
         conn.set_tlsext_host_name(name).map_err(|e| e.to_string())?;
     }
-    loop {
-        match conn.do_handshake() {
-            Ok(()) => break,
-            Err(Error::WantRead) => continue,
-            Err(e) => return Err(format!("handshake failed: {e}")),
-        }
-    }
+    handshake(&mut conn)?;
     if !args.has("quiet") {
         eprintln!("CONNECTED to {target}\n{}", describe(&conn));
     }

@@ -92,6 +92,18 @@ pub fn key_log(ctx: &Context, file: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// Completes the handshake over a stream with a short read timeout, retrying when a read timed
+/// out (`WantRead`).
+pub fn handshake(conn: &mut ferrossl::Connection) -> Result<(), String> {
+    loop {
+        match conn.do_handshake() {
+            Ok(()) => return Ok(()),
+            Err(ferrossl::Error::WantRead) => continue,
+            Err(e) => return Err(format!("handshake failed: {e}")),
+        }
+    }
+}
+
 /// A one-line description of a finished handshake.
 pub fn describe(conn: &ferrossl::Connection) -> String {
     let alpn = conn

@@ -11,7 +11,7 @@ use ferrossl::context::AlpnSelection;
 use ferrossl::{Connection, Context, Error, Method};
 
 use crate::args::{Args, Spec};
-use crate::identity::{alpn_list, describe, key_log, pin_version, Throwaway};
+use crate::identity::{alpn_list, describe, handshake, key_log, pin_version, Throwaway};
 
 pub const SPEC: Spec = Spec {
     options: &[
@@ -146,13 +146,7 @@ fn serve(
         .map_err(|e| e.to_string())?;
     let mut conn = Connection::with_stream(ctx, stream).map_err(text)?;
     conn.set_accept_state().map_err(text)?;
-    loop {
-        match conn.do_handshake() {
-            Ok(()) => break,
-            Err(Error::WantRead) => continue,
-            Err(e) => return Err(format!("handshake failed: {e}")),
-        }
-    }
+    handshake(&mut conn)?;
     if !args.has("quiet") {
         eprintln!("{}", describe(&conn));
     }
