@@ -386,6 +386,12 @@ impl Context {
     pub fn get_cert_store(&self) -> X509Store {
         self.read(|i| i.config.store.clone())
     }
+
+    /// Replaces the trust store with `store` (`SSL_CTX_set_cert_store`); the store is shared,
+    /// not copied, so several contexts can use one.
+    pub fn set_cert_store(&self, store: X509Store) {
+        self.with(|i| i.config.store = store)
+    }
 }
 
 impl Context {

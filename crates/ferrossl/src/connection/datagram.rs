@@ -374,6 +374,20 @@ impl Connection {
         }
     }
 
+    /// Checks one datagram from `peer` against `context`'s cookies without any connection or
+    /// state: a server reading one socket for many peers calls it for every datagram from a
+    /// peer it has no association with, answers a HelloVerifyRequest, and makes a server
+    /// connection only once the ClientHello is `Verified` (RFC 6347 §4.2.1). The connection
+    /// made then takes that datagram as its first and does not check the cookie again.
+    pub fn dtls_stateless_listen(
+        context: &crate::Context,
+        peer: std::net::SocketAddr,
+        datagram: &[u8],
+    ) -> ListenOutcome {
+        let provider = context.cookie_provider(Arc::default());
+        dtls::cookie::listen(provider.as_ref(), Some(peer), datagram, Instant::now())
+    }
+
     /// Sets the path MTU (`set_ciphertext_mtu`): the largest datagram DTLS may send.
     pub fn set_ciphertext_mtu(&mut self, mtu: usize) -> Result<()> {
         let Some(dgram) = self.dgram.as_mut() else {

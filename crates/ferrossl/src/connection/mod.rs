@@ -25,6 +25,8 @@ use crate::x509::X509;
 mod datagram;
 mod negotiated;
 
+pub use crate::dtls::ListenOutcome;
+
 use datagram::Datagrams;
 use negotiated::Negotiated;
 

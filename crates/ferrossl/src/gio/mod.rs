@@ -6,18 +6,24 @@
 //! the base transport and driving the retransmission timer while it waits.
 
 mod flags;
+mod interaction;
+mod server;
 
 pub use flags::TlsCertificateFlags;
+pub use interaction::{InteractionResult, TlsInteraction, TlsPassword, TlsPasswordFlags};
+pub use server::{DtlsServer, ServerLimits, ServerStats};
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::connection::Connection;
 use crate::constants::*;
-use crate::context::Context;
+use crate::context::{AlpnSelection, Context};
 use crate::transport::{Cancellable, DatagramBased, Timeout};
-use crate::x509::{PKey, X509Store, X509};
+use crate::verify::VerifyCallback;
+use crate::x509::{PKey, X509Name, X509Store, X509};
 use crate::{Error, Method};
 
 /// Why a DtlsConnection call failed (GIO's `G_IO_ERROR_*` and `G_TLS_ERROR_*` cases).
@@ -92,136 +98,214 @@ pub enum TlsProtocolVersion {
     Dtls13,
 }
 
+/// GIO's deprecated `TlsRehandshakeMode`: kept for compatibility, it changes nothing
+/// (renegotiation is refused on purpose; DTLS 1.3 has none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RehandshakeMode {
+    /// Never rehandshake.
+    Never,
+    /// Allow safe rehandshakes only.
+    Safely,
+    /// Allow unsafe rehandshakes.
+    Unsafely,
+}
+
+/// What a connection is configured with. A [`DtlsServer`] hands a copy to every connection it
+/// accepts, with the context built from it once for all of them.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    method: Method,
+    identity: Option<(Vec<X509>, PKey)>,
+    database: Option<X509Store>,
+    advertised: Option<Vec<Vec<u8>>>,
+    verify_mode: i32,
+    validation_flags: TlsCertificateFlags,
+    require_close_notify: bool,
+    handler: Option<AcceptCertificate>,
+    interaction: Option<Arc<dyn TlsInteraction>>,
+}
+
+impl Settings {
+    /// GIO's defaults: the system's database, peers verified, close_notify required; a
+    /// server asks for no client certificate.
+    pub(crate) fn new(method: Method) -> Self {
+        let database = X509Store::new();
+        // A machine without a system store leaves the database empty: every peer is
+        // UNKNOWN_CA, as GIO has it.
+        let _ = database.load_system_roots();
+        Self {
+            method,
+            identity: None,
+            database: Some(database),
+            advertised: None,
+            verify_mode: match method {
+                Method::DtlsServer => VERIFY_NONE,
+                _ => VERIFY_PEER,
+            },
+            validation_flags: TlsCertificateFlags::VALIDATE_ALL,
+            require_close_notify: true,
+            handler: None,
+            interaction: None,
+        }
+    }
+
+    /// The engine's configuration for these settings; verification callbacks are per
+    /// connection (see [`DtlsConnection::verifier`]).
+    pub(crate) fn context(&self) -> crate::Result<Context> {
+        let context = Context::new(self.method);
+        context.set_cert_store(self.database.clone().unwrap_or_default());
+        if let Some((chain, key)) = &self.identity {
+            context.use_certificate(chain[0].clone());
+            for extra in &chain[1..] {
+                context.add_extra_chain_cert(extra.clone());
+            }
+            context.use_privatekey(key.clone());
+        }
+        context.set_verify(self.verify_mode, None);
+        if let Some(protocols) = &self.advertised {
+            let refs: Vec<&[u8]> = protocols.iter().map(Vec::as_slice).collect();
+            context.set_alpn_protos(&refs)?;
+            if self.method == Method::DtlsServer {
+                // GIO's server picks the first of its own protocols the client offers.
+                let ours = protocols.clone();
+                context.set_alpn_select_callback(Arc::new(move |hello| {
+                    Ok(ours
+                        .iter()
+                        .find(|p| hello.alpn_offered().contains(p))
+                        .map_or(AlpnSelection::NoOverlap, |p| {
+                            AlpnSelection::Select(p.clone())
+                        }))
+                }));
+            }
+        }
+        Ok(context)
+    }
+
+    pub(crate) fn set_identity_pem(&mut self, cert_pem: &[u8], key_pem: &[u8]) -> GioResult<()> {
+        self.identity = Some(interaction::load_identity(
+            cert_pem,
+            key_pem,
+            self.interaction.as_ref(),
+        )?);
+        Ok(())
+    }
+
+    pub(crate) fn set_advertised(&mut self, protocols: Option<&[&str]>) -> GioResult<()> {
+        if let Some(p) = protocols {
+            let refs: Vec<&[u8]> = p.iter().map(|s| s.as_bytes()).collect();
+            crate::context::check_alpn(&refs)?;
+        }
+        self.advertised = protocols.map(|p| p.iter().map(|s| s.as_bytes().to_vec()).collect());
+        Ok(())
+    }
+
+    pub(crate) fn set_authentication_mode(&mut self, mode: AuthenticationMode) {
+        self.verify_mode = match mode {
+            AuthenticationMode::None => VERIFY_NONE,
+            AuthenticationMode::Requested => VERIFY_PEER,
+            AuthenticationMode::Required => VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT,
+        };
+    }
+}
+
 /// A DTLS connection over a datagram transport, client or server.
 pub struct DtlsConnection<B: DatagramBased> {
     base: B,
-    context: Context,
+    settings: Settings,
+    /// Built from `settings` when first needed; a server's connections share its context
+    /// until one of them changes a setting.
+    context: Option<Context>,
     conn: Option<Connection>,
     server_identity: Option<String>,
-    advertised: Option<Vec<Vec<u8>>>,
-    require_close_notify: bool,
     read_shut: bool,
     write_shut: bool,
     closed: bool,
     peer_errors: Arc<Mutex<TlsCertificateFlags>>,
     handler: Arc<Mutex<Option<AcceptCertificate>>>,
-    validation_flags: TlsCertificateFlags,
-    verify_mode: i32,
-    certificate: Option<X509>,
+    /// Where a server learns that this association finished its handshake.
+    established: Option<Arc<AtomicBool>>,
 }
 
 /// The largest datagram the connection reads.
 const MAX_DATAGRAM: usize = 65_535;
 
 impl<B: DatagramBased> DtlsConnection<B> {
-    fn new(base: B, method: Method) -> Self {
-        let context = Context::new(method);
-        // GIO's default database is the system's; without one, every peer is UNKNOWN_CA.
-        let _ = context.set_default_verify_paths();
-        let mut dtls = Self {
+    pub(crate) fn with_settings(base: B, settings: Settings, context: Option<Context>) -> Self {
+        Self {
             base,
+            handler: Arc::new(Mutex::new(settings.handler.clone())),
+            settings,
             context,
             conn: None,
             server_identity: None,
-            advertised: None,
-            require_close_notify: true,
             read_shut: false,
             write_shut: false,
             closed: false,
             peer_errors: Arc::default(),
-            handler: Arc::default(),
-            validation_flags: TlsCertificateFlags::VALIDATE_ALL,
-            verify_mode: VERIFY_PEER,
-            certificate: None,
-        };
-        dtls.install_verifier(VERIFY_PEER);
-        dtls
+            established: None,
+        }
     }
 
-    /// Verification goes through GIO's decision: problems become flags, the handler (if any)
-    /// is asked once with all of them at the peer's own certificate.
-    fn install_verifier(&mut self, mode: i32) {
-        self.verify_mode = mode;
-        let (errors, handler, mask) = (
-            self.peer_errors.clone(),
-            self.handler.clone(),
-            self.validation_flags,
-        );
-        self.context.set_verify(
-            mode,
-            Some(Arc::new(move |p| {
-                let mut found = errors.lock().expect("errors lock");
-                *found |= TlsCertificateFlags::from_verify_error(p.errnum) & mask;
-                if p.depth > 0 {
-                    return true;
-                }
-                if found.is_empty() {
-                    return true;
-                }
-                let handler = handler.lock().expect("handler lock").clone();
-                handler.is_some_and(|h| h(p.cert, *found))
-            })),
-        );
+    pub(crate) fn report_established(&mut self, flag: Arc<AtomicBool>) {
+        self.established = Some(flag);
     }
 
     /// `DtlsClientConnection::new(base, server_identity)`: the identity is the name sent as
     /// SNI and the certificate's expected name (an IP address is only checked).
     pub fn client(base: B, server_identity: Option<&str>) -> Self {
-        let mut dtls = Self::new(base, Method::DtlsClient);
+        let mut dtls = Self::with_settings(base, Settings::new(Method::DtlsClient), None);
         dtls.server_identity = server_identity.map(str::to_string);
         dtls
     }
 
     /// `DtlsServerConnection::new(base, certificate)`.
     pub fn server(base: B, certificate: X509, key: PKey) -> Self {
-        let mut dtls = Self::new(base, Method::DtlsServer);
-        dtls.set_authentication_mode(AuthenticationMode::None);
-        dtls.context.use_certificate(certificate.clone());
-        dtls.context.use_privatekey(key);
-        dtls.certificate = Some(certificate);
+        let mut dtls = Self::with_settings(base, Settings::new(Method::DtlsServer), None);
+        dtls.set_certificate(certificate, key);
         dtls
+    }
+
+    /// Changes a setting: the connection stops sharing a context built from the old ones.
+    fn settings_mut(&mut self) -> &mut Settings {
+        self.context = None;
+        &mut self.settings
     }
 
     /// Sets our certificate (a client's is optional).
     pub fn set_certificate(&mut self, certificate: X509, key: PKey) {
-        self.context.use_certificate(certificate.clone());
-        self.context.use_privatekey(key);
-        self.certificate = Some(certificate);
+        self.settings_mut().identity = Some((vec![certificate], key));
+    }
+
+    /// Sets our certificate chain and key from PEM (GIO's `TlsCertificate` from files). An
+    /// encrypted key asks the interaction for its password.
+    pub fn set_certificate_pem(&mut self, cert_pem: &[u8], key_pem: &[u8]) -> GioResult<()> {
+        self.settings_mut().set_identity_pem(cert_pem, key_pem)
     }
 
     /// Our certificate.
     pub fn get_certificate(&self) -> Option<&X509> {
-        self.certificate.as_ref()
+        self.settings.identity.as_ref().map(|(chain, _)| &chain[0])
     }
 
     /// The trust anchors; `None` makes every peer certificate `UNKNOWN_CA`.
     pub fn set_database(&mut self, database: Option<&X509Store>) -> GioResult<()> {
-        let context = Context::new(self.context.method());
-        for cert in database.map(X509Store::certificates).unwrap_or_default() {
-            context.get_cert_store().add_cert(cert)?;
-        }
-        // Carry the other settings over to the context with the new store.
-        let chain = self.context.certificate_chain();
-        if let (Some(first), Some(key)) = (chain.first(), self.context.config().key.clone()) {
-            context.use_certificate(first.clone());
-            context.use_privatekey(key);
-        }
-        self.context = context;
-        if let Some(protos) = self.advertised.clone() {
-            let names: Vec<String> = protos
-                .iter()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .collect();
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            self.set_advertised_protocols(Some(&refs))?;
-        }
-        self.install_verifier(self.verify_mode);
+        self.settings_mut().database = database.cloned();
         Ok(())
     }
 
-    /// The trust anchors in use.
+    /// The trust anchors in use (empty when the database was set to `None`).
     pub fn get_database(&self) -> X509Store {
-        self.context.get_cert_store()
+        self.settings.database.clone().unwrap_or_default()
+    }
+
+    /// Sets the object asked for passwords (`set_interaction`); `None` asks nobody.
+    pub fn set_interaction(&mut self, interaction: Option<Arc<dyn TlsInteraction>>) {
+        self.settings.interaction = interaction;
+    }
+
+    /// The interaction in use.
+    pub fn get_interaction(&self) -> Option<Arc<dyn TlsInteraction>> {
+        self.settings.interaction.clone()
     }
 
     /// Sets the accept-certificate handler, asked when verification found problems.
@@ -231,56 +315,57 @@ impl<B: DatagramBased> DtlsConnection<B> {
 
     /// Which problems count (GIO's client `validation-flags`).
     pub fn set_validation_flags(&mut self, flags: TlsCertificateFlags) {
-        self.validation_flags = flags;
-        self.install_verifier(self.verify_mode);
+        self.settings.validation_flags = flags;
+    }
+
+    /// The problems that count.
+    pub fn get_validation_flags(&self) -> TlsCertificateFlags {
+        self.settings.validation_flags
     }
 
     /// A server's client-certificate policy.
     pub fn set_authentication_mode(&mut self, mode: AuthenticationMode) {
-        let bits = match mode {
-            AuthenticationMode::None => VERIFY_NONE,
-            AuthenticationMode::Requested => VERIFY_PEER,
-            AuthenticationMode::Required => VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT,
-        };
-        self.install_verifier(bits);
+        self.settings_mut().set_authentication_mode(mode);
     }
 
     /// Whether a peer vanishing without close_notify is an error (default true).
     pub fn set_require_close_notify(&mut self, require: bool) {
-        self.require_close_notify = require;
+        self.settings.require_close_notify = require;
     }
 
     /// Whether close_notify is required.
     pub fn get_require_close_notify(&self) -> bool {
-        self.require_close_notify
+        self.settings.require_close_notify
+    }
+
+    /// Deprecated in GIO and ignored here: renegotiation is refused on purpose.
+    pub fn set_rehandshake_mode(&mut self, mode: RehandshakeMode) {
+        let _ = mode;
+    }
+
+    /// Always [`RehandshakeMode::Never`]: no rehandshake ever happens.
+    pub fn get_rehandshake_mode(&self) -> RehandshakeMode {
+        RehandshakeMode::Never
     }
 
     /// The ALPN protocols to offer or accept (None: no ALPN).
     pub fn set_advertised_protocols(&mut self, protocols: Option<&[&str]>) -> GioResult<()> {
-        self.advertised = protocols.map(|p| p.iter().map(|s| s.as_bytes().to_vec()).collect());
-        if let Some(p) = protocols {
-            let refs: Vec<&[u8]> = p.iter().map(|s| s.as_bytes()).collect();
-            self.context.set_alpn_protos(&refs)?;
-            if self.context.method() == Method::DtlsServer {
-                let ours = self.advertised.clone().unwrap_or_default();
-                self.context
-                    .set_alpn_select_callback(Arc::new(move |hello| {
-                        Ok(ours
-                            .iter()
-                            .find(|p| hello.alpn_offered().contains(p))
-                            .map_or(crate::context::AlpnSelection::NoOverlap, |p| {
-                                crate::context::AlpnSelection::Select(p.clone())
-                            }))
-                    }));
-            }
-        }
-        Ok(())
+        self.settings_mut().set_advertised(protocols)
     }
 
     /// The negotiated ALPN protocol.
     pub fn get_negotiated_protocol(&self) -> Option<String> {
         let p = self.conn.as_ref()?.get_alpn_proto_negotiated()?;
         Some(String::from_utf8_lossy(&p).into_owned())
+    }
+
+    /// The CA names a server sent in its CertificateRequest (a client's `accepted-cas`):
+    /// empty before the request and when the server named none.
+    pub fn get_accepted_cas(&self) -> Vec<X509Name> {
+        self.conn
+            .as_ref()
+            .map(Connection::get_client_ca_list)
+            .unwrap_or_default()
     }
 
     fn check_open(&self) -> GioResult<()> {
@@ -291,10 +376,33 @@ impl<B: DatagramBased> DtlsConnection<B> {
         }
     }
 
+    /// Verification goes through GIO's decision: problems become flags, the handler (if any)
+    /// is asked once with all of them at the peer's own certificate.
+    fn verifier(&self) -> VerifyCallback {
+        let (errors, handler, mask) = (
+            self.peer_errors.clone(),
+            self.handler.clone(),
+            self.settings.validation_flags,
+        );
+        Arc::new(move |p| {
+            let mut found = errors.lock().expect("errors lock");
+            *found |= TlsCertificateFlags::from_verify_error(p.errnum) & mask;
+            if p.depth > 0 || found.is_empty() {
+                return true;
+            }
+            let handler = handler.lock().expect("handler lock").clone();
+            handler.is_some_and(|h| h(p.cert, *found))
+        })
+    }
+
     fn connection(&mut self) -> GioResult<&mut Connection> {
         if self.conn.is_none() {
-            let mut conn = Connection::new(&self.context)?;
-            match self.context.method() {
+            if self.context.is_none() {
+                self.context = Some(self.settings.context()?);
+            }
+            let mut conn = Connection::new(self.context.as_ref().expect("built above"))?;
+            conn.set_verify(self.settings.verify_mode, Some(self.verifier()))?;
+            match self.settings.method {
                 Method::DtlsServer => conn.set_accept_state()?,
                 _ => {
                     conn.set_connect_state()?;
@@ -365,7 +473,12 @@ impl<B: DatagramBased> DtlsConnection<B> {
             let result = self.connection()?.do_handshake();
             self.flush(cancellable)?;
             match result {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if let Some(flag) = &self.established {
+                        flag.store(true, Ordering::Release);
+                    }
+                    return Ok(());
+                }
                 Err(Error::WantRead) => self.wait_input(timeout, cancellable)?,
                 Err(e) => return Err(self.handshake_error(e)),
             }
@@ -381,7 +494,9 @@ impl<B: DatagramBased> DtlsConnection<B> {
             ))
             | Error::Protocol(rustls::Error::AlertReceived(
                 rustls::AlertDescription::HandshakeFailure,
-            )) if self.context.method() == Method::DtlsClient && self.certificate.is_none() => {
+            )) if self.settings.method == Method::DtlsClient
+                && self.settings.identity.is_none() =>
+            {
                 GioError::CertificateRequired
             }
             Error::Protocol(rustls::Error::NoCertificatesPresented) => {
@@ -440,7 +555,9 @@ impl<B: DatagramBased> DtlsConnection<B> {
                     }
                     other => other?,
                 },
-                Err(Error::SysCall { .. }) if !self.require_close_notify => return Ok(got),
+                Err(Error::SysCall { .. }) if !self.settings.require_close_notify => {
+                    return Ok(got)
+                }
                 Err(Error::SysCall { .. }) => return Err(GioError::Eof),
                 Err(e) => return Err(e.into()),
             }
@@ -538,8 +655,8 @@ impl<B: DatagramBased> DtlsConnection<B> {
                 Ok(conn.export_keying_material(b"EXPORTER-Channel-Binding", 32, None)?)
             }
             ChannelBindingType::ServerEndPoint => {
-                let cert = match self.context.method() {
-                    Method::DtlsServer => self.certificate.clone(),
+                let cert = match self.settings.method {
+                    Method::DtlsServer => self.get_certificate().cloned(),
                     _ => conn.get_peer_certificate(),
                 }
                 .ok_or(GioError::Tls(Error::Missing("server certificate")))?;

@@ -28,7 +28,7 @@ impl Timeout {
 
     /// How long to wait before looking at the cancellable again: None for a non-blocking
     /// call, `TimedOut` once the deadline has passed.
-    fn slice(self) -> io::Result<Option<Duration>> {
+    pub(crate) fn slice(self) -> io::Result<Option<Duration>> {
         match self {
             Timeout::NonBlocking => Ok(None),
             Timeout::Block => Ok(Some(POLL_SLICE)),
@@ -197,23 +197,101 @@ impl DatagramBased for UdpDatagrams {
     }
 }
 
-/// One end of an in-memory datagram pair (for tests and in-process peers).
-#[derive(Clone, Debug)]
-pub struct MemoryDatagrams {
-    inbox: Arc<Queue>,
-    outbox: Arc<Queue>,
+/// A queue of datagrams one side pushes and a [`DatagramBased`] end pops, with the waiting
+/// rules of [`Timeout`] and [`Cancellable`]. Closing it ends the popping side: once empty, a
+/// receive fails with `ConnectionAborted`.
+#[derive(Debug, Default)]
+pub struct DatagramQueue {
+    state: Mutex<QueueState>,
+    arrived: Condvar,
 }
 
 #[derive(Debug, Default)]
-struct Queue {
-    datagrams: Mutex<VecDeque<Vec<u8>>>,
-    arrived: Condvar,
+struct QueueState {
+    datagrams: VecDeque<Vec<u8>>,
+    closed: bool,
+}
+
+impl DatagramQueue {
+    /// Adds a datagram; false (and dropped) once the queue is closed.
+    pub fn push(&self, datagram: Vec<u8>) -> bool {
+        let mut state = self.state.lock().expect("queue lock");
+        if state.closed {
+            return false;
+        }
+        state.datagrams.push_back(datagram);
+        self.arrived.notify_all();
+        true
+    }
+
+    /// Closes the queue: what is queued can still be read, then receiving fails.
+    pub fn close(&self) {
+        self.state.lock().expect("queue lock").closed = true;
+        self.arrived.notify_all();
+    }
+
+    /// Whether the queue was closed.
+    pub fn is_closed(&self) -> bool {
+        self.state.lock().expect("queue lock").closed
+    }
+
+    /// How many datagrams wait.
+    pub fn len(&self) -> usize {
+        self.state.lock().expect("queue lock").datagrams.len()
+    }
+
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the next datagram into `buf` (truncated as UDP does), waiting per `timeout`.
+    pub fn pop(
+        &self,
+        buf: &mut [u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        let mut state = self.state.lock().expect("queue lock");
+        loop {
+            Cancellable::check(cancellable)?;
+            if let Some(d) = state.datagrams.pop_front() {
+                let n = d.len().min(buf.len());
+                buf[..n].copy_from_slice(&d[..n]);
+                return Ok(n);
+            }
+            if state.closed {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the datagram queue was closed",
+                ));
+            }
+            let Some(slice) = timeout.slice()? else {
+                return Err(io::ErrorKind::WouldBlock.into());
+            };
+            state = self
+                .arrived
+                .wait_timeout(state, slice)
+                .expect("queue lock")
+                .0;
+        }
+    }
+}
+
+/// One end of an in-memory datagram pair (for tests and in-process peers).
+#[derive(Clone, Debug)]
+pub struct MemoryDatagrams {
+    inbox: Arc<DatagramQueue>,
+    outbox: Arc<DatagramQueue>,
 }
 
 impl MemoryDatagrams {
     /// Two connected ends.
     pub fn pair() -> (Self, Self) {
-        let (a, b) = (Arc::new(Queue::default()), Arc::new(Queue::default()));
+        let (a, b) = (
+            Arc::new(DatagramQueue::default()),
+            Arc::new(DatagramQueue::default()),
+        );
         (
             Self {
                 inbox: a.clone(),
@@ -235,12 +313,7 @@ impl DatagramBased for MemoryDatagrams {
         cancellable: Option<&Cancellable>,
     ) -> io::Result<usize> {
         Cancellable::check(cancellable)?;
-        self.outbox
-            .datagrams
-            .lock()
-            .expect("queue lock")
-            .push_back(datagram.to_vec());
-        self.outbox.arrived.notify_all();
+        self.outbox.push(datagram.to_vec());
         Ok(datagram.len())
     }
 
@@ -250,24 +323,69 @@ impl DatagramBased for MemoryDatagrams {
         timeout: Timeout,
         cancellable: Option<&Cancellable>,
     ) -> io::Result<usize> {
-        let mut queue = self.inbox.datagrams.lock().expect("queue lock");
-        loop {
-            Cancellable::check(cancellable)?;
-            if let Some(d) = queue.pop_front() {
-                let n = d.len().min(buf.len());
-                buf[..n].copy_from_slice(&d[..n]);
-                return Ok(n);
-            }
-            let Some(slice) = timeout.slice()? else {
-                return Err(io::ErrorKind::WouldBlock.into());
-            };
-            queue = self
-                .inbox
-                .arrived
-                .wait_timeout(queue, slice)
-                .expect("queue lock")
-                .0;
+        self.inbox.pop(buf, timeout, cancellable)
+    }
+}
+
+/// One peer's share of a UDP socket that many peers use: datagrams to the peer go out
+/// through the shared socket; datagrams from it arrive through a queue that whoever reads
+/// the socket fills (a demultiplexing server).
+#[derive(Debug)]
+pub struct PeerDatagrams {
+    socket: Arc<UdpSocket>,
+    peer: SocketAddr,
+    inbox: Arc<DatagramQueue>,
+}
+
+impl PeerDatagrams {
+    /// The peer at `peer` on `socket`, its datagrams arriving in `inbox`.
+    pub fn new(socket: Arc<UdpSocket>, peer: SocketAddr, inbox: Arc<DatagramQueue>) -> Self {
+        Self {
+            socket,
+            peer,
+            inbox,
         }
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Whether whoever fills the queue gave up on this peer.
+    pub fn is_closed(&self) -> bool {
+        self.inbox.is_closed()
+    }
+}
+
+impl DatagramBased for PeerDatagrams {
+    fn send_datagram(
+        &self,
+        datagram: &[u8],
+        _timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        // The shared socket stays blocking; a UDP send does not wait for the peer.
+        Cancellable::check(cancellable)?;
+        self.socket.send_to(datagram, self.peer)
+    }
+
+    fn receive_datagram(
+        &self,
+        buf: &mut [u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        self.inbox.pop(buf, timeout, cancellable).map_err(|e| {
+            if e.kind() == io::ErrorKind::ConnectionAborted {
+                io::Error::new(
+                    e.kind(),
+                    "the server ended this association (idle, restarted by its peer, or closed)",
+                )
+            } else {
+                e
+            }
+        })
     }
 }
 

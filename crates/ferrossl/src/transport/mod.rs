@@ -4,5 +4,8 @@
 mod datagram;
 mod stream;
 
-pub use datagram::{Cancellable, DatagramBased, MemoryDatagrams, Timeout, UdpDatagrams};
+pub use datagram::{
+    Cancellable, DatagramBased, DatagramQueue, MemoryDatagrams, PeerDatagrams, Timeout,
+    UdpDatagrams,
+};
 pub use stream::Stream;
