@@ -162,6 +162,11 @@ impl Settings {
             context.use_privatekey(key.clone());
         }
         context.set_verify(self.verify_mode, None);
+        if self.method == Method::DtlsServer && self.verify_mode & VERIFY_PEER != 0 {
+            // The CertificateRequest names the CAs of the database (a client's accepted CAs).
+            let names = self.database.iter().flat_map(X509Store::certificates);
+            context.set_client_ca_list(names.map(|ca| ca.subject()).collect());
+        }
         if let Some(protocols) = &self.advertised {
             let refs: Vec<&[u8]> = protocols.iter().map(Vec::as_slice).collect();
             context.set_alpn_protos(&refs)?;

@@ -1,0 +1,417 @@
+//! The many-client DTLS server over real UDP sockets on 127.0.0.1: hundreds of concurrent
+//! echo clients, floods of ClientHellos from many addresses that create no state, the bound
+//! on half-open associations and their expiry, a client restarting on the same address, and
+//! the settings accepted connections start with.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ferrossl::gio::{
+    AuthenticationMode, DtlsConnection, DtlsServer, GioError, InteractionResult, ServerLimits,
+    TlsInteraction, TlsPassword, TlsPasswordFlags,
+};
+use ferrossl::transport::{Timeout, UdpDatagrams};
+use ferrossl::{Connection, Context, Error, Method, PKey, X509Store, X509};
+use ferrossl_testkit::pki::{Identity, TestPki};
+
+const TEN_SECONDS: Duration = Duration::from_secs(10);
+
+fn identity(id: &Identity) -> (X509, PKey) {
+    (
+        X509::from_pem(id.cert_pem.as_bytes()).unwrap(),
+        PKey::from_pem(id.key_pem.as_bytes(), None).unwrap(),
+    )
+}
+
+fn database(pki: &TestPki) -> X509Store {
+    let store = X509Store::new();
+    store
+        .add_cert(X509::from_pem(pki.ca.cert_pem.as_bytes()).unwrap())
+        .unwrap();
+    store
+}
+
+fn server(pki: &TestPki) -> DtlsServer {
+    let (cert, key) = identity(&pki.server_ecdsa);
+    DtlsServer::bind("127.0.0.1:0", cert, key).unwrap()
+}
+
+fn client_socket(server: SocketAddr, local: &str) -> UdpSocket {
+    let socket = UdpSocket::bind(local).unwrap();
+    socket.connect(server).unwrap();
+    socket
+}
+
+fn client(pki: &TestPki, socket: UdpSocket) -> DtlsConnection<UdpDatagrams> {
+    let mut c = DtlsConnection::client(UdpDatagrams::connected(socket).unwrap(), Some("localhost"));
+    c.set_database(Some(&database(pki))).unwrap();
+    c
+}
+
+/// Accepts `n` associations, each echoed on a thread of its own until its client closes.
+fn echo_all(server: Arc<DtlsServer>, n: usize) -> thread::JoinHandle<Vec<Result<usize, GioError>>> {
+    thread::spawn(move || {
+        let mut sessions = Vec::new();
+        for _ in 0..n {
+            let mut conn = match server.accept(Timeout::after(Duration::from_secs(60)), None) {
+                Ok(c) => c,
+                Err(e) => {
+                    sessions.push(thread::spawn(move || Err(e)));
+                    continue;
+                }
+            };
+            sessions.push(thread::spawn(move || {
+                let mut echoed = 0;
+                loop {
+                    let d = conn.receive(Timeout::after(Duration::from_secs(60)), None)?;
+                    if d.is_empty() {
+                        break;
+                    }
+                    conn.send(&d, None)?;
+                    echoed += 1;
+                }
+                conn.close(None)?;
+                Ok(echoed)
+            }));
+        }
+        sessions.into_iter().map(|s| s.join().unwrap()).collect()
+    })
+}
+
+/// Waits (bounded) until `done` holds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TEN_SECONDS;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn two_hundred_concurrent_clients_on_one_socket_are_echoed_intact() {
+    const CLIENTS: usize = 200;
+    const MESSAGES: usize = 5;
+    let pki = Arc::new(TestPki::generate());
+    let server = Arc::new(server(&pki));
+    let addr = server.local_addr().unwrap();
+    let echo = echo_all(server.clone(), CLIENTS);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let pki = pki.clone();
+            thread::spawn(move || -> Result<(), GioError> {
+                let mut c = client(&pki, client_socket(addr, "127.0.0.1:0"));
+                c.handshake(None)?;
+                for m in 0..MESSAGES {
+                    // Distinct, sizeable payloads: a mix-up between clients would show.
+                    let payload = format!("client {i} message {m} ").repeat(20);
+                    c.send(payload.as_bytes(), None)?;
+                    let back = c.receive(Timeout::after(Duration::from_secs(60)), None)?;
+                    assert_eq!(back, payload.as_bytes(), "client {i} got another's data");
+                }
+                c.close(None)
+            })
+        })
+        .collect();
+    for (i, c) in clients.into_iter().enumerate() {
+        c.join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("client {i}: {e}"));
+    }
+    let echoed = echo.join().unwrap();
+    assert_eq!(echoed.len(), CLIENTS);
+    for r in echoed {
+        assert_eq!(r.unwrap(), MESSAGES);
+    }
+    let stats = server.stats();
+    assert_eq!(stats.associations_made, CLIENTS as u64);
+    assert!(stats.hello_verify_requests >= CLIENTS as u64, "{stats:?}");
+}
+
+/// The first datagram of a DTLS client: a ClientHello without a cookie.
+fn first_hello() -> (Connection, Vec<u8>) {
+    let mut conn = Connection::new(&Context::new(Method::DtlsClient)).unwrap();
+    conn.set_connect_state().unwrap();
+    assert!(matches!(conn.do_handshake(), Err(Error::WantRead)));
+    let hello = conn.bio_read(65_535).unwrap();
+    (conn, hello)
+}
+
+fn receive(socket: &UdpSocket) -> Option<Vec<u8>> {
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = vec![0u8; 65_535];
+    let n = socket.recv(&mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// Runs the cookie exchange by hand: returns the client and its ClientHello with the cookie
+/// the server gave the address of `socket`.
+fn hello_with_cookie(socket: &UdpSocket) -> (Connection, Vec<u8>) {
+    let (mut conn, hello) = first_hello();
+    socket.send(&hello).unwrap();
+    let verify_request = receive(socket).expect("a HelloVerifyRequest");
+    assert!(verify_request.len() <= hello.len(), "no amplification");
+    conn.bio_write(&verify_request).unwrap();
+    assert!(matches!(conn.do_handshake(), Err(Error::WantRead)));
+    let second = conn.bio_read(65_535).unwrap();
+    (conn, second)
+}
+
+#[test]
+fn a_flood_of_client_hellos_from_many_addresses_creates_no_state() {
+    let pki = TestPki::generate();
+    let server = server(&pki);
+    let addr = server.local_addr().unwrap();
+    let (_, hello) = first_hello();
+    // Many sources: other ports and other loopback addresses (all of 127.0.0.0/8 is ours).
+    let mut sources = Vec::new();
+    for i in 0..400u32 {
+        let ip = format!("127.0.{}.{}", 1 + i / 200, 2 + i % 200);
+        let s = UdpSocket::bind(format!("{ip}:0")).unwrap();
+        s.send_to(&hello, addr).unwrap();
+        let answer = receive(&s).expect("a HelloVerifyRequest for every source");
+        assert!(answer.len() <= hello.len(), "no amplification");
+        s.send_to(b"\x16\xfe\xfd not a record at all", addr)
+            .unwrap();
+        sources.push(s);
+    }
+    eventually("the junk was dropped", || server.stats().dropped >= 400);
+    assert_eq!(server.stats().hello_verify_requests, 400);
+    assert_eq!(server.association_count(), 0, "{:?}", server.stats());
+
+    // A valid cookie replayed from another address is no proof either.
+    let a = client_socket(addr, "127.0.0.1:0");
+    let (_, with_cookie) = hello_with_cookie(&a);
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let before = server.stats().hello_verify_requests;
+    b.send_to(&with_cookie, addr).unwrap();
+    eventually("the replayed cookie was challenged", || {
+        server.stats().hello_verify_requests > before
+    });
+    assert_eq!(server.association_count(), 0);
+
+    // From its own address it is: one association, and a real client still gets through.
+    a.send(&with_cookie).unwrap();
+    eventually("the cookie's owner got an association", || {
+        server.association_count() == 1
+    });
+    let echo = echo_all(Arc::new(server), 2);
+    let mut c = client(&pki, client_socket(addr, "127.0.0.1:0"));
+    c.send(b"still serving", None).unwrap();
+    assert_eq!(
+        c.receive(Timeout::after(TEN_SECONDS), None).unwrap(),
+        b"still serving"
+    );
+    c.close(None).unwrap();
+    drop(a);
+    drop(sources);
+    // The hand-made association never finishes; its echo thread ends when its handshake
+    // fails or the server expires it, so only the real client's result is checked.
+    let _ = echo;
+}
+
+#[test]
+fn half_open_associations_are_bounded_and_expire() {
+    let pki = TestPki::generate();
+    let server = server(&pki);
+    server.set_limits(ServerLimits {
+        max_half_open: 2,
+        handshake_timeout: Duration::from_millis(300),
+        ..ServerLimits::default()
+    });
+    let addr = server.local_addr().unwrap();
+    let sockets: Vec<_> = (0..3).map(|_| client_socket(addr, "127.0.0.1:0")).collect();
+    for s in &sockets {
+        let (_, hello) = hello_with_cookie(s);
+        s.send(&hello).unwrap();
+    }
+    eventually("two associations and one refusal", || {
+        server.association_count() == 2 && server.stats().refused == 1
+    });
+    assert_eq!(server.half_open_count(), 2);
+    // Nobody finishes: both expire.
+    eventually("the unfinished associations expired", || {
+        server.association_count() == 0
+    });
+    assert_eq!(server.stats().expired, 2);
+    // Those that were never accepted are not handed out afterwards.
+    assert!(matches!(
+        server.accept(Timeout::NonBlocking, None),
+        Err(GioError::WouldBlock)
+    ));
+}
+
+#[test]
+fn a_client_restarting_on_the_same_address_replaces_its_association() {
+    let pki = Arc::new(TestPki::generate());
+    let server = Arc::new(server(&pki));
+    let addr = server.local_addr().unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(addr).unwrap();
+    let local = socket.local_addr().unwrap();
+
+    let srv = server.clone();
+    let accepting = thread::spawn(move || -> Result<_, GioError> {
+        let mut old = srv.accept(Timeout::after(TEN_SECONDS), None)?;
+        let d = old.receive(Timeout::after(TEN_SECONDS), None)?;
+        Ok((old, d))
+    });
+    let mut first = client(&pki, socket.try_clone().unwrap());
+    first.send(b"before", None).unwrap();
+    let (mut old, d) = accepting.join().unwrap().unwrap();
+    assert_eq!(d, b"before");
+    assert_eq!(server.association_count(), 1);
+
+    // The client forgets everything and starts again from the same port (§4.2.8).
+    drop(first);
+    let mut second = client(&pki, socket);
+    let srv = server.clone();
+    let accepting = thread::spawn(move || -> Result<Vec<u8>, GioError> {
+        let mut new = srv.accept(Timeout::after(TEN_SECONDS), None)?;
+        let d = new.receive(Timeout::after(TEN_SECONDS), None)?;
+        new.send(&d, None)?;
+        Ok(d)
+    });
+    second.send(b"after", None).unwrap();
+    assert_eq!(
+        second.receive(Timeout::after(TEN_SECONDS), None).unwrap(),
+        b"after"
+    );
+    assert_eq!(accepting.join().unwrap().unwrap(), b"after");
+    assert_eq!(server.association_count(), 1, "replaced, not added");
+    assert_eq!(old.base().peer_addr(), local);
+    // The old association's connection sees its end.
+    assert!(matches!(
+        old.receive(Timeout::after(TEN_SECONDS), None),
+        Err(GioError::Io(_))
+    ));
+}
+
+#[test]
+fn accepted_connections_start_with_the_servers_settings() {
+    let pki = Arc::new(TestPki::generate());
+    let server = Arc::new(server(&pki));
+    server
+        .set_authentication_mode(AuthenticationMode::Required)
+        .unwrap();
+    server.set_database(Some(&database(&pki))).unwrap();
+    server.set_advertised_protocols(Some(&["echo/1"])).unwrap();
+    let addr = server.local_addr().unwrap();
+    let srv = server.clone();
+    let accepting = thread::spawn(move || {
+        (0..2)
+            .map(|_| {
+                let mut conn = srv.accept(Timeout::after(TEN_SECONDS), None)?;
+                let result = conn.handshake(None);
+                result.map(|()| (conn.get_negotiated_protocol(), conn.get_peer_certificate()))
+            })
+            .collect::<Vec<_>>()
+    });
+
+    // Without a certificate: CERTIFICATE_REQUIRED, and the CAs the server named.
+    let mut anonymous = client(&pki, client_socket(addr, "127.0.0.1:0"));
+    let err = anonymous.handshake(None).unwrap_err();
+    assert!(matches!(err, GioError::CertificateRequired), "{err:?}");
+    let cas = anonymous.get_accepted_cas();
+    assert_eq!(cas.len(), 1);
+    assert_eq!(
+        cas[0].to_der(),
+        X509::from_pem(pki.ca.cert_pem.as_bytes())
+            .unwrap()
+            .subject()
+            .to_der()
+    );
+
+    let mut known = client(&pki, client_socket(addr, "127.0.0.1:0"));
+    let (cert, key) = identity(&pki.client_ecdsa);
+    known.set_certificate(cert, key);
+    known.set_advertised_protocols(Some(&["echo/1"])).unwrap();
+    known.handshake(None).unwrap();
+    assert_eq!(known.get_negotiated_protocol().as_deref(), Some("echo/1"));
+
+    let results = accepting.join().unwrap();
+    assert!(results[0].is_err(), "the anonymous client was refused");
+    let (alpn, peer) = results[1].as_ref().unwrap();
+    assert_eq!(alpn.as_deref(), Some("echo/1"));
+    assert_eq!(
+        peer.as_ref().unwrap().subject().get("CN"),
+        X509::from_pem(pki.client_ecdsa.cert_pem.as_bytes())
+            .unwrap()
+            .subject()
+            .get("CN")
+    );
+}
+
+/// Answers password questions from a list, and remembers the flags it was asked with.
+struct Passwords {
+    answers: Vec<&'static str>,
+    asked: std::sync::Mutex<Vec<TlsPasswordFlags>>,
+}
+
+impl TlsInteraction for Passwords {
+    fn ask_password(&self, password: &mut TlsPassword) -> InteractionResult {
+        let mut asked = self.asked.lock().unwrap();
+        asked.push(password.flags());
+        match self.answers.get(asked.len() - 1) {
+            Some(answer) => {
+                password.set_value(answer.as_bytes());
+                InteractionResult::Handled
+            }
+            None => InteractionResult::Unhandled,
+        }
+    }
+}
+
+#[test]
+fn an_encrypted_key_asks_the_interaction_until_the_password_is_right() {
+    let pki = TestPki::generate();
+    let Some(path) = pki.encrypted_pkcs8_pem(&pki.server_ecdsa, "s3cret") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "openssl is needed to encrypt the key"
+        );
+        eprintln!("skipped: openssl is not installed to encrypt the test key");
+        return;
+    };
+    let key_pem = std::fs::read(path).unwrap();
+    let cert_pem = pki.server_ecdsa.cert_pem.as_bytes();
+    let (_, any_key) = identity(&pki.server_ecdsa);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut conn = DtlsConnection::server(
+        UdpDatagrams::with_peer(socket, "127.0.0.1:9".parse().unwrap()),
+        X509::from_pem(cert_pem).unwrap(),
+        any_key,
+    );
+
+    // No interaction: a clear error.
+    let err = conn.set_certificate_pem(cert_pem, &key_pem).unwrap_err();
+    assert!(err.to_string().contains("encrypted"), "{err}");
+
+    // A wrong password first, then the right one: asked twice, the second time with RETRY.
+    let interaction = Arc::new(Passwords {
+        answers: vec!["wrong", "s3cret"],
+        asked: Default::default(),
+    });
+    conn.set_interaction(Some(interaction.clone()));
+    conn.set_certificate_pem(cert_pem, &key_pem).unwrap();
+    let asked = interaction.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 2);
+    assert!(!asked[0].contains(TlsPasswordFlags::RETRY));
+    assert!(asked[1].contains(TlsPasswordFlags::RETRY));
+    assert!(conn.get_interaction().is_some());
+
+    // Only wrong answers: three tries, the last marked FINAL_TRY, then an error.
+    let stubborn = Arc::new(Passwords {
+        answers: vec!["a", "b", "c", "d"],
+        asked: Default::default(),
+    });
+    conn.set_interaction(Some(stubborn.clone()));
+    assert!(conn.set_certificate_pem(cert_pem, &key_pem).is_err());
+    let asked = stubborn.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 3);
+    assert!(asked[2].contains(TlsPasswordFlags::FINAL_TRY));
+}
