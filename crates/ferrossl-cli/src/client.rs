@@ -9,7 +9,9 @@ use ferrossl::constants::*;
 use ferrossl::{Connection, Context, Error, Method};
 
 use crate::args::{Args, Spec};
-use crate::identity::{alpn_list, describe, handshake, key_log, pin_version};
+use crate::identity::{
+    alpn_list, describe, export_keying_material, handshake, key_log, pin_version, wants_dtls,
+};
 
 pub const SPEC: Spec = Spec {
     options: &[
@@ -20,15 +22,27 @@ pub const SPEC: Spec = Spec {
         "key",
         "alpn",
         "keylogfile",
+        "use_srtp",
+        "keymatexport",
+        "keymatexportlen",
     ],
-    switches: &["verify_return_error", "tls1_2", "tls1_3", "quiet"],
+    switches: &[
+        "verify_return_error",
+        "tls1_2",
+        "tls1_3",
+        "dtls",
+        "dtls1_2",
+        "quiet",
+    ],
 };
 
 pub const USAGE: &str = "usage: ferrossl s_client -connect HOST:PORT [-servername N] [-CAfile F]
        [-cert F -key F] [-verify_return_error] [-alpn a,b] [-tls1_2 | -tls1_3] [-quiet]
-       [-keylogfile F]
+       [-keylogfile F] [-keymatexport LABEL [-keymatexportlen N]]
+       [-dtls | -dtls1_2 [-use_srtp PROFILES]]
   Prints the session on stderr, then pipes stdin to the server and the server's data to
-  stdout. -verify_return_error aborts when the server's certificate does not verify.";
+  stdout. -verify_return_error aborts when the server's certificate does not verify. With -dtls
+  (DTLS 1.2 over UDP) each stdin line goes as one datagram.";
 
 fn context(args: &Args) -> Result<Context, String> {
     let text = |e: Error| e.to_string();
@@ -61,6 +75,9 @@ fn context(args: &Args) -> Result<Context, String> {
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = Args::parse(argv, &SPEC)?;
     let target = args.value("connect").ok_or("-connect is required")?;
+    if wants_dtls(&args)? {
+        return crate::dtls::client(&args, target);
+    }
     let ctx = context(&args)?;
     let stream =
         TcpStream::connect(target).map_err(|e| format!("cannot connect to {target}: {e}"))?;
@@ -82,6 +99,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     if !args.has("quiet") {
         eprintln!("CONNECTED to {target}\n{}", describe(&conn));
     }
+    export_keying_material(&conn, &args)?;
     pipe(&mut conn)
 }
 

@@ -122,3 +122,45 @@ pub fn describe(conn: &ferrossl::Connection) -> String {
         ferrossl::verify::verify_error_string(conn.get_verify_result()),
     )
 }
+
+/// Prints exported keying material the way `openssl s_server`/`s_client -keymatexport` do.
+pub fn print_keying_material(label: &str, material: &[u8]) {
+    let hex: String = material.iter().map(|b| format!("{b:02X}")).collect();
+    println!(
+        "Keying material exporter:\n    Label: '{label}'\n    Length: {} bytes\n    Keying material: {hex}",
+        material.len()
+    );
+    let _ = std::io::stdout().flush();
+}
+
+/// -dtls / -dtls1_2 (the same: DTLS 1.2 is the version there is); a TLS-only flag with them,
+/// or -use_srtp without them, is an error.
+pub fn wants_dtls(args: &crate::args::Args) -> Result<bool, String> {
+    let dtls = args.has("dtls") || args.has("dtls1_2");
+    if dtls {
+        for tls_only in ["tls1_2", "tls1_3", "www"] {
+            if args.has(tls_only) {
+                return Err(format!("-{tls_only} does not go with -dtls"));
+            }
+        }
+    } else if args.value("use_srtp").is_some() {
+        return Err("-use_srtp needs -dtls".into());
+    }
+    Ok(dtls)
+}
+
+/// -keymatexport for a TLS connection.
+pub fn export_keying_material(
+    conn: &ferrossl::Connection,
+    args: &crate::args::Args,
+) -> Result<(), String> {
+    let Some(label) = args.value("keymatexport") else {
+        return Ok(());
+    };
+    let len = args.number::<usize>("keymatexportlen")?.unwrap_or(20);
+    let material = conn
+        .export_keying_material(label.as_bytes(), len, None)
+        .map_err(|e| format!("keying material: {e}"))?;
+    print_keying_material(label, &material);
+    Ok(())
+}

@@ -6,14 +6,15 @@
 mod args;
 mod client;
 mod demo;
+mod dtls;
 mod identity;
 mod server;
 
 const USAGE: &str = "usage: ferrossl <command> [flags]
 commands:
-  s_server   a TLS server (ferrossl s_server -help)
-  s_client   a TLS client (ferrossl s_client -help)
-  demo       a TLS 1.3 and a TLS 1.2 session between two ends in this process";
+  s_server   a TLS or DTLS server (ferrossl s_server -help)
+  s_client   a TLS or DTLS client (ferrossl s_client -help)
+  demo       TLS 1.3, TLS 1.2 and DTLS 1.2 sessions between two ends in this process";
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();

@@ -11,7 +11,10 @@ use ferrossl::context::AlpnSelection;
 use ferrossl::{Connection, Context, Error, Method};
 
 use crate::args::{Args, Spec};
-use crate::identity::{alpn_list, describe, handshake, key_log, pin_version, Throwaway};
+use crate::identity::{
+    alpn_list, describe, export_keying_material, handshake, key_log, pin_version, wants_dtls,
+    Throwaway,
+};
 
 pub const SPEC: Spec = Spec {
     options: &[
@@ -24,18 +27,23 @@ pub const SPEC: Spec = Spec {
         "alpn",
         "naccept",
         "keylogfile",
+        "use_srtp",
+        "keymatexport",
+        "keymatexportlen",
     ],
-    switches: &["tls1_2", "tls1_3", "www", "quiet"],
+    switches: &["tls1_2", "tls1_3", "dtls", "dtls1_2", "www", "quiet"],
 };
 
 pub const USAGE: &str =
     "usage: ferrossl s_server -accept [HOST:]PORT [-cert F] [-key F] [-CAfile F]
        [-Verify N | -verify N] [-alpn a,b] [-tls1_2 | -tls1_3] [-www] [-quiet] [-naccept N]
-       [-keylogfile F]
+       [-keylogfile F] [-keymatexport LABEL [-keymatexportlen N]]
+       [-dtls | -dtls1_2 [-use_srtp PROFILES]]
   HOST defaults to 127.0.0.1. Without -cert a throwaway certificate is made and its SHA-256
   fingerprint printed. -Verify requires a client certificate, -verify asks for one.
   -www answers HTTP GET with a status page; otherwise data is piped to stdout and stdin lines
-  go to the client.";
+  go to the client. With -dtls (DTLS 1.2 over UDP) the server takes many clients on one
+  socket and echoes every datagram back (and prints it).";
 
 fn context(args: &Args) -> Result<Context, String> {
     let ctx = Context::new(Method::TlsServer);
@@ -98,6 +106,9 @@ fn listen_address(accept: &str) -> String {
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = Args::parse(argv, &SPEC)?;
     let accept = args.value("accept").ok_or("-accept is required")?;
+    if wants_dtls(&args)? {
+        return crate::dtls::server(&args, &listen_address(accept));
+    }
     let ctx = context(&args)?;
     let listener = TcpListener::bind(listen_address(accept))
         .map_err(|e| format!("cannot listen on {accept}: {e}"))?;
@@ -150,6 +161,7 @@ fn serve(
     if !args.has("quiet") {
         eprintln!("{}", describe(&conn));
     }
+    export_keying_material(&conn, args)?;
     if args.has("www") {
         return status_page(&mut conn);
     }

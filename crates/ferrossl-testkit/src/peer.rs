@@ -260,6 +260,59 @@ pub fn gnutls_cli(port: u16, extra: &[String]) -> Command {
     cmd
 }
 
+/// Runs the calling test inside a private network namespace that has only a loopback
+/// interface, for peers that cannot be told to bind 127.0.0.1 only (gnutls-serv binds every
+/// address). Returns true inside the namespace, where the test body runs; outside it re-runs
+/// the test there, asserts it passed and returns false. Without `unshare` (or the privilege to
+/// use it) the test is skipped with a reason, except under CI, where that is a failure.
+pub fn in_loopback_namespace(test_name: &str) -> bool {
+    const MARK: &str = "FERROSSL_IN_LOOPBACK_NETNS";
+    if std::env::var_os(MARK).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let output = std::process::Command::new("unshare")
+        .args([
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$@\"",
+            "sh",
+        ])
+        .arg(&exe)
+        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(MARK, "1")
+        .output();
+    match output {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.contains("1 passed"),
+                "the test did not run in the namespace:\n{text}"
+            );
+            false
+        }
+        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("test result") => panic!(
+            "{test_name} failed in its namespace:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        other => {
+            let why = match other {
+                Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI needs a private network namespace (unshare --net, as root): {why}"
+            );
+            eprintln!("skipped: {test_name} needs `unshare --net` (root): {why}");
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

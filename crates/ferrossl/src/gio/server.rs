@@ -220,6 +220,11 @@ impl DtlsServer {
         self.configure(|s| s.set_identity_pem(cert_pem, key_pem))
     }
 
+    /// The DTLS-SRTP profiles the server accepts (see [`DtlsConnection::set_srtp_profiles`]).
+    pub fn set_srtp_profiles(&self, profiles: Option<&str>) -> GioResult<()> {
+        self.configure(|s| s.set_srtp_profiles(profiles))
+    }
+
     /// The bounds on associations.
     pub fn set_limits(&self, limits: ServerLimits) {
         self.shared.config().limits = limits;
