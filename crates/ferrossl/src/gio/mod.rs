@@ -5,10 +5,14 @@
 //! It runs on [`Connection`] in DTLS memory-datagram mode, moving datagrams between it and
 //! the base transport and driving the retransmission timer while it waits.
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod flags;
 mod interaction;
 mod server;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncDtlsConnection;
 pub use flags::TlsCertificateFlags;
 pub use interaction::{InteractionResult, TlsInteraction, TlsPassword, TlsPasswordFlags};
 pub use server::{DtlsServer, ServerLimits, ServerStats};
