@@ -4,5 +4,7 @@
 mod datagram;
 mod stream;
 
-pub use datagram::{Cancellable, DatagramBased, MemoryDatagrams, Timeout, UdpDatagrams};
+pub use datagram::{
+    wait_in_slices, Cancellable, DatagramBased, MemoryDatagrams, Timeout, UdpDatagrams,
+};
 pub use stream::Stream;
