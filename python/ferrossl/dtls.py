@@ -590,11 +590,11 @@ class DtlsConnection:
 
     def send_messages(
         self,
-        messages: typing.Sequence[bytes],
+        messages: typing.Sequence[bytes | bytearray],
         timeout: float | None = None,
         cancellable: Cancellable | None = None,
     ) -> int:
-        """Sends each bytes-like message as one DTLS record; returns how many were sent.
+        """Sends each message (bytes or bytearray) as one DTLS record; returns how many were sent.
         ``timeout``: None blocks, 0 raises :class:`WouldBlock` rather than wait, seconds
         raise :class:`TimedOut` at the deadline."""
         return self._native.send_messages(list(messages), timeout, _native_cancellable(cancellable))
@@ -613,7 +613,7 @@ class DtlsConnection:
             raise ValueError("num_messages must not be negative")
         return self._native.receive_messages(num_messages, timeout, _native_cancellable(cancellable))
 
-    def send(self, data: bytes, timeout: float | None = None, cancellable: Cancellable | None = None) -> int:
+    def send(self, data: bytes | bytearray, timeout: float | None = None, cancellable: Cancellable | None = None) -> int:
         """Sends one datagram; returns its length."""
         self.send_messages([data], timeout, cancellable)
         return len(data)
@@ -660,7 +660,7 @@ class DtlsConnection:
 
     async def send_messages_async(
         self,
-        messages: typing.Sequence[bytes],
+        messages: typing.Sequence[bytes | bytearray],
         timeout: float | None = None,
         cancellable: Cancellable | None = None,
     ) -> int:
