@@ -594,9 +594,9 @@ class DtlsConnection:
         timeout: float | None = None,
         cancellable: Cancellable | None = None,
     ) -> int:
-        """Sends each message (bytes or bytearray) as one DTLS record; returns how many were sent.
-        ``timeout``: None blocks, 0 raises :class:`WouldBlock` rather than wait, seconds
-        raise :class:`TimedOut` at the deadline."""
+        """Sends each message (bytes or bytearray) as one DTLS record; returns how many were
+        sent. ``timeout``: None blocks, 0 raises :class:`WouldBlock` rather than wait, seconds
+        raise :class:`TimedOut` at the deadline (negative or NaN: ``ValueError``)."""
         return self._native.send_messages(list(messages), timeout, _native_cancellable(cancellable))
 
     def receive_messages(
@@ -605,10 +605,10 @@ class DtlsConnection:
         timeout: float | None = None,
         cancellable: Cancellable | None = None,
     ) -> list[bytes]:
-        """Receives up to ``num_messages`` datagrams: waits (per ``timeout``, as in
-        :meth:`send_messages`) for the first, takes the others only if already there. An
-        empty list is the end (close_notify, or a vanished peer when close_notify is not
-        required)."""
+        """Receives up to ``num_messages`` datagrams (at most 1024 a call): waits (per
+        ``timeout``, as in :meth:`send_messages`) for the first, takes the others only if
+        already there. An empty list is the end (close_notify, or a vanished peer when
+        close_notify is not required)."""
         if num_messages < 0:
             raise ValueError("num_messages must not be negative")
         return self._native.receive_messages(num_messages, timeout, _native_cancellable(cancellable))

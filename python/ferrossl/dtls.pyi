@@ -6,6 +6,34 @@ import typing
 
 from . import crypto
 
+__all__ = [
+    "BadCertificate",
+    "Cancellable",
+    "Cancelled",
+    "CertificateRequired",
+    "ChannelBindingError",
+    "Closed",
+    "DtlsClientConnection",
+    "DtlsConnection",
+    "DtlsServerConnection",
+    "Eof",
+    "GioError",
+    "IOErrorEnum",
+    "NotSupported",
+    "TimedOut",
+    "TlsAuthenticationMode",
+    "TlsCertificate",
+    "TlsCertificateFlags",
+    "TlsChannelBindingError",
+    "TlsChannelBindingType",
+    "TlsError",
+    "TlsErrorEnum",
+    "TlsProtocolVersion",
+    "TlsRehandshakeMode",
+    "TransportError",
+    "WouldBlock",
+]
+
 _T = typing.TypeVar("_T")
 _Address = typing.Tuple[typing.Any, ...]
 _Bytes = typing.Union[bytes, bytearray]

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferrossl::gio::{
     AuthenticationMode, ChannelBindingType, DtlsConnection, GioError, GioResult,
@@ -172,12 +172,19 @@ const BUSY: GioError = GioError::Tls(ferrossl::Error::WrongState(
     "the connection is busy: called from its own accept-certificate handler",
 ));
 
-/// The blocking-call timeout: None blocks, 0 does not wait, seconds set a deadline.
+/// The most datagrams one `receive_messages` call returns (it may always return fewer).
+const MAX_MESSAGES: usize = 1024;
+
+/// The blocking-call timeout: None blocks, 0 does not wait, seconds set a deadline (one past
+/// what the clock can represent blocks).
 fn timeout(seconds: Option<f64>) -> PyResult<Timeout> {
     match seconds {
         None => Ok(Timeout::Block),
         Some(0.0) => Ok(Timeout::NonBlocking),
-        Some(s) if s > 0.0 && s.is_finite() => Ok(Timeout::after(Duration::from_secs_f64(s))),
+        Some(s) if s > 0.0 => Ok(Duration::try_from_secs_f64(s)
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d))
+            .map_or(Timeout::Block, Timeout::Deadline)),
         Some(_) => Err(PyValueError::new_err(
             "timeout must be None, 0 or a positive number of seconds",
         )),
@@ -340,7 +347,7 @@ impl NativeDtlsConnection {
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         let (t, c) = (self::timeout(timeout)?, self::cancellable(cancellable));
         let got = self.run(py, false, move |conn| {
-            let mut buffers = vec![Vec::new(); count];
+            let mut buffers = vec![Vec::new(); count.min(MAX_MESSAGES)];
             let n = conn.receive_messages(&mut buffers, t, c.as_ref())?;
             buffers.truncate(n);
             Ok(buffers)
