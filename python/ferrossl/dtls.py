@@ -540,7 +540,9 @@ def _emitter(conn: DtlsConnection) -> typing.Callable[[_native.NativeX509, int],
 
     def emit(native_cert: _native.NativeX509, flags: int) -> bool:
         c = ref()
-        return c is not None and c.emit_accept_certificate(TlsCertificate._from_native(native_cert), TlsCertificateFlags(flags))
+        return c is not None and c.emit_accept_certificate(
+            TlsCertificate._from_native(native_cert), TlsCertificateFlags(flags)
+        )
 
     return emit
 
@@ -613,7 +615,9 @@ class DtlsConnection:
             raise ValueError("num_messages must not be negative")
         return self._native.receive_messages(num_messages, timeout, _native_cancellable(cancellable))
 
-    def send(self, data: bytes | bytearray, timeout: float | None = None, cancellable: Cancellable | None = None) -> int:
+    def send(
+        self, data: bytes | bytearray, timeout: float | None = None, cancellable: Cancellable | None = None
+    ) -> int:
         """Sends one datagram; returns its length."""
         self.send_messages([data], timeout, cancellable)
         return len(data)
@@ -837,7 +841,9 @@ def _private_native(pkey: crypto.PKey) -> _native.NativePKey:
 class DtlsClientConnection(DtlsConnection):
     """GIO's ``GDtlsClientConnection``: the client end."""
 
-    def __init__(self, native: _native.NativeDtlsConnection, base_socket: socket.socket, server_identity: str | None) -> None:
+    def __init__(
+        self, native: _native.NativeDtlsConnection, base_socket: socket.socket, server_identity: str | None
+    ) -> None:
         super().__init__(native, base_socket)
         self._server_identity = server_identity
         self._validation_flags = TlsCertificateFlags.VALIDATE_ALL
@@ -878,7 +884,9 @@ class DtlsClientConnection(DtlsConnection):
 class DtlsServerConnection(DtlsConnection):
     """GIO's ``GDtlsServerConnection``: the server end, for one client."""
 
-    def __init__(self, native: _native.NativeDtlsConnection, base_socket: socket.socket, certificate: TlsCertificate) -> None:
+    def __init__(
+        self, native: _native.NativeDtlsConnection, base_socket: socket.socket, certificate: TlsCertificate
+    ) -> None:
         super().__init__(native, base_socket)
         self._certificate = certificate
         self._authentication_mode = TlsAuthenticationMode.NONE

@@ -35,8 +35,8 @@ __all__ = [
 ]
 
 _T = typing.TypeVar("_T")
-_Address = typing.Tuple[typing.Any, ...]
-_Bytes = typing.Union[bytes, bytearray]
+_Address = tuple[typing.Any, ...]
+_Bytes = bytes | bytearray
 
 class TlsCertificateFlags(enum.IntFlag):
     NO_FLAGS = 0

@@ -1,7 +1,8 @@
 //! `ferrossl.dtls`' native half: `gio::DtlsConnection` over a Python datagram socket, and its
 //! `Cancellable`. Every blocking call runs with the GIL released; the socket is reached under
 //! the GIL one wait slice at a time (`transport::wait_in_slices`), so a `Cancellable`
-//! triggered from another thread stops the call within a slice.
+//! triggered from another thread, or a signal handler's exception, stops the call within a
+//! slice.
 
 use std::cell::RefCell;
 use std::io;
@@ -82,7 +83,9 @@ impl PyDatagrams {
                 let sock = self.sock.bind(py);
                 // A timeout of 0.0 makes the socket non-blocking.
                 let secs = slice.map_or(0.0, |d| d.as_secs_f64());
-                sock.call_method1("settimeout", (secs,))
+                // Signal handlers (Ctrl-C) run between slices; what they raise ends the call.
+                py.check_signals()
+                    .and_then(|_| sock.call_method1("settimeout", (secs,)))
                     .and_then(|_| attempt(sock))
                     .map_err(|e| to_io(py, e))
             })

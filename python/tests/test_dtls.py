@@ -10,6 +10,7 @@ import datetime
 import errno
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -182,7 +183,9 @@ class Peer(threading.Thread):
         return self._value
 
 
-def client_for(sock: socket.socket, database: crypto.X509Store | None, name: str = "localhost") -> dtls.DtlsClientConnection:
+def client_for(
+    sock: socket.socket, database: crypto.X509Store | None, name: str = "localhost"
+) -> dtls.DtlsClientConnection:
     client = dtls.DtlsClientConnection.new(sock, name)
     client.set_database(database)
     return client
@@ -210,7 +213,9 @@ def echo(server: dtls.DtlsServerConnection) -> typing.Callable[[], list[bytes]]:
 
 
 @pytest.mark.parametrize("sockets", FAMILIES, indirect=True)
-def test_exchange_results_and_close(sockets: Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store) -> None:
+def test_exchange_results_and_close(
+    sockets: Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store
+) -> None:
     server = dtls.DtlsServerConnection.new(sockets.server, identity)
     server.set_advertised_protocols(["webrtc", "c-webrtc"])
     peer = Peer(lambda: (echo(server)(), server))
@@ -266,9 +271,11 @@ def test_server_on_an_unconnected_socket_talks_to_its_peer_only(
     if family == socket.AF_INET6 and not _ipv6_available():
         pytest.skip("no IPv6 loopback (::1) on this machine")
     host = _loopback(family)
-    with socket.socket(family, socket.SOCK_DGRAM) as s, socket.socket(family, socket.SOCK_DGRAM) as c, socket.socket(
-        family, socket.SOCK_DGRAM
-    ) as stranger:
+    with (
+        socket.socket(family, socket.SOCK_DGRAM) as s,
+        socket.socket(family, socket.SOCK_DGRAM) as c,
+        socket.socket(family, socket.SOCK_DGRAM) as stranger,
+    ):
         s.bind((host, 0))
         c.bind((host, 0))
         c.connect(s.getsockname())
@@ -282,7 +289,9 @@ def test_server_on_an_unconnected_socket_talks_to_its_peer_only(
         assert peer.result() == [b"via sendto"]
 
 
-def test_settings_and_results_before_the_handshake(sockets: Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store) -> None:
+def test_settings_and_results_before_the_handshake(
+    sockets: Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store
+) -> None:
     client = dtls.DtlsClientConnection.new(sockets.client, "localhost")
     server = dtls.DtlsServerConnection.new(sockets.server, identity)
     assert client.server_identity == "localhost" and client.get_server_identity() == "localhost"
@@ -323,7 +332,10 @@ def test_settings_and_results_before_the_handshake(sockets: Sockets, identity: d
 
 
 def test_constructors_check_their_arguments(identity: dtls.TlsCertificate, pki: typing.Any) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+    ):
         with pytest.raises(ValueError, match="not connected"):
             dtls.DtlsClientConnection.new(udp, "localhost")
         with pytest.raises(ValueError, match="SOCK_DGRAM"):
@@ -383,7 +395,9 @@ def _handshake_pair(
 PROBLEMS = ["expired", "wrong-name", "unknown-ca", "no-database"]
 
 
-def _problem(kind: str, leafs: Leafs, identity: dtls.TlsCertificate, database: crypto.X509Store) -> tuple[dtls.TlsCertificate, crypto.X509Store | None, Flags]:
+def _problem(
+    kind: str, leafs: Leafs, identity: dtls.TlsCertificate, database: crypto.X509Store
+) -> tuple[dtls.TlsCertificate, crypto.X509Store | None, Flags]:
     return {
         "expired": (leafs.expired, leafs.own_ca, Flags.EXPIRED),
         "wrong-name": (leafs.wrong_name, leafs.own_ca, Flags.BAD_IDENTITY),
@@ -463,7 +477,9 @@ def test_an_exception_in_the_handler_aborts_the_handshake_and_is_raised(
     def handler(cert: dtls.TlsCertificate, errors: Flags) -> bool:
         raise Refused(errors)
 
-    _, error, server_error = _handshake_pair(sockets, identity, None, configure=lambda c: c.set_accept_certificate_handler(handler))
+    _, error, server_error = _handshake_pair(
+        sockets, identity, None, configure=lambda c: c.set_accept_certificate_handler(handler)
+    )
     assert isinstance(error, Refused) and error.args == (Flags.UNKNOWN_CA,)
     assert isinstance(server_error, dtls.TlsError)
 
@@ -479,9 +495,7 @@ def test_the_connection_is_busy_inside_its_own_handler(sockets: Sockets, identit
     assert isinstance(error, dtls.TlsError) and "busy" in str(error)
 
 
-def test_validation_flags_decide_which_problems_count(
-    sockets: Sockets, leafs: Leafs
-) -> None:
+def test_validation_flags_decide_which_problems_count(sockets: Sockets, leafs: Leafs) -> None:
     def configure(c: dtls.DtlsClientConnection) -> None:
         c.validation_flags = Flags.VALIDATE_ALL & ~Flags.BAD_IDENTITY
 
@@ -588,7 +602,9 @@ def test_require_close_notify_decides_on_a_vanished_peer(
 # --- timeouts and cancellation ----------------------------------------------------------------
 
 
-def test_timeouts_would_block_and_timed_out(sockets: Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store) -> None:
+def test_timeouts_would_block_and_timed_out(
+    sockets: Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store
+) -> None:
     server = dtls.DtlsServerConnection.new(sockets.server, identity)
     release = threading.Event()
     peer = Peer(lambda: (server.handshake(), release.wait(WAIT), server.close()))
@@ -645,7 +661,33 @@ def test_cancelling_a_blocked_handshake_from_another_thread(sockets: Sockets) ->
     cancellable.set_error_if_cancelled()
 
 
-def test_cancelling_a_blocked_receive(sockets: Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store) -> None:
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="no pthread_kill on this platform")
+def test_a_signal_handlers_exception_stops_a_blocked_call(sockets: Sockets) -> None:
+    assert threading.current_thread() is threading.main_thread(), "signal handlers run on the main thread"
+
+    class Interrupted(Exception):
+        pass
+
+    def on_signal(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    client = dtls.DtlsClientConnection.new(sockets.client, "localhost")
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGUSR1))
+    try:
+        timer.start()
+        with pytest.raises(Interrupted):
+            client.handshake()
+    finally:
+        timer.join()
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_cancelling_a_blocked_receive(
+    sockets: Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store
+) -> None:
     server = dtls.DtlsServerConnection.new(sockets.server, identity)
     release = threading.Event()
     peer = Peer(lambda: (server.handshake(), release.wait(WAIT), server.close()))
@@ -762,8 +804,22 @@ def test_client_against_openssl_s_server(pki: typing.Any, database: crypto.X509S
     _need_openssl()
     port = _free_udp_port()
     proc = subprocess.Popen(
-        ["openssl", "s_server", "-dtls1_2", "-accept", f"127.0.0.1:{port}", "-cert", str(pki.cert_path), "-key", str(pki.key_path), "-alpn", "webrtc"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            "openssl",
+            "s_server",
+            "-dtls1_2",
+            "-accept",
+            f"127.0.0.1:{port}",
+            "-cert",
+            str(pki.cert_path),
+            "-key",
+            str(pki.key_path),
+            "-alpn",
+            "webrtc",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         out = Output(typing.cast(typing.IO[bytes], proc.stdout))
@@ -793,9 +849,24 @@ def test_openssl_s_client_against_server(pki: typing.Any, identity: dtls.TlsCert
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         proc = subprocess.Popen(
-            ["openssl", "s_client", "-dtls1_2", "-connect", f"127.0.0.1:{port}", "-CAfile", str(pki.ca_path),
-             "-verify_return_error", "-verify_hostname", "localhost", "-servername", "localhost", "-quiet"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [
+                "openssl",
+                "s_client",
+                "-dtls1_2",
+                "-connect",
+                f"127.0.0.1:{port}",
+                "-CAfile",
+                str(pki.ca_path),
+                "-verify_return_error",
+                "-verify_hostname",
+                "localhost",
+                "-servername",
+                "localhost",
+                "-quiet",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         try:
             out = Output(typing.cast(typing.IO[bytes], proc.stdout))
