@@ -215,7 +215,8 @@ class TransportError(GioError):
 
 class TlsError(GioError):
     """A DTLS failure (``g-tls-error-quark``); ``code`` is a :class:`TlsErrorEnum`:
-    ``HANDSHAKE`` for a failed handshake, ``MISC`` otherwise."""
+    ``HANDSHAKE`` when :meth:`DtlsConnection.handshake` failed, ``MISC`` otherwise (also for a
+    handshake run by the first send or receive)."""
 
     domain = "g-tls-error-quark"
     default_code = TlsErrorEnum.MISC
