@@ -7,7 +7,9 @@ venv="${FERROSSL_VENV:-.venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
 "$venv/bin/pip" install --quiet "maturin>=1.5,<2" pytest pytest-timeout pytest-rerunfailures pretend \
-    "cryptography>=49,<51" "pyOpenSSL==26.4.0"
+    "cryptography>=49,<51" "pyOpenSSL==26.4.0" "mypy>=1.10,<2"
 "$venv/bin/maturin" develop --quiet
 "$venv/bin/python" -m pytest tests -q -p no:cacheprovider
+# The shipped type stubs must match the module they describe.
+"$venv/bin/python" -m mypy.stubtest ferrossl.dtls
 "$venv/bin/python" conformance/run_pyopenssl_tests.py

@@ -7,6 +7,7 @@
 mod bio;
 mod conn;
 mod ctx;
+mod dtls;
 mod errors;
 mod stream;
 mod x509;
@@ -25,6 +26,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bio::NativeSsl>()?;
     m.add_class::<bio::NativeBio>()?;
     m.add_class::<bio::NativeTlsSocket>()?;
+    dtls::register(m)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(x509::verify_certificate, m)?)?;
     m.add_function(wrap_pyfunction!(x509::supported_curves, m)?)?;

@@ -14,7 +14,8 @@ pub struct PyStream {
     pub sock: Py<PyAny>,
 }
 
-fn to_io(py: Python<'_>, err: PyErr) -> io::Error {
+/// The io::Error for an exception a socket method raised (others are parked).
+pub fn to_io(py: Python<'_>, err: PyErr) -> io::Error {
     if err.is_instance_of::<PyBlockingIOError>(py) || err.is_instance_of::<PyTimeoutError>(py) {
         return io::ErrorKind::WouldBlock.into();
     }

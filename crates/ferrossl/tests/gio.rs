@@ -265,3 +265,35 @@ fn partial_shutdown_and_udp_transport() {
         "the base socket stays open"
     );
 }
+
+/// The server's port closes without close_notify: the client's next receive sees the
+/// socket's ECONNREFUSED as the end, an error only while close_notify is required.
+fn receive_after_the_server_vanished(require_close_notify: bool) -> Result<Vec<u8>, GioError> {
+    let pki = TestPki::generate();
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    a.connect(b.local_addr().unwrap()).unwrap();
+    b.connect(a.local_addr().unwrap()).unwrap();
+    let (cert, key) = identity(&pki.server_ecdsa);
+    let server = thread::spawn(move || {
+        let mut s = DtlsConnection::server(UdpDatagrams::connected(b).unwrap(), cert, key);
+        s.handshake(None).unwrap();
+        // Dropped without close(): the socket closes, no close_notify is sent.
+    });
+    let mut client = DtlsConnection::client(UdpDatagrams::connected(a).unwrap(), Some("localhost"));
+    client.set_database(Some(&database(&pki))).unwrap();
+    client.set_require_close_notify(require_close_notify);
+    client.handshake(None).unwrap();
+    server.join().unwrap();
+    client.send(b"anyone there?", None).unwrap();
+    client.receive(Timeout::after(Duration::from_secs(10)), None)
+}
+
+#[test]
+fn a_vanished_peer_is_eof_or_the_end_per_require_close_notify() {
+    assert!(matches!(
+        receive_after_the_server_vanished(true),
+        Err(GioError::Eof)
+    ));
+    assert!(receive_after_the_server_vanished(false).unwrap().is_empty());
+}

@@ -65,10 +65,14 @@ fn echo_all(server: Arc<DtlsServer>, n: usize) -> thread::JoinHandle<Vec<Result<
             sessions.push(thread::spawn(move || {
                 let mut echoed = 0;
                 loop {
-                    let d = conn.receive(Timeout::after(Duration::from_secs(60)), None)?;
-                    if d.is_empty() {
-                        break;
-                    }
+                    let d = match conn.receive(Timeout::after(Duration::from_secs(30)), None) {
+                        Ok(d) if d.is_empty() => break,
+                        Ok(d) => d,
+                        // A lost close_notify (UDP): the association fell silent after
+                        // its echoes.
+                        Err(GioError::TimedOut) if echoed > 0 => return Ok(echoed),
+                        Err(e) => return Err(e),
+                    };
                     conn.send(&d, None)?;
                     echoed += 1;
                 }
@@ -106,9 +110,7 @@ fn two_hundred_concurrent_clients_on_one_socket_are_echoed_intact() {
                 for m in 0..MESSAGES {
                     // Distinct, sizeable payloads: a mix-up between clients would show.
                     let payload = format!("client {i} message {m} ").repeat(20);
-                    c.send(payload.as_bytes(), None)?;
-                    let back = c.receive(Timeout::after(Duration::from_secs(60)), None)?;
-                    assert_eq!(back, payload.as_bytes(), "client {i} got another's data");
+                    echo_round_trip(&mut c, payload.as_bytes(), i)?;
                 }
                 c.close(None)
             })
@@ -122,11 +124,38 @@ fn two_hundred_concurrent_clients_on_one_socket_are_echoed_intact() {
     let echoed = echo.join().unwrap();
     assert_eq!(echoed.len(), CLIENTS);
     for r in echoed {
-        assert_eq!(r.unwrap(), MESSAGES);
+        // At least one echo per message (more when a client had to send again).
+        assert!(r.unwrap() >= MESSAGES);
     }
     let stats = server.stats();
     assert_eq!(stats.associations_made, CLIENTS as u64);
     assert!(stats.hello_verify_requests >= CLIENTS as u64, "{stats:?}");
+}
+
+/// Sends `payload` until its echo comes back, as a UDP application does: on a loaded
+/// machine a datagram can be dropped, and DTLS does not resend application data. Late
+/// echoes of earlier messages are skipped; anything else must be this client's own.
+fn echo_round_trip(
+    c: &mut DtlsConnection<UdpDatagrams>,
+    payload: &[u8],
+    client: usize,
+) -> Result<(), GioError> {
+    let own = format!("client {client} message ");
+    for _ in 0..20 {
+        c.send(payload, None)?;
+        loop {
+            match c.receive(Timeout::after(Duration::from_secs(3)), None) {
+                Ok(back) if back == payload => return Ok(()),
+                Ok(back) => assert!(
+                    back.starts_with(own.as_bytes()),
+                    "client {client} got another's data"
+                ),
+                Err(GioError::TimedOut) => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Err(GioError::TimedOut)
 }
 
 /// The first datagram of a DTLS client: a ClientHello without a cookie.
@@ -220,7 +249,7 @@ fn half_open_associations_are_bounded_and_expire() {
     let server = server(&pki);
     server.set_limits(ServerLimits {
         max_half_open: 2,
-        handshake_timeout: Duration::from_millis(300),
+        handshake_timeout: Duration::from_secs(3),
         ..ServerLimits::default()
     });
     let addr = server.local_addr().unwrap();
@@ -284,10 +313,10 @@ fn a_client_restarting_on_the_same_address_replaces_its_association() {
     assert_eq!(accepting.join().unwrap().unwrap(), b"after");
     assert_eq!(server.association_count(), 1, "replaced, not added");
     assert_eq!(old.base().peer_addr(), local);
-    // The old association's connection sees its end.
+    // The old association's connection sees its end: no close_notify came.
     assert!(matches!(
         old.receive(Timeout::after(TEN_SECONDS), None),
-        Err(GioError::Io(_))
+        Err(GioError::Eof)
     ));
 }
 

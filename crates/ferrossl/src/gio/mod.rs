@@ -503,6 +503,25 @@ impl<B: DatagramBased> DtlsConnection<B> {
                     .bio_write(&buf[..n])?;
                 Ok(())
             }
+            // UDP has no end of stream; after the handshake, the peer's port being closed (a
+            // connected socket's ECONNREFUSED, from ICMP port unreachable) or a many-client
+            // server ending the association (expiry, the peer's restart) is the peer going
+            // away without close_notify, which `require_close_notify` decides on.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted
+                ) && self
+                    .conn
+                    .as_ref()
+                    .is_some_and(Connection::is_handshake_done) =>
+            {
+                self.conn
+                    .as_mut()
+                    .expect("connection exists")
+                    .bio_shutdown()?;
+                Ok(())
+            }
             Err(e) if e.kind() == io::ErrorKind::TimedOut && wait != timeout => {
                 self.conn
                     .as_mut()

@@ -118,6 +118,8 @@ impl Peer {
 const READ_SLICE: Duration = Duration::from_millis(50);
 /// How often associations are checked for expiry.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// The socket receive buffer the server asks for.
+const RECEIVE_BUFFER: usize = 4 << 20;
 /// The largest datagram read.
 const MAX_DATAGRAM: usize = 65_535;
 
@@ -131,6 +133,9 @@ impl DtlsServer {
     pub fn new(socket: UdpSocket, certificate: X509, key: PKey) -> GioResult<Self> {
         socket.set_nonblocking(false)?;
         socket.set_read_timeout(Some(READ_SLICE))?;
+        // Room for bursts from many clients while the reading thread waits for a core (the
+        // kernel may cap it lower; that is only a smaller buffer).
+        let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(RECEIVE_BUFFER);
         let mut settings = Settings::new(Method::DtlsServer);
         settings.identity = Some((vec![certificate], key));
         let shared = Arc::new(Shared {

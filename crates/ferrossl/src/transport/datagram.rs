@@ -148,19 +148,34 @@ impl UdpDatagrams {
         cancellable: Option<&Cancellable>,
         mut op: impl FnMut(&UdpSocket) -> io::Result<Option<T>>,
     ) -> io::Result<T> {
-        loop {
-            Cancellable::check(cancellable)?;
-            let slice = timeout.slice()?;
+        wait_in_slices(timeout, cancellable, |slice| {
             self.socket.set_nonblocking(slice.is_none())?;
             self.socket.set_read_timeout(slice)?;
             self.socket.set_write_timeout(slice)?;
-            match op(&self.socket) {
-                Ok(Some(v)) => return Ok(v),
-                // A datagram from somebody else: not ours, keep waiting.
-                Ok(None) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && slice.is_some() => {}
-                Err(e) => return Err(e),
-            }
+            op(&self.socket)
+        })
+    }
+}
+
+/// The waiting loop of a socket-backed [`DatagramBased`]: calls `attempt` with the longest
+/// wait it may make (None: must not wait) until it returns a value, the timeout passes
+/// (`TimedOut`) or `cancellable` is triggered (`Interrupted`). `attempt` returns `Ok(None)`
+/// for a datagram to ignore and `WouldBlock` for a wait that ended empty; a non-blocking
+/// call returns that `WouldBlock`. For transports over sockets this crate does not own.
+pub fn wait_in_slices<T>(
+    timeout: Timeout,
+    cancellable: Option<&Cancellable>,
+    mut attempt: impl FnMut(Option<Duration>) -> io::Result<Option<T>>,
+) -> io::Result<T> {
+    loop {
+        Cancellable::check(cancellable)?;
+        let slice = timeout.slice()?;
+        match attempt(slice) {
+            Ok(Some(v)) => return Ok(v),
+            // A datagram from somebody else: not ours, keep waiting.
+            Ok(None) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && slice.is_some() => {}
+            Err(e) => return Err(e),
         }
     }
 }
@@ -429,6 +444,59 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::Interrupted);
         assert!(start.elapsed() < Duration::from_millis(100));
         t.join().unwrap();
+    }
+
+    #[test]
+    fn wait_in_slices_bounds_waits_and_stops_on_cancel() {
+        let mut slices = Vec::new();
+        let err = wait_in_slices::<()>(Timeout::NonBlocking, None, |slice| {
+            slices.push(slice);
+            Err(io::ErrorKind::WouldBlock.into())
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(
+            slices,
+            [None],
+            "a non-blocking call tries once, without waiting"
+        );
+        let mut tries = 0;
+        let got = wait_in_slices(Timeout::Block, None, |slice| {
+            assert!(slice.is_some_and(|s| s <= POLL_SLICE));
+            tries += 1;
+            match tries {
+                1 => Err(io::ErrorKind::WouldBlock.into()),
+                2 => Ok(None),
+                _ => Ok(Some(tries)),
+            }
+        })
+        .unwrap();
+        assert_eq!(
+            got, 3,
+            "an empty wait and an ignored datagram both go round again"
+        );
+        let err = wait_in_slices::<()>(Timeout::after(Duration::from_millis(30)), None, |slice| {
+            std::thread::sleep(slice.unwrap());
+            Err(io::ErrorKind::WouldBlock.into())
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        let cancel = Cancellable::new();
+        let err = wait_in_slices::<()>(Timeout::Block, Some(&cancel), |_| {
+            cancel.cancel();
+            Err(io::ErrorKind::WouldBlock.into())
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Interrupted);
+        let err = wait_in_slices::<()>(Timeout::Block, None, |_| {
+            Err(io::ErrorKind::ConnectionRefused.into())
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            io::ErrorKind::ConnectionRefused,
+            "other errors end the wait"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod datagram;
 mod stream;
 
 pub use datagram::{
-    Cancellable, DatagramBased, DatagramQueue, MemoryDatagrams, PeerDatagrams, Timeout,
-    UdpDatagrams,
+    wait_in_slices, Cancellable, DatagramBased, DatagramQueue, MemoryDatagrams, PeerDatagrams,
+    Timeout, UdpDatagrams,
 };
 pub use stream::Stream;
