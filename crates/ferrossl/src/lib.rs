@@ -81,3 +81,8 @@ pub struct GuideExamples;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guide-bio.md")]
 pub struct BioGuideExamples;
+
+/// The GIO guide's examples are doctests as well.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide-gio.md")]
+pub struct GioGuideExamples;
