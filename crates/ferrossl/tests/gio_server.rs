@@ -444,3 +444,37 @@ fn an_encrypted_key_asks_the_interaction_until_the_password_is_right() {
     assert_eq!(asked.len(), 3);
     assert!(asked[2].contains(TlsPasswordFlags::FINAL_TRY));
 }
+
+#[test]
+fn ipv6_clients_on_the_loopback() {
+    let pki = Arc::new(TestPki::generate());
+    let (cert, key) = identity(&pki.server_rsa);
+    let server = match DtlsServer::bind("[::1]:0", cert, key) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "no ::1 under CI: {e}");
+            eprintln!("skipped: no IPv6 loopback here: {e}");
+            return;
+        }
+    };
+    let addr = server.local_addr().unwrap();
+    let echo = echo_all(server.clone(), 3);
+    let clients: Vec<_> = (0..3)
+        .map(|i| {
+            let pki = pki.clone();
+            thread::spawn(move || -> Result<(), GioError> {
+                let mut c = client(&pki, client_socket(addr, "[::1]:0"));
+                echo_round_trip(
+                    &mut c,
+                    format!("client {i} message 0 over ::1").as_bytes(),
+                    i,
+                )?;
+                c.close(None)
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap().unwrap();
+    }
+    assert!(echo.join().unwrap().into_iter().all(|r| r.is_ok()));
+}
