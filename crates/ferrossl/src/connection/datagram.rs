@@ -16,6 +16,7 @@ use crate::constants::*;
 use crate::context::{AlpnSelection, ClientHello};
 use crate::dtls::{self, DtlsEngine, DtlsParams, ListenOutcome, SrtpProfile};
 use crate::error::{Error, Result};
+use crate::session::Session;
 use crate::tls::AlpnDecision;
 
 /// Datagram transport and engine of a DTLS connection.
@@ -182,6 +183,10 @@ impl Connection {
             "connection state not set: call set_connect_state or set_accept_state",
         ))?;
         let params = self.dtls_params(role)?;
+        if role == Role::Client {
+            // get_session hands out the session the handshake fills.
+            self.session = params.session.clone();
+        }
         let engine = DtlsEngine::new(self.config.clone(), role, params, Instant::now())?;
         self.dgram().engine = Some(engine);
         self.info(SSL_CB_HANDSHAKE_START, 1);
@@ -228,6 +233,11 @@ impl Connection {
             cookies,
             peer_addr,
             ex_data: self.ex_data.clone(),
+            session: (role == Role::Client).then(|| {
+                self.session
+                    .clone()
+                    .unwrap_or_else(|| Session::with_timeout(self.config.session_timeout))
+            }),
             ..DtlsParams::default()
         })
     }

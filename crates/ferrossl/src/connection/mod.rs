@@ -1002,7 +1002,7 @@ impl Connection {
 
     /// Whether the session was resumed.
     pub fn session_reused(&self) -> bool {
-        self.engine.as_ref().is_some_and(|e| e.session_reused())
+        self.negotiated().is_some_and(|e| e.session_reused())
     }
 
     /// Keying material (RFC 5705, RFC 8446 §7.5), available after the handshake.

@@ -308,6 +308,11 @@ impl DtlsEngine {
         self.session.server_random
     }
 
+    /// Whether the handshake resumed a session.
+    pub fn session_reused(&self) -> bool {
+        self.session.resumed
+    }
+
     /// The master secret, once the handshake finished.
     pub fn master_secret(&self) -> Option<[u8; 48]> {
         self.session.keys.as_ref().map(|k| *k.master_secret())
@@ -583,8 +588,10 @@ impl DtlsEngine {
     fn on_established(&mut self) {
         self.received.extend(self.early_data.drain(..));
         self.future_records.clear();
-        if self.role == Role::Client {
-            // The server's Finished proves it has our last flight.
+        if self.retransmitter.deadline().is_some() {
+            // The peer's Finished proves it has our flight. A final flight (the server's in
+            // a full handshake, the client's in an abbreviated one) stays to answer the
+            // peer's retransmissions.
             self.retransmitter.clear();
         }
         if let (Some(log), Some(random), Some(master)) = (
@@ -689,10 +696,8 @@ impl DtlsEngine {
             // Application data is never valid in the clear (RFC 6347 §4.1).
             self.stats.records_discarded += 1;
         } else if self.handshake.is_established() {
-            if self.role == Role::Server {
-                // The client has our Finished: nothing will need retransmitting.
-                self.retransmitter.clear();
-            }
+            // The peer has our Finished: nothing will need retransmitting.
+            self.retransmitter.clear();
             self.received.push_back(data);
         } else if self.early_data.len() < MAX_EARLY_DATA {
             // The new epoch is open but the peer's Finished is missing (RFC 6347 §4.1).

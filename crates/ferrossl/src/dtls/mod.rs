@@ -20,7 +20,8 @@
 //!
 //! Supported: ECDHE-ECDSA and ECDHE-RSA with AES-128/256-GCM and ChaCha20-Poly1305; X25519,
 //! P-256, P-384; ECDSA, RSA PKCS#1 and PSS, Ed25519 signatures; extended master secret
-//! (required); SNI, ALPN, use_srtp, record_size_limit; the RFC 5705 exporter. Renegotiation
+//! (required); session resumption by ID and by ticket (RFC 5077); SNI, ALPN, use_srtp,
+//! record_size_limit; the RFC 5705 exporter. Renegotiation
 //! is refused with a no_renegotiation warning.
 
 pub mod codec;
@@ -42,6 +43,7 @@ use rustls_pki_types::UnixTime;
 
 use crate::config::VerifySettings;
 use crate::ex_data::ExData;
+use crate::session::Session;
 use crate::tls::AlpnDecision;
 
 pub use cookie::{
@@ -93,6 +95,9 @@ pub struct DtlsParams {
     pub ex_data: Arc<ExData>,
     /// The wall clock.
     pub wall_clock: WallClock,
+    /// Client: the session to offer (`set_session`), which a full handshake then fills for
+    /// later resumption.
+    pub session: Option<Session>,
 }
 
 impl Default for DtlsParams {
@@ -110,6 +115,7 @@ impl Default for DtlsParams {
             peer_addr: None,
             ex_data: Arc::new(ExData::default()),
             wall_clock: Arc::new(UnixTime::now),
+            session: None,
         }
     }
 }
