@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use dtls_common::{client_config, handshake as engine_handshake, later, pair, server_config};
 use ferrossl::config::Config;
 use ferrossl::constants::*;
+use ferrossl::dtls::codec::message::Message;
+use ferrossl::dtls::codec::record::{handshake_fragments, records, HandshakeHeader, RecordHeader};
 use ferrossl::dtls::testing::{LinkConditions, Simulation};
-use ferrossl::dtls::{DtlsEngine, DtlsParams, WallClock};
+use ferrossl::dtls::{DtlsEngine, DtlsError, DtlsParams, WallClock};
 use ferrossl::session::Session;
 use ferrossl::{Connection, Context, Method};
 use ferrossl_testkit::pki::TestPki;
@@ -316,4 +318,73 @@ fn connections_hand_out_and_resume_sessions() {
     let mut server_side = Connection::new(&server).unwrap();
     server_side.set_accept_state().unwrap();
     assert!(server_side.set_session(&session).is_err(), "for clients");
+}
+
+/// The first record of `datagram` (a plaintext hello), with extended_master_secret taken out
+/// of the hello it carries, as its own datagram.
+fn without_extended_master_secret(datagram: &[u8]) -> Vec<u8> {
+    let (header, body) = records(datagram).next().unwrap();
+    let (fragment, data) = handshake_fragments(body).next().unwrap().unwrap();
+    let mut message = Message::read(fragment.msg_type, data).unwrap();
+    match &mut message {
+        Message::ClientHello(h) => h.extensions.extended_master_secret = false,
+        Message::ServerHello(h) => h.extensions.extended_master_secret = false,
+        other => panic!("not a hello: {other:?}"),
+    }
+    let mut new_body = vec![];
+    message.encode(&mut new_body);
+    let mut record_body = vec![];
+    HandshakeHeader {
+        length: new_body.len() as u32,
+        fragment_length: new_body.len() as u32,
+        ..fragment
+    }
+    .encode(&mut record_body);
+    record_body.extend_from_slice(&new_body);
+    let mut out = vec![];
+    RecordHeader {
+        length: record_body.len() as u16,
+        ..header
+    }
+    .encode(&mut out);
+    out.extend_from_slice(&record_body);
+    out
+}
+
+#[test]
+fn a_resumption_without_extended_master_secret_is_aborted() {
+    let pki = TestPki::generate();
+    let server = server_config(&pki.server_ecdsa);
+    let client = client_config(&pki);
+    let session = Session::default();
+    connect(&client, &server, &session, DtlsParams::default());
+    let now = Instant::now();
+    // RFC 7627 §5.3: the server aborts a resuming ClientHello without the extension...
+    let (mut c, mut s) = pair(
+        client.clone(),
+        server.clone(),
+        with_session(&session),
+        DtlsParams::default(),
+        now,
+    );
+    let hello = c.poll_datagram().unwrap();
+    let err = s
+        .handle_datagram(&without_extended_master_secret(&hello), now)
+        .unwrap_err();
+    assert!(matches!(err, DtlsError::HandshakeFailure(_)), "{err:?}");
+    // ...and the client a resuming ServerHello without it.
+    let (mut c, mut s) = pair(
+        client,
+        server,
+        with_session(&session),
+        DtlsParams::default(),
+        now,
+    );
+    dtls_common::transfer(&mut c, &mut s, now).unwrap();
+    let flight = s.poll_datagram().unwrap();
+    let err = c
+        .handle_datagram(&without_extended_master_secret(&flight), now)
+        .unwrap_err();
+    assert!(matches!(err, DtlsError::HandshakeFailure(_)), "{err:?}");
+    assert!(!c.session_reused());
 }
