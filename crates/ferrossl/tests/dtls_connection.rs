@@ -156,3 +156,41 @@ fn dtls_misuse_is_refused() {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     assert!(Connection::with_udp_socket(&Context::new(Method::Tls), socket).is_err());
 }
+
+/// Our Finished is the peer's peer Finished, both ways, in full and abbreviated handshakes.
+fn assert_finished_match(c: &Connection, s: &Connection) {
+    let ours = c.get_finished().unwrap().expect("the client sent Finished");
+    assert_eq!(ours.len(), 12, "verify_data is 12 bytes in DTLS 1.2");
+    assert_eq!(Some(ours), s.get_peer_finished().unwrap());
+    let theirs = s.get_finished().unwrap().expect("the server sent Finished");
+    assert_eq!(Some(theirs.clone()), c.get_peer_finished().unwrap());
+    assert_ne!(Some(theirs), c.get_finished().unwrap());
+}
+
+#[test]
+fn finished_messages_are_exposed_for_dtls() {
+    let pki = TestPki::generate();
+    let sctx = Context::new(Method::Dtls);
+    sctx.use_certificate_chain_file(&pki.server_ecdsa.chain_path)
+        .unwrap();
+    sctx.use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM)
+        .unwrap();
+    let cctx = Context::new(Method::Dtls);
+    let (mut c, mut s) = pair(&cctx, &sctx);
+    assert_eq!(c.get_finished().unwrap(), None, "before the handshake");
+    assert_eq!(s.get_peer_finished().unwrap(), None);
+    handshake(&mut c, &mut s).unwrap();
+    assert_finished_match(&c, &s);
+    let first = c.get_finished().unwrap();
+    let session = c.get_session().unwrap();
+    let (mut c, mut s) = pair(&cctx, &sctx);
+    c.set_session(&session).unwrap();
+    handshake(&mut c, &mut s).unwrap();
+    assert!(c.session_reused());
+    assert_finished_match(&c, &s);
+    assert_ne!(
+        c.get_finished().unwrap(),
+        first,
+        "new handshake, new transcript"
+    );
+}

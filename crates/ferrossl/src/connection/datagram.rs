@@ -411,6 +411,19 @@ impl Connection {
         }
     }
 
+    /// One of the engine's Finished messages; the TLS engine does not expose them.
+    pub(super) fn dtls_finished(
+        &self,
+        which: fn(&DtlsEngine) -> Option<&[u8]>,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some(dgram) = &self.dgram else {
+            return Err(Error::NotSupported(
+                "the TLS engine does not expose Finished messages",
+            ));
+        };
+        Ok(dgram.engine.as_ref().and_then(which).map(<[u8]>::to_vec))
+    }
+
     /// The SRTP profile the handshake selected ("SRTP_AES128_CM_SHA1_80"...).
     pub fn get_selected_srtp_profile(&self) -> Option<&'static str> {
         Some(

@@ -313,6 +313,17 @@ impl DtlsEngine {
         self.session.resumed
     }
 
+    /// The verify_data of the Finished message we sent (`SSL_get_finished`).
+    pub fn finished(&self) -> Option<&[u8]> {
+        self.session.finished.as_deref()
+    }
+
+    /// The verify_data of the peer's Finished message, once verified
+    /// (`SSL_get_peer_finished`).
+    pub fn peer_finished(&self) -> Option<&[u8]> {
+        self.session.peer_finished.as_deref()
+    }
+
     /// The master secret, once the handshake finished.
     pub fn master_secret(&self) -> Option<[u8; 48]> {
         self.session.keys.as_ref().map(|k| *k.master_secret())

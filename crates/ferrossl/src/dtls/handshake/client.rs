@@ -599,6 +599,7 @@ impl ExpectFinished {
                 "the server's Finished does not match the handshake",
             ));
         }
+        cx.session.peer_finished = Some(verify_data.to_vec());
         if cx.session.resumed {
             // RFC 5246 §7.3: in an abbreviated handshake the client's ChangeCipherSpec and
             // Finished come last; kept to answer retransmissions, no timer (RFC 6347 §4.2.4).

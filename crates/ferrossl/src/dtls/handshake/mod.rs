@@ -139,6 +139,10 @@ pub struct SessionInfo {
     pub client_ca_names: Option<Vec<X509Name>>,
     /// Whether the handshake resumed a session (an abbreviated handshake).
     pub resumed: bool,
+    /// The verify_data of the Finished we sent.
+    pub finished: Option<Vec<u8>>,
+    /// The verify_data of the peer's Finished, once it checked out.
+    pub peer_finished: Option<Vec<u8>>,
 }
 
 /// What a state may touch.
@@ -164,6 +168,9 @@ impl Context<'_> {
     fn send(&mut self, message: &Message) {
         let mut body = Vec::new();
         message.encode(&mut body);
+        if let Message::Finished(verify_data) = message {
+            self.session.finished = Some(verify_data.clone());
+        }
         let seq = self.flight.next_message_seq;
         self.flight.next_message_seq += 1;
         let encoded = encode_message(message.msg_type(), seq, &body);

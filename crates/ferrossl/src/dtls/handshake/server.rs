@@ -567,6 +567,7 @@ impl ExpectFinished {
                 "the client's Finished does not match the handshake",
             ));
         }
+        cx.session.peer_finished = Some(verify_data.to_vec());
         if !cx.session.resumed {
             let state = SessionState::of(suite, &keys, cx.peer_chain_der());
             cx.cache_session(&session_id, &state);
