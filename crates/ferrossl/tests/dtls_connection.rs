@@ -194,3 +194,77 @@ fn finished_messages_are_exposed_for_dtls() {
         "new handshake, new transcript"
     );
 }
+
+fn dtls_server_ctx(id: &ferrossl_testkit::pki::Identity) -> Context {
+    let ctx = Context::new(Method::Dtls);
+    ctx.use_certificate_chain_file(&id.chain_path).unwrap();
+    ctx.use_privatekey_file(&id.key_path, FILETYPE_PEM).unwrap();
+    ctx
+}
+
+#[test]
+fn the_servername_callback_switches_dtls_servers_to_another_context() {
+    use std::sync::{Arc, Mutex};
+    let pki = TestPki::generate();
+    let default_ctx = dtls_server_ctx(&pki.server_ecdsa);
+    let rsa_ctx = dtls_server_ctx(&pki.server_rsa);
+    // The strict host also asks for a client certificate.
+    let strict_ctx = dtls_server_ctx(&pki.server_rsa);
+    strict_ctx.set_verify(VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT, None);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let names = seen.clone();
+    default_ctx.set_tlsext_servername_callback(Arc::new(move |hello| {
+        names
+            .lock()
+            .unwrap()
+            .push(hello.server_name().map(str::to_string));
+        match hello.server_name() {
+            Some("rsa.localhost") => hello.set_context(&rsa_ctx),
+            Some("strict.localhost") => hello.set_context(&strict_ctx),
+            Some("nowhere.localhost") => return Err(Error::Callback("no such host".into())),
+            _ => {}
+        }
+        Ok(())
+    }));
+    let cctx = Context::new(Method::Dtls);
+    for (name, served) in [
+        (Some("rsa.localhost"), &pki.server_rsa),
+        (Some("localhost"), &pki.server_ecdsa),
+        (None, &pki.server_ecdsa),
+    ] {
+        let (mut c, mut s) = pair(&cctx, &default_ctx);
+        if let Some(n) = name {
+            c.set_tlsext_host_name(n).unwrap();
+        }
+        handshake(&mut c, &mut s).unwrap();
+        assert_eq!(c.get_peer_certificate().unwrap().to_der(), served.cert_der);
+        assert_eq!(s.get_certificate().unwrap().to_der(), served.cert_der);
+        assert_eq!(s.get_servername().as_deref(), name);
+    }
+    // The new context's verification applies to the handshake it took over.
+    let (mut c, mut s) = pair(&cctx, &default_ctx);
+    c.set_tlsext_host_name("strict.localhost").unwrap();
+    assert!(matches!(
+        handshake(&mut c, &mut s),
+        Err(("server", Error::Protocol(_)))
+    ));
+    // A failing callback aborts the handshake with internal_error.
+    let (mut c, mut s) = pair(&cctx, &default_ctx);
+    c.set_tlsext_host_name("nowhere.localhost").unwrap();
+    let result = handshake(&mut c, &mut s);
+    assert!(
+        matches!(result, Err(("server", Error::Callback(_)))),
+        "{result:?}"
+    );
+    let err = c.do_handshake().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Protocol(ferrossl::rustls::Error::AlertReceived(
+                ferrossl::rustls::AlertDescription::InternalError
+            ))
+        ),
+        "{err:?}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 5);
+}

@@ -7,13 +7,13 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::UdpSocket;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Connection;
 use crate::config::Role;
 use crate::constants::*;
-use crate::context::{AlpnSelection, ClientHello};
+use crate::context::{AlpnSelection, ClientHello, Context, ServernameCallback};
 use crate::dtls::{self, DtlsEngine, DtlsParams, ListenOutcome, SrtpProfile};
 use crate::error::{Error, Result};
 use crate::session::Session;
@@ -28,6 +28,8 @@ pub(super) struct Datagrams {
     eof: bool,
     mtu: usize,
     nonblocking: bool,
+    /// The context the servername callback switched to, for the connection to adopt.
+    switched: Arc<Mutex<Option<Context>>>,
 }
 
 /// The largest datagram a socket read takes.
@@ -43,6 +45,7 @@ impl Datagrams {
             eof: false,
             mtu: dtls::DEFAULT_MTU,
             nonblocking: false,
+            switched: Arc::default(),
         }
     }
 
@@ -198,7 +201,10 @@ impl Connection {
         let peer_addr = dgram.socket.as_ref().and_then(|s| s.peer_addr().ok());
         let cookies = (role == Role::Server && self.config.options & OP_COOKIE_EXCHANGE != 0)
             .then(|| self.context.cookie_provider(self.ex_data.clone()));
-        let (_, alpn_cb) = self.context.hello_callbacks();
+        let (servername_cb, alpn_cb) = self.context.hello_callbacks();
+        let servername = servername_cb
+            .filter(|_| role == Role::Server)
+            .map(|cb| self.dtls_servername(cb, dgram.switched.clone()));
         let ex = self.ex_data.clone();
         let alpn_select: Option<dtls::AlpnSelectCallback> = alpn_cb.map(|cb| {
             Arc::new(move |offered: &[Vec<u8>]| {
@@ -227,6 +233,7 @@ impl Connection {
                 .clone()
                 .unwrap_or_else(|| self.config.alpn_protos.clone()),
             alpn_select,
+            servername,
             server_name: self.server_name.clone(),
             verify_host: self.verify_host.clone(),
             verify: self.verify.clone(),
@@ -242,6 +249,40 @@ impl Connection {
         })
     }
 
+    /// The engine's servername callback: the context's, with `hello.set_context` switching
+    /// the handshake to another context (which the connection adopts, see
+    /// [`Connection::adopt_switched_context`]).
+    fn dtls_servername(
+        &self,
+        cb: ServernameCallback,
+        switched: Arc<Mutex<Option<Context>>>,
+    ) -> dtls::ServernameCallback {
+        let ex = self.ex_data.clone();
+        Arc::new(move |server_name: Option<&str>, alpn: &[Vec<u8>]| {
+            let mut hello = ClientHello {
+                server_name,
+                alpn,
+                ex_data: &ex,
+                new_context: None,
+            };
+            cb(&mut hello)?;
+            Ok(hello.new_context.map(|ctx| {
+                let config = ctx.config();
+                *switched.lock().expect("context slot") = Some(ctx);
+                config
+            }))
+        })
+    }
+
+    /// Takes on the context the servername callback chose, as the TLS path does.
+    fn adopt_switched_context(&mut self) {
+        let switched = self.dgram().switched.lock().expect("context slot").take();
+        if let Some(ctx) = switched {
+            self.config = ctx.config();
+            self.context = ctx;
+        }
+    }
+
     pub(super) fn dtls_handshake(&mut self) -> Result<()> {
         self.dtls_engine()?;
         let was_done = self.is_handshake_done();
@@ -249,7 +290,9 @@ impl Connection {
             if self.is_handshake_done() {
                 break Ok(());
             }
-            if let Err(e) = self.dgram().step() {
+            let step = self.dgram().step();
+            self.adopt_switched_context();
+            if let Err(e) = step {
                 break Err(e);
             }
         };

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::verify::VerifyOutcome;
 use crate::x509::{X509Name, X509};
 
-use super::codec::message::Message;
+use super::codec::message::{ClientHello, Message};
 use super::codec::record::{
     handshake_fragments, is_change_cipher_spec, records, Alert, AlertLevel, HandshakeHeader,
     RecordHeader,
@@ -583,6 +583,9 @@ impl DtlsEngine {
             if self.handshake.awaits_client_hello() {
                 // A server answers with the ClientHello's message_seq (RFC 6347 §4.2.1).
                 self.flight.set_next_message_seq(m.message_seq);
+                if let Message::ClientHello(hello) = &message {
+                    self.run_servername_callback(hello)?;
+                }
             }
             self.transcript
                 .add(&encode_message(m.msg_type, m.message_seq, &m.body));
@@ -591,6 +594,37 @@ impl DtlsEngine {
             if self.handshake.is_established() {
                 self.on_established();
                 break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The servername callback may switch the server to another configuration for this
+    /// handshake (virtual hosting by SNI name, RFC 6066 §3), before anything is chosen.
+    fn run_servername_callback(
+        &mut self,
+        hello: &ClientHello,
+    ) -> std::result::Result<(), DtlsError> {
+        let Some(callback) = self.params.servername.clone() else {
+            return Ok(());
+        };
+        let ext = &hello.extensions;
+        let name = ext
+            .server_name
+            .as_deref()
+            .and_then(|n| std::str::from_utf8(n).ok());
+        let alpn = ext.alpn.as_deref().unwrap_or_default();
+        let switched = callback(name.filter(|n| !n.is_empty()), alpn)
+            .map_err(|e| DtlsError::Callback(format!("servername callback: {e}")))?;
+        if let Some(config) = switched {
+            match (config.cert_chain.first(), &config.key) {
+                (Some(cert), Some(key)) if key.matches(cert).is_ok() => self.config = config,
+                _ => {
+                    return Err(DtlsError::Callback(
+                        "the servername callback's context has no matching certificate and key"
+                            .into(),
+                    ))
+                }
             }
         }
         Ok(())

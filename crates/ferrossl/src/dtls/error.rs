@@ -56,6 +56,9 @@ pub enum DtlsError {
     /// A local failure: a key that cannot sign, the random generator.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An application callback failed or gave something unusable; the handshake is aborted.
+    #[error("callback failed: {0}")]
+    Callback(String),
     /// The peer ended the association with a fatal alert.
     #[error("peer sent fatal alert {0:?}")]
     AlertReceived(AlertDescription),
@@ -87,7 +90,8 @@ impl DtlsError {
             DtlsError::DecryptError(_) => A::DecryptError,
             DtlsError::NoApplicationProtocol => A::NoApplicationProtocol,
             DtlsError::ProtocolVersion(_) => A::ProtocolVersion,
-            DtlsError::Internal(_) => A::InternalError,
+            // RFC 5246 §7.2.2: a failure the peer did not cause.
+            DtlsError::Internal(_) | DtlsError::Callback(_) => A::InternalError,
             DtlsError::AlertReceived(_) | DtlsError::Timeout { .. } => return None,
         })
     }
@@ -106,6 +110,7 @@ impl From<DtlsError> for crate::Error {
             DtlsError::ProtocolVersion(_) => {
                 R::PeerIncompatible(P::ServerDoesNotSupportTls12Or13).into()
             }
+            DtlsError::Callback(message) => crate::Error::Callback(message),
             other => R::General(other.to_string()).into(),
         }
     }

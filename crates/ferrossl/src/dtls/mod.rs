@@ -41,7 +41,7 @@ use std::sync::Arc;
 
 use rustls_pki_types::UnixTime;
 
-use crate::config::VerifySettings;
+use crate::config::{Config, VerifySettings};
 use crate::ex_data::ExData;
 use crate::session::Session;
 use crate::tls::AlpnDecision;
@@ -58,6 +58,11 @@ pub use srtp::SrtpProfile;
 /// The current wall-clock time, for certificate validity. The engine asks only when it
 /// verifies a chain; tests can pin it.
 pub type WallClock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// A server's servername callback: given the client's SNI name and ALPN offer, it may return
+/// another configuration (certificate, key, verification) to serve the handshake with.
+pub type ServernameCallback =
+    Arc<dyn Fn(Option<&str>, &[Vec<u8>]) -> crate::Result<Option<Arc<Config>>> + Send + Sync>;
 
 /// A server's ALPN choice among the client's offer.
 pub type AlpnSelectCallback = Arc<dyn Fn(&[Vec<u8>]) -> AlpnDecision + Send + Sync>;
@@ -80,6 +85,8 @@ pub struct DtlsParams {
     pub alpn_protocols: Vec<Vec<u8>>,
     /// A server's ALPN callback.
     pub alpn_select: Option<AlpnSelectCallback>,
+    /// A server's servername callback, run when the ClientHello arrives.
+    pub servername: Option<ServernameCallback>,
     /// The name a client sends as SNI (DNS names only) and checks when the configuration's
     /// `check_hostname` is on.
     pub server_name: Option<String>,
@@ -108,6 +115,7 @@ impl Default for DtlsParams {
             srtp_profiles: Vec::new(),
             alpn_protocols: Vec::new(),
             alpn_select: None,
+            servername: None,
             server_name: None,
             verify_host: None,
             verify: None,
