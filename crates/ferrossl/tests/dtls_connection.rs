@@ -268,3 +268,107 @@ fn the_servername_callback_switches_dtls_servers_to_another_context() {
     );
     assert_eq!(seen.lock().unwrap().len(), 5);
 }
+
+/// Runs `c` and `s` until both finished the handshake.
+fn handshake_datagrams(c: &mut Connection, s: &mut Connection) {
+    for _ in 0..10 {
+        let _ = c.do_handshake();
+        move_datagrams(c, s);
+        let _ = s.do_handshake();
+        move_datagrams(s, c);
+    }
+    assert!(c.is_handshake_done() && s.is_handshake_done());
+}
+
+fn assert_alive(c: &mut Connection, s: &mut Connection, data: &[u8]) {
+    c.send(data).unwrap();
+    move_datagrams(c, s);
+    let mut buf = [0u8; 64];
+    let n = s.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], data);
+}
+
+#[test]
+fn a_restarted_client_gets_a_new_association_after_a_cookie_exchange() {
+    let pki = TestPki::generate();
+    let sctx = dtls_server_ctx(&pki.server_ecdsa);
+    let cctx = Context::new(Method::Dtls);
+    let (mut c, mut s) = pair(&cctx, &sctx);
+    handshake_datagrams(&mut c, &mut s);
+    // The client restarts: a new ClientHello in epoch 0 on the old association.
+    let (mut restarted, _) = pair(&cctx, &sctx);
+    let _ = restarted.do_handshake();
+    move_datagrams(&mut restarted, &mut s);
+    let mut buf = [0u8; 64];
+    assert!(matches!(s.recv(&mut buf), Err(Error::WantRead)));
+    // A stateless HelloVerifyRequest answers it; the old association still works.
+    assert_eq!(move_datagrams(&mut s, &mut restarted), 1);
+    assert_alive(&mut c, &mut s, b"still the old one");
+    // The ClientHello with the cookie ends the old association, precisely.
+    let _ = restarted.do_handshake();
+    move_datagrams(&mut restarted, &mut s);
+    assert!(matches!(s.recv(&mut buf), Err(Error::PeerRestarted)));
+    assert!(matches!(s.send(b"x"), Err(Error::PeerRestarted)));
+    let hello = s
+        .dtls_take_restart_hello()
+        .expect("the ClientHello is kept");
+    assert!(s.dtls_take_restart_hello().is_none(), "handed out once");
+    // A new server connection takes it and completes the handshake.
+    let mut fresh = Connection::new(&sctx).unwrap();
+    fresh.set_accept_state().unwrap();
+    fresh.bio_write(&hello).unwrap();
+    handshake_datagrams(&mut restarted, &mut fresh);
+    assert_alive(&mut restarted, &mut fresh, b"after the restart");
+}
+
+#[test]
+fn spoofed_client_hellos_never_end_an_association() {
+    let pki = TestPki::generate();
+    let sctx = dtls_server_ctx(&pki.server_ecdsa);
+    sctx.set_options(OP_COOKIE_EXCHANGE);
+    let cctx = Context::new(Method::Dtls);
+    let (mut c, mut s) = pair(&cctx, &sctx);
+    let _ = c.do_handshake();
+    let first = c.bio_read(65536).unwrap();
+    s.bio_write(&first).unwrap();
+    s.dtls_listen().unwrap_err();
+    move_datagrams(&mut s, &mut c);
+    handshake_datagrams(&mut c, &mut s);
+    let (mut spoofer, _) = pair(&cctx, &sctx);
+    let _ = spoofer.do_handshake();
+    let hello = spoofer.bio_read(65536).unwrap();
+    // Without a cookie, and with a made-up one: a HelloVerifyRequest each time, no change.
+    let mut forged = hello.clone();
+    // The cookie length byte follows the record header (13), the handshake header (12),
+    // the version (2), the random (32) and the empty session ID (1).
+    let at = 13 + 12 + 2 + 32 + 1;
+    assert_eq!(forged[at], 0, "no cookie yet");
+    forged.splice(at..=at, [4u8, 1, 2, 3, 4]);
+    let grow = |d: &mut Vec<u8>, by: u16| {
+        for (pos, width) in [(11usize, 2usize), (14, 3), (22, 3)] {
+            let mut v = 0u32;
+            for b in &d[pos..pos + width] {
+                v = (v << 8) | u32::from(*b);
+            }
+            v += u32::from(by);
+            for i in 0..width {
+                d[pos + i] = (v >> (8 * (width - 1 - i))) as u8;
+            }
+        }
+    };
+    grow(&mut forged, 4);
+    for datagram in [&hello, &forged] {
+        s.bio_write(datagram).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(matches!(s.recv(&mut buf), Err(Error::WantRead)));
+        let answer = s.bio_read(65536).unwrap();
+        assert_eq!(answer[13], 3, "a HelloVerifyRequest");
+        assert!(s.dtls_take_restart_hello().is_none());
+        assert_alive(&mut c, &mut s, b"unharmed");
+        assert_alive(&mut s, &mut c, b"both ways");
+    }
+    // A delayed copy of the hello that began the association changes nothing either.
+    s.bio_write(&first).unwrap();
+    assert_alive(&mut c, &mut s, b"old news");
+    assert!(s.bio_read(65536).is_err(), "not even answered");
+}

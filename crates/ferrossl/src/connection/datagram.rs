@@ -122,6 +122,10 @@ impl Datagrams {
 
     /// Feeds one datagram (or a timeout) to the engine; `WantRead` when there is nothing.
     fn step(&mut self) -> Result<()> {
+        // A failed association says why again rather than asking for more input.
+        if let Some(e) = self.engine.as_ref().and_then(DtlsEngine::error) {
+            return Err(e.clone().into());
+        }
         match self.next_datagram()? {
             Some(d) => {
                 let engine = self.engine.as_mut().expect("engine exists");
@@ -425,6 +429,13 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Server: after [`Error::PeerRestarted`], the new ClientHello datagram that ended the
+    /// association (RFC 6347 §4.2.8), once. Hand it to a new server connection with
+    /// `bio_write` (over a memory BIO) to serve the restarted client.
+    pub fn dtls_take_restart_hello(&mut self) -> Option<Vec<u8>> {
+        self.dgram.as_mut()?.engine.as_mut()?.take_restart_hello()
     }
 
     /// Sets the path MTU (`set_ciphertext_mtu`): the largest datagram DTLS may send.

@@ -18,7 +18,7 @@ use super::codec::record::{
     handshake_fragments, is_change_cipher_spec, records, Alert, AlertLevel, HandshakeHeader,
     RecordHeader,
 };
-use super::cookie::{self, ListenOutcome};
+use super::cookie::{self, CookieProvider, HmacCookies, ListenOutcome};
 use super::error::DtlsError;
 use super::flight::{self, Fragment, Reassembler, Retransmitter, MIN_MTU};
 use super::handshake::{
@@ -38,6 +38,9 @@ const MAX_EARLY_DATA: usize = 64;
 /// The highest message_seq a first ClientHello may have: 0, or a few more after cookie
 /// exchanges. Bounding it keeps the 16-bit message counters far from wrapping.
 const MAX_FIRST_HELLO_SEQ: u16 = 32;
+/// How often the secret of the cookies for restarting clients changes (when the server has
+/// no cookie provider of its own).
+const RESTART_COOKIE_ROTATION: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Counters for tests, benchmarks and diagnostics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -74,6 +77,10 @@ pub struct DtlsEngine {
     outgoing: VecDeque<Vec<u8>>,
     received: VecDeque<Vec<u8>>,
     error: Option<DtlsError>,
+    /// Server: the ClientHello of a restarted client that ended the association.
+    restart_hello: Option<Vec<u8>>,
+    /// Server without a cookie provider: the one that answers restarting clients.
+    restart_cookies: Option<Arc<HmacCookies>>,
     close_sent: bool,
     close_received: bool,
     stats: DtlsStats,
@@ -120,6 +127,8 @@ impl DtlsEngine {
             outgoing: VecDeque::new(),
             received: VecDeque::new(),
             error: None,
+            restart_hello: None,
+            restart_cookies: None,
             close_sent: false,
             close_received: false,
             stats: DtlsStats::default(),
@@ -149,10 +158,18 @@ impl DtlsEngine {
         }
         let result = if self.handshake.awaits_client_hello() {
             self.handle_first_client_hello(datagram, now)
+        } else if let Some(initial) = self.restarting_hello(datagram) {
+            self.handle_restart_hello(&initial, datagram, now)
         } else {
             records(datagram).try_for_each(|(header, body)| self.handle_record(header, body, now))
         };
         result.map_err(|e| self.fail(e))
+    }
+
+    /// Server: the ClientHello datagram that ended the association with
+    /// [`DtlsError::PeerRestarted`], once, for a new server engine.
+    pub fn take_restart_hello(&mut self) -> Option<Vec<u8>> {
+        self.restart_hello.take()
     }
 
     /// The next datagram to send.
@@ -445,6 +462,49 @@ impl DtlsEngine {
         self.retransmitter.clear();
         self.future_records.clear();
         e
+    }
+
+    /// Server, established: an epoch-0 ClientHello other than the one that began this
+    /// association (a delayed copy of that one is old news) may come from a restarted client.
+    fn restarting_hello(&self, datagram: &[u8]) -> Option<cookie::InitialHello> {
+        if self.role != Role::Server || !self.handshake.is_established() {
+            return None;
+        }
+        cookie::initial_hello(datagram)
+            .filter(|i| Some(i.hello.random) != self.session.client_random)
+    }
+
+    /// RFC 6347 §4.2.8: a restarting client gets a stateless HelloVerifyRequest, and the
+    /// association goes on; only a valid cookie, which proves the client gets our datagrams,
+    /// ends it. Unauthenticated datagrams never do.
+    fn handle_restart_hello(
+        &mut self,
+        initial: &cookie::InitialHello,
+        datagram: &[u8],
+        now: Instant,
+    ) -> std::result::Result<(), DtlsError> {
+        let provider: Arc<dyn CookieProvider> = match &self.params.cookies {
+            Some(p) => p.clone(),
+            None => self
+                .restart_cookies
+                .get_or_insert_with(|| Arc::new(HmacCookies::new(RESTART_COOKIE_ROTATION)))
+                .clone(),
+        };
+        match cookie::verify_or_challenge(
+            provider.as_ref(),
+            self.params.peer_addr,
+            initial,
+            datagram.len(),
+            now,
+        ) {
+            ListenOutcome::HelloVerifyRequest(answer) => self.queue(answer),
+            ListenOutcome::Drop => self.stats.records_discarded += 1,
+            ListenOutcome::Verified => {
+                self.restart_hello = Some(datagram.to_vec());
+                return Err(DtlsError::PeerRestarted);
+            }
+        }
+        Ok(())
     }
 
     /// A server's first ClientHello. With cookies it is checked statelessly and must come
