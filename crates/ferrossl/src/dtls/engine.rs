@@ -38,6 +38,10 @@ const MAX_EARLY_DATA: usize = 64;
 /// The highest message_seq a first ClientHello may have: 0, or a few more after cookie
 /// exchanges. Bounding it keeps the 16-bit message counters far from wrapping.
 const MAX_FIRST_HELLO_SEQ: u16 = 32;
+/// Timer retransmissions of one flight after which its datagrams shrink (RFC 6347 §4.1.1.1).
+const PMTU_BACKOFF_AFTER: u32 = 2;
+/// The datagram size the back-off stops at (or the configured MTU, when that is smaller).
+const PMTU_FLOOR: usize = 256;
 /// How often the secret of the cookies for restarting clients changes (when the server has
 /// no cookie provider of its own).
 const RESTART_COOKIE_ROTATION: std::time::Duration = std::time::Duration::from_secs(300);
@@ -65,6 +69,8 @@ pub struct DtlsEngine {
     handshake: Handshake,
     reassembler: Reassembler,
     retransmitter: Retransmitter,
+    /// The datagram size for handshake flights: the MTU, or less after the back-off.
+    flight_mtu: usize,
     /// message_seq of the last message of the peer's flight before our current one: seeing
     /// it again means the peer did not get our flight (RFC 6347 §4.2.4).
     peer_flight_end: Option<u16>,
@@ -104,6 +110,7 @@ impl DtlsEngine {
             ));
         }
         check_mtu(params.mtu)?;
+        let mtu = params.mtu;
         if let (Some(cert), Some(key)) = (config.cert_chain.first(), &config.key) {
             key.matches(cert)?;
         } else if role == Role::Server {
@@ -120,6 +127,7 @@ impl DtlsEngine {
             handshake: Handshake::Failed,
             reassembler: Reassembler::default(),
             retransmitter: Retransmitter::default(),
+            flight_mtu: mtu,
             peer_flight_end: None,
             hello_seq_adopted: false,
             future_records: Vec::new(),
@@ -194,8 +202,21 @@ impl DtlsEngine {
         let result = self
             .retransmitter
             .back_off(&self.params.retransmit, now)
-            .and_then(|()| self.resend_flight());
+            .and_then(|()| {
+                self.back_off_flight_mtu();
+                self.resend_flight()
+            });
         result.map_err(|e| self.fail(e))
+    }
+
+    /// RFC 6347 §4.1.1.1: when retransmissions go unanswered, the path may drop datagrams
+    /// this big; later ones are halved, down to a floor, and the handshake keeps the smaller
+    /// size. Application data keeps the configured MTU.
+    fn back_off_flight_mtu(&mut self) {
+        if self.retransmitter.retransmissions() >= PMTU_BACKOFF_AFTER {
+            let floor = PMTU_FLOOR.min(self.params.mtu);
+            self.flight_mtu = (self.flight_mtu / 2).max(floor);
+        }
     }
 
     /// Our role.
@@ -370,6 +391,7 @@ impl DtlsEngine {
     pub fn set_mtu(&mut self, mtu: usize) -> Result<()> {
         check_mtu(mtu)?;
         self.params.mtu = mtu;
+        self.flight_mtu = mtu;
         Ok(())
     }
 
@@ -417,7 +439,7 @@ impl DtlsEngine {
             return Ok(());
         };
         self.peer_flight_end = self.reassembler.next_seq().checked_sub(1);
-        for datagram in flight::pack(&items, self.params.mtu, &mut self.records)? {
+        for datagram in flight::pack(&items, self.flight_mtu, &mut self.records)? {
             self.queue(datagram);
         }
         self.retransmitter
@@ -431,7 +453,7 @@ impl DtlsEngine {
             return Ok(());
         };
         self.stats.retransmissions += 1;
-        for datagram in flight::pack(&items, self.params.mtu, &mut self.records)? {
+        for datagram in flight::pack(&items, self.flight_mtu, &mut self.records)? {
             self.queue(datagram);
         }
         Ok(())

@@ -168,6 +168,11 @@ impl Retransmitter {
         (!self.flight.is_empty()).then_some(&self.flight[..])
     }
 
+    /// How many times the timer resent the kept flight.
+    pub fn retransmissions(&self) -> u32 {
+        self.retransmissions
+    }
+
     /// The timer fired: doubles the timeout up to the ceiling. Fails once the flight was
     /// resent `max_retransmissions` times.
     pub fn back_off(&mut self, config: &RetransmitConfig, now: Instant) -> Result<(), DtlsError> {
