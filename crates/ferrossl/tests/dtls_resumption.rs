@@ -116,7 +116,7 @@ fn resumes_by_ticket_without_a_server_cache() {
     let server = server_context(&pki);
     server.set_session_cache_mode(SESS_CACHE_OFF);
     let session = full_then_resumed(client_config(&pki), server.config());
-    // The ticket was renewed on resumption and still resumes.
+    // The ticket is not renewed (its lifetime stays as issued) and resumes again.
     let (c, s) = connect(
         &client_config(&pki),
         &server.config(),
@@ -234,8 +234,7 @@ fn lost_final_flights_of_the_abbreviated_handshake_are_resent() {
         DtlsParams::default(),
         now,
     );
-    // The server's flight (ServerHello, NewSessionTicket, ChangeCipherSpec, Finished) is
-    // lost: the client's timer sends its ClientHello again, which makes the server resend.
+    // The server's flight (ServerHello, ChangeCipherSpec, Finished) is lost: the client's timer sends its ClientHello again, which makes the server resend.
     dtls_common::transfer(&mut c, &mut s, now).unwrap();
     while s.poll_datagram().is_some() {}
     let t1 = later(now, 2);
@@ -387,4 +386,35 @@ fn a_resumption_without_extended_master_secret_is_aborted() {
         .unwrap_err();
     assert!(matches!(err, DtlsError::HandshakeFailure(_)), "{err:?}");
     assert!(!c.session_reused());
+}
+
+#[test]
+fn contexts_sharing_a_session_id_context_resume_each_others_sessions() {
+    let pki = TestPki::generate();
+    let ids_only = server_context(&pki);
+    ids_only.set_options(OP_NO_TICKET);
+    ids_only.set_session_id(b"shared").unwrap();
+    let with_tickets = server_context(&pki);
+    with_tickets.set_session_id(b"shared").unwrap();
+    let client = client_config(&pki);
+    let session = Session::default();
+    connect(&client, &ids_only.config(), &session, DtlsParams::default());
+    // Resumed by ID from the shared cache; the abbreviated flight brings a ticket
+    // (NewSessionTicket before ChangeCipherSpec, RFC 5077 §3.3)...
+    let (c, s) = connect(
+        &client,
+        &with_tickets.config(),
+        &session,
+        DtlsParams::default(),
+    );
+    assert!(c.session_reused() && s.session_reused());
+    // ...which a server without the cache then resumes.
+    with_tickets.set_session_cache_mode(SESS_CACHE_OFF);
+    let (c, s) = connect(
+        &client,
+        &with_tickets.config(),
+        &session,
+        DtlsParams::default(),
+    );
+    assert!(c.session_reused() && s.session_reused());
 }

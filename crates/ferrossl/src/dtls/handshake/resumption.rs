@@ -119,9 +119,9 @@ impl Context<'_> {
     }
 
     /// Server: the session the ClientHello asks to resume, from its ticket (when tickets
-    /// are on) or else from the cache. Unknown, expired or forged ones give `None`, and the
-    /// handshake goes on in full.
-    pub(super) fn session_to_resume(&self, hello: &ClientHello) -> Option<SessionState> {
+    /// are on) or else from the cache, and whether it came from a ticket. Unknown, expired or
+    /// forged ones give `None`, and the handshake goes on in full.
+    pub(super) fn session_to_resume(&self, hello: &ClientHello) -> Option<(SessionState, bool)> {
         let now = self.now_secs();
         let ticket = hello
             .extensions
@@ -136,7 +136,7 @@ impl Context<'_> {
             }
             None => return None,
         };
-        SessionState::decode(&state)
+        Some((SessionState::decode(&state)?, ticket.is_some()))
     }
 
     /// Server: a new session ID when the cache is on (RFC 5246 §7.4.1.3), else none.

@@ -201,8 +201,18 @@ impl ExpectClientHello {
         cx.session.server_random = Some(server_random);
         cx.session.srtp_profile = srtp;
         cx.session.alpn = alpn.clone();
+        let resumption = cx
+            .session_to_resume(&hello)
+            .and_then(|(state, from_ticket)| {
+                Some((state.usable_suite(&hello, cx)?, state, from_ticket))
+            });
         // RFC 5077 §3.2: the empty extension in the ServerHello promises a NewSessionTicket.
-        let issue_ticket = ext.session_ticket.is_some() && cx.tickets_enabled();
+        // A session resumed from a ticket keeps that ticket, so its lifetime stays as issued.
+        let issue_ticket = ext.session_ticket.is_some()
+            && cx.tickets_enabled()
+            && !resumption
+                .as_ref()
+                .is_some_and(|(_, _, from_ticket)| *from_ticket);
         let extensions = HelloExtensions {
             server_name: ext.server_name.as_ref().map(|_| Vec::new()),
             ec_point_formats: ext
@@ -225,10 +235,7 @@ impl ExpectClientHello {
             extensions,
             issue_ticket,
         };
-        if let Some((state, suite)) = cx
-            .session_to_resume(&hello)
-            .and_then(|state| Some((state.clone(), state.usable_suite(&hello, cx)?)))
-        {
+        if let Some((suite, state, _)) = resumption {
             return resume(&hello, hello_out, state, suite, cx);
         }
         full_handshake(&hello, hello_out, cx)
