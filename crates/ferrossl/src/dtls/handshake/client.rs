@@ -69,23 +69,7 @@ impl ClientState {
             .as_deref()
             .filter(|n| matches!(ServerName::try_from(*n), Ok(ServerName::DnsName(_))))
             .map(|n| n.as_bytes().to_vec());
-        let offered = cx.offered_session();
-        // RFC 5077 §3.4: beside a ticket the client sends a session ID of its own, which the
-        // server echoes when it accepts the ticket.
-        let session_ticket = cx.tickets_enabled().then(|| {
-            offered
-                .as_ref()
-                .and_then(|s| s.ticket.clone())
-                .unwrap_or_default()
-        });
-        let session_id = match &offered {
-            Some(s) if !s.session_id.is_empty() => s.session_id.clone(),
-            Some(_) if session_ticket.as_ref().is_some_and(|t| !t.is_empty()) => random()?.to_vec(),
-            _ => Vec::new(),
-        };
-        let offered = offered
-            .filter(|_| !session_id.is_empty())
-            .and_then(|s| Some((SessionState::decode(&s.state)?, s.ticket)));
+        let offer = cx.resumption_offer()?;
         let extensions = HelloExtensions {
             server_name,
             supported_groups: Some(groups(cx.config)),
@@ -99,13 +83,13 @@ impl ClientState {
             extended_master_secret: true,
             record_size_limit: Some(MAX_PLAINTEXT as u16),
             renegotiation_info: Some(Vec::new()),
-            session_ticket,
+            session_ticket: offer.ticket_extension,
             ..Default::default()
         };
         let hello = ClientHello {
             client_version: DTLS12,
             random: client_random,
-            session_id,
+            session_id: offer.session_id,
             cookie: Vec::new(),
             cipher_suites: dtls_suites(cx.config).iter().map(|c| c.suite).collect(),
             compression_methods: vec![0],
@@ -117,7 +101,7 @@ impl ClientState {
         Ok(ClientState::ExpectServerHello(ExpectServerHello {
             hello,
             hello_verify_requests: 0,
-            offered,
+            offered: offer.session,
         }))
     }
 

@@ -12,6 +12,7 @@ use crate::session::{DtlsSession, ServerSessions, TimedTicketer};
 
 use super::super::codec::message::{Certificate, ClientHello};
 use super::super::codec::{put_u16, Reader};
+use super::super::error::DtlsError;
 use super::super::key_schedule::KeySchedule;
 use super::{dtls_suites, random, Context};
 
@@ -88,6 +89,17 @@ impl SessionState {
     }
 }
 
+/// Client: what a ClientHello offers to resume.
+pub struct Offer {
+    /// The session ID to send (empty: none).
+    pub session_id: Vec<u8>,
+    /// The session_ticket extension: the ticket, empty to ask for one, `None` when tickets
+    /// are off.
+    pub ticket_extension: Option<Vec<u8>>,
+    /// The session offered and its ticket, when there is one to resume.
+    pub session: Option<(SessionState, Option<Vec<u8>>)>,
+}
+
 impl Context<'_> {
     /// The wall-clock time in seconds, for session lifetimes.
     fn now_secs(&self) -> u64 {
@@ -104,11 +116,37 @@ impl Context<'_> {
         self.config.session_cache_mode & SESS_CACHE_SERVER != 0
     }
 
-    /// Client: the session to offer, from the connection's `set_session`.
-    pub(super) fn offered_session(&self) -> Option<DtlsSession> {
-        let session = self.params.session.as_ref()?.dtls(self.now_secs())?;
-        SessionState::decode(&session.state)?;
-        Some(session)
+    /// Client: what the ClientHello offers from the connection's `set_session`, unless the
+    /// session expired.
+    pub(super) fn resumption_offer(&self) -> Result<Offer, DtlsError> {
+        let offered = self
+            .params
+            .session
+            .as_ref()
+            .and_then(|s| s.dtls(self.now_secs()))
+            .and_then(|s| Some((SessionState::decode(&s.state)?, s)));
+        // An empty extension asks for a ticket (RFC 5077 §3.2).
+        let ticket_extension = self.tickets_enabled().then(|| {
+            offered
+                .as_ref()
+                .and_then(|(_, s)| s.ticket.clone())
+                .unwrap_or_default()
+        });
+        let with_ticket = ticket_extension.as_ref().is_some_and(|t| !t.is_empty());
+        let session_id = match &offered {
+            Some((_, s)) if !s.session_id.is_empty() => s.session_id.clone(),
+            // RFC 5077 §3.4: beside a ticket the client sends a session ID of its own, which
+            // the server echoes when it accepts the ticket.
+            Some(_) if with_ticket => random()?.to_vec(),
+            _ => Vec::new(),
+        };
+        Ok(Offer {
+            session: offered
+                .filter(|_| !session_id.is_empty())
+                .map(|(state, s)| (state, s.ticket)),
+            session_id,
+            ticket_extension,
+        })
     }
 
     /// Client: keeps the session for a later `set_session`, for the context's timeout.
@@ -140,7 +178,7 @@ impl Context<'_> {
     }
 
     /// Server: a new session ID when the cache is on (RFC 5246 §7.4.1.3), else none.
-    pub(super) fn new_session_id(&self) -> Result<Vec<u8>, super::super::error::DtlsError> {
+    pub(super) fn new_session_id(&self) -> Result<Vec<u8>, DtlsError> {
         Ok(match self.server_caching() {
             true => random()?.to_vec(),
             false => Vec::new(),
