@@ -96,6 +96,11 @@ pub enum Error {
     /// A blocking operation gave up after its timeout.
     #[error("timed out: {0}")]
     TimedOut(String),
+    /// A DTLS server's client restarted (RFC 6347 §4.2.8): a new ClientHello with a valid
+    /// cookie ended the established association. `Connection::dtls_take_restart_hello` gives
+    /// that datagram, to hand to a new server connection.
+    #[error("the DTLS peer restarted: a new ClientHello ended the association; hand it to a new connection")]
+    PeerRestarted,
     /// A callback supplied by the user failed; the handshake was aborted.
     #[error("callback failed: {0}")]
     Callback(String),

@@ -35,6 +35,7 @@ pub struct Session {
 struct SessionState {
     tls12: Option<Tls12ClientSessionValue>,
     tls13: VecDeque<Tls13ClientSessionValue>,
+    dtls: Option<DtlsSession>,
     kx_hint: Option<NamedGroup>,
     created: u64,
     timeout: u64,
@@ -51,7 +52,21 @@ impl Session {
     /// Whether the session holds anything a handshake could resume.
     pub fn is_resumable(&self) -> bool {
         let s = self.inner.lock().expect("session lock");
-        (s.tls12.is_some() || !s.tls13.is_empty()) && !s.expired()
+        (s.tls12.is_some() || !s.tls13.is_empty() || s.dtls.is_some()) && !s.expired()
+    }
+
+    /// The DTLS session to offer, unless it expired by `now` (seconds since the Unix epoch).
+    pub(crate) fn dtls(&self, now: u64) -> Option<DtlsSession> {
+        let s = self.inner.lock().expect("session lock");
+        (!s.expired_at(now)).then(|| s.dtls.clone()).flatten()
+    }
+
+    /// Keeps what a DTLS handshake established at `now`, to live `timeout` seconds.
+    pub(crate) fn set_dtls(&self, value: DtlsSession, now: u64, timeout: u64) {
+        let mut s = self.inner.lock().expect("session lock");
+        s.dtls = Some(value);
+        s.created = now;
+        s.timeout = timeout;
     }
 
     /// When the session was established, in seconds since the Unix epoch.
@@ -74,7 +89,11 @@ impl Session {
 
 impl SessionState {
     fn expired(&self) -> bool {
-        self.created != 0 && self.created.saturating_add(self.timeout) < now_secs()
+        self.expired_at(now_secs())
+    }
+
+    fn expired_at(&self, now: u64) -> bool {
+        self.created != 0 && self.created.saturating_add(self.timeout) < now
     }
 
     fn touch(&mut self) {
@@ -88,9 +107,19 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("tls12", &s.tls12.is_some())
             .field("tls13_tickets", &s.tls13.len())
+            .field("dtls", &s.dtls.is_some())
             .field("created", &s.created)
             .finish()
     }
+}
+
+/// A DTLS 1.2 client's resumable session: the ID and ticket to offer, and the state the DTLS
+/// engine encoded (suite, master secret, peer chain), which only it reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DtlsSession {
+    pub(crate) session_id: Vec<u8>,
+    pub(crate) ticket: Option<Vec<u8>>,
+    pub(crate) state: Vec<u8>,
 }
 
 /// The engine's view of one client connection's session: it resumes from the [`Session`]
@@ -165,6 +194,35 @@ pub(crate) struct ServerSessions {
 }
 
 impl ServerSessions {
+    /// The handle for `config`'s session ID context and timeout.
+    pub(crate) fn of(config: &crate::config::Config) -> Self {
+        Self {
+            id_context: config.session_id_context.clone(),
+            timeout: config.session_timeout,
+        }
+    }
+
+    /// Caches `value` under `key` at `now` (seconds since the Unix epoch).
+    pub(crate) fn put_at(&self, key: &[u8], value: Vec<u8>, now: u64) {
+        let mut cache = server_cache().lock().expect("cache lock");
+        while cache.entries.len() >= SERVER_CACHE_LIMIT {
+            let Some(old) = cache.order.pop_front() else {
+                break;
+            };
+            cache.entries.remove(&old);
+        }
+        let key = self.key(key);
+        cache.order.push_back(key.clone());
+        cache.entries.insert(key, (value, now + self.timeout));
+    }
+
+    /// The value cached under `key`, unless it expired by `now`.
+    pub(crate) fn get_at(&self, key: &[u8], now: u64) -> Option<Vec<u8>> {
+        let cache = server_cache().lock().expect("cache lock");
+        let (value, expiry) = cache.entries.get(&self.key(key))?;
+        (*expiry >= now).then(|| value.clone())
+    }
+
     fn key(&self, key: &[u8]) -> Vec<u8> {
         let mut k = Vec::with_capacity(1 + self.id_context.len() + key.len());
         k.push(self.id_context.len() as u8);
@@ -176,25 +234,12 @@ impl ServerSessions {
 
 impl StoresServerSessions for ServerSessions {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        let mut cache = server_cache().lock().expect("cache lock");
-        while cache.entries.len() >= SERVER_CACHE_LIMIT {
-            let Some(old) = cache.order.pop_front() else {
-                break;
-            };
-            cache.entries.remove(&old);
-        }
-        let key = self.key(&key);
-        cache.order.push_back(key.clone());
-        cache
-            .entries
-            .insert(key, (value, now_secs() + self.timeout));
+        self.put_at(&key, value, now_secs());
         true
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let cache = server_cache().lock().expect("cache lock");
-        let (value, expiry) = cache.entries.get(&self.key(key))?;
-        (*expiry >= now_secs()).then(|| value.clone())
+        self.get_at(key, now_secs())
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
@@ -215,6 +260,32 @@ pub(crate) struct TimedTicketer {
     pub(crate) timeout: u64,
 }
 
+impl TimedTicketer {
+    /// The ticketer for `config`'s keys and timeout.
+    pub(crate) fn of(config: &crate::config::Config) -> Self {
+        Self {
+            keys: config.ticket_keys.clone(),
+            timeout: config.session_timeout,
+        }
+    }
+
+    /// Seals `plain` into a ticket issued at `now` (seconds since the Unix epoch).
+    pub(crate) fn encrypt_at(&self, plain: &[u8], now: u64) -> Option<Vec<u8>> {
+        let mut stamped = now.to_be_bytes().to_vec();
+        stamped.extend_from_slice(plain);
+        self.keys.encrypt(&stamped)
+    }
+
+    /// Opens a ticket, unless it is forged, sealed under a retired key, or older than the
+    /// timeout at `now`.
+    pub(crate) fn decrypt_at(&self, cipher: &[u8], now: u64) -> Option<Vec<u8>> {
+        let plain = self.keys.decrypt(cipher)?;
+        let (stamp, rest) = plain.split_first_chunk::<8>()?;
+        let issued = u64::from_be_bytes(*stamp);
+        (issued.saturating_add(self.timeout) >= now).then(|| rest.to_vec())
+    }
+}
+
 impl std::fmt::Debug for TimedTicketer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TimedTicketer")
@@ -233,16 +304,11 @@ impl ProducesTickets for TimedTicketer {
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
-        let mut stamped = now_secs().to_be_bytes().to_vec();
-        stamped.extend_from_slice(plain);
-        self.keys.encrypt(&stamped)
+        self.encrypt_at(plain, now_secs())
     }
 
     fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
-        let plain = self.keys.decrypt(cipher)?;
-        let (stamp, rest) = plain.split_first_chunk::<8>()?;
-        let issued = u64::from_be_bytes(*stamp);
-        (issued.saturating_add(self.timeout) >= now_secs()).then(|| rest.to_vec())
+        self.decrypt_at(cipher, now_secs())
     }
 }
 

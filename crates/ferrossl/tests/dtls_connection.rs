@@ -156,3 +156,219 @@ fn dtls_misuse_is_refused() {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     assert!(Connection::with_udp_socket(&Context::new(Method::Tls), socket).is_err());
 }
+
+/// Our Finished is the peer's peer Finished, both ways, in full and abbreviated handshakes.
+fn assert_finished_match(c: &Connection, s: &Connection) {
+    let ours = c.get_finished().unwrap().expect("the client sent Finished");
+    assert_eq!(ours.len(), 12, "verify_data is 12 bytes in DTLS 1.2");
+    assert_eq!(Some(ours), s.get_peer_finished().unwrap());
+    let theirs = s.get_finished().unwrap().expect("the server sent Finished");
+    assert_eq!(Some(theirs.clone()), c.get_peer_finished().unwrap());
+    assert_ne!(Some(theirs), c.get_finished().unwrap());
+}
+
+#[test]
+fn finished_messages_are_exposed_for_dtls() {
+    let pki = TestPki::generate();
+    let sctx = Context::new(Method::Dtls);
+    sctx.use_certificate_chain_file(&pki.server_ecdsa.chain_path)
+        .unwrap();
+    sctx.use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM)
+        .unwrap();
+    let cctx = Context::new(Method::Dtls);
+    let (mut c, mut s) = pair(&cctx, &sctx);
+    assert_eq!(c.get_finished().unwrap(), None, "before the handshake");
+    assert_eq!(s.get_peer_finished().unwrap(), None);
+    handshake(&mut c, &mut s).unwrap();
+    assert_finished_match(&c, &s);
+    let first = c.get_finished().unwrap();
+    let session = c.get_session().unwrap();
+    let (mut c, mut s) = pair(&cctx, &sctx);
+    c.set_session(&session).unwrap();
+    handshake(&mut c, &mut s).unwrap();
+    assert!(c.session_reused());
+    assert_finished_match(&c, &s);
+    assert_ne!(
+        c.get_finished().unwrap(),
+        first,
+        "new handshake, new transcript"
+    );
+}
+
+fn dtls_server_ctx(id: &ferrossl_testkit::pki::Identity) -> Context {
+    let ctx = Context::new(Method::Dtls);
+    ctx.use_certificate_chain_file(&id.chain_path).unwrap();
+    ctx.use_privatekey_file(&id.key_path, FILETYPE_PEM).unwrap();
+    ctx
+}
+
+#[test]
+fn the_servername_callback_switches_dtls_servers_to_another_context() {
+    use std::sync::{Arc, Mutex};
+    let pki = TestPki::generate();
+    let default_ctx = dtls_server_ctx(&pki.server_ecdsa);
+    let rsa_ctx = dtls_server_ctx(&pki.server_rsa);
+    // The strict host also asks for a client certificate.
+    let strict_ctx = dtls_server_ctx(&pki.server_rsa);
+    strict_ctx.set_verify(VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT, None);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let names = seen.clone();
+    default_ctx.set_tlsext_servername_callback(Arc::new(move |hello| {
+        names
+            .lock()
+            .unwrap()
+            .push(hello.server_name().map(str::to_string));
+        match hello.server_name() {
+            Some("rsa.localhost") => hello.set_context(&rsa_ctx),
+            Some("strict.localhost") => hello.set_context(&strict_ctx),
+            Some("nowhere.localhost") => return Err(Error::Callback("no such host".into())),
+            _ => {}
+        }
+        Ok(())
+    }));
+    let cctx = Context::new(Method::Dtls);
+    for (name, served) in [
+        (Some("rsa.localhost"), &pki.server_rsa),
+        (Some("localhost"), &pki.server_ecdsa),
+        (None, &pki.server_ecdsa),
+    ] {
+        let (mut c, mut s) = pair(&cctx, &default_ctx);
+        if let Some(n) = name {
+            c.set_tlsext_host_name(n).unwrap();
+        }
+        handshake(&mut c, &mut s).unwrap();
+        assert_eq!(c.get_peer_certificate().unwrap().to_der(), served.cert_der);
+        assert_eq!(s.get_certificate().unwrap().to_der(), served.cert_der);
+        assert_eq!(s.get_servername().as_deref(), name);
+    }
+    // The new context's verification applies to the handshake it took over.
+    let (mut c, mut s) = pair(&cctx, &default_ctx);
+    c.set_tlsext_host_name("strict.localhost").unwrap();
+    assert!(matches!(
+        handshake(&mut c, &mut s),
+        Err(("server", Error::Protocol(_)))
+    ));
+    // A failing callback aborts the handshake with internal_error.
+    let (mut c, mut s) = pair(&cctx, &default_ctx);
+    c.set_tlsext_host_name("nowhere.localhost").unwrap();
+    let result = handshake(&mut c, &mut s);
+    assert!(
+        matches!(result, Err(("server", Error::Callback(_)))),
+        "{result:?}"
+    );
+    let err = c.do_handshake().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Protocol(ferrossl::rustls::Error::AlertReceived(
+                ferrossl::rustls::AlertDescription::InternalError
+            ))
+        ),
+        "{err:?}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 5);
+}
+
+/// Runs `c` and `s` until both finished the handshake.
+fn handshake_datagrams(c: &mut Connection, s: &mut Connection) {
+    for _ in 0..10 {
+        let _ = c.do_handshake();
+        move_datagrams(c, s);
+        let _ = s.do_handshake();
+        move_datagrams(s, c);
+    }
+    assert!(c.is_handshake_done() && s.is_handshake_done());
+}
+
+fn assert_alive(c: &mut Connection, s: &mut Connection, data: &[u8]) {
+    c.send(data).unwrap();
+    move_datagrams(c, s);
+    let mut buf = [0u8; 64];
+    let n = s.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], data);
+}
+
+#[test]
+fn a_restarted_client_gets_a_new_association_after_a_cookie_exchange() {
+    let pki = TestPki::generate();
+    let sctx = dtls_server_ctx(&pki.server_ecdsa);
+    let cctx = Context::new(Method::Dtls);
+    let (mut c, mut s) = pair(&cctx, &sctx);
+    handshake_datagrams(&mut c, &mut s);
+    // The client restarts: a new ClientHello in epoch 0 on the old association.
+    let (mut restarted, _) = pair(&cctx, &sctx);
+    let _ = restarted.do_handshake();
+    move_datagrams(&mut restarted, &mut s);
+    let mut buf = [0u8; 64];
+    assert!(matches!(s.recv(&mut buf), Err(Error::WantRead)));
+    // A stateless HelloVerifyRequest answers it; the old association still works.
+    assert_eq!(move_datagrams(&mut s, &mut restarted), 1);
+    assert_alive(&mut c, &mut s, b"still the old one");
+    // The ClientHello with the cookie ends the old association, precisely.
+    let _ = restarted.do_handshake();
+    move_datagrams(&mut restarted, &mut s);
+    assert!(matches!(s.recv(&mut buf), Err(Error::PeerRestarted)));
+    assert!(matches!(s.send(b"x"), Err(Error::PeerRestarted)));
+    let hello = s
+        .dtls_take_restart_hello()
+        .expect("the ClientHello is kept");
+    assert!(s.dtls_take_restart_hello().is_none(), "handed out once");
+    // A new server connection takes it and completes the handshake.
+    let mut fresh = Connection::new(&sctx).unwrap();
+    fresh.set_accept_state().unwrap();
+    fresh.bio_write(&hello).unwrap();
+    handshake_datagrams(&mut restarted, &mut fresh);
+    assert_alive(&mut restarted, &mut fresh, b"after the restart");
+}
+
+#[test]
+fn spoofed_client_hellos_never_end_an_association() {
+    let pki = TestPki::generate();
+    let sctx = dtls_server_ctx(&pki.server_ecdsa);
+    sctx.set_options(OP_COOKIE_EXCHANGE);
+    let cctx = Context::new(Method::Dtls);
+    let (mut c, mut s) = pair(&cctx, &sctx);
+    let _ = c.do_handshake();
+    let first = c.bio_read(65536).unwrap();
+    s.bio_write(&first).unwrap();
+    s.dtls_listen().unwrap_err();
+    move_datagrams(&mut s, &mut c);
+    handshake_datagrams(&mut c, &mut s);
+    let (mut spoofer, _) = pair(&cctx, &sctx);
+    let _ = spoofer.do_handshake();
+    let hello = spoofer.bio_read(65536).unwrap();
+    // Without a cookie, and with a made-up one: a HelloVerifyRequest each time, no change.
+    let mut forged = hello.clone();
+    // The cookie length byte follows the record header (13), the handshake header (12),
+    // the version (2), the random (32) and the empty session ID (1).
+    let at = 13 + 12 + 2 + 32 + 1;
+    assert_eq!(forged[at], 0, "no cookie yet");
+    forged.splice(at..=at, [4u8, 1, 2, 3, 4]);
+    let grow = |d: &mut Vec<u8>, by: u16| {
+        for (pos, width) in [(11usize, 2usize), (14, 3), (22, 3)] {
+            let mut v = 0u32;
+            for b in &d[pos..pos + width] {
+                v = (v << 8) | u32::from(*b);
+            }
+            v += u32::from(by);
+            for i in 0..width {
+                d[pos + i] = (v >> (8 * (width - 1 - i))) as u8;
+            }
+        }
+    };
+    grow(&mut forged, 4);
+    for datagram in [&hello, &forged] {
+        s.bio_write(datagram).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(matches!(s.recv(&mut buf), Err(Error::WantRead)));
+        let answer = s.bio_read(65536).unwrap();
+        assert_eq!(answer[13], 3, "a HelloVerifyRequest");
+        assert!(s.dtls_take_restart_hello().is_none());
+        assert_alive(&mut c, &mut s, b"unharmed");
+        assert_alive(&mut s, &mut c, b"both ways");
+    }
+    // A delayed copy of the hello that began the association changes nothing either.
+    s.bio_write(&first).unwrap();
+    assert_alive(&mut c, &mut s, b"old news");
+    assert!(s.bio_read(65536).is_err(), "not even answered");
+}

@@ -1,6 +1,7 @@
 //! DTLS 1.2 against OpenSSL's `s_server` and `s_client` over UDP on 127.0.0.1, both
 //! directions, with the cookie exchange and use_srtp, comparing the SRTP keying material
-//! ("EXTRACTOR-dtls_srtp", RFC 5764 §4.2) that OpenSSL prints with ours.
+//! ("EXTRACTOR-dtls_srtp", RFC 5764 §4.2) that OpenSSL prints with ours, and session
+//! resumption both ways (by ticket and by session ID).
 
 mod dtls_common;
 
@@ -292,4 +293,71 @@ fn openssl_client_certificate_to_ferrossl_server() {
         engine.peer_certificates()[0].subject().get("CN"),
         Some("ferrossl test client")
     );
+}
+
+/// Two connections to one `openssl s_server`, the second offering the first's session.
+fn resume_against_s_server(pki: &TestPki, extra: &[&str]) {
+    let port = free_udp_port();
+    let mut args: Vec<String> = ["-dtls1_2", "-listen", "-naccept", "2"]
+        .map(String::from)
+        .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut server =
+        PeerProcess::spawn(&mut openssl_s_server(port, &pki.server_ecdsa, &args)).unwrap();
+    server.wait_for_output("ACCEPT", WAIT).unwrap();
+    let session = ferrossl::session::Session::default();
+    // s_server -listen stays connected to its first peer's address: both connections come
+    // from one socket.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(("127.0.0.1", port)).unwrap();
+    for resumed in [false, true] {
+        let params = DtlsParams {
+            session: Some(session.clone()),
+            ..Default::default()
+        };
+        let mut engine =
+            DtlsEngine::new(client_config(pki), Role::Client, params, Instant::now()).unwrap();
+        drive(&mut engine, &socket, WAIT, |e| e.is_established())
+            .map_err(|e| format!("{e}\n{}\n{}", server.stdout(), server.stderr()))
+            .unwrap();
+        assert_eq!(engine.session_reused(), resumed, "{extra:?}");
+        assert!(session.is_resumable());
+        engine.send(b"ping\n").unwrap();
+        engine.close().unwrap();
+        drive(&mut engine, &socket, WAIT, |_| true).unwrap();
+    }
+    server.wait_with_timeout(WAIT).unwrap();
+}
+
+#[test]
+fn ferrossl_client_resumes_with_openssl_server_by_ticket_and_by_id() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    resume_against_s_server(&pki, &[]);
+    resume_against_s_server(&pki, &["-no_ticket"]);
+}
+
+#[test]
+fn openssl_client_resumes_with_ferrossl_server() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    // The PKI's own temporary folder holds the session file.
+    let sess = pki
+        .ca_path()
+        .with_file_name("dtls-session.pem")
+        .display()
+        .to_string();
+    let config = server_config(&pki.server_ecdsa);
+    for (flag, resumed) in [("-sess_out", false), ("-sess_in", true)] {
+        let (engine, mut client) = s_client_against_us(&pki, config.clone(), &[flag, &sess]);
+        assert_eq!(engine.session_reused(), resumed);
+        client.close_stdin();
+        client.wait_with_timeout(WAIT).unwrap();
+        let reused = client.stdout().lines().any(|l| l.starts_with("Reused,"));
+        assert_eq!(reused, resumed, "{}", client.stdout());
+    }
 }

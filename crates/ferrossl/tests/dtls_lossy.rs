@@ -178,3 +178,60 @@ fn lost_final_flight_is_sent_again_when_the_client_retransmits() {
     transfer(&mut c, &mut s, deadline).unwrap();
     assert_eq!(s.recv().unwrap(), b"done");
 }
+
+/// A client and an RSA server, both authenticating (long flights), that believe in 1200-byte
+/// datagrams, over a path that loses every datagram longer than `path_mtu`.
+fn over_narrow_path(pki: &TestPki, path_mtu: usize) -> Simulation {
+    let start = Instant::now();
+    let params = DtlsParams {
+        retransmit: ferrossl::dtls::RetransmitConfig {
+            max_retransmissions: 8,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (c, s) = pair(
+        client_config_with_cert(pki, &pki.client_rsa),
+        server_config_verifying(&pki.server_rsa, pki, VERIFY_PEER),
+        params.clone(),
+        params,
+        start,
+    );
+    let conditions = LinkConditions {
+        path_mtu: Some(path_mtu),
+        ..LinkConditions::perfect()
+    };
+    Simulation::new(c, s, conditions, 7, start)
+}
+
+#[test]
+fn unanswered_retransmissions_shrink_datagrams_until_the_path_takes_them() {
+    let pki = TestPki::generate();
+    for path_mtu in [700, 400, 256] {
+        let mut sim = over_narrow_path(&pki, path_mtu);
+        sim.handshake(Duration::from_secs(900))
+            .unwrap_or_else(|e| panic!("path MTU {path_mtu}: {e}"));
+        assert!(sim.client.link.stats().lost + sim.server.link.stats().lost > 0);
+        // Application data keeps the configured MTU.
+        assert!(sim.client.engine.cleartext_mtu() > 1000);
+        sim.send_application(true, b"through the narrow path", 1)
+            .unwrap();
+        sim.settle(Duration::from_secs(900)).unwrap();
+        assert_eq!(sim.server.received, [b"through the narrow path".to_vec()]);
+    }
+}
+
+#[test]
+fn the_back_off_stops_at_its_floor() {
+    let pki = TestPki::generate();
+    // Below the 256-byte floor the server's certificate never gets through.
+    let mut sim = over_narrow_path(&pki, 200);
+    assert!(sim.handshake(Duration::from_secs(3600)).is_err());
+    let errors = [&sim.client.error, &sim.server.error];
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, Some(ferrossl::dtls::DtlsError::Timeout { .. }))),
+        "{errors:?}"
+    );
+}

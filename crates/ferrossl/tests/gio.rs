@@ -37,13 +37,14 @@ fn echo_server(
     base: MemoryDatagrams,
     id: &Identity,
     configure: impl FnOnce(&mut DtlsConnection<MemoryDatagrams>) + Send + 'static,
-) -> thread::JoinHandle<Result<Vec<u8>, GioError>> {
+) -> thread::JoinHandle<Result<(Vec<u8>, Vec<u8>), GioError>> {
     let (cert, key) = identity(id);
     thread::spawn(move || {
         let mut server = DtlsConnection::server(base, cert, key);
         configure(&mut server);
         server.handshake(None)?;
         let binding = server.get_channel_binding_data(ChannelBindingType::Exporter)?;
+        let unique = server.get_channel_binding_data(ChannelBindingType::Unique)?;
         loop {
             let d = server.receive(Timeout::after(Duration::from_secs(10)), None)?;
             if d.is_empty() {
@@ -52,7 +53,7 @@ fn echo_server(
             server.send(&d, None)?;
         }
         server.close(None)?;
-        Ok(binding)
+        Ok((binding, unique))
     })
 }
 
@@ -98,10 +99,11 @@ fn handshake_data_alpn_binding_and_close() {
             .len(),
         32
     );
-    assert!(matches!(
-        client.get_channel_binding_data(ChannelBindingType::Unique),
-        Err(GioError::Tls(_))
-    ));
+    // RFC 5929 §3.1: the client's Finished opened the association (12 bytes of verify_data).
+    let unique = client
+        .get_channel_binding_data(ChannelBindingType::Unique)
+        .unwrap();
+    assert_eq!(unique.len(), 12);
 
     let sent = client
         .send_messages(&[b"one", b"two", b"three"], WAIT, None)
@@ -127,8 +129,8 @@ fn handshake_data_alpn_binding_and_close() {
     assert_eq!(client.get_protocol_version(), TlsProtocolVersion::Unknown);
     assert_eq!(
         server.join().unwrap().unwrap(),
-        binding,
-        "channel binding equal on both ends"
+        (binding, unique),
+        "channel bindings equal on both ends"
     );
 }
 

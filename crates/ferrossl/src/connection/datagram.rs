@@ -7,15 +7,16 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::UdpSocket;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Connection;
 use crate::config::Role;
 use crate::constants::*;
-use crate::context::{AlpnSelection, ClientHello};
+use crate::context::{AlpnSelection, ClientHello, Context, ServernameCallback};
 use crate::dtls::{self, DtlsEngine, DtlsParams, ListenOutcome, SrtpProfile};
 use crate::error::{Error, Result};
+use crate::session::Session;
 use crate::tls::AlpnDecision;
 
 /// Datagram transport and engine of a DTLS connection.
@@ -27,6 +28,8 @@ pub(super) struct Datagrams {
     eof: bool,
     mtu: usize,
     nonblocking: bool,
+    /// The context the servername callback switched to, for the connection to adopt.
+    switched: Arc<Mutex<Option<Context>>>,
 }
 
 /// The largest datagram a socket read takes.
@@ -42,6 +45,7 @@ impl Datagrams {
             eof: false,
             mtu: dtls::DEFAULT_MTU,
             nonblocking: false,
+            switched: Arc::default(),
         }
     }
 
@@ -118,6 +122,10 @@ impl Datagrams {
 
     /// Feeds one datagram (or a timeout) to the engine; `WantRead` when there is nothing.
     fn step(&mut self) -> Result<()> {
+        // A failed association says why again rather than asking for more input.
+        if let Some(e) = self.engine.as_ref().and_then(DtlsEngine::error) {
+            return Err(e.clone().into());
+        }
         match self.next_datagram()? {
             Some(d) => {
                 let engine = self.engine.as_mut().expect("engine exists");
@@ -182,6 +190,10 @@ impl Connection {
             "connection state not set: call set_connect_state or set_accept_state",
         ))?;
         let params = self.dtls_params(role)?;
+        if role == Role::Client {
+            // get_session hands out the session the handshake fills.
+            self.session = params.session.clone();
+        }
         let engine = DtlsEngine::new(self.config.clone(), role, params, Instant::now())?;
         self.dgram().engine = Some(engine);
         self.info(SSL_CB_HANDSHAKE_START, 1);
@@ -193,7 +205,10 @@ impl Connection {
         let peer_addr = dgram.socket.as_ref().and_then(|s| s.peer_addr().ok());
         let cookies = (role == Role::Server && self.config.options & OP_COOKIE_EXCHANGE != 0)
             .then(|| self.context.cookie_provider(self.ex_data.clone()));
-        let (_, alpn_cb) = self.context.hello_callbacks();
+        let (servername_cb, alpn_cb) = self.context.hello_callbacks();
+        let servername = servername_cb
+            .filter(|_| role == Role::Server)
+            .map(|cb| self.dtls_servername(cb, dgram.switched.clone()));
         let ex = self.ex_data.clone();
         let alpn_select: Option<dtls::AlpnSelectCallback> = alpn_cb.map(|cb| {
             Arc::new(move |offered: &[Vec<u8>]| {
@@ -222,14 +237,54 @@ impl Connection {
                 .clone()
                 .unwrap_or_else(|| self.config.alpn_protos.clone()),
             alpn_select,
+            servername,
             server_name: self.server_name.clone(),
             verify_host: self.verify_host.clone(),
             verify: self.verify.clone(),
             cookies,
             peer_addr,
             ex_data: self.ex_data.clone(),
+            session: (role == Role::Client).then(|| {
+                self.session
+                    .clone()
+                    .unwrap_or_else(|| Session::with_timeout(self.config.session_timeout))
+            }),
             ..DtlsParams::default()
         })
+    }
+
+    /// The engine's servername callback: the context's, with `hello.set_context` switching
+    /// the handshake to another context (which the connection adopts, see
+    /// [`Connection::adopt_switched_context`]).
+    fn dtls_servername(
+        &self,
+        cb: ServernameCallback,
+        switched: Arc<Mutex<Option<Context>>>,
+    ) -> dtls::ServernameCallback {
+        let ex = self.ex_data.clone();
+        Arc::new(move |server_name: Option<&str>, alpn: &[Vec<u8>]| {
+            let mut hello = ClientHello {
+                server_name,
+                alpn,
+                ex_data: &ex,
+                new_context: None,
+            };
+            cb(&mut hello)?;
+            Ok(hello.new_context.map(|ctx| {
+                let config = ctx.config();
+                *switched.lock().expect("context slot") = Some(ctx);
+                config
+            }))
+        })
+    }
+
+    /// Takes on the context the servername callback chose, as the TLS path does.
+    fn adopt_switched_context(&mut self) {
+        let switched = self.dgram().switched.lock().expect("context slot").take();
+        if let Some(ctx) = switched {
+            self.config = ctx.config();
+            self.context = ctx;
+        }
     }
 
     pub(super) fn dtls_handshake(&mut self) -> Result<()> {
@@ -239,7 +294,9 @@ impl Connection {
             if self.is_handshake_done() {
                 break Ok(());
             }
-            if let Err(e) = self.dgram().step() {
+            let step = self.dgram().step();
+            self.adopt_switched_context();
+            if let Err(e) = step {
                 break Err(e);
             }
         };
@@ -388,6 +445,13 @@ impl Connection {
         dtls::cookie::listen(provider.as_ref(), Some(peer), datagram, Instant::now())
     }
 
+    /// Server: after [`Error::PeerRestarted`], the new ClientHello datagram that ended the
+    /// association (RFC 6347 §4.2.8), once. Hand it to a new server connection with
+    /// `bio_write` (over a memory BIO) to serve the restarted client.
+    pub fn dtls_take_restart_hello(&mut self) -> Option<Vec<u8>> {
+        self.dgram.as_mut()?.engine.as_mut()?.take_restart_hello()
+    }
+
     /// Sets the path MTU (`set_ciphertext_mtu`): the largest datagram DTLS may send.
     pub fn set_ciphertext_mtu(&mut self, mtu: usize) -> Result<()> {
         let Some(dgram) = self.dgram.as_mut() else {
@@ -413,6 +477,19 @@ impl Connection {
                 "the cleartext MTU is known once the handshake started",
             )),
         }
+    }
+
+    /// One of the engine's Finished messages; the TLS engine does not expose them.
+    pub(super) fn dtls_finished(
+        &self,
+        which: fn(&DtlsEngine) -> Option<&[u8]>,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some(dgram) = &self.dgram else {
+            return Err(Error::NotSupported(
+                "the TLS engine does not expose Finished messages",
+            ));
+        };
+        Ok(dgram.engine.as_ref().and_then(which).map(<[u8]>::to_vec))
     }
 
     /// The SRTP profile the handshake selected ("SRTP_AES128_CM_SHA1_80"...).

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::config::{Config, Role, VerifySettings};
 use crate::constants::*;
 use crate::context::{check_alpn, AlpnSelection, ClientHello, Context};
+use crate::dtls::DtlsEngine;
 use crate::error::{Error, Result};
 use crate::ex_data::ExData;
 use crate::session::Session;
@@ -1004,7 +1005,7 @@ impl Connection {
 
     /// Whether the session was resumed.
     pub fn session_reused(&self) -> bool {
-        self.engine.as_ref().is_some_and(|e| e.session_reused())
+        self.negotiated().is_some_and(|e| e.session_reused())
     }
 
     /// Keying material (RFC 5705, RFC 8446 §7.5), available after the handshake.
@@ -1037,18 +1038,16 @@ impl Connection {
         0
     }
 
-    /// The Finished message we sent: the engine does not expose it.
+    /// The verify_data of the Finished message we sent: DTLS only (`None` before it was
+    /// sent); the TLS engine does not expose it.
     pub fn get_finished(&self) -> Result<Option<Vec<u8>>> {
-        Err(Error::NotSupported(
-            "the engine does not expose Finished messages",
-        ))
+        self.dtls_finished(DtlsEngine::finished)
     }
 
-    /// The Finished message the peer sent: the engine does not expose it.
+    /// The verify_data of the peer's Finished message: DTLS only (`None` until it arrived
+    /// and checked out); the TLS engine does not expose it.
     pub fn get_peer_finished(&self) -> Result<Option<Vec<u8>>> {
-        Err(Error::NotSupported(
-            "the engine does not expose Finished messages",
-        ))
+        self.dtls_finished(DtlsEngine::peer_finished)
     }
 }
 

@@ -25,6 +25,7 @@ pub(super) trait Negotiated {
     fn server_name(&self) -> Option<String>;
     fn group(&self) -> Option<String>;
     fn ca_names(&self) -> Option<Vec<X509Name>>;
+    fn session_reused(&self) -> bool;
 }
 
 impl Negotiated for TlsEngine {
@@ -70,6 +71,9 @@ impl Negotiated for TlsEngine {
     fn ca_names(&self) -> Option<Vec<X509Name>> {
         self.received_ca_names()
     }
+    fn session_reused(&self) -> bool {
+        TlsEngine::session_reused(self)
+    }
 }
 
 impl Negotiated for DtlsEngine {
@@ -114,5 +118,8 @@ impl Negotiated for DtlsEngine {
     }
     fn ca_names(&self) -> Option<Vec<X509Name>> {
         self.client_ca_names().map(<[X509Name]>::to_vec)
+    }
+    fn session_reused(&self) -> bool {
+        DtlsEngine::session_reused(self)
     }
 }

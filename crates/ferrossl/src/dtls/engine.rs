@@ -13,12 +13,12 @@ use crate::error::{Error, Result};
 use crate::verify::VerifyOutcome;
 use crate::x509::{X509Name, X509};
 
-use super::codec::message::Message;
+use super::codec::message::{ClientHello, Message};
 use super::codec::record::{
     handshake_fragments, is_change_cipher_spec, records, Alert, AlertLevel, HandshakeHeader,
     RecordHeader,
 };
-use super::cookie::{self, ListenOutcome};
+use super::cookie::{self, CookieProvider, HmacCookies, ListenOutcome};
 use super::error::DtlsError;
 use super::flight::{self, Fragment, Reassembler, Retransmitter, MIN_MTU};
 use super::handshake::{
@@ -38,6 +38,13 @@ const MAX_EARLY_DATA: usize = 64;
 /// The highest message_seq a first ClientHello may have: 0, or a few more after cookie
 /// exchanges. Bounding it keeps the 16-bit message counters far from wrapping.
 const MAX_FIRST_HELLO_SEQ: u16 = 32;
+/// Timer retransmissions of one flight after which its datagrams shrink (RFC 6347 §4.1.1.1).
+const PMTU_BACKOFF_AFTER: u32 = 2;
+/// The datagram size the back-off stops at (or the configured MTU, when that is smaller).
+const PMTU_FLOOR: usize = 256;
+/// How often the secret of the cookies for restarting clients changes (when the server has
+/// no cookie provider of its own).
+const RESTART_COOKIE_ROTATION: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Counters for tests, benchmarks and diagnostics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,6 +69,8 @@ pub struct DtlsEngine {
     handshake: Handshake,
     reassembler: Reassembler,
     retransmitter: Retransmitter,
+    /// The datagram size for handshake flights: the MTU, or less after the back-off.
+    flight_mtu: usize,
     /// message_seq of the last message of the peer's flight before our current one: seeing
     /// it again means the peer did not get our flight (RFC 6347 §4.2.4).
     peer_flight_end: Option<u16>,
@@ -74,6 +83,10 @@ pub struct DtlsEngine {
     outgoing: VecDeque<Vec<u8>>,
     received: VecDeque<Vec<u8>>,
     error: Option<DtlsError>,
+    /// Server: the ClientHello of a restarted client that ended the association.
+    restart_hello: Option<Vec<u8>>,
+    /// Server without a cookie provider: the one that answers restarting clients.
+    restart_cookies: Option<Arc<HmacCookies>>,
     close_sent: bool,
     close_received: bool,
     stats: DtlsStats,
@@ -97,6 +110,7 @@ impl DtlsEngine {
             ));
         }
         check_mtu(params.mtu)?;
+        let mtu = params.mtu;
         if let (Some(cert), Some(key)) = (config.cert_chain.first(), &config.key) {
             key.matches(cert)?;
         } else if role == Role::Server {
@@ -113,6 +127,7 @@ impl DtlsEngine {
             handshake: Handshake::Failed,
             reassembler: Reassembler::default(),
             retransmitter: Retransmitter::default(),
+            flight_mtu: mtu,
             peer_flight_end: None,
             hello_seq_adopted: false,
             future_records: Vec::new(),
@@ -120,6 +135,8 @@ impl DtlsEngine {
             outgoing: VecDeque::new(),
             received: VecDeque::new(),
             error: None,
+            restart_hello: None,
+            restart_cookies: None,
             close_sent: false,
             close_received: false,
             stats: DtlsStats::default(),
@@ -149,10 +166,18 @@ impl DtlsEngine {
         }
         let result = if self.handshake.awaits_client_hello() {
             self.handle_first_client_hello(datagram, now)
+        } else if let Some(initial) = self.restarting_hello(datagram) {
+            self.handle_restart_hello(&initial, datagram, now)
         } else {
             records(datagram).try_for_each(|(header, body)| self.handle_record(header, body, now))
         };
         result.map_err(|e| self.fail(e))
+    }
+
+    /// Server: the ClientHello datagram that ended the association with
+    /// [`DtlsError::PeerRestarted`], once, for a new server engine.
+    pub fn take_restart_hello(&mut self) -> Option<Vec<u8>> {
+        self.restart_hello.take()
     }
 
     /// The next datagram to send.
@@ -177,8 +202,21 @@ impl DtlsEngine {
         let result = self
             .retransmitter
             .back_off(&self.params.retransmit, now)
-            .and_then(|()| self.resend_flight());
+            .and_then(|()| {
+                self.back_off_flight_mtu();
+                self.resend_flight()
+            });
         result.map_err(|e| self.fail(e))
+    }
+
+    /// RFC 6347 §4.1.1.1: when retransmissions go unanswered, the path may drop datagrams
+    /// this big; later ones are halved, down to a floor, and the handshake keeps the smaller
+    /// size. Application data keeps the configured MTU.
+    fn back_off_flight_mtu(&mut self) {
+        if self.retransmitter.retransmissions() >= PMTU_BACKOFF_AFTER {
+            let floor = PMTU_FLOOR.min(self.params.mtu);
+            self.flight_mtu = (self.flight_mtu / 2).max(floor);
+        }
     }
 
     /// Our role.
@@ -308,6 +346,22 @@ impl DtlsEngine {
         self.session.server_random
     }
 
+    /// Whether the handshake resumed a session.
+    pub fn session_reused(&self) -> bool {
+        self.session.resumed
+    }
+
+    /// The verify_data of the Finished message we sent (`SSL_get_finished`).
+    pub fn finished(&self) -> Option<&[u8]> {
+        self.session.finished.as_deref()
+    }
+
+    /// The verify_data of the peer's Finished message, once verified
+    /// (`SSL_get_peer_finished`).
+    pub fn peer_finished(&self) -> Option<&[u8]> {
+        self.session.peer_finished.as_deref()
+    }
+
     /// The master secret, once the handshake finished.
     pub fn master_secret(&self) -> Option<[u8; 48]> {
         self.session.keys.as_ref().map(|k| *k.master_secret())
@@ -337,6 +391,7 @@ impl DtlsEngine {
     pub fn set_mtu(&mut self, mtu: usize) -> Result<()> {
         check_mtu(mtu)?;
         self.params.mtu = mtu;
+        self.flight_mtu = mtu;
         Ok(())
     }
 
@@ -384,7 +439,7 @@ impl DtlsEngine {
             return Ok(());
         };
         self.peer_flight_end = self.reassembler.next_seq().checked_sub(1);
-        for datagram in flight::pack(&items, self.params.mtu, &mut self.records)? {
+        for datagram in flight::pack(&items, self.flight_mtu, &mut self.records)? {
             self.queue(datagram);
         }
         self.retransmitter
@@ -398,7 +453,7 @@ impl DtlsEngine {
             return Ok(());
         };
         self.stats.retransmissions += 1;
-        for datagram in flight::pack(&items, self.params.mtu, &mut self.records)? {
+        for datagram in flight::pack(&items, self.flight_mtu, &mut self.records)? {
             self.queue(datagram);
         }
         Ok(())
@@ -429,6 +484,49 @@ impl DtlsEngine {
         self.retransmitter.clear();
         self.future_records.clear();
         e
+    }
+
+    /// Server, established: an epoch-0 ClientHello other than the one that began this
+    /// association (a delayed copy of that one is old news) may come from a restarted client.
+    fn restarting_hello(&self, datagram: &[u8]) -> Option<cookie::InitialHello> {
+        if self.role != Role::Server || !self.handshake.is_established() {
+            return None;
+        }
+        cookie::initial_hello(datagram)
+            .filter(|i| Some(i.hello.random) != self.session.client_random)
+    }
+
+    /// RFC 6347 §4.2.8: a restarting client gets a stateless HelloVerifyRequest, and the
+    /// association goes on; only a valid cookie, which proves the client gets our datagrams,
+    /// ends it. Unauthenticated datagrams never do.
+    fn handle_restart_hello(
+        &mut self,
+        initial: &cookie::InitialHello,
+        datagram: &[u8],
+        now: Instant,
+    ) -> std::result::Result<(), DtlsError> {
+        let provider: Arc<dyn CookieProvider> = match &self.params.cookies {
+            Some(p) => p.clone(),
+            None => self
+                .restart_cookies
+                .get_or_insert_with(|| Arc::new(HmacCookies::new(RESTART_COOKIE_ROTATION)))
+                .clone(),
+        };
+        match cookie::verify_or_challenge(
+            provider.as_ref(),
+            self.params.peer_addr,
+            initial,
+            datagram.len(),
+            now,
+        ) {
+            ListenOutcome::HelloVerifyRequest(answer) => self.queue(answer),
+            ListenOutcome::Drop => self.stats.records_discarded += 1,
+            ListenOutcome::Verified => {
+                self.restart_hello = Some(datagram.to_vec());
+                return Err(DtlsError::PeerRestarted);
+            }
+        }
+        Ok(())
     }
 
     /// A server's first ClientHello. With cookies it is checked statelessly and must come
@@ -567,6 +665,9 @@ impl DtlsEngine {
             if self.handshake.awaits_client_hello() {
                 // A server answers with the ClientHello's message_seq (RFC 6347 §4.2.1).
                 self.flight.set_next_message_seq(m.message_seq);
+                if let Message::ClientHello(hello) = &message {
+                    self.run_servername_callback(hello)?;
+                }
             }
             self.transcript
                 .add(&encode_message(m.msg_type, m.message_seq, &m.body));
@@ -580,11 +681,44 @@ impl DtlsEngine {
         Ok(())
     }
 
+    /// The servername callback may switch the server to another configuration for this
+    /// handshake (virtual hosting by SNI name, RFC 6066 §3), before anything is chosen.
+    fn run_servername_callback(
+        &mut self,
+        hello: &ClientHello,
+    ) -> std::result::Result<(), DtlsError> {
+        let Some(callback) = self.params.servername.clone() else {
+            return Ok(());
+        };
+        let ext = &hello.extensions;
+        let name = ext
+            .server_name
+            .as_deref()
+            .and_then(|n| std::str::from_utf8(n).ok());
+        let alpn = ext.alpn.as_deref().unwrap_or_default();
+        let switched = callback(name.filter(|n| !n.is_empty()), alpn)
+            .map_err(|e| DtlsError::Callback(format!("servername callback: {e}")))?;
+        if let Some(config) = switched {
+            match (config.cert_chain.first(), &config.key) {
+                (Some(cert), Some(key)) if key.matches(cert).is_ok() => self.config = config,
+                _ => {
+                    return Err(DtlsError::Callback(
+                        "the servername callback's context has no matching certificate and key"
+                            .into(),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn on_established(&mut self) {
         self.received.extend(self.early_data.drain(..));
         self.future_records.clear();
-        if self.role == Role::Client {
-            // The server's Finished proves it has our last flight.
+        if self.retransmitter.deadline().is_some() {
+            // The peer's Finished proves it has our flight. A final flight (the server's in
+            // a full handshake, the client's in an abbreviated one) stays to answer the
+            // peer's retransmissions.
             self.retransmitter.clear();
         }
         if let (Some(log), Some(random), Some(master)) = (
@@ -689,10 +823,8 @@ impl DtlsEngine {
             // Application data is never valid in the clear (RFC 6347 §4.1).
             self.stats.records_discarded += 1;
         } else if self.handshake.is_established() {
-            if self.role == Role::Server {
-                // The client has our Finished: nothing will need retransmitting.
-                self.retransmitter.clear();
-            }
+            // The peer has our Finished: nothing will need retransmitting.
+            self.retransmitter.clear();
             self.received.push_back(data);
         } else if self.early_data.len() < MAX_EARLY_DATA {
             // The new epoch is open but the peer's Finished is missing (RFC 6347 §4.1).

@@ -56,9 +56,17 @@ pub enum DtlsError {
     /// A local failure: a key that cannot sign, the random generator.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An application callback failed or gave something unusable; the handshake is aborted.
+    #[error("callback failed: {0}")]
+    Callback(String),
     /// The peer ended the association with a fatal alert.
     #[error("peer sent fatal alert {0:?}")]
     AlertReceived(AlertDescription),
+    /// Server: the client restarted (RFC 6347 §4.2.8). A ClientHello in epoch 0 with a valid
+    /// cookie arrived on the established association, which ends; the engine keeps the
+    /// datagram for a new association ([`super::DtlsEngine::take_restart_hello`]).
+    #[error("the peer restarted: a new ClientHello with a valid cookie ended the association")]
+    PeerRestarted,
     /// The peer stopped answering: the last flight was sent this many times in vain.
     #[error("handshake timed out after {retransmissions} retransmissions")]
     Timeout {
@@ -87,8 +95,12 @@ impl DtlsError {
             DtlsError::DecryptError(_) => A::DecryptError,
             DtlsError::NoApplicationProtocol => A::NoApplicationProtocol,
             DtlsError::ProtocolVersion(_) => A::ProtocolVersion,
-            DtlsError::Internal(_) => A::InternalError,
-            DtlsError::AlertReceived(_) | DtlsError::Timeout { .. } => return None,
+            // RFC 5246 §7.2.2: a failure the peer did not cause.
+            DtlsError::Internal(_) | DtlsError::Callback(_) => A::InternalError,
+            // The restarted peer has forgotten the old keys: an alert under them is noise.
+            DtlsError::AlertReceived(_)
+            | DtlsError::Timeout { .. }
+            | DtlsError::PeerRestarted => return None,
         })
     }
 }
@@ -106,6 +118,8 @@ impl From<DtlsError> for crate::Error {
             DtlsError::ProtocolVersion(_) => {
                 R::PeerIncompatible(P::ServerDoesNotSupportTls12Or13).into()
             }
+            DtlsError::Callback(message) => crate::Error::Callback(message),
+            DtlsError::PeerRestarted => crate::Error::PeerRestarted,
             other => R::General(other.to_string()).into(),
         }
     }

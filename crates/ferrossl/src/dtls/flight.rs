@@ -74,7 +74,8 @@ pub fn pack(
                     let overhead = records.overhead(*epoch) + HANDSHAKE_HEADER_LEN;
                     let room = mtu.saturating_sub(current.len() + overhead);
                     let remaining = body.len() - offset;
-                    if room < remaining.min(MIN_FRAGMENT) && !current.is_empty() {
+                    // A full datagram takes nothing more, not even a message with no body.
+                    if (room == 0 || room < remaining.min(MIN_FRAGMENT)) && !current.is_empty() {
                         datagrams.push(std::mem::take(&mut current));
                         continue;
                     }
@@ -165,6 +166,11 @@ impl Retransmitter {
     /// The flight to resend, if one is kept.
     pub fn flight(&self) -> Option<&[FlightItem]> {
         (!self.flight.is_empty()).then_some(&self.flight[..])
+    }
+
+    /// How many times the timer resent the kept flight.
+    pub fn retransmissions(&self) -> u32 {
+        self.retransmissions
     }
 
     /// The timer fired: doubles the timeout up to the ceiling. Fails once the flight was

@@ -121,6 +121,21 @@ impl KeySchedule {
         }
     }
 
+    /// A resumed session's schedule: its master secret with the new randoms (RFC 5246 §7.3).
+    pub fn resumed(
+        hash: PrfHash,
+        master: [u8; 48],
+        client_random: [u8; 32],
+        server_random: [u8; 32],
+    ) -> Self {
+        Self {
+            hash,
+            master,
+            client_random,
+            server_random,
+        }
+    }
+
     /// The PRF hash.
     pub fn hash(&self) -> PrfHash {
         self.hash

@@ -20,7 +20,8 @@
 //!
 //! Supported: ECDHE-ECDSA and ECDHE-RSA with AES-128/256-GCM and ChaCha20-Poly1305; X25519,
 //! P-256, P-384; ECDSA, RSA PKCS#1 and PSS, Ed25519 signatures; extended master secret
-//! (required); SNI, ALPN, use_srtp, record_size_limit; the RFC 5705 exporter. Renegotiation
+//! (required); session resumption by ID and by ticket (RFC 5077); SNI, ALPN, use_srtp,
+//! record_size_limit; the RFC 5705 exporter. Renegotiation
 //! is refused with a no_renegotiation warning.
 
 pub mod codec;
@@ -40,8 +41,9 @@ use std::sync::Arc;
 
 use rustls_pki_types::UnixTime;
 
-use crate::config::VerifySettings;
+use crate::config::{Config, VerifySettings};
 use crate::ex_data::ExData;
+use crate::session::Session;
 use crate::tls::AlpnDecision;
 
 pub use cookie::{
@@ -56,6 +58,11 @@ pub use srtp::SrtpProfile;
 /// The current wall-clock time, for certificate validity. The engine asks only when it
 /// verifies a chain; tests can pin it.
 pub type WallClock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// A server's servername callback: given the client's SNI name and ALPN offer, it may return
+/// another configuration (certificate, key, verification) to serve the handshake with.
+pub type ServernameCallback =
+    Arc<dyn Fn(Option<&str>, &[Vec<u8>]) -> crate::Result<Option<Arc<Config>>> + Send + Sync>;
 
 /// A server's ALPN choice among the client's offer.
 pub type AlpnSelectCallback = Arc<dyn Fn(&[Vec<u8>]) -> AlpnDecision + Send + Sync>;
@@ -78,6 +85,8 @@ pub struct DtlsParams {
     pub alpn_protocols: Vec<Vec<u8>>,
     /// A server's ALPN callback.
     pub alpn_select: Option<AlpnSelectCallback>,
+    /// A server's servername callback, run when the ClientHello arrives.
+    pub servername: Option<ServernameCallback>,
     /// The name a client sends as SNI (DNS names only) and checks when the configuration's
     /// `check_hostname` is on.
     pub server_name: Option<String>,
@@ -93,6 +102,9 @@ pub struct DtlsParams {
     pub ex_data: Arc<ExData>,
     /// The wall clock.
     pub wall_clock: WallClock,
+    /// Client: the session to offer (`set_session`), which a full handshake then fills for
+    /// later resumption.
+    pub session: Option<Session>,
 }
 
 impl Default for DtlsParams {
@@ -103,6 +115,7 @@ impl Default for DtlsParams {
             srtp_profiles: Vec::new(),
             alpn_protocols: Vec::new(),
             alpn_select: None,
+            servername: None,
             server_name: None,
             verify_host: None,
             verify: None,
@@ -110,6 +123,7 @@ impl Default for DtlsParams {
             peer_addr: None,
             ex_data: Arc::new(ExData::default()),
             wall_clock: Arc::new(UnixTime::now),
+            session: None,
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct LinkConditions {
     pub delay: Duration,
     /// The longest extra delay of a reordered datagram.
     pub reorder_delay: Duration,
+    /// Datagrams longer than this are lost (a path MTU smaller than the engines think).
+    pub path_mtu: Option<usize>,
 }
 
 impl LinkConditions {
@@ -67,6 +69,7 @@ impl LinkConditions {
             reorder: 0.0,
             delay: Duration::from_millis(10),
             reorder_delay: Duration::ZERO,
+            path_mtu: None,
         }
     }
 
@@ -78,6 +81,7 @@ impl LinkConditions {
             reorder: 0.2,
             delay: Duration::from_millis(10),
             reorder_delay: Duration::from_millis(300),
+            path_mtu: None,
         }
     }
 }
@@ -126,7 +130,8 @@ impl Link {
     /// Puts a datagram on the link at `now`; `tag` follows it to the other end.
     pub fn send(&mut self, datagram: Vec<u8>, tag: u64, now: Instant) {
         self.stats.sent += 1;
-        if self.rng.chance(self.conditions.loss) {
+        let too_big = self.conditions.path_mtu.is_some_and(|m| datagram.len() > m);
+        if self.rng.chance(self.conditions.loss) || too_big {
             self.stats.lost += 1;
             return;
         }

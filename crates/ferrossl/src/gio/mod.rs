@@ -734,9 +734,18 @@ impl<B: DatagramBased> DtlsConnection<B> {
                 .ok_or(GioError::Tls(Error::Missing("server certificate")))?;
                 Ok(server_end_point(&cert)?)
             }
-            ChannelBindingType::Unique => Err(GioError::Tls(Error::NotSupported(
-                "tls-unique needs the Finished message, which the engine does not expose",
-            ))),
+            // RFC 5929 §3.1: the first Finished of the handshake, the client's in a full one
+            // and the server's in a resumption.
+            ChannelBindingType::Unique => {
+                let ours_first =
+                    conn.session_reused() == (self.settings.method == Method::DtlsServer);
+                let first = if ours_first {
+                    conn.get_finished()?
+                } else {
+                    conn.get_peer_finished()?
+                };
+                first.ok_or(GioError::Tls(Error::Missing("Finished message")))
+            }
         }
     }
 

@@ -330,18 +330,12 @@ impl TlsEngine {
         };
         let caching = config.session_cache_mode & SESS_CACHE_SERVER != 0;
         sc.session_storage = if caching {
-            Arc::new(ServerSessions {
-                id_context: config.session_id_context.clone(),
-                timeout: config.session_timeout,
-            })
+            Arc::new(ServerSessions::of(config))
         } else {
             Arc::new(rustls::server::NoServerSessionStorage {})
         };
         if config.options & OP_NO_TICKET == 0 {
-            sc.ticketer = Arc::new(TimedTicketer {
-                keys: config.ticket_keys.clone(),
-                timeout: config.session_timeout,
-            });
+            sc.ticketer = Arc::new(TimedTicketer::of(config));
         } else if !caching {
             sc.send_tls13_tickets = 0;
         }

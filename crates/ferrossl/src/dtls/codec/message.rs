@@ -4,7 +4,7 @@
 use rustls::{CipherSuite, HandshakeType, NamedGroup, SignatureScheme};
 
 use super::extensions::HelloExtensions;
-use super::{put_bytes, put_prefixed, put_u16, DecodeError, Reader};
+use super::{put_bytes, put_prefixed, put_u16, put_uint, DecodeError, Reader};
 
 /// `named_curve` in ECParameters (RFC 8422 §5.4); the other curve types are deprecated.
 const CURVE_TYPE_NAMED: u8 = 3;
@@ -20,7 +20,7 @@ pub struct ClientHello {
     pub client_version: u16,
     /// 32 random bytes.
     pub random: [u8; 32],
-    /// A session to resume (ferrossl's client sends none).
+    /// A session to resume: its ID, or a fresh one beside a ticket (RFC 5077 §3.4).
     pub session_id: Vec<u8>,
     /// The cookie from a HelloVerifyRequest, empty at first.
     pub cookie: Vec<u8>,
@@ -89,7 +89,8 @@ pub struct ServerHello {
     pub server_version: u16,
     /// 32 random bytes.
     pub random: [u8; 32],
-    /// The session's identifier (ferrossl's server sends none: no resumption).
+    /// The session's identifier: new, the client's when resuming, or empty when the server
+    /// does not cache.
     pub session_id: Vec<u8>,
     /// The suite chosen.
     pub cipher_suite: CipherSuite,
@@ -329,6 +330,36 @@ impl CertificateRequest {
     }
 }
 
+/// NewSessionTicket (RFC 5077 §3.3): a ticket the client offers to resume; empty when the
+/// server acknowledged the extension but issues none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSessionTicket {
+    /// How long the ticket may be used, in seconds (0: unspecified).
+    pub lifetime_hint: u32,
+    /// The opaque ticket.
+    pub ticket: Vec<u8>,
+}
+
+impl NewSessionTicket {
+    /// Reads a body.
+    pub fn read(body: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(body);
+        let lifetime_hint = r.u32("ticket_lifetime_hint")?;
+        let ticket = r.prefixed(2, "ticket")?.to_vec();
+        r.finish("NewSessionTicket")?;
+        Ok(Self {
+            lifetime_hint,
+            ticket,
+        })
+    }
+
+    /// Writes the body.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_uint(out, u64::from(self.lifetime_hint), 4);
+        put_bytes(out, 2, &self.ticket);
+    }
+}
+
 /// One handshake message, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -354,6 +385,8 @@ pub enum Message {
     ClientKeyExchange(Vec<u8>),
     /// Finished: verify_data.
     Finished(Vec<u8>),
+    /// NewSessionTicket (RFC 5077 §3.3).
+    NewSessionTicket(NewSessionTicket),
 }
 
 impl Message {
@@ -408,6 +441,9 @@ impl Message {
                 }
                 Message::Finished(body.to_vec())
             }
+            HandshakeType::NewSessionTicket => {
+                Message::NewSessionTicket(NewSessionTicket::read(body)?)
+            }
             _ => return Err(DecodeError("handshake message of an unknown type")),
         })
     }
@@ -426,6 +462,7 @@ impl Message {
             Message::CertificateVerify(_) => HandshakeType::CertificateVerify,
             Message::ClientKeyExchange(_) => HandshakeType::ClientKeyExchange,
             Message::Finished(_) => HandshakeType::Finished,
+            Message::NewSessionTicket(_) => HandshakeType::NewSessionTicket,
         }
     }
 
@@ -442,6 +479,7 @@ impl Message {
             Message::CertificateVerify(m) => m.encode(out),
             Message::ClientKeyExchange(public) => put_bytes(out, 1, public),
             Message::Finished(verify_data) => out.extend_from_slice(verify_data),
+            Message::NewSessionTicket(m) => m.encode(out),
         }
     }
 }
@@ -529,6 +567,10 @@ mod tests {
         }));
         round_trip(Message::ClientKeyExchange(vec![4; 65]));
         round_trip(Message::Finished(vec![3; 12]));
+        round_trip(Message::NewSessionTicket(NewSessionTicket {
+            lifetime_hint: 300,
+            ticket: vec![8; 100],
+        }));
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The client's states: ClientHello (again with a cookie after a HelloVerifyRequest), then the
 //! server's flight, then ours (Certificate, ClientKeyExchange, CertificateVerify,
-//! ChangeCipherSpec, Finished), then the server's ChangeCipherSpec and Finished.
+//! ChangeCipherSpec, Finished), then the server's [NewSessionTicket,] ChangeCipherSpec and
+//! Finished. When the server resumes the offered session (RFC 5246 §7.3), its
+//! [NewSessionTicket,] ChangeCipherSpec and Finished follow the ServerHello, and ours end the
+//! handshake.
 
 use rustls::SignatureScheme;
 use rustls_pki_types::ServerName;
@@ -12,7 +15,7 @@ use crate::x509::{KeyType, PKey, X509Name};
 use super::super::codec::extensions::{HelloExtensions, UseSrtp, EC_POINT_UNCOMPRESSED};
 use super::super::codec::message::{
     Certificate, CertificateRequest, ClientHello, EcdhParams, HelloVerifyRequest, Message,
-    ServerHello, ServerKeyExchange,
+    NewSessionTicket, ServerHello, ServerKeyExchange,
 };
 use super::super::codec::record::{DTLS10, DTLS12};
 use super::super::error::DtlsError;
@@ -20,9 +23,11 @@ use super::super::key_schedule::{KeySchedule, PrfHash};
 use super::super::record::MAX_PLAINTEXT;
 use super::super::srtp::SrtpProfile;
 use super::crypto::{self, KeyExchange, SIGNATURE_SCHEMES};
+use super::resumption::SessionState;
 use super::{
     dtls_suites, groups, random, unexpected, unexpected_ccs, verify_data_matches, Context,
 };
+use crate::session::DtlsSession;
 
 /// A server that keeps asking for new cookies is not making progress.
 const MAX_HELLO_VERIFY_REQUESTS: u8 = 4;
@@ -42,8 +47,11 @@ pub enum ClientState {
     ExpectCertificateRequestOrDone(ExpectCertificateRequestOrDone),
     /// The server asked for our certificate.
     ExpectServerHelloDone(ExpectServerHelloDone),
-    /// Our second flight sent.
-    ExpectChangeCipherSpec(ExpectChangeCipherSpec),
+    /// The server acknowledged the session_ticket extension: its NewSessionTicket comes
+    /// before its ChangeCipherSpec (RFC 5077 §3.3).
+    ExpectNewSessionTicket(Ending),
+    /// Our second flight sent, or the server resumed the session.
+    ExpectChangeCipherSpec(Ending),
     /// The server switched to the new keys.
     ExpectFinished(ExpectFinished),
     /// Done.
@@ -61,6 +69,7 @@ impl ClientState {
             .as_deref()
             .filter(|n| matches!(ServerName::try_from(*n), Ok(ServerName::DnsName(_))))
             .map(|n| n.as_bytes().to_vec());
+        let offer = cx.resumption_offer()?;
         let extensions = HelloExtensions {
             server_name,
             supported_groups: Some(groups(cx.config)),
@@ -74,12 +83,13 @@ impl ClientState {
             extended_master_secret: true,
             record_size_limit: Some(MAX_PLAINTEXT as u16),
             renegotiation_info: Some(Vec::new()),
+            session_ticket: offer.ticket_extension,
             ..Default::default()
         };
         let hello = ClientHello {
             client_version: DTLS12,
             random: client_random,
-            session_id: Vec::new(),
+            session_id: offer.session_id,
             cookie: Vec::new(),
             cipher_suites: dtls_suites(cx.config).iter().map(|c| c.suite).collect(),
             compression_methods: vec![0],
@@ -91,6 +101,7 @@ impl ClientState {
         Ok(ClientState::ExpectServerHello(ExpectServerHello {
             hello,
             hello_verify_requests: 0,
+            offered: offer.session,
         }))
     }
 
@@ -102,9 +113,7 @@ impl ClientState {
             (S::ExpectServerHello(s), M::HelloVerifyRequest(m)) => {
                 S::ExpectServerHello(s.handle_hello_verify_request(m, cx)?)
             }
-            (S::ExpectServerHello(s), M::ServerHello(m)) => {
-                S::ExpectCertificate(s.handle_server_hello(m, cx)?)
-            }
+            (S::ExpectServerHello(s), M::ServerHello(m)) => s.handle_server_hello(m, cx)?,
             (S::ExpectCertificate(s), M::Certificate(m)) => {
                 S::ExpectServerKeyExchange(s.handle(m, cx)?)
             }
@@ -115,10 +124,11 @@ impl ClientState {
                 S::ExpectServerHelloDone(s.handle_certificate_request(m, cx))
             }
             (S::ExpectCertificateRequestOrDone(s), M::ServerHelloDone) => {
-                S::ExpectChangeCipherSpec(s.handle_server_hello_done(cx)?)
+                s.handle_server_hello_done(cx)?
             }
-            (S::ExpectServerHelloDone(s), M::ServerHelloDone) => {
-                S::ExpectChangeCipherSpec(s.handle(cx)?)
+            (S::ExpectServerHelloDone(s), M::ServerHelloDone) => s.handle(cx)?,
+            (S::ExpectNewSessionTicket(s), M::NewSessionTicket(m)) => {
+                S::ExpectChangeCipherSpec(s.handle(m))
             }
             (S::ExpectFinished(s), M::Finished(m)) => {
                 s.handle(&m, cx)?;
@@ -131,7 +141,9 @@ impl ClientState {
     /// Takes the server's ChangeCipherSpec.
     pub fn handle_change_cipher_spec(self) -> Result<Self, DtlsError> {
         match self {
-            ClientState::ExpectChangeCipherSpec(s) => Ok(ClientState::ExpectFinished(s.handle())),
+            ClientState::ExpectChangeCipherSpec(s) => {
+                Ok(ClientState::ExpectFinished(ExpectFinished { ending: s }))
+            }
             state => Err(unexpected_ccs(state.expects())),
         }
     }
@@ -145,6 +157,7 @@ impl ClientState {
                 "CertificateRequest or ServerHelloDone"
             }
             ClientState::ExpectServerHelloDone(_) => "ServerHelloDone",
+            ClientState::ExpectNewSessionTicket(_) => "NewSessionTicket",
             ClientState::ExpectChangeCipherSpec(_) => "ChangeCipherSpec",
             ClientState::ExpectFinished(_) => "Finished",
             ClientState::Established => "no handshake message",
@@ -158,12 +171,17 @@ struct Negotiated {
     suite: &'static CipherInfo,
     client_random: [u8; 32],
     server_random: [u8; 32],
+    session_id: Vec<u8>,
+    /// Whether the server acknowledged the session_ticket extension.
+    ticket_expected: bool,
 }
 
 /// Waiting for ServerHello (or a HelloVerifyRequest).
 pub struct ExpectServerHello {
     hello: ClientHello,
     hello_verify_requests: u8,
+    /// The session offered for resumption, with its ticket.
+    offered: Option<(SessionState, Option<Vec<u8>>)>,
 }
 
 impl ExpectServerHello {
@@ -204,7 +222,7 @@ impl ExpectServerHello {
         self,
         sh: ServerHello,
         cx: &mut Context<'_>,
-    ) -> Result<ExpectCertificate, DtlsError> {
+    ) -> Result<ClientState, DtlsError> {
         if sh.server_version != DTLS12 {
             return Err(DtlsError::ProtocolVersion(
                 "the server did not choose DTLS 1.2",
@@ -229,6 +247,7 @@ impl ExpectServerHello {
         if ext.unsolicited(offered) {
             return Err(DtlsError::UnsupportedExtension);
         }
+        // RFC 7627 §5.3: a resumed session needs it as much as a new one.
         if !ext.extended_master_secret {
             return Err(DtlsError::HandshakeFailure(
                 "the server does not support the extended master secret (RFC 7627)",
@@ -288,15 +307,55 @@ impl ExpectServerHello {
         }
         cx.session.server_random = Some(sh.random);
         cx.session.suite = Some(suite);
-        Ok(ExpectCertificate {
+        let ticket_expected = ext.session_ticket.is_some();
+        let resumed = !sh.session_id.is_empty() && sh.session_id == self.hello.session_id;
+        if let (true, Some((state, ticket))) = (resumed, self.offered) {
+            let ending = resume(state, ticket, &sh, suite, self.hello.random, cx)?;
+            return Ok(match ticket_expected {
+                true => ClientState::ExpectNewSessionTicket(ending),
+                false => ClientState::ExpectChangeCipherSpec(ending),
+            });
+        }
+        Ok(ClientState::ExpectCertificate(ExpectCertificate {
             negotiated: Negotiated {
                 client_random: self.hello.random,
                 hello: self.hello,
                 suite,
                 server_random: sh.random,
+                session_id: sh.session_id,
+                ticket_expected,
             },
-        })
+        }))
     }
+}
+
+/// The server accepted our session (RFC 5246 §7.3): its master secret with the new randoms,
+/// and the server's ChangeCipherSpec and Finished come next.
+fn resume(
+    state: SessionState,
+    ticket: Option<Vec<u8>>,
+    sh: &ServerHello,
+    suite: &'static CipherInfo,
+    client_random: [u8; 32],
+    cx: &mut Context<'_>,
+) -> Result<Ending, DtlsError> {
+    // RFC 5246 §7.4.1.3: a resumed session keeps its cipher suite.
+    if sh.cipher_suite != state.suite {
+        return Err(DtlsError::IllegalParameter(
+            "the server resumed the session with another cipher suite",
+        ));
+    }
+    let keys = KeySchedule::resumed(PrfHash::of(suite), state.master, client_random, sh.random);
+    cx.install_keys(&keys, suite)?;
+    cx.restore_peer_chain(&state.peer_chain);
+    cx.session.resumed = true;
+    Ok(Ending {
+        keys,
+        suite,
+        session_id: sh.session_id.clone(),
+        ticket,
+        new_ticket: false,
+    })
 }
 
 /// Waiting for the server's Certificate.
@@ -387,10 +446,7 @@ impl ExpectCertificateRequestOrDone {
         }
     }
 
-    fn handle_server_hello_done(
-        self,
-        cx: &mut Context<'_>,
-    ) -> Result<ExpectChangeCipherSpec, DtlsError> {
+    fn handle_server_hello_done(self, cx: &mut Context<'_>) -> Result<ClientState, DtlsError> {
         send_second_flight(self.negotiated, &self.server_params, None, cx)
     }
 }
@@ -403,7 +459,7 @@ pub struct ExpectServerHelloDone {
 }
 
 impl ExpectServerHelloDone {
-    fn handle(self, cx: &mut Context<'_>) -> Result<ExpectChangeCipherSpec, DtlsError> {
+    fn handle(self, cx: &mut Context<'_>) -> Result<ClientState, DtlsError> {
         send_second_flight(
             self.negotiated,
             &self.server_params,
@@ -432,7 +488,7 @@ fn send_second_flight(
     server_params: &EcdhParams,
     request: Option<&CertificateRequest>,
     cx: &mut Context<'_>,
-) -> Result<ExpectChangeCipherSpec, DtlsError> {
+) -> Result<ClientState, DtlsError> {
     let identity = request.and_then(|r| client_identity(r, cx));
     if request.is_some() {
         // Without a usable certificate the list is empty (RFC 5246 §7.4.6).
@@ -471,36 +527,82 @@ fn send_second_flight(
     let verify_data = keys.verify_data(true, &cx.transcript.hash(hash));
     cx.send(&Message::Finished(verify_data.to_vec()));
     cx.finish_flight(true);
-    Ok(ExpectChangeCipherSpec { keys })
+    let ending = Ending {
+        keys,
+        suite: n.suite,
+        session_id: n.session_id,
+        ticket: None,
+        new_ticket: false,
+    };
+    Ok(match n.ticket_expected {
+        true => ClientState::ExpectNewSessionTicket(ending),
+        false => ClientState::ExpectChangeCipherSpec(ending),
+    })
 }
 
-/// Waiting for the server's ChangeCipherSpec.
-pub struct ExpectChangeCipherSpec {
+/// The keys and what a later handshake needs to resume the session.
+pub struct Ending {
     keys: KeySchedule,
+    suite: &'static CipherInfo,
+    /// The session ID the server gave (empty: it does not cache).
+    session_id: Vec<u8>,
+    /// The ticket to offer next time.
+    ticket: Option<Vec<u8>>,
+    /// Whether the server issued the ticket in this handshake.
+    new_ticket: bool,
 }
 
-impl ExpectChangeCipherSpec {
-    fn handle(self) -> ExpectFinished {
-        ExpectFinished { keys: self.keys }
+impl Ending {
+    /// Takes the NewSessionTicket; an empty one issues nothing (RFC 5077 §3.3).
+    fn handle(mut self, nst: NewSessionTicket) -> Self {
+        if !nst.ticket.is_empty() {
+            self.ticket = Some(nst.ticket);
+            self.new_ticket = true;
+        }
+        self
     }
 }
 
 /// Waiting for the server's Finished.
 pub struct ExpectFinished {
-    keys: KeySchedule,
+    ending: Ending,
 }
 
 impl ExpectFinished {
     fn handle(self, verify_data: &[u8], cx: &mut Context<'_>) -> Result<(), DtlsError> {
-        let expected = self
-            .keys
-            .verify_data(false, &cx.transcript.hash_before_last(self.keys.hash()));
+        let Ending {
+            keys,
+            suite,
+            session_id,
+            ticket,
+            new_ticket,
+        } = self.ending;
+        let expected = keys.verify_data(false, &cx.transcript.hash_before_last(keys.hash()));
         if !verify_data_matches(&expected, verify_data) {
             return Err(DtlsError::DecryptError(
                 "the server's Finished does not match the handshake",
             ));
         }
-        cx.session.keys = Some(self.keys);
+        cx.session.peer_finished = Some(verify_data.to_vec());
+        if cx.session.resumed {
+            // RFC 5246 §7.3: in an abbreviated handshake the client's ChangeCipherSpec and
+            // Finished come last; kept to answer retransmissions, no timer (RFC 6347 §4.2.4).
+            cx.change_cipher_spec();
+            let ours = keys.verify_data(true, &cx.transcript.hash(keys.hash()));
+            cx.send(&Message::Finished(ours.to_vec()));
+            cx.finish_flight(false);
+        }
+        // A resumed session is kept as it was unless the server issued a new ticket.
+        let resumable = !session_id.is_empty() || ticket.is_some();
+        if resumable && (!cx.session.resumed || new_ticket) {
+            let state = SessionState::of(suite, &keys, cx.peer_chain_der());
+            cx.remember_session(DtlsSession {
+                session_id,
+                ticket,
+                state: state.encode(),
+            });
+        }
+        cx.session.keys = Some(keys);
         Ok(())
     }
 }

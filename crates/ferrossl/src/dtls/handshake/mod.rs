@@ -6,6 +6,7 @@
 
 mod client;
 mod crypto;
+mod resumption;
 mod server;
 
 use rustls::{HandshakeType, NamedGroup};
@@ -136,6 +137,12 @@ pub struct SessionInfo {
     pub server_name: Option<String>,
     /// Client: the CA names of the server's CertificateRequest.
     pub client_ca_names: Option<Vec<X509Name>>,
+    /// Whether the handshake resumed a session (an abbreviated handshake).
+    pub resumed: bool,
+    /// The verify_data of the Finished we sent.
+    pub finished: Option<Vec<u8>>,
+    /// The verify_data of the peer's Finished, once it checked out.
+    pub peer_finished: Option<Vec<u8>>,
 }
 
 /// What a state may touch.
@@ -161,6 +168,9 @@ impl Context<'_> {
     fn send(&mut self, message: &Message) {
         let mut body = Vec::new();
         message.encode(&mut body);
+        if let Message::Finished(verify_data) = message {
+            self.session.finished = Some(verify_data.clone());
+        }
         let seq = self.flight.next_message_seq;
         self.flight.next_message_seq += 1;
         let encoded = encode_message(message.msg_type(), seq, &body);
@@ -194,6 +204,23 @@ impl Context<'_> {
             Role::Server => self.records.install_next_epoch(client, server),
         }
         Ok(())
+    }
+
+    /// The peer's chain as DER, for the session state.
+    fn peer_chain_der(&self) -> Vec<Vec<u8>> {
+        self.session
+            .peer_chain
+            .iter()
+            .map(|c| c.to_der().to_vec())
+            .collect()
+    }
+
+    /// A resumed session's peer chain, as it was verified when the session was made.
+    fn restore_peer_chain(&mut self, chain: &[Vec<u8>]) {
+        self.session.peer_chain = chain
+            .iter()
+            .filter_map(|d| X509::from_der(d).ok())
+            .collect();
     }
 
     /// The verification settings in force: the connection's, else the context's.

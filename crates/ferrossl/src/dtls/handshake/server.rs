@@ -1,6 +1,8 @@
 //! The server's states: a (cookie-verified) ClientHello, our flight (ServerHello, Certificate,
 //! ServerKeyExchange, CertificateRequest, ServerHelloDone), the client's flight, then our
-//! ChangeCipherSpec and Finished.
+//! [NewSessionTicket,] ChangeCipherSpec and Finished. A ClientHello naming a session we can
+//! resume (by ticket or cached ID) gets the abbreviated handshake instead (RFC 5246 §7.3):
+//! ServerHello, [NewSessionTicket,] ChangeCipherSpec, Finished, then the client's.
 
 use rustls::{CipherSuite, NamedGroup};
 
@@ -12,13 +14,14 @@ use crate::verify::Purpose;
 use super::super::codec::extensions::{HelloExtensions, UseSrtp, EC_POINT_UNCOMPRESSED};
 use super::super::codec::message::{
     Certificate, CertificateRequest, ClientHello, DigitallySigned, EcdhParams, Message,
-    ServerHello, ServerKeyExchange,
+    NewSessionTicket, ServerHello, ServerKeyExchange,
 };
 use super::super::codec::record::DTLS12;
 use super::super::error::DtlsError;
 use super::super::key_schedule::{KeySchedule, PrfHash};
 use super::super::record::MAX_PLAINTEXT;
 use super::crypto::{self, KeyExchange, SIGNATURE_SCHEMES};
+use super::resumption::SessionState;
 use super::{
     dtls_suites, groups, random, unexpected, unexpected_ccs, verify_data_matches, Context,
 };
@@ -58,6 +61,7 @@ impl ServerState {
             (S::ExpectClientHello(s), M::ClientHello(m)) => match s.handle(m, cx)? {
                 AfterHello::Certificate(next) => S::ExpectCertificate(next),
                 AfterHello::KeyExchange(next) => S::ExpectClientKeyExchange(next),
+                AfterHello::Resumed(next) => S::ExpectChangeCipherSpec(next),
             },
             (S::ExpectCertificate(s), M::Certificate(m)) => {
                 S::ExpectClientKeyExchange(s.handle(m, cx)?)
@@ -103,6 +107,7 @@ impl ServerState {
 enum AfterHello {
     Certificate(ExpectCertificate),
     KeyExchange(ExpectClientKeyExchange),
+    Resumed(ExpectChangeCipherSpec),
 }
 
 /// Where ClientKeyExchange leads.
@@ -117,6 +122,8 @@ struct Negotiated {
     kx: KeyExchange,
     client_random: [u8; 32],
     server_random: [u8; 32],
+    session_id: Vec<u8>,
+    issue_ticket: bool,
 }
 
 /// Waiting for a ClientHello.
@@ -165,27 +172,6 @@ impl ExpectClientHello {
                 "the client does not accept uncompressed EC points",
             ));
         }
-        let key = cx
-            .config
-            .key
-            .clone()
-            .ok_or_else(|| DtlsError::Internal("no private key".into()))?;
-        let client_schemes = ext.signature_algorithms.clone().unwrap_or_default();
-        let suite = choose_suite(&hello, cx, key.key_type())?;
-        if !crypto::can_sign(&key, &client_schemes) {
-            return Err(DtlsError::HandshakeFailure(
-                "no signature scheme in common with the client",
-            ));
-        }
-        let ours = groups(cx.config);
-        // RFC 8422 §4: a client that names no groups is assumed to support P-256.
-        let group = match &ext.supported_groups {
-            Some(theirs) => ours.iter().copied().find(|g| theirs.contains(g)),
-            None => ours
-                .contains(&NamedGroup::secp256r1)
-                .then_some(NamedGroup::secp256r1),
-        }
-        .ok_or(DtlsError::HandshakeFailure("no ECDHE group in common"))?;
         let alpn = match &ext.alpn {
             Some(offer) => choose_alpn(offer, cx)?,
             None => None,
@@ -210,14 +196,23 @@ impl ExpectClientHello {
             }
             cx.records.peer_limit = usize::from(limit).min(MAX_PLAINTEXT);
         }
-
         let server_random = random()?;
         cx.session.client_random = Some(hello.random);
         cx.session.server_random = Some(server_random);
-        cx.session.suite = Some(suite);
         cx.session.srtp_profile = srtp;
         cx.session.alpn = alpn.clone();
-        cx.session.group = Some(group);
+        let resumption = cx
+            .session_to_resume(&hello)
+            .and_then(|(state, from_ticket)| {
+                Some((state.usable_suite(&hello, cx)?, state, from_ticket))
+            });
+        // RFC 5077 §3.2: the empty extension in the ServerHello promises a NewSessionTicket.
+        // A session resumed from a ticket keeps that ticket, so its lifetime stays as issued.
+        let issue_ticket = ext.session_ticket.is_some()
+            && cx.tickets_enabled()
+            && !resumption
+                .as_ref()
+                .is_some_and(|(_, _, from_ticket)| *from_ticket);
         let extensions = HelloExtensions {
             server_name: ext.server_name.as_ref().map(|_| Vec::new()),
             ec_point_formats: ext
@@ -232,69 +227,173 @@ impl ExpectClientHello {
             extended_master_secret: true,
             record_size_limit: ext.record_size_limit.map(|_| MAX_PLAINTEXT as u16),
             renegotiation_info: secure_renegotiation.then(Vec::new),
+            session_ticket: issue_ticket.then(Vec::new),
             ..Default::default()
         };
-        cx.send(&Message::ServerHello(ServerHello {
-            server_version: DTLS12,
-            random: server_random,
-            session_id: Vec::new(),
-            cipher_suite: suite.suite,
-            compression_method: 0,
+        let hello_out = HelloOut {
+            server_random,
             extensions,
-        }));
-        cx.send(&Message::Certificate(Certificate {
-            chain: cx
+            issue_ticket,
+        };
+        if let Some((suite, state, _)) = resumption {
+            return resume(&hello, hello_out, state, suite, cx);
+        }
+        full_handshake(&hello, hello_out, cx)
+    }
+}
+
+/// What our ServerHello says, either way.
+struct HelloOut {
+    server_random: [u8; 32],
+    extensions: HelloExtensions,
+    issue_ticket: bool,
+}
+
+/// The abbreviated handshake (RFC 5246 §7.3, RFC 6347 §4.2.4): ServerHello echoing the
+/// client's session ID, [NewSessionTicket,] ChangeCipherSpec and Finished, keyed by the
+/// session's master secret.
+fn resume(
+    hello: &ClientHello,
+    out: HelloOut,
+    state: SessionState,
+    suite: &'static CipherInfo,
+    cx: &mut Context<'_>,
+) -> Result<AfterHello, DtlsError> {
+    cx.session.suite = Some(suite);
+    cx.session.resumed = true;
+    cx.restore_peer_chain(&state.peer_chain);
+    cx.send(&Message::ServerHello(ServerHello {
+        server_version: DTLS12,
+        random: out.server_random,
+        session_id: hello.session_id.clone(),
+        cipher_suite: suite.suite,
+        compression_method: 0,
+        extensions: out.extensions,
+    }));
+    let hash = PrfHash::of(suite);
+    let keys = KeySchedule::resumed(hash, state.master, hello.random, out.server_random);
+    if out.issue_ticket {
+        send_ticket(&state, cx);
+    }
+    cx.install_keys(&keys, suite)?;
+    cx.change_cipher_spec();
+    let ours = keys.verify_data(false, &cx.transcript.hash(hash));
+    cx.send(&Message::Finished(ours.to_vec()));
+    cx.finish_flight(true);
+    Ok(AfterHello::Resumed(ExpectChangeCipherSpec {
+        ending: Ending {
+            keys,
+            suite,
+            session_id: Vec::new(),
+            issue_ticket: false,
+        },
+    }))
+}
+
+/// NewSessionTicket for `state` (RFC 5077 §3.3); empty when it cannot be sealed.
+fn send_ticket(state: &SessionState, cx: &mut Context<'_>) {
+    let ticket = cx.seal_ticket(state).unwrap_or_default();
+    cx.send(&Message::NewSessionTicket(NewSessionTicket {
+        lifetime_hint: cx.ticket_lifetime(),
+        ticket,
+    }));
+}
+
+/// The full handshake's first flight: ServerHello (with a new session ID when the cache is
+/// on), Certificate, ServerKeyExchange, [CertificateRequest,] ServerHelloDone.
+fn full_handshake(
+    hello: &ClientHello,
+    out: HelloOut,
+    cx: &mut Context<'_>,
+) -> Result<AfterHello, DtlsError> {
+    let ext = &hello.extensions;
+    let key = cx
+        .config
+        .key
+        .clone()
+        .ok_or_else(|| DtlsError::Internal("no private key".into()))?;
+    let client_schemes = ext.signature_algorithms.clone().unwrap_or_default();
+    let suite = choose_suite(hello, cx, key.key_type())?;
+    if !crypto::can_sign(&key, &client_schemes) {
+        return Err(DtlsError::HandshakeFailure(
+            "no signature scheme in common with the client",
+        ));
+    }
+    let ours = groups(cx.config);
+    // RFC 8422 §4: a client that names no groups is assumed to support P-256.
+    let group = match &ext.supported_groups {
+        Some(theirs) => ours.iter().copied().find(|g| theirs.contains(g)),
+        None => ours
+            .contains(&NamedGroup::secp256r1)
+            .then_some(NamedGroup::secp256r1),
+    }
+    .ok_or(DtlsError::HandshakeFailure("no ECDHE group in common"))?;
+    cx.session.suite = Some(suite);
+    cx.session.group = Some(group);
+    let server_random = out.server_random;
+    let session_id = cx.new_session_id()?;
+    cx.send(&Message::ServerHello(ServerHello {
+        server_version: DTLS12,
+        random: server_random,
+        session_id: session_id.clone(),
+        cipher_suite: suite.suite,
+        compression_method: 0,
+        extensions: out.extensions,
+    }));
+    cx.send(&Message::Certificate(Certificate {
+        chain: cx
+            .config
+            .cert_chain
+            .iter()
+            .map(|c| c.to_der().to_vec())
+            .collect(),
+    }));
+    let kx = KeyExchange::start(group)?;
+    let params = EcdhParams {
+        group,
+        public: kx.public().to_vec(),
+    };
+    let mut signed = Vec::new();
+    signed.extend_from_slice(&hello.random);
+    signed.extend_from_slice(&server_random);
+    params.encode(&mut signed);
+    let signed = crypto::sign(&key, &client_schemes, &signed)?
+        .ok_or_else(|| DtlsError::Internal("the key cannot sign any more".into()))?;
+    cx.send(&Message::ServerKeyExchange(ServerKeyExchange {
+        params,
+        signed,
+    }));
+    let request_certificate = cx.verify_settings().mode & VERIFY_PEER != 0;
+    if request_certificate {
+        cx.send(&Message::CertificateRequest(CertificateRequest {
+            certificate_types: CERTIFICATE_TYPES.to_vec(),
+            signature_schemes: SIGNATURE_SCHEMES.to_vec(),
+            ca_names: cx
                 .config
-                .cert_chain
+                .client_ca_list
                 .iter()
-                .map(|c| c.to_der().to_vec())
+                .map(|n| n.to_der().to_vec())
                 .collect(),
         }));
-        let kx = KeyExchange::start(group)?;
-        let params = EcdhParams {
-            group,
-            public: kx.public().to_vec(),
-        };
-        let mut signed = Vec::new();
-        signed.extend_from_slice(&hello.random);
-        signed.extend_from_slice(&server_random);
-        params.encode(&mut signed);
-        let signed = crypto::sign(&key, &client_schemes, &signed)?
-            .ok_or_else(|| DtlsError::Internal("the key cannot sign any more".into()))?;
-        cx.send(&Message::ServerKeyExchange(ServerKeyExchange {
-            params,
-            signed,
-        }));
-        let request_certificate = cx.verify_settings().mode & VERIFY_PEER != 0;
-        if request_certificate {
-            cx.send(&Message::CertificateRequest(CertificateRequest {
-                certificate_types: CERTIFICATE_TYPES.to_vec(),
-                signature_schemes: SIGNATURE_SCHEMES.to_vec(),
-                ca_names: cx
-                    .config
-                    .client_ca_list
-                    .iter()
-                    .map(|n| n.to_der().to_vec())
-                    .collect(),
-            }));
-        }
-        cx.send(&Message::ServerHelloDone);
-        cx.finish_flight(true);
-        let negotiated = Negotiated {
-            suite,
-            kx,
-            client_random: hello.random,
-            server_random,
-        };
-        Ok(if request_certificate {
-            AfterHello::Certificate(ExpectCertificate { negotiated })
-        } else {
-            AfterHello::KeyExchange(ExpectClientKeyExchange {
-                negotiated,
-                client_cert: None,
-            })
-        })
     }
+    cx.send(&Message::ServerHelloDone);
+    cx.finish_flight(true);
+    let negotiated = Negotiated {
+        suite,
+        kx,
+        client_random: hello.random,
+        server_random,
+        session_id,
+        issue_ticket: out.issue_ticket,
+    };
+    Ok(if request_certificate {
+        AfterHello::Certificate(ExpectCertificate { negotiated })
+    } else {
+        AfterHello::KeyExchange(ExpectClientKeyExchange {
+            negotiated,
+            client_cert: None,
+        })
+    })
 }
 
 /// The suite: by the client's preference unless OP_CIPHER_SERVER_PREFERENCE, among those the
@@ -392,18 +491,24 @@ impl ExpectClientKeyExchange {
             n.server_random,
         );
         cx.install_keys(&keys, n.suite)?;
+        let ending = Ending {
+            keys,
+            suite: n.suite,
+            session_id: n.session_id,
+            issue_ticket: n.issue_ticket,
+        };
         Ok(match self.client_cert {
             Some(leaf) => {
-                AfterKeyExchange::CertificateVerify(ExpectCertificateVerify { keys, leaf })
+                AfterKeyExchange::CertificateVerify(ExpectCertificateVerify { ending, leaf })
             }
-            None => AfterKeyExchange::ChangeCipherSpec(ExpectChangeCipherSpec { keys }),
+            None => AfterKeyExchange::ChangeCipherSpec(ExpectChangeCipherSpec { ending }),
         })
     }
 }
 
 /// Waiting for the client's CertificateVerify.
 pub struct ExpectCertificateVerify {
-    keys: KeySchedule,
+    ending: Ending,
     leaf: Vec<u8>,
 }
 
@@ -420,43 +525,69 @@ impl ExpectCertificateVerify {
             cx.transcript.bytes_before_last(),
             "bad CertificateVerify signature",
         )?;
-        Ok(ExpectChangeCipherSpec { keys: self.keys })
+        Ok(ExpectChangeCipherSpec {
+            ending: self.ending,
+        })
     }
+}
+
+/// The keys, and how the session is kept once the handshake ends.
+struct Ending {
+    keys: KeySchedule,
+    suite: &'static CipherInfo,
+    /// The new session's ID (empty when it is not cached or was resumed).
+    session_id: Vec<u8>,
+    /// Whether our last flight carries a NewSessionTicket.
+    issue_ticket: bool,
 }
 
 /// Waiting for the client's ChangeCipherSpec.
 pub struct ExpectChangeCipherSpec {
-    keys: KeySchedule,
+    ending: Ending,
 }
 
 impl ExpectChangeCipherSpec {
     fn handle(self) -> ExpectFinished {
-        ExpectFinished { keys: self.keys }
+        ExpectFinished {
+            ending: self.ending,
+        }
     }
 }
 
 /// Waiting for the client's Finished.
 pub struct ExpectFinished {
-    keys: KeySchedule,
+    ending: Ending,
 }
 
 impl ExpectFinished {
     fn handle(self, verify_data: &[u8], cx: &mut Context<'_>) -> Result<(), DtlsError> {
-        let hash = self.keys.hash();
-        let expected = self
-            .keys
-            .verify_data(true, &cx.transcript.hash_before_last(hash));
+        let Ending {
+            keys,
+            suite,
+            session_id,
+            issue_ticket,
+        } = self.ending;
+        let hash = keys.hash();
+        let expected = keys.verify_data(true, &cx.transcript.hash_before_last(hash));
         if !verify_data_matches(&expected, verify_data) {
             return Err(DtlsError::DecryptError(
                 "the client's Finished does not match the handshake",
             ));
         }
-        cx.change_cipher_spec();
-        let ours = self.keys.verify_data(false, &cx.transcript.hash(hash));
-        cx.send(&Message::Finished(ours.to_vec()));
-        // The last flight: kept to answer retransmissions, no timer (RFC 6347 §4.2.4).
-        cx.finish_flight(false);
-        cx.session.keys = Some(self.keys);
+        cx.session.peer_finished = Some(verify_data.to_vec());
+        if !cx.session.resumed {
+            let state = SessionState::of(suite, &keys, cx.peer_chain_der());
+            cx.cache_session(&session_id, &state);
+            if issue_ticket {
+                send_ticket(&state, cx);
+            }
+            cx.change_cipher_spec();
+            let ours = keys.verify_data(false, &cx.transcript.hash(hash));
+            cx.send(&Message::Finished(ours.to_vec()));
+            // The last flight: kept to answer retransmissions, no timer (RFC 6347 §4.2.4).
+            cx.finish_flight(false);
+        }
+        cx.session.keys = Some(keys);
         Ok(())
     }
 }
