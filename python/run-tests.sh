@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 venv="${FERROSSL_VENV:-.venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+# maturin develop installs into the active virtualenv: this one, wherever FERROSSL_VENV puts it.
+export VIRTUAL_ENV="$(cd "$venv" && pwd)"
 "$venv/bin/pip" install --quiet --upgrade pip
 "$venv/bin/pip" install --quiet "maturin>=1.5,<2" pytest pytest-timeout pytest-rerunfailures pretend \
     "cryptography>=49,<51" "pyOpenSSL==26.4.0" "mypy>=1.10,<2"

@@ -442,7 +442,12 @@ mod tests {
             .receive_datagram(&mut buf, Timeout::Block, Some(&cancel))
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Interrupted);
-        assert!(start.elapsed() < Duration::from_millis(100));
+        // A loose bound: a loaded machine may delay the cancelling thread.
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
         t.join().unwrap();
     }
 
