@@ -32,12 +32,15 @@ fn database(pki: &TestPki) -> X509Store {
     store
 }
 
+/// The tls-exporter and tls-unique channel bindings of one end.
+type Bindings = (Vec<u8>, Vec<u8>);
+
 /// Runs a server in a thread that echoes datagrams until the client closes.
 fn echo_server(
     base: MemoryDatagrams,
     id: &Identity,
     configure: impl FnOnce(&mut DtlsConnection<MemoryDatagrams>) + Send + 'static,
-) -> thread::JoinHandle<Result<(Vec<u8>, Vec<u8>), GioError>> {
+) -> thread::JoinHandle<Result<Bindings, GioError>> {
     let (cert, key) = identity(id);
     thread::spawn(move || {
         let mut server = DtlsConnection::server(base, cert, key);
