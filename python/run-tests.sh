@@ -8,6 +8,7 @@ venv="${FERROSSL_VENV:-.venv}"
 "$venv/bin/pip" install --quiet --upgrade pip
 "$venv/bin/pip" install --quiet "maturin>=1.5,<2" pytest pytest-timeout pytest-rerunfailures pretend \
     "cryptography>=49,<51" "pyOpenSSL==26.4.0"
-"$venv/bin/maturin" develop --quiet
+# maturin finds the venv through VIRTUAL_ENV (it only looks for a .venv by itself).
+VIRTUAL_ENV="$(cd "$venv" && pwd)" "$venv/bin/maturin" develop --quiet
 "$venv/bin/python" -m pytest tests -q -p no:cacheprovider
 "$venv/bin/python" conformance/run_pyopenssl_tests.py

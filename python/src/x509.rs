@@ -6,7 +6,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::errors::{crypto_error, park};
+use crate::errors::{crypto_error, park, CryptoError};
 
 #[pyclass(module = "ferrossl._native", frozen)]
 #[derive(Clone)]
@@ -145,6 +145,22 @@ impl NativePKey {
     fn from_pem(pem: &[u8], passphrase: Option<Py<PyAny>>) -> PyResult<Self> {
         let cb = passphrase.map(passphrase_callback);
         ferrossl::PKey::from_pem(pem, cb.as_ref())
+            .map(|key| Self { key })
+            .map_err(crypto_error)
+    }
+
+    /// A new key pair of OpenSSL type `type_nid` (EVP_PKEY_RSA or EVP_PKEY_EC) and size.
+    #[staticmethod]
+    fn generate(py: Python<'_>, type_nid: i32, bits: usize) -> PyResult<Self> {
+        let kind = ferrossl::KeyType::from_nid(type_nid).ok_or_else(|| {
+            CryptoError::new_err((vec![(
+                "ferrossl".to_string(),
+                String::new(),
+                format!("no such key type {type_nid}"),
+            )],))
+        })?;
+        // RSA generation takes a while: other Python threads run meanwhile.
+        py.allow_threads(|| ferrossl::PKey::generate(kind, bits))
             .map(|key| Self { key })
             .map_err(crypto_error)
     }
