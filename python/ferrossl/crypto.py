@@ -81,12 +81,15 @@ class _EllipticCurve:
 
 
 def get_elliptic_curves() -> set[_EllipticCurve]:
-    """The curves ferrossl's key exchange offers."""
+    """The curves ferrossl's key exchange offers, as a set of curve objects with a ``name``."""
     return {_EllipticCurve(n) for n in _native.supported_curves()}
 
 
 def get_elliptic_curve(name: str) -> _EllipticCurve:
-    """A supported curve by its OpenSSL short name; ValueError otherwise."""
+    """A supported curve by its OpenSSL short name (``"prime256v1"``...).
+
+    :raises ValueError: for a name not in :func:`get_elliptic_curves`.
+    """
     for curve in get_elliptic_curves():
         if curve.name == name:
             return curve
@@ -94,7 +97,8 @@ def get_elliptic_curve(name: str) -> _EllipticCurve:
 
 
 class PKey:
-    """A key: private (usable for TLS) or, from a certificate, public only."""
+    """A key: private (usable for TLS) or, from a certificate or ``load_publickey``, public
+    only. ``PKey()`` is empty until :meth:`generate_key`."""
 
     def __init__(self) -> None:
         self._native: _native.NativePKey | None = None
@@ -151,7 +155,11 @@ class PKey:
         self._initialized = True
 
     def check(self) -> bool:
-        """Checks the key's consistency (always true for a loaded private key)."""
+        """Checks the key's consistency: True for a private key (ferrossl checks keys when it
+        loads them).
+
+        :raises TypeError: for a public-only key.
+        """
         if self._only_public:
             raise TypeError("public key only")
         return True
@@ -169,7 +177,10 @@ class PKey:
         return _spki_bits(self._spki())
 
     def to_cryptography_key(self) -> typing.Any:
-        """The key as a ``cryptography`` key object."""
+        """The key as a ``cryptography`` private (or public) key object.
+
+        :raises Error: when ``cryptography`` is not installed.
+        """
         _cryptography("PKey.to_cryptography_key")
         from cryptography.hazmat.primitives import serialization
 
@@ -179,7 +190,11 @@ class PKey:
 
     @classmethod
     def from_cryptography_key(cls, crypto_key: typing.Any) -> PKey:
-        """A PKey from a ``cryptography`` private or public key."""
+        """A PKey from a ``cryptography`` private or public key.
+
+        :raises TypeError: for another object.
+        :raises Error: when ``cryptography`` is not installed or the key type is unsupported.
+        """
         _cryptography("PKey.from_cryptography_key")
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import (
@@ -261,7 +276,12 @@ _LONG_NAMES = {
 
 
 class X509Name:
-    """A distinguished name; attributes read and write by short or long name (``name.CN``)."""
+    """A distinguished name; attributes read and write by short or long name (``name.CN``,
+    ``name.commonName``); an unknown attribute raises AttributeError.
+
+    :param name: an X509Name to copy.
+    :raises TypeError: for another type.
+    """
 
     def __init__(self, name: X509Name) -> None:
         if not isinstance(name, X509Name):
@@ -316,11 +336,14 @@ class X509Name:
         return f"<X509Name object '{oneline}'>"
 
     def get_components(self) -> list[tuple[bytes, bytes]]:
-        """The (name, value) pairs, as bytes."""
+        """The (attribute, value) pairs in order, as bytes."""
         return [(k.encode(), v.encode()) for k, v in self._entries]
 
     def der(self) -> bytes:
-        """The DER encoding (needs ``cryptography`` for a name built by hand)."""
+        """The DER encoding of the name.
+
+        :raises Error: when ``cryptography`` is not installed.
+        """
         return self._to_cryptography().public_bytes()
 
     def _to_cryptography(self) -> typing.Any:
@@ -404,7 +427,10 @@ class X509:
         return f"<X509 subject={self._draft['subject']!r}>"
 
     def to_cryptography(self) -> typing.Any:
-        """The certificate as a ``cryptography`` Certificate."""
+        """The certificate as a ``cryptography`` Certificate.
+
+        :raises Error: when ``cryptography`` is not installed or the certificate is unsigned.
+        """
         _cryptography("X509.to_cryptography")
         from cryptography import x509
 
@@ -412,7 +438,10 @@ class X509:
 
     @classmethod
     def from_cryptography(cls, crypto_cert: typing.Any) -> X509:
-        """An X509 from a ``cryptography`` Certificate."""
+        """An X509 from a ``cryptography`` Certificate.
+
+        :raises TypeError: for another object.
+        """
         _cryptography("X509.from_cryptography")
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import Encoding
@@ -422,9 +451,16 @@ class X509:
         return cls._from_native(_native.NativeX509.from_der(crypto_cert.public_bytes(Encoding.DER)))
 
     def get_version(self) -> int:
+        """The version field: 0 for v1, 2 for v3."""
         return self._draft["version"]
 
     def set_version(self, version: int) -> None:
+        """Sets the version field (only in a certificate under construction).
+
+        :param version: 0 or 2.
+        :raises TypeError: if it is not an int.
+        :raises ValueError: for another value.
+        """
         if not isinstance(version, int):
             raise TypeError("version must be an int")
         if version not in (0, 2):
@@ -432,30 +468,52 @@ class X509:
         self._edit("version", version)
 
     def get_serial_number(self) -> int:
+        """The serial number, an int."""
         return self._draft["serial"]
 
     def set_serial_number(self, serial: int) -> None:
+        """Sets the serial number.
+
+        :param serial: an int.
+        :raises TypeError: if it is not an int.
+        """
         if not isinstance(serial, int):
             raise TypeError("serial must be an integer")
         self._edit("serial", serial)
 
     def get_subject(self) -> X509Name:
+        """The subject, an :class:`X509Name`."""
         return self._draft["subject"]
 
     def set_subject(self, subject: X509Name) -> None:
+        """Sets the subject (a copy is kept).
+
+        :param subject: an :class:`X509Name`.
+        :raises TypeError: for another type.
+        """
         if not isinstance(subject, X509Name):
             raise TypeError("subject must be an X509Name")
         self._edit("subject", X509Name(subject))
 
     def get_issuer(self) -> X509Name:
+        """The issuer, an :class:`X509Name`."""
         return self._draft["issuer"]
 
     def set_issuer(self, issuer: X509Name) -> None:
+        """Sets the issuer (a copy is kept).
+
+        :param issuer: an :class:`X509Name`.
+        :raises TypeError: for another type.
+        """
         if not isinstance(issuer, X509Name):
             raise TypeError("issuer must be an X509Name")
         self._edit("issuer", X509Name(issuer))
 
     def get_pubkey(self) -> PKey:
+        """The subject's public key, as a public-only :class:`PKey`.
+
+        :raises Error: for a certificate under construction with no key set.
+        """
         if self._native is not None:
             return PKey._from_public(self._native.public_key_spki())
         if self._draft["pubkey"] is None:
@@ -463,50 +521,79 @@ class X509:
         return self._draft["pubkey"]
 
     def set_pubkey(self, pkey: PKey) -> None:
+        """Sets the subject's public key.
+
+        :param pkey: a :class:`PKey`.
+        :raises TypeError: for another type.
+        """
         if not isinstance(pkey, PKey):
             raise TypeError("pkey must be a PKey")
         self._edit("pubkey", pkey)
 
     def get_notBefore(self) -> bytes | None:
+        """The start of validity as ASN.1 GeneralizedTime bytes (``b"YYYYmmddHHMMSSZ"``)."""
         return _asn1_time(self._draft["not_before"])
 
     def get_notAfter(self) -> bytes | None:
+        """The end of validity as ASN.1 GeneralizedTime bytes."""
         return _asn1_time(self._draft["not_after"])
 
     def set_notBefore(self, when: bytes) -> None:
+        """Sets the start of validity.
+
+        :param when: bytes ``YYYYmmddHHMMSSZ`` (or with a ``+hhmm`` offset).
+        :raises TypeError: if it is not bytes.
+        :raises ValueError: for a malformed time.
+        """
         if not isinstance(when, bytes):
             raise TypeError("when must be a byte string")
         self._edit("not_before", _parse_asn1_time(when))
 
     def set_notAfter(self, when: bytes) -> None:
+        """Sets the end of validity; see :meth:`set_notBefore`."""
         if not isinstance(when, bytes):
             raise TypeError("when must be a byte string")
         self._edit("not_after", _parse_asn1_time(when))
 
     def gmtime_adj_notBefore(self, amount: int) -> None:
+        """Sets the start of validity to now plus ``amount`` seconds.
+
+        :raises TypeError: if ``amount`` is not an int.
+        """
         if not isinstance(amount, int):
             raise TypeError("amount must be an integer")
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
         self._edit("not_before", now + datetime.timedelta(seconds=amount))
 
     def gmtime_adj_notAfter(self, amount: int) -> None:
+        """Sets the end of validity to now plus ``amount`` seconds.
+
+        :raises TypeError: if ``amount`` is not an int.
+        """
         if not isinstance(amount, int):
             raise TypeError("amount must be an integer")
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
         self._edit("not_after", now + datetime.timedelta(seconds=amount))
 
     def has_expired(self) -> bool:
+        """True when the end of validity has passed."""
         if self._native is not None:
             return self._native.has_expired()
         return self._draft["not_after"] < datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
     def digest(self, digest_name: str | bytes) -> bytes:
+        """The certificate's fingerprint as colon-separated upper-case hex bytes.
+
+        :param digest_name: e.g. ``"sha256"`` (str or bytes).
+        :raises ValueError: for an unknown digest.
+        """
         try:
             return self._signed().digest(_text(digest_name)).encode()
         except ValueError:
             raise ValueError("No such digest method") from None
 
     def subject_name_hash(self) -> int:
+        """OpenSSL's hash of the subject name (as in hashed CA directories), an int."""
         _cryptography("X509.subject_name_hash")
         import hashlib
 
@@ -514,17 +601,30 @@ class X509:
         return int.from_bytes(hashlib.sha1(canonical).digest()[:4], "little")
 
     def get_signature_algorithm(self) -> bytes:
+        """The signature algorithm's name, e.g. ``b"ecdsa-with-SHA256"``."""
         oid = self.to_cryptography().signature_algorithm_oid
         return oid._name.encode()
 
     def get_extension_count(self) -> int:
+        """The number of extensions."""
         return len(self.to_cryptography().extensions)
 
     def add_extensions(self, extensions: typing.Iterable[typing.Any]) -> None:
+        """Adds extensions to a certificate under construction.
+
+        :param extensions: ``cryptography`` ExtensionType values or Extension objects.
+        """
         self._edit("extensions", self._draft["extensions"] + list(extensions))
 
     def sign(self, pkey: PKey, digest: str | bytes) -> None:
-        """Signs the certificate with ``pkey`` (needs ``cryptography``)."""
+        """Signs the certificate under construction with ``pkey``.
+
+        :param pkey: a private :class:`PKey`.
+        :param digest: ``"sha256"``, ``"sha384"``, ``"sha512"``... (ignored for Ed25519).
+        :raises TypeError: if ``pkey`` is not a PKey.
+        :raises ValueError: for a public-only key or an unknown digest.
+        :raises Error: when ``cryptography`` is not installed.
+        """
         if not isinstance(pkey, PKey):
             raise TypeError("pkey must be a PKey")
         if pkey._only_public:
@@ -584,20 +684,38 @@ class X509Store:
         return store
 
     def add_cert(self, cert: X509) -> None:
+        """Trusts a certificate.
+
+        :param cert: an :class:`X509`.
+        :raises TypeError: for another type.
+        :raises Error: if it cannot be a trust anchor (or was never signed).
+        """
         if not isinstance(cert, X509):
             raise TypeError("cert must be an X509")
         self._native.add_cert(cert._signed())
 
     def add_crl(self, crl: typing.Any) -> None:
+        """CRLs are not supported: raises :class:`Error`."""
         raise Error([("ferrossl", "", "CRLs are not supported")])
 
     def set_flags(self, flags: int) -> None:
+        """Sets ``X509StoreFlags`` verification flags.
+
+        :param flags: an int mask.
+        """
         self._native.set_flags(flags)
 
     def set_time(self, vfy_time: datetime.datetime) -> None:
+        """A fixed verification time is not supported: raises :class:`Error`."""
         raise Error([("ferrossl", "", "verification time is not settable")])
 
     def load_locations(self, cafile: typing.Any, capath: typing.Any = None) -> None:
+        """Trusts the certificates of a PEM file and/or a hashed directory.
+
+        :param cafile: path or None.
+        :param capath: path or None.
+        :raises Error: if a location cannot be read.
+        """
         if cafile is not None:
             self._native.load_file(_text(cafile) if isinstance(cafile, bytes) else str(cafile))
         if capath is not None:
@@ -614,7 +732,12 @@ class X509StoreContextError(Exception):
 
 
 class X509StoreContext:
-    """Verifies one certificate against a store."""
+    """Verifies one certificate against a store.
+
+    :param store: an :class:`X509Store`.
+    :param certificate: the :class:`X509` to verify.
+    :param chain: untrusted intermediate :class:`X509` certificates, or None.
+    """
 
     def __init__(self, store: X509Store, certificate: X509, chain: typing.Sequence[X509] | None = None) -> None:
         self._store = store
@@ -622,6 +745,10 @@ class X509StoreContext:
         self._chain = list(chain or [])
 
     def set_store(self, store: X509Store) -> None:
+        """Replaces the store to verify against.
+
+        :param store: an :class:`X509Store`.
+        """
         self._store = store
 
     def _verify(self) -> list[bytes]:
@@ -634,9 +761,17 @@ class X509StoreContext:
         return chain
 
     def verify_certificate(self) -> None:
+        """Verifies the certificate (with the untrusted chain) against the store.
+
+        :raises X509StoreContextError: with the X509_V_ERR code, depth and text when it fails.
+        """
         self._verify()
 
     def get_verified_chain(self) -> list[X509]:
+        """Verifies, then returns the chain built: leaf first, trust anchor last.
+
+        :raises X509StoreContextError: when verification fails.
+        """
         return [X509._from_native(_native.NativeX509.from_der(d)) for d in self._verify()]
 
 
@@ -654,7 +789,13 @@ _VERIFY_TEXT = {
 
 
 def load_certificate(type: int, buffer: bytes) -> X509:
-    """Reads a certificate (FILETYPE_PEM or FILETYPE_ASN1)."""
+    """Reads a certificate.
+
+    :param type: ``FILETYPE_PEM`` or ``FILETYPE_ASN1``.
+    :param buffer: bytes (or ASCII str).
+    :raises ValueError: for another type.
+    :raises Error: if the data is not a certificate.
+    """
     if isinstance(buffer, str):
         buffer = buffer.encode("ascii")
     if type == FILETYPE_PEM:
@@ -665,7 +806,13 @@ def load_certificate(type: int, buffer: bytes) -> X509:
 
 
 def dump_certificate(type: int, cert: X509) -> bytes:
-    """Writes a certificate."""
+    """Writes a certificate.
+
+    :param type: ``FILETYPE_PEM``, ``FILETYPE_ASN1`` or ``FILETYPE_TEXT`` (a short summary).
+    :param cert: a signed :class:`X509`.
+    :raises ValueError: for another type.
+    :raises Error: for an unsigned certificate.
+    """
     native = cert._signed()
     if type == FILETYPE_PEM:
         return native.to_pem()
@@ -678,7 +825,15 @@ def dump_certificate(type: int, cert: X509) -> bytes:
 
 
 def load_privatekey(type: int, buffer: str | bytes, passphrase: typing.Any = None) -> PKey:
-    """Reads a private key; ``passphrase`` is bytes or a callable for encrypted PEM."""
+    """Reads a private key.
+
+    :param type: ``FILETYPE_PEM`` or ``FILETYPE_ASN1``.
+    :param buffer: bytes (or ASCII str).
+    :param passphrase: for encrypted PEM, bytes or ``callable(verify) -> bytes``.
+    :raises TypeError: for a passphrase of another type.
+    :raises ValueError: for another file type.
+    :raises Error: for malformed data, a wrong passphrase or an unsupported key.
+    """
     if isinstance(buffer, str):
         buffer = buffer.encode("ascii")
     if passphrase is not None and not (callable(passphrase) or isinstance(passphrase, bytes)):
@@ -694,7 +849,16 @@ def load_privatekey(type: int, buffer: str | bytes, passphrase: typing.Any = Non
 
 
 def dump_privatekey(type: int, pkey: PKey, cipher: str | None = None, passphrase: typing.Any = None) -> bytes:
-    """Writes a private key; with ``cipher`` as encrypted PEM (needs ``cryptography``)."""
+    """Writes a private key.
+
+    :param type: ``FILETYPE_PEM``, ``FILETYPE_ASN1`` or ``FILETYPE_TEXT``.
+    :param pkey: a private :class:`PKey`.
+    :param cipher: with ``passphrase``, encrypts the PEM (``"aes-256-cbc"``...; needs
+        ``cryptography``).
+    :param passphrase: bytes or ``callable(verify) -> bytes``.
+    :raises TypeError: for a public-only key, or one of cipher/passphrase without the other.
+    :raises ValueError: for an unknown type or cipher.
+    """
     if not isinstance(pkey, PKey):
         raise TypeError("pkey must be a PKey")
     if pkey._native is None:
@@ -725,7 +889,10 @@ def dump_privatekey(type: int, pkey: PKey, cipher: str | None = None, passphrase
 
 
 def load_publickey(type: int, buffer: str | bytes) -> PKey:
-    """Reads a public key (SubjectPublicKeyInfo)."""
+    """Reads a public key (SubjectPublicKeyInfo, PEM or DER; needs ``cryptography``).
+
+    :raises Error: for malformed data.
+    """
     if isinstance(buffer, str):
         buffer = buffer.encode("ascii")
     _cryptography("load_publickey")
@@ -743,7 +910,11 @@ def load_publickey(type: int, buffer: str | bytes) -> PKey:
 
 
 def dump_publickey(type: int, pkey: PKey) -> bytes:
-    """Writes a public key (SubjectPublicKeyInfo)."""
+    """Writes the public half of a key as SubjectPublicKeyInfo.
+
+    :param type: ``FILETYPE_PEM`` or ``FILETYPE_ASN1``.
+    :raises ValueError: for another type.
+    """
     spki = pkey._spki()
     if type == FILETYPE_ASN1:
         return spki
