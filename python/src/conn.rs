@@ -151,7 +151,9 @@ impl NativeConnection {
     #[pyo3(signature = (n, peek=false))]
     fn recv<'py>(&self, py: Python<'py>, n: usize, peek: bool) -> PyResult<Bound<'py, PyBytes>> {
         let data = self.run(py, move |c| {
-            let mut buf = vec![0u8; n];
+            // A read returns what is decrypted already: a huge `n` must not allocate (or abort
+            // on) that much up front.
+            let mut buf = vec![0u8; n.min(1 << 20)];
             let got = if peek {
                 c.recv_peek(&mut buf)?
             } else {

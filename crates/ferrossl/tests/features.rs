@@ -503,3 +503,24 @@ fn cipher_and_group_selection() {
         Err(Error::NotSupported(_))
     ));
 }
+
+#[test]
+fn exporter_lengths_are_bounded() {
+    let pki = TestPki::generate();
+    let (mut c, mut s) = pair(&client_ctx(&pki), &server_ctx(&pki.server_ecdsa));
+    handshake(&mut c, &mut s).unwrap();
+    let most = c
+        .export_keying_material(b"EXPERIMENTAL-len", 8160, None)
+        .unwrap();
+    assert_eq!(
+        most,
+        s.export_keying_material(b"EXPERIMENTAL-len", 8160, None)
+            .unwrap()
+    );
+    for len in [65536, usize::MAX] {
+        let err = c
+            .export_keying_material(b"EXPERIMENTAL-len", len, None)
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{len}: {err}");
+    }
+}

@@ -1012,6 +1012,14 @@ impl Connection {
         len: usize,
         context: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
+        // TLS 1.3 derives the output with HKDF-Expand-Label, whose length is a uint16
+        // (RFC 8446 §7.1); the same bound on TLS 1.2 and DTLS keeps a wrong length from
+        // allocating gigabytes.
+        if len > usize::from(u16::MAX) {
+            return Err(Error::InvalidArgument(format!(
+                "keying material of {len} bytes asked for; the most is 65535"
+            )));
+        }
         match self.negotiated() {
             Some(e) if !e.handshaking() => e.export(label, len, context),
             _ => Err(Error::WrongState(
