@@ -6,9 +6,10 @@ cd "$(dirname "$0")"
 venv="${FERROSSL_VENV:-.venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet "maturin>=1.5,<2" pytest pytest-timeout pytest-rerunfailures pretend \
+"$venv/bin/pip" install --quiet "maturin>=1.5,<2" pytest pytest-timeout pytest-rerunfailures pretend mypy \
     "cryptography>=49,<51" "pyOpenSSL==26.4.0"
 # maturin finds the venv through VIRTUAL_ENV (it only looks for a .venv by itself).
-VIRTUAL_ENV="$(cd "$venv" && pwd)" "$venv/bin/maturin" develop --quiet
+# Release: the stress test runs 10,000 handshakes and the misuse tests move 100 MB.
+VIRTUAL_ENV="$(cd "$venv" && pwd)" "$venv/bin/maturin" develop --release --quiet
 "$venv/bin/python" -m pytest tests -q -p no:cacheprovider
 "$venv/bin/python" conformance/run_pyopenssl_tests.py

@@ -495,7 +495,7 @@ class Context:
         :param curve: a ``cryptography`` curve (or, deprecated, a curve of
             :func:`crypto.get_elliptic_curve`).
         :raises TypeError: for an object that is not a curve.
-        :raises Error: for a curve other than X25519, P-256, P-384 and P-521.
+        :raises Error: for a curve other than X25519, P-256 and P-384.
         """
         if isinstance(curve, _EllipticCurve):
             warnings.warn("Passing pyOpenSSL elliptic curves to set_tmp_ecdh is deprecated; pass a cryptography curve", DeprecationWarning, stacklevel=2)

@@ -278,5 +278,5 @@ pub fn name_entries(der: &[u8]) -> PyResult<Vec<(String, String)>> {
 /// The elliptic curves ferrossl's key exchange offers, by OpenSSL's short names.
 #[pyfunction]
 pub fn supported_curves() -> Vec<&'static str> {
-    vec!["prime256v1", "secp384r1", "secp521r1", "X25519"]
+    vec!["prime256v1", "secp384r1", "X25519"]
 }
