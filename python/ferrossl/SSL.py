@@ -948,6 +948,8 @@ class Connection:
         :raises TypeError: for a read-only buffer.
         """
         view = memoryview(buffer)
+        if view.readonly:
+            raise TypeError("buffer must be writable")
         n = len(view) if nbytes is None else min(nbytes, len(view))
         data = self.recv(n, flags)
         view[: len(data)] = data
@@ -1125,6 +1127,7 @@ class Connection:
         :param label: bytes.
         :param olen: how many bytes to return.
         :param context: bytes or None.
+        :raises ValueError: for more than 65535 bytes.
         :raises Error: before the handshake completes.
         """
         return self._native.export_keying_material(label, olen, context)

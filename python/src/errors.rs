@@ -77,7 +77,8 @@ pub fn park(err: PyErr) {
     });
 }
 
-fn take_parked() -> Option<PyErr> {
+/// The exception a callback raised during the last call, if any.
+pub fn take_parked() -> Option<PyErr> {
     PARKED.with(|p| p.borrow_mut().take())
 }
 
