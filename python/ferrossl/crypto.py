@@ -103,6 +103,8 @@ class PKey:
     def __init__(self) -> None:
         self._native: _native.NativePKey | None = None
         self._public_spki: bytes | None = None
+        # Known without ``cryptography`` for a key read from a certificate.
+        self._public_bits: int | None = None
         self._only_public = False
         self._initialized = False
 
@@ -114,9 +116,10 @@ class PKey:
         return key
 
     @classmethod
-    def _from_public(cls, spki: bytes) -> PKey:
+    def _from_public(cls, spki: bytes, bits: int | None = None) -> PKey:
         key = cls()
         key._public_spki = spki
+        key._public_bits = bits
         key._only_public = True
         key._initialized = True
         return key
@@ -174,6 +177,8 @@ class PKey:
         """The key size in bits."""
         if self._native is not None:
             return self._native.bits()
+        if self._public_bits is not None:
+            return self._public_bits
         return _spki_bits(self._spki())
 
     def to_cryptography_key(self) -> typing.Any:
@@ -515,7 +520,7 @@ class X509:
         :raises Error: for a certificate under construction with no key set.
         """
         if self._native is not None:
-            return PKey._from_public(self._native.public_key_spki())
+            return PKey._from_public(self._native.public_key_spki(), self._native.public_key_bits())
         if self._draft["pubkey"] is None:
             raise Error([("ferrossl", "", "no public key set")])
         return self._draft["pubkey"]
