@@ -231,10 +231,11 @@ def _native_cert(cert: typing.Any) -> _native.NativeX509:
     try:
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import Encoding
-    except ImportError:  # pragma: no cover
-        x509 = None
-    if x509 is not None and isinstance(cert, x509.Certificate):
-        return _native.NativeX509.from_der(cert.public_bytes(Encoding.DER))
+    except ImportError:
+        pass
+    else:
+        if isinstance(cert, x509.Certificate):
+            return _native.NativeX509.from_der(cert.public_bytes(Encoding.DER))
     raise TypeError("cert must be an X509 or cryptography certificate")
 
 
@@ -501,9 +502,10 @@ class Context:
             warnings.warn("Passing pyOpenSSL elliptic curves to set_tmp_ecdh is deprecated; pass a cryptography curve", DeprecationWarning, stacklevel=2)
             name = curve.name
         else:
-            name = getattr(curve, "name", None)
-            if name is None:
+            curve_name = getattr(curve, "name", None)
+            if not isinstance(curve_name, str):
                 raise TypeError("curve must be an elliptic curve")
+            name = curve_name
         self._native.set_tmp_ecdh(name)
 
     def set_cipher_list(self, cipher_list: bytes | str) -> None:

@@ -288,6 +288,8 @@ class X509Name:
     :raises TypeError: for another type.
     """
 
+    _entries: list[tuple[str, str]]
+
     def __init__(self, name: X509Name) -> None:
         if not isinstance(name, X509Name):
             raise TypeError("name must be an X509Name")
@@ -657,7 +659,7 @@ class X509:
         for ext in d["extensions"]:
             builder = builder.add_extension(ext.value if hasattr(ext, "value") else ext, critical=getattr(ext, "critical", False))
         key = pkey.to_cryptography_key()
-        signed = builder.sign(key, None if name not in algorithms or type(key).__name__.startswith("Ed") else algorithms[name])
+        signed = builder.sign(key, None if type(key).__name__.startswith("Ed") else algorithms[name])  # type: ignore[arg-type]
         self._native = _native.NativeX509.from_der(signed.public_bytes(Encoding.DER))
 
 

@@ -77,20 +77,29 @@ def test_native_stub_matches_the_module():
             assert members == declared, name
 
 
-def test_stubtest_agrees_with_the_signatures():
+def _mypy(*args: str) -> subprocess.CompletedProcess:
     try:
         import mypy  # noqa: F401
     except ImportError:
         if os.environ.get("CI") == "true":
             raise
         pytest.skip("mypy is not installed (python/run-tests.sh installs it)")
-    out = subprocess.run(
-        [sys.executable, "-m", "mypy.stubtest", "ferrossl._native"],
+    return subprocess.run(
+        [sys.executable, "-m", *args],
         capture_output=True,
         text=True,
         cwd=PACKAGE.parent,
         timeout=300,
     )
+
+
+def test_stubtest_agrees_with_the_signatures():
+    out = _mypy("mypy.stubtest", "ferrossl._native")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_package_type_checks_against_the_stub():
+    out = _mypy("mypy", "--cache-dir=/dev/null", "ferrossl")
     assert out.returncode == 0, out.stdout + out.stderr
 
 
