@@ -99,6 +99,7 @@ OP_NO_TLSv1_3 = 1 << 29
 OP_NO_DTLSv1 = 1 << 26
 OP_NO_DTLSv1_2 = 1 << 27
 MODE_RELEASE_BUFFERS = 0x10
+_MODE_ENABLE_PARTIAL_WRITE = 0x1
 OP_SINGLE_DH_USE = 0
 OP_SINGLE_ECDH_USE = 0
 OP_EPHEMERAL_RSA = 0
@@ -279,6 +280,8 @@ class Context:
         if method not in range(1, 13):
             raise ValueError("No such protocol")
         self._native = _native.NativeContext(method)
+        # As pyOpenSSL does: a send writes at most one record and reports how much it took.
+        self._native.set_mode(_MODE_ENABLE_PARTIAL_WRITE)
         self._method = method
         self._app_data: typing.Any = None
         self._verify_callback: typing.Any = None
@@ -897,7 +900,8 @@ class Connection:
         return self._native.pending()
 
     def send(self, buf: typing.Any, flags: int = 0) -> int:
-        """Encrypts and sends data; returns how many bytes were taken.
+        """Encrypts and sends data; returns how many bytes were taken: at most one record's
+        worth (16384 bytes), as pyOpenSSL's contexts enable partial writes.
 
         :param buf: bytes, bytearray, memoryview or another buffer (str is deprecated and warns).
         :param flags: ignored (an int, as socket.send takes).

@@ -22,6 +22,9 @@ use crate::verify::VerifyCallback;
 use crate::x509::X509Name;
 use crate::x509::X509;
 
+/// The largest plaintext one TLS record carries (RFC 8446 §5.1).
+const MAX_RECORD_PLAINTEXT: usize = 1 << 14;
+
 mod datagram;
 mod negotiated;
 
@@ -716,6 +719,13 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
+        // With MODE_ENABLE_PARTIAL_WRITE a write stops after one full record (2^14 bytes,
+        // RFC 8446 §5.1), as OpenSSL's does; the caller sends the rest.
+        let data = if self.config.mode & MODE_ENABLE_PARTIAL_WRITE != 0 {
+            &data[..data.len().min(MAX_RECORD_PLAINTEXT)]
+        } else {
+            data
+        };
         // Ciphertext from an earlier call goes first, so a slow peer bounds what we buffer.
         self.push()?;
         let n = self.engine()?.write_plaintext(data)?;
