@@ -574,14 +574,18 @@ class Context:
     def set_info_callback(self, callback: typing.Callable[[Connection, int, int], None]) -> None:
         """Sets a callback told of handshake progress.
 
-        :param callback: ``callback(conn, where, ret)``; ``where`` is a ``SSL_CB_*`` mask.
+        :param callback: ``callback(conn, where, ret)``; ``where`` is a ``SSL_CB_*`` mask. While it
+    runs the connection is busy: calls on ``conn`` other than ``get_app_data`` and
+    ``get_servername`` raise Error. An exception it raises comes back from the method
+    that was running.
         """
         self._native.set_info_callback(callback)
 
     def set_keylog_callback(self, callback: typing.Callable[[Connection, bytes], None]) -> None:
         """Sets a callback that receives each TLS secret in NSS key log format.
 
-        :param callback: ``callback(conn, line)``, ``line`` being bytes without a newline.
+        :param callback: ``callback(conn, line)``, ``line`` being bytes without a newline. An
+    exception it raises comes back from the method that was running.
         """
         self._native.set_keylog_callback(callback)
 

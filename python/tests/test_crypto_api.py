@@ -10,7 +10,7 @@ from cryptography import x509 as cx509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ferrossl import SSL, crypto
-from tlshelp import client_context, handshake, memory_pair
+from tlshelp import client_context, handshake, memory_pair, server_context
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -154,8 +154,6 @@ def test_elliptic_curves_match_the_key_exchange(pki):
     with pytest.raises(ValueError):
         crypto.get_elliptic_curve("secp256k1")
     # Every listed NIST curve is one a handshake can run on.
-    from tlshelp import server_context
-
     for curve in (ec.SECP256R1(), ec.SECP384R1()):
         sctx = server_context(pki)
         sctx.set_tmp_ecdh(curve)

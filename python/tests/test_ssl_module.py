@@ -3,14 +3,11 @@ callbacks, interop with the stdlib ssl module and OpenSSL, and misuse."""
 
 from __future__ import annotations
 
-import gc
 import shutil
 import socket
 import ssl
 import subprocess
 import threading
-import time
-import tracemalloc
 
 import pytest
 
@@ -245,24 +242,6 @@ def test_install_as_pyopenssl():
 
     assert S is SSL and C is crypto
     assert SSL.OpenSSL_version(SSL.OPENSSL_VERSION).startswith(b"ferrossl")
-
-
-def test_memory_stays_flat_over_many_handshakes(pki):
-    cctx, sctx = client_context(pki), server_context(pki)
-    def run(n):
-        for _ in range(n):
-            client, server = memory_pair(pki, cctx=cctx, sctx=sctx)
-            handshake(client, server)
-    run(50)
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.take_snapshot()
-    run(300)
-    gc.collect()
-    after = tracemalloc.take_snapshot()
-    tracemalloc.stop()
-    growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
-    assert growth < 200_000, f"python heap grew by {growth} bytes over 300 handshakes"
 
 
 def test_constants_match_pyopenssl():
