@@ -1085,7 +1085,7 @@ class Connection:
             from cryptography import x509
 
             return [_load_der_name(x509, der) for der in ders]
-        return [X509Name._from_entries(_native.name_entries(der)) for der in ders]
+        return [X509Name._from_entries(_native.name_entries(der), der) for der in ders]
 
     def makefile(self, *args: typing.Any, **kwargs: typing.Any) -> typing.NoReturn:
         """Not available: raises NotImplementedError, as pyOpenSSL does."""

@@ -289,16 +289,20 @@ class X509Name:
     """
 
     _entries: list[tuple[str, str]]
+    #: The DER of a name read from a certificate, until an attribute is set.
+    _der: bytes | None
 
     def __init__(self, name: X509Name) -> None:
         if not isinstance(name, X509Name):
             raise TypeError("name must be an X509Name")
         object.__setattr__(self, "_entries", list(name._entries))
+        object.__setattr__(self, "_der", name._der)
 
     @classmethod
-    def _from_entries(cls, entries: list[tuple[str, str]]) -> X509Name:
+    def _from_entries(cls, entries: list[tuple[str, str]], der: bytes | None = None) -> X509Name:
         obj = cls.__new__(cls)
         object.__setattr__(obj, "_entries", list(entries))
+        object.__setattr__(obj, "_der", der)
         return obj
 
     def __getattr__(self, name: str) -> str | None:
@@ -319,6 +323,7 @@ class X509Name:
         entries = [e for e in self._entries if e[0] != short]
         entries.append((short, _text(value)))
         object.__setattr__(self, "_entries", entries)
+        object.__setattr__(self, "_der", None)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, X509Name):
@@ -349,8 +354,11 @@ class X509Name:
     def der(self) -> bytes:
         """The DER encoding of the name.
 
-        :raises Error: when ``cryptography`` is not installed.
+        :raises Error: for a name built or changed by hand when ``cryptography`` is not
+            installed (a name read from a certificate keeps its DER).
         """
+        if self._der is not None:
+            return self._der
         return self._to_cryptography().public_bytes()
 
     def _to_cryptography(self) -> typing.Any:
@@ -399,13 +407,13 @@ class X509:
     def _from_native(cls, native: _native.NativeX509) -> X509:
         cert = cls.__new__(cls)
         cert._native = native
-        subject, _ = native.subject()
-        issuer, _ = native.issuer()
+        subject, subject_der = native.subject()
+        issuer, issuer_der = native.issuer()
         cert._draft = {
             "version": native.version(),
             "serial": int.from_bytes(native.serial(), "big"),
-            "subject": X509Name._from_entries(subject),
-            "issuer": X509Name._from_entries(issuer),
+            "subject": X509Name._from_entries(subject, subject_der),
+            "issuer": X509Name._from_entries(issuer, issuer_der),
             "not_before": _parse_asn1_time(native.not_before().encode()),
             "not_after": _parse_asn1_time(native.not_after().encode()),
             "pubkey": None,

@@ -80,6 +80,7 @@ def test_x509name_components_and_der(pki):
     assert cx509.Name.from_rfc4514_string("CN=localhost").public_bytes() == copy.der()
     copy.CN = "other"
     assert copy != name and copy.CN == "other"
+    assert copy.der() == cx509.Name.from_rfc4514_string("CN=other").public_bytes()
     with pytest.raises(AttributeError):
         copy.no_such_attribute = "x"
 

@@ -44,6 +44,7 @@ SCRIPT = textwrap.dedent(
     server_ctx.use_certificate(cert)
     server_ctx.use_privatekey(key)
     server_ctx.check_privatekey()
+    server_ctx.set_client_ca_list([cert.get_subject()])  # the name keeps its DER
     client_ctx = SSL.Context(SSL.TLS_METHOD)
     client_ctx.load_verify_locations(f"{workdir}/cert.pem")
     client_ctx.set_verify(SSL.VERIFY_PEER)
