@@ -22,14 +22,14 @@ use crate::verify::VerifyCallback;
 use crate::x509::X509Name;
 use crate::x509::X509;
 
-/// The largest plaintext one TLS record carries (RFC 8446 §5.1).
-const MAX_RECORD_PLAINTEXT: usize = 1 << 14;
-
 mod datagram;
 mod negotiated;
 
 use datagram::Datagrams;
 use negotiated::Negotiated;
+
+/// The largest plaintext one TLS record carries (RFC 8446 §5.1).
+const MAX_RECORD_PLAINTEXT: usize = 1 << 14;
 
 /// A byte queue read from the front: a Vec with a read offset, compacted as it drains.
 #[derive(Default)]
