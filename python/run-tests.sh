@@ -11,5 +11,15 @@ venv="${FERROSSL_VENV:-.venv}"
 # maturin finds the venv through VIRTUAL_ENV (it only looks for a .venv by itself).
 # Release: the stress test runs 10,000 handshakes and the misuse tests move 100 MB.
 VIRTUAL_ENV="$(cd "$venv" && pwd)" "$venv/bin/maturin" develop --release --quiet
+# The wheel ships the type information (reuses the release build above).
+wheels=$(mktemp -d)
+"$venv/bin/maturin" build --release --quiet -o "$wheels"
+"$venv/bin/python" -c '
+import sys, zipfile
+names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+missing = {"ferrossl/_native.pyi", "ferrossl/py.typed"} - names
+sys.exit(f"the wheel lacks {sorted(missing)}" if missing else 0)
+' "$wheels"/*.whl
+rm -rf "$wheels"
 "$venv/bin/python" -m pytest tests -q -p no:cacheprovider
 "$venv/bin/python" conformance/run_pyopenssl_tests.py
