@@ -8,9 +8,20 @@ venv="${FERROSSL_VENV:-.venv}"
 # maturin develop installs into the active virtualenv: this one, wherever FERROSSL_VENV puts it.
 export VIRTUAL_ENV="$(cd "$venv" && pwd)"
 "$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet "maturin>=1.5,<2" pytest pytest-timeout pytest-rerunfailures pretend \
-    "cryptography>=49,<51" "pyOpenSSL==26.4.0" "mypy>=1.10,<2"
-"$venv/bin/maturin" develop --quiet
+"$venv/bin/pip" install --quiet "maturin>=1.5,<2" pytest pytest-timeout pytest-rerunfailures pretend mypy \
+    "cryptography>=49,<51" "pyOpenSSL==26.4.0"
+# Release: the stress test runs 10,000 handshakes and the misuse tests move 100 MB.
+"$venv/bin/maturin" develop --release --quiet
+# The wheel ships the type information (reuses the release build above).
+wheels=$(mktemp -d)
+"$venv/bin/maturin" build --release --quiet -o "$wheels"
+"$venv/bin/python" -c '
+import sys, zipfile
+names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+missing = {"ferrossl/_native.pyi", "ferrossl/dtls.pyi", "ferrossl/py.typed"} - names
+sys.exit(f"the wheel lacks {sorted(missing)}" if missing else 0)
+' "$wheels"/*.whl
+rm -rf "$wheels"
 "$venv/bin/python" -m pytest tests -q -p no:cacheprovider
 # The shipped type stubs must match the module they describe.
 "$venv/bin/python" -m mypy.stubtest ferrossl.dtls

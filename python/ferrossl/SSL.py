@@ -14,7 +14,7 @@ import typing
 import warnings
 import weakref
 from errno import errorcode  # noqa: F401  (pyOpenSSL re-exports it through this module)
-from functools import wraps
+from functools import wraps as _wraps
 
 from . import _native
 from .crypto import X509, FILETYPE_PEM, PKey, X509Name, X509Store, _EllipticCurve
@@ -60,7 +60,11 @@ _VERSION_TEXT = {
 
 
 def OpenSSL_version(type: int) -> bytes:
-    """Version information about ferrossl and its engine."""
+    """Version information about ferrossl and its engine, as bytes.
+
+    :param type: ``OPENSSL_VERSION``, ``OPENSSL_CFLAGS``, ``OPENSSL_BUILT_ON``,
+        ``OPENSSL_PLATFORM`` or ``OPENSSL_DIR``; another value gives ``b"not available"``.
+    """
     return _VERSION_TEXT.get(type, b"not available")
 
 
@@ -95,6 +99,7 @@ OP_NO_TLSv1_3 = 1 << 29
 OP_NO_DTLSv1 = 1 << 26
 OP_NO_DTLSv1_2 = 1 << 27
 MODE_RELEASE_BUFFERS = 0x10
+_MODE_ENABLE_PARTIAL_WRITE = 0x1
 OP_SINGLE_DH_USE = 0
 OP_SINGLE_ECDH_USE = 0
 OP_EPHEMERAL_RSA = 0
@@ -202,7 +207,7 @@ def _make_requires(flag: bool, error: str) -> typing.Callable[[typing.Callable[.
         if flag:
             return func
 
-        @wraps(func)
+        @_wraps(func)
         def explode(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
             raise NotImplementedError(error)
 
@@ -227,10 +232,11 @@ def _native_cert(cert: typing.Any) -> _native.NativeX509:
     try:
         from cryptography import x509
         from cryptography.hazmat.primitives.serialization import Encoding
-    except ImportError:  # pragma: no cover
-        x509 = None
-    if x509 is not None and isinstance(cert, x509.Certificate):
-        return _native.NativeX509.from_der(cert.public_bytes(Encoding.DER))
+    except ImportError:
+        pass
+    else:
+        if isinstance(cert, x509.Certificate):
+            return _native.NativeX509.from_der(cert.public_bytes(Encoding.DER))
     raise TypeError("cert must be an X509 or cryptography certificate")
 
 
@@ -248,7 +254,9 @@ def _native_key(pkey: typing.Any) -> _native.NativePKey:
 
 
 class Session:
-    """A TLS session, for resumption with ``Connection.set_session``."""
+    """A TLS session, for resumption: take it from ``Connection.get_session`` and give it to
+    ``Connection.set_session`` of a later connection with the same context. ``Session()``
+    makes an empty one; sessions cannot be serialized (the engine keeps them opaque)."""
 
     def __init__(self) -> None:
         self._native = _native.NativeSession()
@@ -256,7 +264,15 @@ class Session:
 
 
 class Context:
-    """The settings shared by many connections."""
+    """The settings shared by many connections: protocol versions, identity, trust,
+    verification, callbacks.
+
+    :param method: one of the ``*_METHOD`` constants (``TLS_METHOD``, ``TLS_CLIENT_METHOD``,
+        ``TLS_SERVER_METHOD``, ``DTLS_METHOD``...).
+    :raises TypeError: if ``method`` is not an int.
+    :raises ValueError: for an unknown method number.
+    :raises Error: for SSLv2, SSLv3, TLS 1.0 and TLS 1.1 methods, refused on purpose.
+    """
 
     def __init__(self, method: int) -> None:
         if not isinstance(method, int):
@@ -264,62 +280,146 @@ class Context:
         if method not in range(1, 13):
             raise ValueError("No such protocol")
         self._native = _native.NativeContext(method)
+        # As pyOpenSSL does: a send writes at most one record and reports how much it took.
+        self._native.set_mode(_MODE_ENABLE_PARTIAL_WRITE)
         self._method = method
         self._app_data: typing.Any = None
         self._verify_callback: typing.Any = None
         self._passphrase_helper: typing.Any = None
 
     def set_min_proto_version(self, version: int) -> None:
+        """Sets the lowest protocol version the context negotiates.
+
+        :param version: ``TLS1_2_VERSION`` or ``TLS1_3_VERSION`` (``0`` for the lowest supported).
+        :raises Error: for SSL 3.0, TLS 1.0 and TLS 1.1, which are refused on purpose.
+        """
         self._native.set_min_proto_version(version)
 
     def set_max_proto_version(self, version: int) -> None:
+        """Sets the highest protocol version the context negotiates.
+
+        :param version: ``TLS1_2_VERSION`` or ``TLS1_3_VERSION`` (``0`` for the highest supported).
+        :raises Error: for a version the engine cannot speak.
+        """
         self._native.set_max_proto_version(version)
 
     def load_verify_locations(self, cafile: typing.Any, capath: typing.Any = None) -> None:
+        """Adds trusted CA certificates from a PEM file and/or a hashed directory.
+
+        :param cafile: path (str, bytes or os.PathLike) of a PEM bundle, or None.
+        :param capath: path of a directory of ``<hash>.0`` files, or None.
+        :raises TypeError: if a path has another type.
+        :raises Error: if a file cannot be read or holds no certificate.
+        """
         self._native.load_verify_locations(
             None if cafile is None else _path(cafile, "cafile"),
             None if capath is None else _path(capath, "capath"),
         )
 
     def set_passwd_cb(self, callback: typing.Callable[[int, bool, typing.Any], bytes], userdata: typing.Any = None) -> None:
+        """Sets the callback that supplies the passphrase of encrypted private keys.
+
+        :param callback: called as ``callback(maxlen, verify, userdata)``; returns bytes of at most
+            ``maxlen`` bytes.
+        :param userdata: passed to the callback as its third argument.
+        :raises TypeError: if ``callback`` is not callable.
+        An exception the callback raises comes back from the method that loaded the key.
+        """
         if not callable(callback):
             raise TypeError("callback must be callable")
         self._native.set_passwd_cb(lambda maxlen, verify: callback(maxlen, verify, userdata))
 
     def set_default_verify_paths(self) -> None:
+        """Trusts the platform's default CA certificates (the system store).
+
+        :raises Error: if the system store cannot be read.
+        """
         self._native.set_default_verify_paths()
 
     def use_certificate_chain_file(self, certfile: typing.Any) -> None:
+        """Loads the certificate chain (leaf first) from a PEM file.
+
+        :param certfile: path (str, bytes or os.PathLike).
+        :raises TypeError: for another argument type.
+        :raises Error: if the file cannot be read or parsed.
+        """
         self._native.use_certificate_chain_file(_path(certfile, "certfile"))
 
     def use_certificate_file(self, certfile: typing.Any, filetype: int = FILETYPE_PEM) -> None:
+        """Loads the context's certificate from a file.
+
+        :param certfile: path (str, bytes or os.PathLike).
+        :param filetype: ``FILETYPE_PEM`` (default) or ``FILETYPE_ASN1``.
+        :raises TypeError: for wrong argument types.
+        :raises Error: if the file cannot be read or parsed.
+        """
         if not isinstance(filetype, int):
             raise TypeError("filetype must be an integer")
         self._native.use_certificate_file(_path(certfile, "certfile"), filetype)
 
     def use_certificate(self, cert: typing.Any) -> None:
+        """Sets the context's certificate.
+
+        :param cert: an :class:`X509` or a ``cryptography`` Certificate.
+        :raises TypeError: for another type.
+        :raises Error: for an X509 that was never signed.
+        """
         self._native.use_certificate(_native_cert(cert))
 
     def add_extra_chain_cert(self, certobj: typing.Any) -> None:
+        """Appends a certificate to the chain sent after the context's own certificate.
+
+        :param certobj: an :class:`X509` or a ``cryptography`` Certificate.
+        :raises TypeError: for another type.
+        """
         self._native.add_extra_chain_cert(_native_cert(certobj))
 
     def use_privatekey_file(self, keyfile: typing.Any, filetype: int = FILETYPE_PEM) -> None:
+        """Loads the context's private key from a file (encrypted PEM asks the passphrase
+        callback).
+
+        :param keyfile: path (str, bytes or os.PathLike).
+        :param filetype: ``FILETYPE_PEM`` (default) or ``FILETYPE_ASN1``.
+        :raises TypeError: for wrong argument types.
+        :raises Error: if the file cannot be read, the passphrase is wrong or the key is unsupported.
+        """
         if not isinstance(filetype, int):
             raise TypeError("filetype must be an integer")
         self._native.use_privatekey_file(_path(keyfile, "keyfile"), filetype)
 
     def use_privatekey(self, pkey: typing.Any) -> None:
+        """Sets the context's private key.
+
+        :param pkey: a :class:`PKey` holding a private key, or a ``cryptography`` private key.
+        :raises TypeError: for another type or a public-only PKey.
+        """
         self._native.use_privatekey(_native_key(pkey))
 
     def check_privatekey(self) -> None:
+        """Checks that the private key matches the certificate.
+
+        :raises Error: if they do not match or one of them is missing.
+        """
         self._native.check_privatekey()
 
     def load_client_ca(self, cafile: typing.Any) -> None:
+        """Adds the subjects of the certificates in a PEM file to the CA names a server
+        sends in its CertificateRequest.
+
+        :param cafile: path (bytes preferred; str is deprecated and warns).
+        :raises Error: if the file cannot be read.
+        """
         if isinstance(cafile, str):
             warnings.warn("str for cafile is no longer accepted, use bytes", DeprecationWarning, stacklevel=2)
         self._native.load_client_ca(_path(cafile, "cafile"))
 
     def set_session_id(self, buf: bytes) -> None:
+        """Sets the session id context: sessions are resumed only under the same value.
+
+        :param buf: bytes, at most 32 (str is deprecated and warns).
+        :raises TypeError: for another type.
+        :raises Error: if it is longer than 32 bytes.
+        """
         if isinstance(buf, str):
             warnings.warn("str for buf is no longer accepted, use bytes", DeprecationWarning, stacklevel=2)
             buf = buf.encode("utf-8")
@@ -330,14 +430,30 @@ class Context:
         self._native.set_session_id(buf)
 
     def set_session_cache_mode(self, mode: int) -> int:
+        """Sets the session cache mode (a ``SESS_CACHE_*`` mask).
+
+        :param mode: an int.
+        :returns: the previous mode.
+        :raises TypeError: if ``mode`` is not an int.
+        """
         if not isinstance(mode, int):
             raise TypeError("mode must be an integer")
         return self._native.set_session_cache_mode(mode)
 
     def get_session_cache_mode(self) -> int:
+        """The session cache mode (a ``SESS_CACHE_*`` mask)."""
         return self._native.get_session_cache_mode()
 
     def set_verify(self, mode: int, callback: typing.Any = None) -> None:
+        """Sets how the peer's certificate is verified.
+
+        :param mode: ``VERIFY_NONE`` or ``VERIFY_PEER`` with ``VERIFY_FAIL_IF_NO_PEER_CERT`` /
+            ``VERIFY_CLIENT_ONCE``.
+        :param callback: None, or ``callback(conn, cert, errnum, depth, ok) -> bool`` called for
+            each certificate of the chain; its answer decides.
+        :raises TypeError: if ``mode`` is not an int or ``callback`` is not callable.
+        An exception the callback raises comes back from the handshake.
+        """
         if not isinstance(mode, int):
             raise TypeError("mode must be an integer")
         if callback is not None and not callable(callback):
@@ -346,34 +462,62 @@ class Context:
         self._native.set_verify(mode, _verify_adapter(callback))
 
     def set_verify_depth(self, depth: int) -> None:
+        """Sets the longest certificate chain accepted.
+
+        :param depth: an int.
+        :raises TypeError: if ``depth`` is not an int.
+        """
         if not isinstance(depth, int):
             raise TypeError("depth must be an integer")
         self._native.set_verify_depth(depth)
 
     def get_verify_mode(self) -> int:
+        """The verification mode set by :meth:`set_verify`."""
         return self._native.get_verify_mode()
 
     def get_verify_depth(self) -> int:
+        """The longest certificate chain accepted."""
         return self._native.get_verify_depth()
 
     def get_verify_callback(self) -> typing.Any:
+        """The callback given to :meth:`set_verify`, or None."""
         return self._verify_callback
 
     def load_tmp_dh(self, dhfile: typing.Any) -> None:
+        """Would load finite-field Diffie-Hellman parameters: refused on purpose.
+
+        :param dhfile: a path.
+        :raises TypeError: if ``dhfile`` is not a path.
+        :raises Error: always; ferrossl uses ECDHE only.
+        """
         _path(dhfile, "dhfile")
         raise _not_supported("finite-field DHE; ECDHE is used")
 
     def set_tmp_ecdh(self, curve: typing.Any) -> None:
+        """Restricts the key exchange to one elliptic curve.
+
+        :param curve: a ``cryptography`` curve (or, deprecated, a curve of
+            :func:`crypto.get_elliptic_curve`).
+        :raises TypeError: for an object that is not a curve.
+        :raises Error: for a curve other than X25519, P-256 and P-384.
+        """
         if isinstance(curve, _EllipticCurve):
             warnings.warn("Passing pyOpenSSL elliptic curves to set_tmp_ecdh is deprecated; pass a cryptography curve", DeprecationWarning, stacklevel=2)
             name = curve.name
         else:
-            name = getattr(curve, "name", None)
-            if name is None:
+            curve_name = getattr(curve, "name", None)
+            if not isinstance(curve_name, str):
                 raise TypeError("curve must be an elliptic curve")
+            name = curve_name
         self._native.set_tmp_ecdh(name)
 
     def set_cipher_list(self, cipher_list: bytes | str) -> None:
+        """Sets the TLS 1.2 cipher suites from an OpenSSL cipher string.
+
+        :param cipher_list: bytes or str, e.g. ``b"ECDHE+AESGCM"``.
+        :raises TypeError: for another type.
+        :raises Error: if the string selects no suite the engine offers.
+        """
         if isinstance(cipher_list, bytes):
             cipher_list = cipher_list.decode("ascii")
         if not isinstance(cipher_list, str):
@@ -381,11 +525,22 @@ class Context:
         self._native.set_cipher_list(cipher_list)
 
     def set_tls13_ciphersuites(self, ciphersuites: bytes) -> None:
+        """Sets the TLS 1.3 cipher suites.
+
+        :param ciphersuites: bytes, colon-separated, e.g. ``b"TLS_AES_128_GCM_SHA256"``.
+        :raises TypeError: if it is not bytes.
+        :raises Error: if no suite is recognised.
+        """
         if not isinstance(ciphersuites, bytes):
             raise TypeError("ciphersuites must be a byte string.")
         self._native.set_ciphersuites(ciphersuites.decode("ascii"))
 
     def set_client_ca_list(self, certificate_authorities: typing.Sequence[X509Name]) -> None:
+        """Sets the CA names a server sends in its CertificateRequest.
+
+        :param certificate_authorities: a sequence of :class:`X509Name`.
+        :raises TypeError: for an element that is not an X509Name.
+        """
         names = []
         for name in certificate_authorities:
             if not isinstance(name, X509Name):
@@ -394,56 +549,127 @@ class Context:
         self._native.set_client_ca_list(names)
 
     def add_client_ca(self, certificate_authority: typing.Any) -> None:
+        """Adds the subject of a CA certificate to the names a server sends in its
+        CertificateRequest.
+
+        :param certificate_authority: an :class:`X509` or a ``cryptography`` Certificate.
+        :raises TypeError: for another type.
+        """
         self._native.add_client_ca(_native_cert(certificate_authority))
 
     def set_timeout(self, timeout: int) -> None:
+        """Sets the lifetime of new sessions in seconds.
+
+        :param timeout: an int.
+        :raises TypeError: if it is not an int.
+        """
         if not isinstance(timeout, int):
             raise TypeError("timeout must be an integer")
         self._native.set_timeout(timeout)
 
     def get_timeout(self) -> int:
+        """The lifetime of new sessions in seconds."""
         return self._native.get_timeout()
 
     def set_info_callback(self, callback: typing.Callable[[Connection, int, int], None]) -> None:
+        """Sets a callback told of handshake progress.
+
+        :param callback: ``callback(conn, where, ret)``; ``where`` is a ``SSL_CB_*`` mask. While it
+    runs the connection is busy: calls on ``conn`` other than ``get_app_data`` and
+    ``get_servername`` raise Error. An exception it raises comes back from the method
+    that was running.
+        """
         self._native.set_info_callback(callback)
 
     def set_keylog_callback(self, callback: typing.Callable[[Connection, bytes], None]) -> None:
+        """Sets a callback that receives each TLS secret in NSS key log format.
+
+        :param callback: ``callback(conn, line)``, ``line`` being bytes without a newline. An
+    exception it raises comes back from the method that was running.
+        """
         self._native.set_keylog_callback(callback)
 
     def get_app_data(self) -> typing.Any:
+        """The object stored by :meth:`set_app_data` (None at first)."""
         return self._app_data
 
     def set_app_data(self, data: typing.Any) -> None:
+        """Stores any object on the context for the application.
+
+        :param data: any object.
+        """
         self._app_data = data
 
     def get_cert_store(self) -> X509Store:
+        """The context's trust store, as an :class:`X509Store` sharing its certificates."""
         return X509Store._from_native(self._native.get_cert_store())
 
     def set_options(self, options: int) -> int:
+        """Adds ``OP_*`` options.
+
+        :param options: an int mask.
+        :returns: the options now set.
+        :raises TypeError: if it is not an int.
+        """
         if not isinstance(options, int):
             raise TypeError("options must be an integer")
         return self._native.set_options(options)
 
     def clear_options(self, options: int) -> int:
+        """Removes ``OP_*`` options.
+
+        :param options: an int mask.
+        :returns: the options now set.
+        :raises TypeError: if it is not an int.
+        """
         if not isinstance(options, int):
             raise TypeError("options must be an integer")
         return self._native.clear_options(options)
 
     def set_mode(self, mode: int) -> int:
+        """Adds ``MODE_*`` flags.
+
+        :param mode: an int mask.
+        :returns: the modes now set.
+        :raises TypeError: if it is not an int.
+        """
         if not isinstance(mode, int):
             raise TypeError("mode must be an integer")
         return self._native.set_mode(mode)
 
     def clear_mode(self, mode_to_clear: int) -> int:
+        """Would remove ``MODE_*`` flags: not supported.
+
+        :param mode_to_clear: an int mask.
+        :raises Error: always.
+        """
         raise _not_supported("clearing modes")
 
     def set_tlsext_servername_callback(self, callback: typing.Callable[[Connection], None]) -> None:
+        """Sets the server's callback for the client's SNI name.
+
+        :param callback: ``callback(conn)``; it may read ``conn.get_servername()`` and switch
+            context with ``conn.set_context(other)``. An exception it raises comes back from the
+            handshake.
+        """
         self._native.set_tlsext_servername_callback(callback)
 
     def set_alpn_protos(self, protos: list[bytes]) -> None:
+        """Sets the ALPN protocols a client offers, in order of preference.
+
+        :param protos: a list of bytes, each 1 to 255 bytes long.
+        :raises ValueError: for an empty list or a bad length.
+        :raises TypeError: for an element that is not bytes.
+        """
         self._native.set_alpn_protos(_check_alpn(protos))
 
     def set_alpn_select_callback(self, callback: typing.Callable[[Connection, list[bytes]], typing.Any]) -> None:
+        """Sets the server's ALPN choice.
+
+        :param callback: ``callback(conn, offered) -> bytes``; return one of ``offered``, or
+            :data:`NO_OVERLAPPING_PROTOCOLS` to continue without ALPN, or ``b""`` to fail the
+            handshake. Another return type raises TypeError from the handshake.
+        """
         def adapter(conn: Connection, offered: list[bytes]) -> bytes | None:
             chosen = callback(conn, offered)
             if chosen is NO_OVERLAPPING_PROTOCOLS:
@@ -455,16 +681,34 @@ class Context:
         self._native.set_alpn_select_callback(adapter)
 
     def set_ocsp_server_callback(self, callback: typing.Any, data: typing.Any = None) -> None:
+        """Sets the server callback that returns the OCSP response to staple.
+
+        :param callback: ``callback(conn, data) -> bytes`` (``b""`` staples nothing).
+        :param data: passed as the second argument.
+        :raises TypeError: if ``callback`` is not callable.
+        """
         if not callable(callback):
             raise TypeError("callback must be callable")
         self._native.set_ocsp_server_callback(lambda conn: callback(conn, data))
 
     def set_ocsp_client_callback(self, callback: typing.Any, data: typing.Any = None) -> None:
+        """Sets the client callback that judges the stapled OCSP response.
+
+        :param callback: ``callback(conn, ocsp_bytes, data) -> bool``; false fails the handshake.
+        :param data: passed as the third argument.
+        :raises TypeError: if ``callback`` is not callable.
+        """
         if not callable(callback):
             raise TypeError("callback must be callable")
         self._native.set_ocsp_client_callback(lambda conn, resp: callback(conn, resp, data))
 
     def set_tlsext_use_srtp(self, profiles: bytes) -> None:
+        """Offers DTLS-SRTP protection profiles (RFC 5764).
+
+        :param profiles: bytes, colon-separated, e.g. ``b"SRTP_AES128_CM_SHA1_80"``.
+        :raises TypeError: if it is not bytes.
+        :raises Error: for an unknown profile.
+        """
         if not isinstance(profiles, bytes):
             raise TypeError("profiles must be a byte string.")
         try:
@@ -473,6 +717,11 @@ class Context:
             raise Error([("SSL routines", "", f"error setting the SRTP profiles: {e}")]) from None
 
     def set_cookie_generate_callback(self, callback: typing.Callable[[Connection], bytes]) -> None:
+        """Sets the DTLS server's HelloVerifyRequest cookie maker.
+
+        :param callback: ``callback(conn) -> bytes`` of at most 255 bytes (a longer cookie raises
+            ValueError from the handshake).
+        """
         def generate(conn: Connection) -> bytes:
             cookie = callback(conn)
             if len(cookie) > 255:
@@ -482,6 +731,10 @@ class Context:
         self._native.set_cookie_generate_callback(generate)
 
     def set_cookie_verify_callback(self, callback: typing.Callable[[Connection, bytes], bool]) -> None:
+        """Sets the DTLS server's cookie check.
+
+        :param callback: ``callback(conn, cookie) -> bool``.
+        """
         self._native.set_cookie_verify_callback(callback)
 
 
@@ -524,7 +777,14 @@ def _buffer(buf: typing.Any, name: str = "buf") -> bytes:
 
 
 class Connection:
-    """One TLS connection, over a socket or (with ``socket=None``) over memory BIOs."""
+    """One TLS (or DTLS) connection, over a socket or, with ``socket=None``, over memory
+    BIOs (:meth:`bio_write` / :meth:`bio_read`). Unknown attributes are looked up on the
+    socket.
+
+    :param context: the :class:`Context` whose settings it takes.
+    :param socket: a socket object (``recv``/``send``/``shutdown``) or None.
+    :raises TypeError: if ``context`` is not a Context.
+    """
 
     def __init__(self, context: Context, socket: typing.Any = None) -> None:
         if not isinstance(context, Context):
@@ -542,19 +802,33 @@ class Connection:
         return getattr(self._socket, name)
 
     def get_context(self) -> Context:
+        """The :class:`Context` the connection uses now."""
         return self._context
 
     def set_context(self, context: Context) -> None:
+        """Switches the connection to another context (typically from the SNI callback).
+
+        :param context: a :class:`Context`.
+        :raises TypeError: for another type.
+        """
         if not isinstance(context, Context):
             raise TypeError("context must be a Context instance")
         self._native.set_context(context._native)
         self._context = context
 
     def get_servername(self) -> bytes | None:
+        """The SNI host name: the one the client sent (server side) or set (client side),
+        as bytes, or None.
+        """
         name = self._native.get_servername()
         return None if name is None else name.encode("ascii")
 
     def set_verify(self, mode: int, callback: typing.Any = None) -> None:
+        """Overrides the context's verification for this connection; see
+        :meth:`Context.set_verify`.
+
+        :raises TypeError: if ``mode`` is not an int or ``callback`` is not callable.
+        """
         if not isinstance(mode, int):
             raise TypeError("mode must be an integer")
         if callback is not None and not callable(callback):
@@ -562,29 +836,63 @@ class Connection:
         self._native.set_verify(mode, _verify_adapter(callback))
 
     def get_verify_mode(self) -> int:
+        """The verification mode in force for this connection."""
         return self._native.get_verify_mode()
 
     def use_certificate(self, cert: typing.Any) -> None:
+        """Sets this connection's certificate, overriding the context's.
+
+        :param cert: an :class:`X509` or a ``cryptography`` Certificate.
+        :raises TypeError: for another type.
+        """
         self._native.use_certificate(_native_cert(cert))
 
     def use_privatekey(self, pkey: typing.Any) -> None:
+        """Sets this connection's private key, overriding the context's.
+
+        :param pkey: a :class:`PKey` or a ``cryptography`` private key.
+        :raises TypeError: for another type.
+        """
         self._native.use_privatekey(_native_key(pkey))
 
     def set_options(self, options: int) -> int:
+        """Adds ``OP_*`` options for this connection.
+
+        :param options: an int mask.
+        :returns: the options now set.
+        :raises TypeError: if it is not an int.
+        """
         if not isinstance(options, int):
             raise TypeError("options must be an integer")
         return self._native.set_options(options)
 
     def set_info_callback(self, callback: typing.Callable[[Connection, int, int], None]) -> None:
+        """Sets this connection's progress callback; see :meth:`Context.set_info_callback`."""
         self._native.set_info_callback(callback)
 
     def set_ciphertext_mtu(self, mtu: int) -> None:
+        """Sets the largest DTLS datagram the connection writes.
+
+        :param mtu: bytes per datagram, an int.
+        :raises Error: on a TLS connection or for an MTU too small to carry a record.
+        """
         self._native.set_ciphertext_mtu(mtu)
 
     def get_cleartext_mtu(self) -> int:
+        """The most application data one DTLS datagram carries under the current MTU.
+
+        :raises Error: on a TLS connection.
+        """
         return self._native.get_cleartext_mtu()
 
     def set_tlsext_host_name(self, name: bytes) -> None:
+        """Sets the SNI host name a client sends (and checks the certificate against when
+        ``set_check_hostname`` is on).
+
+        :param name: an ASCII host name as bytes.
+        :raises TypeError: if it is not bytes or contains a NUL byte.
+        :raises ValueError: for an IP address or an invalid name.
+        """
         if not isinstance(name, bytes):
             raise TypeError("name must be a byte string")
         if b"\0" in name:
@@ -592,9 +900,20 @@ class Connection:
         self._native.set_tlsext_host_name(name.decode("ascii"))
 
     def pending(self) -> int:
+        """How many decrypted bytes :meth:`recv` can return without reading more."""
         return self._native.pending()
 
     def send(self, buf: typing.Any, flags: int = 0) -> int:
+        """Encrypts and sends data; returns how many bytes were taken: at most one record's
+        worth (16384 bytes), as pyOpenSSL's contexts enable partial writes.
+
+        :param buf: bytes, bytearray, memoryview or another buffer (str is deprecated and warns).
+        :param flags: ignored (an int, as socket.send takes).
+        :raises TypeError: for a non-buffer or non-int flags.
+        :raises ValueError: for more than 2**31-1 bytes at once.
+        :raises WantWriteError: if a socket cannot take more now.
+        :raises Error: on a closed connection or a failed handshake.
+        """
         if not isinstance(flags, int):
             raise TypeError("flags must be an integer")
         if not isinstance(buf, str) and hasattr(buf, "__len__") and len(buf) > _MAX_WRITE:
@@ -604,24 +923,55 @@ class Connection:
     write = send
 
     def sendall(self, buf: typing.Any, flags: int = 0) -> int:
+        """Sends all of ``buf``, as :meth:`send` called until everything is taken.
+
+        :param buf: a buffer (str is deprecated and warns).
+        :param flags: ignored.
+        :raises TypeError: for a non-buffer or non-int flags.
+        :raises Error: as :meth:`send`.
+        """
         if not isinstance(flags, int):
             raise TypeError("flags must be an integer")
         self._native.sendall(_buffer(buf))
         return 0
 
     def recv(self, bufsiz: int, flags: int | None = None) -> bytes:
+        """Reads up to ``bufsiz`` bytes of decrypted application data.
+
+        :param bufsiz: an int >= 0.
+        :param flags: ``socket.MSG_PEEK`` to leave the data in place, else None.
+        :raises WantReadError: when more data from the peer is needed.
+        :raises ZeroReturnError: when the peer sent close_notify.
+        :raises SysCallError: when the transport ended without close_notify.
+        :raises OverflowError: for a size that does not fit the platform.
+        """
         return self._native.recv(bufsiz, bool(flags is not None and flags & _MSG_PEEK))
 
     read = recv
 
     def recv_into(self, buffer: typing.Any, nbytes: int | None = None, flags: int | None = None) -> int:
+        """Reads decrypted data into a writable buffer; returns how many bytes were written.
+
+        :param buffer: a writable buffer (bytearray, memoryview).
+        :param nbytes: at most this many bytes (default: the buffer's length).
+        :param flags: as :meth:`recv`.
+        :raises TypeError: for a read-only buffer.
+        """
         view = memoryview(buffer)
+        if view.readonly:
+            raise TypeError("buffer must be writable")
         n = len(view) if nbytes is None else min(nbytes, len(view))
         data = self.recv(n, flags)
         view[: len(data)] = data
         return len(data)
 
     def bio_read(self, bufsiz: int) -> bytes:
+        """Takes up to ``bufsiz`` bytes of ciphertext to send to the peer (memory mode).
+
+        :param bufsiz: an int.
+        :raises TypeError: on a socket connection or a non-int size.
+        :raises WantReadError: if there is nothing to send.
+        """
         if self._socket is not None:
             raise TypeError("Connection sock was not None")
         if not isinstance(bufsiz, int):
@@ -629,126 +979,221 @@ class Connection:
         return self._native.bio_read(bufsiz)
 
     def bio_write(self, buf: typing.Any) -> int:
+        """Hands ciphertext received from the peer to the connection (memory mode).
+
+        :param buf: a buffer.
+        :returns: how many bytes were taken.
+        :raises TypeError: on a socket connection or a non-buffer.
+        """
         if self._socket is not None:
             raise TypeError("Connection sock was not None")
         return self._native.bio_write(_buffer(buf))
 
     def bio_shutdown(self) -> None:
+        """Tells the connection that the peer's transport ended (memory mode): later reads
+        raise SysCallError(-1, "Unexpected EOF") unless close_notify came first.
+
+        :raises TypeError: on a socket connection.
+        """
         if self._socket is not None:
             raise TypeError("Connection sock was not None")
         self._native.bio_shutdown()
 
     def renegotiate(self) -> bool:
+        """Renegotiation is refused on purpose: always False (nothing is started)."""
         return False
 
     def renegotiate_pending(self) -> bool:
+        """Always False: no renegotiation is ever pending."""
         return False
 
     def total_renegotiations(self) -> int:
+        """Always 0: renegotiation is refused on purpose."""
         return 0
 
     def do_handshake(self) -> None:
+        """Runs the handshake as far as the available data allows.
+
+        :raises WantReadError: when more data from the peer is needed.
+        :raises WantWriteError: when a socket cannot take more now.
+        :raises Error: if no role was set or the handshake failed (with OpenSSL-style reasons).
+        An exception raised in a callback during the handshake is raised here instead.
+        """
         self._native.do_handshake()
 
     def connect(self, addr: typing.Any) -> None:
+        """Connects the underlying socket and sets the client role.
+
+        :param addr: the address, as ``socket.connect`` takes it.
+        :raises OSError: if the connection fails.
+        """
         self._native.set_connect_state()
         self._socket.connect(addr)
 
     def connect_ex(self, addr: typing.Any) -> int:
+        """As :meth:`connect`, but returns the socket's error number instead of raising."""
         self._native.set_connect_state()
         return self._socket.connect_ex(addr)
 
     def accept(self) -> tuple[Connection, typing.Any]:
+        """Accepts a connection on the underlying listening socket.
+
+        :returns: ``(Connection, address)``, the new connection in the server role with this
+            connection's context.
+        """
         client, addr = self._socket.accept()
         conn = Connection(self._context, client)
         conn.set_accept_state()
         return conn, addr
 
     def DTLSv1_listen(self) -> None:
+        """Waits for a ClientHello with a valid cookie (DTLS server, memory mode).
+
+        :raises WantReadError: until one arrives.
+        :raises Error: on a TLS connection.
+        """
         self._native.dtls_listen()
 
     def DTLSv1_get_timeout(self) -> float | None:
+        """Seconds until the DTLS retransmission timer fires, or None when none runs."""
         return self._native.dtls_get_timeout()
 
     def DTLSv1_handle_timeout(self) -> bool:
+        """Retransmits if the DTLS timer expired; True when something was sent."""
         return self._native.dtls_handle_timeout()
 
     def shutdown(self) -> bool:
+        """Sends close_notify.
+
+        :returns: True once the peer's close_notify has also been received, else False.
+        :raises Error: on a failure of the transport.
+        """
         return self._native.shutdown()
 
     def get_cipher_list(self) -> list[str]:
+        """The names of the cipher suites the connection may use, as OpenSSL names them."""
         return self._context._native.get_cipher_list()
 
     def get_client_ca_list(self, *, as_cryptography: bool = False) -> typing.Any:
+        """The CA names of the CertificateRequest: a server gets the names it sends, a
+        client the names it received.
+
+        :param as_cryptography: return ``cryptography`` Names instead of :class:`X509Name`.
+        """
         ders = self._native.get_client_ca_list()
         if as_cryptography:
             from cryptography import x509
 
             return [_load_der_name(x509, der) for der in ders]
-        return [X509Name._from_entries(_native.name_entries(der)) for der in ders]
+        return [X509Name._from_entries(_native.name_entries(der), der) for der in ders]
 
     def makefile(self, *args: typing.Any, **kwargs: typing.Any) -> typing.NoReturn:
+        """Not available: raises NotImplementedError, as pyOpenSSL does."""
         raise NotImplementedError("Cannot make file object of OpenSSL.SSL.Connection")
 
     def get_app_data(self) -> typing.Any:
+        """The object stored by :meth:`set_app_data` (None at first)."""
         return self._app_data
 
     def set_app_data(self, data: typing.Any) -> None:
+        """Stores any object on the connection for the application."""
         self._app_data = data
 
     def get_shutdown(self) -> int:
+        """The shutdown state: a mask of ``SENT_SHUTDOWN`` and ``RECEIVED_SHUTDOWN``."""
         return self._native.get_shutdown()
 
     def set_shutdown(self, state: int) -> None:
+        """Sets the shutdown state mask (``SENT_SHUTDOWN``, ``RECEIVED_SHUTDOWN``).
+
+        :param state: an int.
+        :raises TypeError: if it is not an int.
+        """
         if not isinstance(state, int):
             raise TypeError("state must be an integer")
         self._native.set_shutdown(state)
 
     def get_state_string(self) -> bytes:
+        """A text description of the handshake state, as bytes."""
         return self._native.get_state_string().encode()
 
     def server_random(self) -> bytes | None:
+        """The ServerHello random (32 bytes), or None before it is known."""
         return self._native.server_random()
 
     def client_random(self) -> bytes | None:
+        """The ClientHello random (32 bytes), or None before it is known."""
         return self._native.client_random()
 
     def master_key(self) -> bytes | None:
+        """The TLS 1.2 master secret, or None (before the handshake, and always on TLS 1.3,
+        which has none).
+        """
         return self._native.master_key()
 
     def export_keying_material(self, label: bytes, olen: int, context: bytes | None = None) -> bytes:
+        """Derives keying material from the session (RFC 5705, RFC 8446 section 7.5).
+
+        :param label: bytes.
+        :param olen: how many bytes to return.
+        :param context: bytes or None.
+        :raises ValueError: for more than 65535 bytes.
+        :raises Error: before the handshake completes.
+        """
         return self._native.export_keying_material(label, olen, context)
 
     def sock_shutdown(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+        """Calls ``shutdown`` on the underlying socket with the given arguments."""
         return self._socket.shutdown(*args, **kwargs)
 
     def get_certificate(self, *, as_cryptography: bool = False) -> typing.Any:
+        """This side's certificate, or None.
+
+        :param as_cryptography: return a ``cryptography`` Certificate instead of :class:`X509`.
+        """
         return _as(self._native.get_certificate(), as_cryptography)
 
     def get_peer_certificate(self, *, as_cryptography: bool = False) -> typing.Any:
+        """The peer's leaf certificate, or None.
+
+        :param as_cryptography: return a ``cryptography`` Certificate instead of :class:`X509`.
+        """
         return _as(self._native.get_peer_certificate(), as_cryptography)
 
     def get_peer_cert_chain(self, *, as_cryptography: bool = False) -> typing.Any:
+        """The certificates the peer sent, leaf first, or None.
+
+        :param as_cryptography: return ``cryptography`` Certificates.
+        """
         chain = self._native.get_peer_cert_chain()
         return None if chain is None else [_as(c, as_cryptography) for c in chain]
 
     def get_verified_chain(self, *, as_cryptography: bool = False) -> typing.Any:
+        """The chain built during verification, leaf to trust anchor, or None.
+
+        :param as_cryptography: return ``cryptography`` Certificates.
+        """
         chain = self._native.get_verified_chain()
         return None if chain is None else [_as(c, as_cryptography) for c in chain]
 
     def want_read(self) -> bool:
+        """True when the connection waits for data from the peer."""
         return self._native.want_read()
 
     def want_write(self) -> bool:
+        """True when ciphertext waits to be sent."""
         return self._native.want_write()
 
     def set_accept_state(self) -> None:
+        """Makes this connection the server side."""
         self._native.set_accept_state()
 
     def set_connect_state(self) -> None:
+        """Makes this connection the client side."""
         self._native.set_connect_state()
 
     def get_session(self) -> Session | None:
+        """The session to resume later with :meth:`set_session`, or None."""
         native = self._native.get_session()
         if native is None:
             return None
@@ -758,6 +1203,12 @@ class Connection:
         return session
 
     def set_session(self, session: Session) -> None:
+        """Offers a session from an earlier connection for resumption (before the handshake).
+
+        :param session: a :class:`Session` from :meth:`get_session`.
+        :raises TypeError: for another type.
+        :raises ValueError: for a session from a different context.
+        """
         if not isinstance(session, Session):
             raise TypeError("session must be a Session instance")
         if getattr(session, "_context", None) not in (None, self._context):
@@ -765,6 +1216,7 @@ class Connection:
         self._native.set_session(session._native)
 
     def session_reused(self) -> bool:
+        """True when the handshake resumed a session."""
         return self._native.session_reused()
 
     def get_finished(self) -> bytes | None:
@@ -780,34 +1232,46 @@ class Connection:
         raise _not_supported("the engine does not expose Finished messages")
 
     def get_cipher_name(self) -> str | None:
+        """The negotiated cipher suite's OpenSSL name, or None."""
         return self._native.get_cipher_name()
 
     def get_cipher_bits(self) -> int | None:
+        """The negotiated cipher's secret key bits, or None."""
         return self._native.get_cipher_bits()
 
     def get_cipher_version(self) -> str | None:
+        """The protocol version that defined the negotiated suite ("TLSv1.2", "TLSv1.3"),
+        or None.
+        """
         return self._native.get_cipher_version()
 
     def get_protocol_version_name(self) -> str:
+        """The negotiated version as text ("TLSv1.3"), or "Unknown" before."""
         return self._native.get_protocol_version_name()
 
     def get_protocol_version(self) -> int:
+        """The negotiated version as a number (``TLS1_3_VERSION``...), 0 before."""
         return self._native.get_protocol_version()
 
     def set_alpn_protos(self, protos: list[bytes]) -> None:
+        """Sets the ALPN protocols this client offers; see :meth:`Context.set_alpn_protos`."""
         self._native.set_alpn_protos(_check_alpn(protos))
 
     def get_alpn_proto_negotiated(self) -> bytes:
+        """The negotiated ALPN protocol, or b"" when none was."""
         return self._native.get_alpn_proto_negotiated()
 
     def get_selected_srtp_profile(self) -> bytes:
+        """The negotiated DTLS-SRTP profile name, or b""."""
         profile = self._native.get_selected_srtp_profile()
         return b"" if profile is None else profile.encode("ascii")
 
     def get_group_name(self) -> str | None:
+        """The key exchange group's name (e.g. "X25519MLKEM768"), or None."""
         return self._native.get_group_name()
 
     def request_ocsp(self) -> None:
+        """Asks the server for a stapled OCSP response (client, before the handshake)."""
         self._native.request_ocsp()
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import typing
 
+from . import SSL
+
 
 class _NoOpenSSL:
     def __init__(self, what: str) -> None:
@@ -27,7 +29,7 @@ class _NoOpenSSL:
 _FEATURES: dict[str, typing.Any] = {
     "Cryptography_HAS_KEYLOG": True,
     "Cryptography_HAS_SSL_GET0_GROUP_NAME": True,
-    "SSL_MODE_ENABLE_PARTIAL_WRITE": 0x1,
+    "SSL_MODE_ENABLE_PARTIAL_WRITE": SSL._MODE_ENABLE_PARTIAL_WRITE,
     "SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER": 0x2,
 }
 

@@ -107,16 +107,22 @@ def _as_path(value: typing.Any) -> str:
 
 
 class TLSContext(SSLContext):
+    """An :class:`SSLContext` for both roles (``TLS_method``)."""
+
     def __init__(self) -> None:
         super().__init__(TLS_method)
 
 
 class TLSClientContext(SSLContext):
+    """An :class:`SSLContext` for clients (``TLS_client_method``)."""
+
     def __init__(self) -> None:
         super().__init__(TLS_client_method)
 
 
 class TLSServerContext(SSLContext):
+    """An :class:`SSLContext` for servers (``TLS_server_method``)."""
+
     def __init__(self) -> None:
         super().__init__(TLS_server_method)
 
@@ -135,9 +141,11 @@ class SSLObject:
         self._sock: _socket.socket | None = None
 
     def set_connect_state(self) -> None:
+        """Makes this the client side."""
         self._native.set_connect_state()
 
     def set_accept_state(self) -> None:
+        """Makes this the server side."""
         self._native.set_accept_state()
 
     def set_fd(self, fd: int) -> None:
@@ -149,18 +157,32 @@ class SSLObject:
         self._native.set_socket(self._sock, fd)
 
     def get_fd(self) -> int:
+        """The descriptor given to :meth:`set_fd`, or -1."""
         return self._native.get_fd()
 
     def connect(self) -> None:
+        """Runs the client handshake (blocking on a blocking socket).
+
+        :raises Error: if it fails; WantReadError/WantWriteError on a non-blocking socket.
+        """
         self._native.connect()
 
     def accept(self) -> None:
+        """Runs the server handshake; see :meth:`connect`."""
         self._native.accept()
 
     def write(self, data: str | bytes) -> int:
+        """Sends data (str is encoded as UTF-8); returns the bytes written.
+
+        :raises Error: if the connection failed or is closed.
+        """
         return self._native.write(data.encode() if isinstance(data, str) else bytes(data))
 
     def read(self, length: int = -1) -> bytes:
+        """Reads up to ``length`` bytes (-1: what one read gives).
+
+        :raises ZeroReturnError: once the peer closed the session.
+        """
         return self._native.read(length)
 
     def error(self, code: int = 0) -> int:
@@ -168,9 +190,11 @@ class SSLObject:
         return self._native.error()
 
     def shutdown(self) -> bool:
+        """Sends close_notify; True once the peer's has been received too."""
         return self._native.shutdown()
 
     def free(self) -> None:
+        """Releases the connection and the duplicated descriptor; later calls raise Error."""
         self._native.free()
         if self._sock is not None:
             self._sock.close()
@@ -194,100 +218,170 @@ class BIO:
         return bio
 
     def set_ssl(self, ssl: SSLObject, option: int = BIO_NOCLOSE) -> None:
+        """Puts an SSL object in this SSL filter BIO.
+
+        :param ssl: an :class:`SSL`.
+        :param option: ``BIO_CLOSE`` (free the SSL with the BIO) or ``BIO_NOCLOSE``.
+        :raises ValueError: on a BIO of another kind.
+        """
         self._native.set_ssl(ssl._native, option)
 
     def set_conn_hostname(self, name: str) -> None:
+        """Sets the connect BIO's peer (``host`` or ``host:port``).
+
+        :raises ValueError: on another kind of BIO.
+        """
         self._native.set_conn_hostname(name)
 
     def set_conn_address(self, address: str) -> None:
+        """Sets the connect BIO's peer address (an IP literal).
+
+        :raises ValueError: on another kind of BIO or for a bad address.
+        """
         self._native.set_conn_address(address)
 
     def set_conn_port(self, port: int | str) -> None:
+        """Sets the connect BIO's port (int or str).
+
+        :raises ValueError: on another kind of BIO.
+        """
         self._native.set_conn_port(str(port))
 
     def set_conn_family(self, family: int) -> None:
+        """Sets the connect BIO's address family (``AF_INET``, ``AF_INET6``).
+
+        :raises ValueError: on another kind of BIO or an unknown family.
+        """
         self._native.set_conn_family(int(family))
 
     def get_conn_hostname(self) -> str:
+        """The connect BIO's host name."""
         return self._native.get_conn_hostname()
 
     def get_conn_address(self) -> str:
+        """The connect BIO's peer address once connected."""
         return self._native.get_conn_address()
 
     def get_conn_port(self) -> str:
+        """The connect BIO's port, as text."""
         return self._native.get_conn_port()
 
     def get_conn_family(self) -> int:
+        """The connect BIO's address family."""
         return self._native.get_conn_family()
 
     def set_accept_name(self, name: str) -> None:
+        """Sets the accept BIO's local address (``host`` or ``host:port``).
+
+        :raises ValueError: on another kind of BIO.
+        """
         self._native.set_accept_name(name)
 
     def set_accept_port(self, port: int | str) -> None:
+        """Sets the accept BIO's port (0: any free port, readable after the first
+        ``do_accept``).
+        """
         self._native.set_accept_port(str(port))
 
     def set_accept_family(self, family: int) -> None:
+        """Sets the accept BIO's address family."""
         self._native.set_accept_family(int(family))
 
     def get_accept_name(self) -> str:
+        """The accept BIO's local host."""
         return self._native.get_accept_name()
 
     def get_accept_port(self) -> str:
+        """The accept BIO's port, as text (the bound one once listening)."""
         return self._native.get_accept_port()
 
     def get_accept_family(self) -> int:
+        """The accept BIO's address family."""
         return self._native.get_accept_family()
 
     def get_fd(self) -> int:
+        """The socket descriptor of a socket BIO, or -1."""
         return self._native.get_fd()
 
     def set_non_blocking(self, b: bool = True) -> None:
+        """Makes a socket BIO's calls return at once with a retry instead of blocking."""
         self._native.set_non_blocking(b)
 
     def push(self, b: BIO) -> BIO:
+        """Appends ``b`` to this chain; returns the chain (this BIO).
+
+        :raises ValueError: if that would make a loop.
+        """
         return BIO._wrap(self._native.push(b._native))
 
     def pop(self) -> BIO | None:
+        """Detaches this BIO from its chain; returns the rest of the chain, or None."""
         rest = self._native.pop()
         return None if rest is None else BIO._wrap(rest)
 
     def write(self, data: str | bytes) -> int:
+        """Writes through the chain (str is encoded as UTF-8); returns the bytes written.
+
+        :raises Error: on failure or after :meth:`free`.
+        """
         return self._native.write(data.encode() if isinstance(data, str) else bytes(data))
 
     def read(self, length: int = 1024) -> bytes:
+        """Reads up to ``length`` bytes through the chain (-1: what one read gives; b"" at the
+        end).
+
+        :raises WantReadError: when no data is there yet on a non-blocking chain.
+        """
         return self._native.read(length)
 
     def should_retry(self) -> bool:
+        """True when the last call failed only because it would have blocked."""
         return self._native.should_retry()
 
     def do_connect(self) -> None:
+        """Connects the chain (and runs the TLS handshake of an SSL BIO in it).
+
+        :raises Error: when the connection or handshake fails.
+        """
         self._native.do_connect()
 
     def do_accept(self) -> BIO | None:
+        """First call: binds and listens (returns None). Later calls: accepts a client and
+        returns its chain (a copy of the SSL filter over the new socket).
+        """
         accepted = self._native.do_accept()
         return None if accepted is None else BIO._wrap(accepted)
 
     def error(self, code: int = 0) -> int:
+        """The ``SSL_ERROR_*`` number of the last operation."""
         return self._native.error()
 
     def error_string(self, code: int = 0) -> str:
+        """A text description of the last error."""
         return self._native.error_string()
 
     def free(self) -> None:
+        """Releases the BIO (and its SSL object under BIO_CLOSE); later calls raise Error."""
         self._native.free()
 
 
 class SSLBIO(BIO):
+    """The SSL filter BIO (``BIO_f_ssl``): put an :class:`SSL` object in it with ``set_ssl``."""
+
     def __init__(self) -> None:
         super().__init__(BIO_f_ssl)
 
 
 class ConnectBIO(BIO):
+    """A connecting socket BIO (``BIO_s_connect``): set host and port, then read or write."""
+
     def __init__(self) -> None:
         super().__init__(BIO_s_connect)
 
 
 class AcceptedBIO(BIO):
+    """A listening socket BIO (``BIO_s_accept``): the first ``do_accept`` binds, each later one accepts a client."""
+
     def __init__(self) -> None:
         super().__init__(BIO_s_accept)
 
@@ -319,6 +413,7 @@ class TLSSocket:
 
     @property
     def family(self) -> int:
+        """The address family (``AF_INET`` or ``AF_INET6``); settable before bind/connect."""
         return self._native.state()["family"]
 
     @family.setter
@@ -327,6 +422,7 @@ class TLSSocket:
 
     @property
     def send_timeout(self) -> int:
+        """The send timeout in milliseconds (0: none); settable."""
         return self._native.state()["send_timeout"]
 
     @send_timeout.setter
@@ -335,6 +431,7 @@ class TLSSocket:
 
     @property
     def receive_timeout(self) -> int:
+        """The receive timeout in milliseconds (0: none); settable."""
         return self._native.state()["receive_timeout"]
 
     @receive_timeout.setter
@@ -342,21 +439,42 @@ class TLSSocket:
         self._native.set_receive_timeout(int(ms))
 
     def connect(self, host: str | None, port: int, timeout: int = 300_000) -> bool:
+        """Connects and runs the TLS client handshake.
+
+        :param host: the host (None: the current one).
+        :param port: the port.
+        :param timeout: milliseconds for the TCP connection.
+        :raises Error: when the connection or handshake fails or times out.
+        """
         self._native.connect(host or self.host, int(port), int(timeout))
         return True
 
     def bind(self, port: int, host: str | None = None) -> bool:
+        """Binds to ``port`` on ``host`` (0: any free port, then read ``port``).
+
+        :raises Error: when the address is in use or invalid.
+        """
         self._native.bind(int(port), host or self.host)
         return True
 
     def listen(self, queue_length: int = -1) -> bool:
+        """Starts listening (``queue_length`` -1: the system default)."""
         self._native.listen(int(queue_length))
         return True
 
     def accept(self) -> TLSSocket:
+        """Accepts one client and runs the server handshake; returns its TLSSocket.
+
+        :raises WantReadError: on a non-blocking socket with no client waiting.
+        """
         return TLSSocket._wrap(self._native.accept(), self._context)
 
     def send(self, message: typing.Any, flags: int = 0) -> int:
+        """Sends bytes, str (UTF-8) or the contents of a readable file object; returns the
+        bytes sent.
+
+        :raises Error: on a closed socket or a send timeout.
+        """
         if hasattr(message, "read"):
             total = 0
             while chunk := message.read(16384):
@@ -365,30 +483,47 @@ class TLSSocket:
         return self._native.send(message.encode() if isinstance(message, str) else bytes(message))
 
     def receive(self, length: int = -1, flags: int = 0) -> bytes:
+        """Receives up to ``length`` bytes (-1: what one read gives).
+
+        :raises Error: on a receive timeout ("timed out") or a closed socket.
+        """
         return self._native.receive(int(length))
 
     def read(self, length: int = 1024) -> bytes:
+        """Receives up to ``length`` bytes; see :meth:`receive`."""
         return self._native.read(int(length))
 
     def close(self) -> bool:
+        """Sends close_notify if connected and closes the socket; closing twice is harmless."""
         self._native.close()
         return True
 
     def shutdown(self) -> bool:
+        """Sends close_notify and shuts the socket down for writing."""
         self._native.shutdown()
         return True
 
     def set_option(self, option: int, value: typing.Any) -> bool:
+        """Sets a socket option (``SO_*`` constants of this module).
+
+        :raises ValueError: for an unsupported option.
+        """
         self._native.set_option(int(option), int(value))
         return True
 
     def get_option(self, option: int) -> int:
+        """A socket option's value.
+
+        :raises ValueError: for an unsupported option.
+        """
         return self._native.get_option(int(option))
 
     def set_blocking(self, mode: bool) -> None:
+        """Blocking (True) or non-blocking (False) calls."""
         self._native.set_blocking(bool(mode))
 
     def info(self) -> dict[str, typing.Any]:
+        """The peer's address, port and family once connected, as a dict (empty before)."""
         return self._native.info()
 
     def get_socket(self) -> None:
@@ -396,5 +531,6 @@ class TLSSocket:
         return None
 
     def get_context(self) -> SSLContext:
+        """The :class:`SSLContext` this socket uses."""
         return self._context
 

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::ctx::{info_callback, verify_callback, HelloName, NativeContext, Owner, PendingContext};
-use crate::errors::{clear_parked, ssl_error};
+use crate::errors::{clear_parked, ssl_error, take_parked};
 use crate::stream::PyStream;
 use crate::x509::{NativePKey, NativeX509};
 
@@ -31,7 +31,8 @@ fn x509(c: ferrossl::X509) -> NativeX509 {
 }
 
 impl NativeConnection {
-    /// Runs `f` on the connection with the GIL released.
+    /// Runs `f` on the connection with the GIL released. An exception raised by a callback
+    /// that cannot fail the operation (info, keylog) is raised once the operation is over.
     fn run<R: Send>(
         &self,
         py: Python<'_>,
@@ -39,12 +40,17 @@ impl NativeConnection {
     ) -> PyResult<R> {
         clear_parked();
         let conn = &self.conn;
-        py.allow_threads(move || {
-            let guard = conn.lock();
-            let mut c = guard.try_borrow_mut().map_err(|_| BUSY)?;
-            f(&mut c)
-        })
-        .map_err(ssl_error)
+        let result = py
+            .allow_threads(move || {
+                let guard = conn.lock();
+                let mut c = guard.try_borrow_mut().map_err(|_| BUSY)?;
+                f(&mut c)
+            })
+            .map_err(ssl_error)?;
+        match take_parked() {
+            Some(raised) => Err(raised),
+            None => Ok(result),
+        }
     }
 
     /// Reads from the connection (no GIL release: these are cheap).
@@ -151,7 +157,9 @@ impl NativeConnection {
     #[pyo3(signature = (n, peek=false))]
     fn recv<'py>(&self, py: Python<'py>, n: usize, peek: bool) -> PyResult<Bound<'py, PyBytes>> {
         let data = self.run(py, move |c| {
-            let mut buf = vec![0u8; n];
+            // A read returns what is decrypted already: a huge `n` must not allocate (or abort
+            // on) that much up front.
+            let mut buf = vec![0u8; n.min(1 << 20)];
             let got = if peek {
                 c.recv_peek(&mut buf)?
             } else {

@@ -77,7 +77,7 @@ pub fn park(err: PyErr) {
     });
 }
 
-/// Takes the parked exception, if any.
+/// The exception a callback raised during the last call, if any.
 pub fn take_parked() -> Option<PyErr> {
     PARKED.with(|p| p.borrow_mut().take())
 }

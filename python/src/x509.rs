@@ -6,7 +6,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::errors::{crypto_error, park};
+use crate::errors::{crypto_error, park, CryptoError};
 
 #[pyclass(module = "ferrossl._native", frozen)]
 #[derive(Clone)]
@@ -149,6 +149,22 @@ impl NativePKey {
             .map_err(crypto_error)
     }
 
+    /// A new key pair of OpenSSL type `type_nid` (EVP_PKEY_RSA or EVP_PKEY_EC) and size.
+    #[staticmethod]
+    fn generate(py: Python<'_>, type_nid: i32, bits: usize) -> PyResult<Self> {
+        let kind = ferrossl::KeyType::from_nid(type_nid).ok_or_else(|| {
+            CryptoError::new_err((vec![(
+                "ferrossl".to_string(),
+                String::new(),
+                format!("no such key type {type_nid}"),
+            )],))
+        })?;
+        // RSA generation takes a while: other Python threads run meanwhile.
+        py.allow_threads(|| ferrossl::PKey::generate(kind, bits))
+            .map(|key| Self { key })
+            .map_err(crypto_error)
+    }
+
     #[staticmethod]
     fn from_der(der: &[u8]) -> PyResult<Self> {
         ferrossl::PKey::from_der(der)
@@ -262,5 +278,5 @@ pub fn name_entries(der: &[u8]) -> PyResult<Vec<(String, String)>> {
 /// The elliptic curves ferrossl's key exchange offers, by OpenSSL's short names.
 #[pyfunction]
 pub fn supported_curves() -> Vec<&'static str> {
-    vec!["prime256v1", "secp384r1", "secp521r1", "X25519"]
+    vec!["prime256v1", "secp384r1", "X25519"]
 }

@@ -241,3 +241,73 @@ def test_ssl_object_over_a_socket_fd(pki):
     t.join(10)
     raw.close()
     listener.close()
+
+
+def test_connect_bio_settings_and_chain_against_stdlib_server(pki):
+    import ssl as stdlib_ssl
+
+    sctx = stdlib_ssl.SSLContext(stdlib_ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(pki.cert_path, pki.key_path)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        raw, _ = listener.accept()
+        raw.settimeout(10)
+        with sctx.wrap_socket(raw, server_side=True) as tls:
+            tls.sendall(b"echo: " + tls.recv(100))
+
+    t = threading.Thread(target=serve)
+    t.start()
+    ctx = client_ctx(pki)
+    assert ctx.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256")
+    ssl = bio.SSL(ctx)
+    ssl.set_connect_state()
+    front = bio.SSLBIO()
+    front.set_ssl(ssl, bio.BIO_CLOSE)
+    connect = bio.ConnectBIO()
+    connect.set_conn_hostname("localhost")
+    connect.set_conn_address("127.0.0.1")
+    connect.set_conn_port(port)
+    connect.set_conn_family(bio.AF_INET)
+    assert connect.get_conn_hostname() == "localhost"
+    assert connect.get_conn_family() == bio.AF_INET
+    chain = front.push(connect)
+    chain.do_connect()
+    assert connect.get_conn_address() == "127.0.0.1"
+    assert connect.get_fd() >= 0
+    chain.write("text is sent as UTF-8")
+    assert chain.read(-1) == b"echo: text is sent as UTF-8"
+    assert chain.error() == 0 and isinstance(chain.error_string(), str)
+    rest = chain.pop()
+    assert rest is not None and rest.get_conn_port() == str(port)
+    assert chain.pop() is None
+    rest.free()
+    chain.free()
+    t.join(10)
+    listener.close()
+
+
+def test_accept_bio_settings_and_non_blocking_accept(pki):
+    accept = bio.AcceptedBIO()
+    accept.set_accept_name("127.0.0.1")
+    accept.set_accept_port(0)
+    accept.set_accept_family(bio.AF_INET)
+    assert accept.get_accept_name() == "127.0.0.1"
+    assert accept.get_accept_family() == bio.AF_INET
+    assert accept.do_accept() is None  # binds and listens
+    accept.set_non_blocking(True)
+    with pytest.raises(S.WantReadError):
+        accept.do_accept()  # nobody is connecting
+    assert accept.should_retry()
+    accept.free()
+
+
+def test_tls_socket_send_timeout_and_socket_access(pki):
+    sock = bio.TLSSocket(None, client_ctx(pki))
+    assert sock.send_timeout == 0
+    sock.send_timeout = 1500
+    assert sock.send_timeout == 1500 and sock.get_option(bio.SO_SNDTIMEO) == 1500
+    assert sock.get_socket() is None  # the socket lives inside ferrossl
+    assert sock.get_context() is not None
+    sock.close()

@@ -3,65 +3,19 @@ callbacks, interop with the stdlib ssl module and OpenSSL, and misuse."""
 
 from __future__ import annotations
 
-import gc
 import shutil
 import socket
 import ssl
 import subprocess
 import threading
-import time
-import tracemalloc
 
 import pytest
 
 import ferrossl
 from ferrossl import SSL, crypto
+from tlshelp import client_context, handshake, memory_pair, pump, server_context
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def server_context(pki) -> SSL.Context:
-    ctx = SSL.Context(SSL.TLS_METHOD)
-    ctx.use_certificate_chain_file(str(pki.cert_path))
-    ctx.use_privatekey_file(str(pki.key_path))
-    return ctx
-
-
-def client_context(pki) -> SSL.Context:
-    ctx = SSL.Context(SSL.TLS_METHOD)
-    ctx.load_verify_locations(str(pki.ca_path))
-    ctx.set_verify(SSL.VERIFY_PEER)
-    return ctx
-
-
-def pump(a: SSL.Connection, b: SSL.Connection) -> None:
-    while True:
-        try:
-            b.bio_write(a.bio_read(65536))
-        except SSL.WantReadError:
-            return
-
-
-def handshake(client: SSL.Connection, server: SSL.Connection) -> None:
-    for _ in range(20):
-        for conn in (client, server):
-            try:
-                conn.do_handshake()
-            except SSL.WantReadError:
-                pass
-        pump(client, server)
-        pump(server, client)
-        if client.get_state_string() == server.get_state_string() == b"SSL negotiation finished successfully":
-            return
-    raise AssertionError("handshake did not finish")
-
-
-def memory_pair(pki, cctx=None, sctx=None):
-    client = SSL.Connection(cctx or client_context(pki), None)
-    client.set_connect_state()
-    server = SSL.Connection(sctx or server_context(pki), None)
-    server.set_accept_state()
-    return client, server
 
 
 def test_memory_bio_handshake_data_and_close(pki):
@@ -288,24 +242,6 @@ def test_install_as_pyopenssl():
 
     assert S is SSL and C is crypto
     assert SSL.OpenSSL_version(SSL.OPENSSL_VERSION).startswith(b"ferrossl")
-
-
-def test_memory_stays_flat_over_many_handshakes(pki):
-    cctx, sctx = client_context(pki), server_context(pki)
-    def run(n):
-        for _ in range(n):
-            client, server = memory_pair(pki, cctx=cctx, sctx=sctx)
-            handshake(client, server)
-    run(50)
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.take_snapshot()
-    run(300)
-    gc.collect()
-    after = tracemalloc.take_snapshot()
-    tracemalloc.stop()
-    growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
-    assert growth < 200_000, f"python heap grew by {growth} bytes over 300 handshakes"
 
 
 def test_constants_match_pyopenssl():

@@ -318,14 +318,14 @@ pub fn parse_ciphersuites(list: &str) -> Result<Vec<rustls::CipherSuite>, crate:
 }
 
 /// A key exchange group by OpenSSL's or the IANA name ("X25519", "P-256", "prime256v1",
-/// "secp384r1", "X25519MLKEM768"...).
+/// "secp384r1", "X25519MLKEM768"...). P-521 is absent: neither the aws-lc-rs provider nor
+/// the DTLS engine offers it for key exchange (P-521 keys still sign).
 pub fn group_by_name(name: &str) -> Option<rustls::NamedGroup> {
     use rustls::NamedGroup as G;
     Some(match name.to_ascii_lowercase().as_str() {
         "x25519" => G::X25519,
         "p-256" | "prime256v1" | "secp256r1" => G::secp256r1,
         "p-384" | "secp384r1" => G::secp384r1,
-        "p-521" | "secp521r1" => G::secp521r1,
         "x25519mlkem768" => G::X25519MLKEM768,
         _ => return None,
     })
@@ -403,5 +403,6 @@ mod tests {
             Some(rustls::NamedGroup::secp256r1)
         );
         assert!(group_by_name("brainpoolP256r1").is_none());
+        assert!(group_by_name("secp521r1").is_none());
     }
 }

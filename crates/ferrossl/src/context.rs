@@ -472,7 +472,7 @@ impl Context {
                 Ok(())
             }
             None => Err(Error::NotSupported(
-                "this curve is not offered (X25519, P-256, P-384, P-521 are)",
+                "this curve is not offered (X25519, P-256 and P-384 are)",
             )),
         }
     }

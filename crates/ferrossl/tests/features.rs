@@ -503,3 +503,46 @@ fn cipher_and_group_selection() {
         Err(Error::NotSupported(_))
     ));
 }
+
+#[test]
+fn exporter_lengths_are_bounded() {
+    let pki = TestPki::generate();
+    let (mut c, mut s) = pair(&client_ctx(&pki), &server_ctx(&pki.server_ecdsa));
+    handshake(&mut c, &mut s).unwrap();
+    let most = c
+        .export_keying_material(b"EXPERIMENTAL-len", 8160, None)
+        .unwrap();
+    assert_eq!(
+        most,
+        s.export_keying_material(b"EXPERIMENTAL-len", 8160, None)
+            .unwrap()
+    );
+    for len in [65536, usize::MAX] {
+        let err = c
+            .export_keying_material(b"EXPERIMENTAL-len", len, None)
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{len}: {err}");
+    }
+}
+
+#[test]
+fn partial_write_mode_sends_one_record_per_call() {
+    let pki = TestPki::generate();
+    let data = vec![7u8; 1 << 15];
+    let partial = client_ctx(&pki);
+    partial.set_mode(MODE_ENABLE_PARTIAL_WRITE);
+    for (ctx, first_send) in [(partial, 1 << 14), (client_ctx(&pki), 1 << 15)] {
+        let (mut c, mut s) = pair(&ctx, &server_ctx(&pki.server_ecdsa));
+        handshake(&mut c, &mut s).unwrap();
+        assert_eq!(c.send(&data).unwrap(), first_send);
+        c.sendall(&data[first_send..]).unwrap();
+        transfer(&mut c, &mut s);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1 << 16];
+        while got.len() < data.len() {
+            let n = s.recv(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, data);
+    }
+}

@@ -212,3 +212,60 @@ fn refused_methods_and_versions() {
     ));
     assert_eq!(ctx.clear_options(OP_NO_TLSv1_3) & OP_NO_TLSv1_3, 0);
 }
+
+#[test]
+fn generated_keys_sign_a_handshake() {
+    for (kind, bits) in [
+        (KeyType::Rsa, 2048),
+        (KeyType::Ec, 256),
+        (KeyType::Ec, 384),
+        (KeyType::Ec, 521),
+    ] {
+        let key = PKey::generate(kind, bits).unwrap();
+        assert_eq!((key.key_type(), key.bits()), (kind, bits));
+        let again = PKey::generate(kind, bits).unwrap();
+        assert_ne!(key.public_key_spki(), again.public_key_spki());
+        // The PEM it writes reads back as the same key.
+        let reread = PKey::from_pem(key.to_pem().as_bytes(), None).unwrap();
+        assert_eq!(reread.public_key_spki(), key.public_key_spki());
+
+        let signer = rcgen::KeyPair::try_from(key.private_key_der().secret_der()).unwrap();
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        let cert = X509::from_der(params.self_signed(&signer).unwrap().der()).unwrap();
+        assert_eq!(cert.public_key_bits(), bits);
+        let server = Context::new(Method::Tls);
+        server.use_certificate(cert.clone());
+        server.use_privatekey(key);
+        server.check_privatekey().unwrap();
+        let client = Context::new(Method::Tls);
+        client.get_cert_store().add_cert(cert).unwrap();
+        client.set_verify(VERIFY_PEER, None);
+        let (mut c, mut s) = common::pair(&client, &server);
+        common::handshake(&mut c, &mut s).unwrap();
+        assert_eq!(c.get_verify_result(), X509_V_OK);
+    }
+}
+
+#[test]
+fn key_generation_refuses_unsupported_sizes() {
+    for (kind, bits) in [
+        (KeyType::Rsa, 1024),
+        (KeyType::Rsa, 2047),
+        (KeyType::Ec, 255),
+        (KeyType::Ed25519, 253),
+    ] {
+        let err = PKey::generate(kind, bits).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidKey(_)),
+            "{kind:?} {bits}: {err}"
+        );
+    }
+}
+
+#[test]
+fn key_types_round_trip_through_nids() {
+    for kind in [KeyType::Rsa, KeyType::Ec, KeyType::Ed25519] {
+        assert_eq!(KeyType::from_nid(kind.nid()), Some(kind));
+    }
+    assert_eq!(KeyType::from_nid(116), None); // EVP_PKEY_DSA
+}

@@ -637,7 +637,9 @@ impl Bio {
             }
             Kind::Connect(..) | Kind::Socket(Some(_)) => {
                 drop(node);
-                let mut buf = vec![0u8; want];
+                // One socket read returns what has arrived: a huge `length` must not
+                // allocate (or abort on) that much up front.
+                let mut buf = vec![0u8; want.min(1 << 20)];
                 let n = self.with_socket(|s| s.read(&mut buf), Error::WantRead)?;
                 buf.truncate(n);
                 Ok(buf)

@@ -31,6 +31,9 @@ pub use crate::dtls::ListenOutcome;
 use datagram::Datagrams;
 use negotiated::Negotiated;
 
+/// The largest plaintext one TLS record carries (RFC 8446 §5.1).
+const MAX_RECORD_PLAINTEXT: usize = 1 << 14;
+
 /// A byte queue read from the front: a Vec with a read offset, compacted as it drains.
 #[derive(Default)]
 struct ByteQueue {
@@ -719,6 +722,13 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
+        // With MODE_ENABLE_PARTIAL_WRITE a write stops after one full record (2^14 bytes,
+        // RFC 8446 §5.1), as OpenSSL's does; the caller sends the rest.
+        let data = if self.config.mode & MODE_ENABLE_PARTIAL_WRITE != 0 {
+            &data[..data.len().min(MAX_RECORD_PLAINTEXT)]
+        } else {
+            data
+        };
         // Ciphertext from an earlier call goes first, so a slow peer bounds what we buffer.
         self.push()?;
         let n = self.engine()?.write_plaintext(data)?;
@@ -1015,6 +1025,14 @@ impl Connection {
         len: usize,
         context: Option<&[u8]>,
     ) -> Result<Vec<u8>> {
+        // TLS 1.3 derives the output with HKDF-Expand-Label, whose length is a uint16
+        // (RFC 8446 §7.1); the same bound on TLS 1.2 and DTLS keeps a wrong length from
+        // allocating gigabytes.
+        if len > usize::from(u16::MAX) {
+            return Err(Error::InvalidArgument(format!(
+                "keying material of {len} bytes asked for; the most is 65535"
+            )));
+        }
         match self.negotiated() {
             Some(e) if !e.handshaking() => e.export(label, len, context),
             _ => Err(Error::WrongState(

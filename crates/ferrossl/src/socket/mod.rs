@@ -293,7 +293,9 @@ impl TlsSocket {
 
     /// Reads up to `length` bytes of what is available (default 1024 in the seed API).
     pub fn read(&mut self, length: usize) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; length];
+        // One read returns what is available: a huge `length` must not allocate (or abort on)
+        // that much up front.
+        let mut buf = vec![0u8; length.min(1 << 20)];
         let result = match self.connection()?.recv(&mut buf) {
             Ok(n) => Ok(n),
             Err(Error::ZeroReturn) => Ok(0),

@@ -44,6 +44,13 @@ impl KeyType {
             KeyType::Ed25519 => 1087,
         }
     }
+
+    /// The key type of an OpenSSL NID, or None for another algorithm.
+    pub fn from_nid(nid: i32) -> Option<Self> {
+        [KeyType::Rsa, KeyType::Ec, KeyType::Ed25519]
+            .into_iter()
+            .find(|k| k.nid() == nid)
+    }
 }
 
 /// A private key that can sign for TLS. Cheap to clone.
@@ -66,6 +73,50 @@ impl PKey {
             .map_err(|e| Error::InvalidKey(format!("not a DER private key: {e}")))?
             .clone_key();
         Self::from_key_der(key)
+    }
+
+    /// Generates a new key pair (`EVP_PKEY_keygen`): RSA with a 2048, 3072, 4096 or 8192-bit
+    /// modulus and public exponent 65537, or ECDSA over P-256, P-384 or P-521 (`bits` 256,
+    /// 384 or 521). Other sizes and Ed25519 fail with [`Error::InvalidKey`]: aws-lc-rs
+    /// generates RSA keys of these four sizes only, and signs with none under 2048 bits.
+    pub fn generate(kind: KeyType, bits: usize) -> Result<Self> {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::{self, EcdsaKeyPair};
+        let failed = |_| Error::InvalidKey(format!("generating a {bits}-bit {kind:?} key failed"));
+        let pkcs8 = match (kind, bits) {
+            (KeyType::Rsa, _) => {
+                let size = match bits {
+                    2048 => aws_lc_rs::rsa::KeySize::Rsa2048,
+                    3072 => aws_lc_rs::rsa::KeySize::Rsa3072,
+                    4096 => aws_lc_rs::rsa::KeySize::Rsa4096,
+                    8192 => aws_lc_rs::rsa::KeySize::Rsa8192,
+                    _ => {
+                        return Err(Error::InvalidKey(format!(
+                            "cannot generate a {bits}-bit RSA key: the sizes are 2048, 3072, \
+                             4096 and 8192 bits"
+                        )))
+                    }
+                };
+                let pair = aws_lc_rs::rsa::KeyPair::generate(size).map_err(failed)?;
+                pair.as_der().map_err(failed)?.as_ref().to_vec()
+            }
+            (KeyType::Ec, 256 | 384 | 521) => {
+                let alg = match bits {
+                    256 => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                    384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                    _ => &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+                };
+                let pair = EcdsaKeyPair::generate(alg).map_err(failed)?;
+                pair.to_pkcs8v1().map_err(failed)?.as_ref().to_vec()
+            }
+            _ => {
+                return Err(Error::InvalidKey(format!(
+                    "cannot generate a {bits}-bit {kind:?} key: RSA (2048, 3072, 4096, 8192 \
+                     bits) and EC (256, 384, 521 bits) are generated"
+                )))
+            }
+        };
+        Self::from_key_der(PrivatePkcs8KeyDer::from(pkcs8).into())
     }
 
     /// Reads the first private key of PEM text. Encrypted keys ask `passphrase` for their
@@ -163,8 +214,7 @@ impl PKey {
             return 253;
         }
         x509_parser::x509::SubjectPublicKeyInfo::from_der(&self.inner.spki)
-            .ok()
-            .and_then(|(_, spki)| spki.parsed().ok().map(|k| k.key_size()))
+            .map(|(_, spki)| super::spki_bits(&spki))
             .unwrap_or(0)
     }
 

@@ -138,11 +138,7 @@ impl X509 {
 
     /// The public key's size in bits (RSA modulus, EC field size).
     pub fn public_key_bits(&self) -> usize {
-        self.parsed()
-            .public_key()
-            .parsed()
-            .map(|k| k.key_size())
-            .unwrap_or(0)
+        spki_bits(self.parsed().public_key())
     }
 
     /// The OID of the certificate's signature algorithm, dotted ("1.2.840.10045.4.3.2").
@@ -302,5 +298,22 @@ impl fmt::Display for X509Name {
 impl fmt::Debug for X509Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<X509Name object '{}'>", self.oneline())
+    }
+}
+
+/// The size of a public key in bits as OpenSSL reports it: the RSA modulus, or the order of a
+/// named EC curve (x509-parser counts the point's bytes, which gives 528 for P-521).
+pub(crate) fn spki_bits(spki: &x509_parser::x509::SubjectPublicKeyInfo) -> usize {
+    use x509_parser::der_parser::oid;
+    let curve = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok());
+    match curve {
+        Some(c) if c == oid!(1.2.840 .10045 .3 .1 .7) => 256,
+        Some(c) if c == oid!(1.3.132 .0 .34) => 384,
+        Some(c) if c == oid!(1.3.132 .0 .35) => 521,
+        _ => spki.parsed().map(|k| k.key_size()).unwrap_or(0),
     }
 }
