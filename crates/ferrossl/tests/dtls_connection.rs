@@ -222,6 +222,7 @@ fn the_servername_callback_switches_dtls_servers_to_another_context() {
             Some("rsa.localhost") => hello.set_context(&rsa_ctx),
             Some("strict.localhost") => hello.set_context(&strict_ctx),
             Some("nowhere.localhost") => return Err(Error::Callback("no such host".into())),
+            Some("bare.localhost") => hello.set_context(&Context::new(Method::Dtls)),
             _ => {}
         }
         Ok(())
@@ -266,7 +267,15 @@ fn the_servername_callback_switches_dtls_servers_to_another_context() {
         ),
         "{err:?}"
     );
-    assert_eq!(seen.lock().unwrap().len(), 5);
+    // A context without a certificate cannot serve the handshake.
+    let (mut c, mut s) = pair(&cctx, &default_ctx);
+    c.set_tlsext_host_name("bare.localhost").unwrap();
+    let result = handshake(&mut c, &mut s);
+    assert!(
+        matches!(&result, Err(("server", Error::Callback(m))) if m.contains("certificate")),
+        "{result:?}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 6);
 }
 
 /// Runs `c` and `s` until both finished the handshake.
