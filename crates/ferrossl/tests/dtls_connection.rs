@@ -222,6 +222,7 @@ fn the_servername_callback_switches_dtls_servers_to_another_context() {
             Some("rsa.localhost") => hello.set_context(&rsa_ctx),
             Some("strict.localhost") => hello.set_context(&strict_ctx),
             Some("nowhere.localhost") => return Err(Error::Callback("no such host".into())),
+            Some("bare.localhost") => hello.set_context(&Context::new(Method::Dtls)),
             _ => {}
         }
         Ok(())
@@ -266,7 +267,15 @@ fn the_servername_callback_switches_dtls_servers_to_another_context() {
         ),
         "{err:?}"
     );
-    assert_eq!(seen.lock().unwrap().len(), 5);
+    // A context without a certificate cannot serve the handshake.
+    let (mut c, mut s) = pair(&cctx, &default_ctx);
+    c.set_tlsext_host_name("bare.localhost").unwrap();
+    let result = handshake(&mut c, &mut s);
+    assert!(
+        matches!(&result, Err(("server", Error::Callback(m))) if m.contains("certificate")),
+        "{result:?}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 6);
 }
 
 /// Runs `c` and `s` until both finished the handshake.
@@ -371,4 +380,77 @@ fn spoofed_client_hellos_never_end_an_association() {
     s.bio_write(&first).unwrap();
     assert_alive(&mut c, &mut s, b"old news");
     assert!(s.bio_read(65536).is_err(), "not even answered");
+}
+
+/// Drives non-blocking UDP connections until `done`, running their timers; bounded.
+fn drive_udp(conns: &mut [&mut Connection], done: impl Fn(&[&mut Connection]) -> bool) {
+    let start = std::time::Instant::now();
+    while !done(conns) {
+        assert!(start.elapsed() < Duration::from_secs(20), "no progress");
+        for c in conns.iter_mut() {
+            let _ = c.do_handshake();
+            let _ = c.dtls_handle_timeout();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_restarted_client_over_udp_is_served_by_a_connection_on_a_clone_of_the_socket() {
+    use std::net::UdpSocket;
+    let pki = TestPki::generate();
+    let sctx = dtls_server_ctx(&pki.server_ecdsa);
+    let cctx = Context::new(Method::Dtls);
+    let server_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let client_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server_socket
+        .connect(client_socket.local_addr().unwrap())
+        .unwrap();
+    client_socket
+        .connect(server_socket.local_addr().unwrap())
+        .unwrap();
+    let udp = |ctx: &Context, socket: &UdpSocket, server: bool| {
+        let mut conn = Connection::with_udp_socket(ctx, socket.try_clone().unwrap()).unwrap();
+        conn.set_dtls_nonblocking(true).unwrap();
+        match server {
+            true => conn.set_accept_state().unwrap(),
+            false => conn.set_connect_state().unwrap(),
+        }
+        conn
+    };
+    let mut s = udp(&sctx, &server_socket, true);
+    let mut c = udp(&cctx, &client_socket, false);
+    drive_udp(&mut [&mut c, &mut s], |cs| {
+        cs.iter().all(|c| c.is_handshake_done())
+    });
+    // The client restarts from the same address.
+    let mut restarted = udp(&cctx, &client_socket, false);
+    let mut buf = [0u8; 64];
+    let start = std::time::Instant::now();
+    // The old association answers with a HelloVerifyRequest, then ends on the cookie.
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(20), "no restart seen");
+        let _ = restarted.do_handshake();
+        match s.recv(&mut buf) {
+            Err(Error::PeerRestarted) => break,
+            Err(Error::WantRead) => std::thread::sleep(Duration::from_millis(5)),
+            other => panic!("{other:?}"),
+        }
+    }
+    // The restarted client's datagram went to the old connection; its timer sends it again.
+    let mut fresh = udp(&sctx, &server_socket, true);
+    drive_udp(&mut [&mut restarted, &mut fresh], |cs| {
+        cs.iter().all(|c| c.is_handshake_done())
+    });
+    restarted.send(b"over udp again").unwrap();
+    let start = std::time::Instant::now();
+    let n = loop {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        match fresh.recv(&mut buf) {
+            Ok(n) => break n,
+            Err(Error::WantRead) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert_eq!(&buf[..n], b"over udp again");
 }

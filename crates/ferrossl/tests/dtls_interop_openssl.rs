@@ -352,12 +352,17 @@ fn openssl_client_resumes_with_ferrossl_server() {
         .display()
         .to_string();
     let config = server_config(&pki.server_ecdsa);
-    for (flag, resumed) in [("-sess_out", false), ("-sess_in", true)] {
-        let (engine, mut client) = s_client_against_us(&pki, config.clone(), &[flag, &sess]);
-        assert_eq!(engine.session_reused(), resumed);
-        client.close_stdin();
-        client.wait_with_timeout(WAIT).unwrap();
-        let reused = client.stdout().lines().any(|l| l.starts_with("Reused,"));
-        assert_eq!(reused, resumed, "{}", client.stdout());
+    // By ticket, then (the client refusing tickets) by session ID from our cache.
+    for tickets in [&[][..], &["-no_ticket"][..]] {
+        for (flag, resumed) in [("-sess_out", false), ("-sess_in", true)] {
+            let mut args = vec![flag, &sess];
+            args.extend_from_slice(tickets);
+            let (engine, mut client) = s_client_against_us(&pki, config.clone(), &args);
+            assert_eq!(engine.session_reused(), resumed, "{tickets:?}");
+            client.close_stdin();
+            client.wait_with_timeout(WAIT).unwrap();
+            let reused = client.stdout().lines().any(|l| l.starts_with("Reused,"));
+            assert_eq!(reused, resumed, "{tickets:?}: {}", client.stdout());
+        }
     }
 }

@@ -418,3 +418,40 @@ fn contexts_sharing_a_session_id_context_resume_each_others_sessions() {
     );
     assert!(c.session_reused() && s.session_reused());
 }
+
+#[test]
+fn a_session_is_resumed_only_for_the_server_name_it_was_made_for() {
+    let pki = TestPki::generate();
+    let server = server_config(&pki.server_ecdsa);
+    let client = Context::new(Method::Dtls).config();
+    let session = Session::default();
+    let named = |name: &str| DtlsParams {
+        server_name: Some(name.to_string()),
+        ..with_session(&session)
+    };
+    let now = Instant::now();
+    let run = |params: DtlsParams| {
+        let (mut c, mut s) = pair(
+            client.clone(),
+            server.clone(),
+            params,
+            DtlsParams::default(),
+            now,
+        );
+        engine_handshake(&mut c, &mut s, now).unwrap();
+        (c.session_reused(), s.server_name().map(str::to_string))
+    };
+    assert_eq!(
+        run(named("a.localhost")),
+        (false, Some("a.localhost".into()))
+    );
+    assert_eq!(
+        run(named("a.localhost")),
+        (true, Some("a.localhost".into()))
+    );
+    // RFC 6066 §3: another name means a full handshake.
+    assert_eq!(
+        run(named("b.localhost")),
+        (false, Some("b.localhost".into()))
+    );
+}

@@ -696,18 +696,18 @@ impl DtlsEngine {
             .as_deref()
             .and_then(|n| std::str::from_utf8(n).ok());
         let alpn = ext.alpn.as_deref().unwrap_or_default();
-        let switched = callback(name.filter(|n| !n.is_empty()), alpn)
-            .map_err(|e| DtlsError::Callback(format!("servername callback: {e}")))?;
+        let switched = callback(name.filter(|n| !n.is_empty()), alpn).map_err(|e| match e {
+            Error::Callback(message) => DtlsError::Callback(message),
+            other => DtlsError::Callback(format!("servername callback: {other}")),
+        })?;
         if let Some(config) = switched {
-            match (config.cert_chain.first(), &config.key) {
-                (Some(cert), Some(key)) if key.matches(cert).is_ok() => self.config = config,
-                _ => {
-                    return Err(DtlsError::Callback(
-                        "the servername callback's context has no matching certificate and key"
-                            .into(),
-                    ))
-                }
+            // The pair was checked when the context's configuration was sealed.
+            if !matches!(config.identity, Ok(Some(_))) {
+                return Err(DtlsError::Callback(
+                    "the servername callback's context has no matching certificate and key".into(),
+                ));
             }
+            self.config = config;
         }
         Ok(())
     }

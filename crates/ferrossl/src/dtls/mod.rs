@@ -21,8 +21,9 @@
 //! Supported: ECDHE-ECDSA and ECDHE-RSA with AES-128/256-GCM and ChaCha20-Poly1305; X25519,
 //! P-256, P-384; ECDSA, RSA PKCS#1 and PSS, Ed25519 signatures; extended master secret
 //! (required); session resumption by ID and by ticket (RFC 5077); SNI, ALPN, use_srtp,
-//! record_size_limit; the RFC 5705 exporter. Renegotiation
-//! is refused with a no_renegotiation warning.
+//! record_size_limit; the RFC 5705 exporter; a servername callback that may switch the
+//! configuration; restarted clients (RFC 6347 §4.2.8); path MTU back-off (§4.1.1.1).
+//! Renegotiation is refused with a no_renegotiation warning.
 
 pub mod codec;
 pub mod cookie;

@@ -595,7 +595,7 @@ impl ExpectFinished {
         // A resumed session is kept as it was unless the server issued a new ticket.
         let resumable = !session_id.is_empty() || ticket.is_some();
         if resumable && (!cx.session.resumed || new_ticket) {
-            let state = SessionState::of(suite, &keys, cx.peer_chain_der());
+            let state = SessionState::of(suite, &keys, cx);
             cx.remember_session(DtlsSession {
                 session_id,
                 ticket,

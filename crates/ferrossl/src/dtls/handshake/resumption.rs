@@ -11,7 +11,7 @@ use crate::constants::{OP_NO_TICKET, SESS_CACHE_SERVER};
 use crate::session::{DtlsSession, ServerSessions, TimedTicketer};
 
 use super::super::codec::message::{Certificate, ClientHello};
-use super::super::codec::{put_u16, Reader};
+use super::super::codec::{put_bytes, put_u16, Reader};
 use super::super::error::DtlsError;
 use super::super::key_schedule::KeySchedule;
 use super::{dtls_suites, random, Context};
@@ -29,27 +29,31 @@ pub struct SessionState {
     pub suite: CipherSuite,
     /// Its (extended) master secret.
     pub master: [u8; 48],
+    /// Server: the SNI name the session was made for (empty: none).
+    pub server_name: Vec<u8>,
     /// The peer's certificates, its own first (empty when it sent none).
     pub peer_chain: Vec<Vec<u8>>,
 }
 
 impl SessionState {
     /// The state of the session `keys` established.
-    pub fn of(suite: &CipherInfo, keys: &KeySchedule, peer_chain: Vec<Vec<u8>>) -> Self {
+    pub fn of(suite: &CipherInfo, keys: &KeySchedule, cx: &Context<'_>) -> Self {
         Self {
             suite: suite.suite,
             master: *keys.master_secret(),
-            peer_chain,
+            server_name: cx.sni_bytes(),
+            peer_chain: cx.peer_chain_der(),
         }
     }
 
-    /// version ‖ suite ‖ extended-master-secret flag ‖ master secret ‖ peer chain (as a
-    /// Certificate body).
+    /// version ‖ suite ‖ extended-master-secret flag ‖ master secret ‖ server name ‖ peer
+    /// chain (as a Certificate body).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![STATE_VERSION];
         put_u16(&mut out, self.suite.into());
         out.push(EXTENDED_MASTER_SECRET);
         out.extend_from_slice(&self.master);
+        put_bytes(&mut out, 2, &self.server_name);
         Certificate {
             chain: self.peer_chain.clone(),
         }
@@ -69,20 +73,26 @@ impl SessionState {
             return None;
         }
         let master = r.array("master secret").ok()?;
+        let server_name = r.prefixed(2, "server name").ok()?.to_vec();
         let chain = Certificate::read(r.rest()).ok()?.chain;
         Some(Self {
             suite,
             master,
+            server_name,
             peer_chain: chain,
         })
     }
 
-    /// The suite, if this configuration still enables it and the client offers it.
+    /// The suite to resume with, if this configuration still enables it, the client offers
+    /// it, and the client asks for the same server name (RFC 6066 §3).
     pub fn usable_suite(
         &self,
         hello: &ClientHello,
         cx: &Context<'_>,
     ) -> Option<&'static CipherInfo> {
+        if self.server_name != cx.sni_bytes() {
+            return None;
+        }
         let info = ciphers::info(self.suite)?;
         let enabled = dtls_suites(cx.config).iter().any(|c| c.suite == self.suite);
         (enabled && hello.cipher_suites.contains(&self.suite)).then_some(info)
@@ -101,6 +111,15 @@ pub struct Offer {
 }
 
 impl Context<'_> {
+    /// Server: the SNI name received, as bytes (empty: none).
+    fn sni_bytes(&self) -> Vec<u8> {
+        self.session
+            .server_name
+            .as_deref()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default()
+    }
+
     /// The wall-clock time in seconds, for session lifetimes.
     fn now_secs(&self) -> u64 {
         (self.params.wall_clock)().as_secs()
@@ -213,6 +232,7 @@ mod tests {
         let state = SessionState {
             suite: CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
             master: [7; 48],
+            server_name: b"localhost".to_vec(),
             peer_chain: vec![vec![1, 2, 3]],
         };
         let bytes = state.encode();

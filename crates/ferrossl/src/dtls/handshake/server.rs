@@ -262,13 +262,18 @@ fn resume(
     cx.session.suite = Some(suite);
     cx.session.resumed = true;
     cx.restore_peer_chain(&state.peer_chain);
+    // RFC 6066 §3: a resuming ServerHello carries no server_name.
+    let extensions = HelloExtensions {
+        server_name: None,
+        ..out.extensions
+    };
     cx.send(&Message::ServerHello(ServerHello {
         server_version: DTLS12,
         random: out.server_random,
         session_id: hello.session_id.clone(),
         cipher_suite: suite.suite,
         compression_method: 0,
-        extensions: out.extensions,
+        extensions,
     }));
     let hash = PrfHash::of(suite);
     let keys = KeySchedule::resumed(hash, state.master, hello.random, out.server_random);
@@ -576,7 +581,7 @@ impl ExpectFinished {
         }
         cx.session.peer_finished = Some(verify_data.to_vec());
         if !cx.session.resumed {
-            let state = SessionState::of(suite, &keys, cx.peer_chain_der());
+            let state = SessionState::of(suite, &keys, cx);
             cx.cache_session(&session_id, &state);
             if issue_ticket {
                 send_ticket(&state, cx);
