@@ -979,7 +979,7 @@ class DtlsConnection:
         """The DTLS-SRTP profiles (RFC 5764 ``use_srtp``) to offer (client) or accept
         (server), most preferred first: names such as ``"SRTP_AES128_CM_SHA1_80"`` in a list
         or joined with ``:``; None for no SRTP. A ferrossl addition to GIO's API. An unknown
-        name raises :class:`TlsError` at once."""
+        name raises ``ValueError`` at once."""
         self._native.set_srtp_profiles(_srtp_list(profiles))
 
     def get_selected_srtp_profile(self) -> str | None:
