@@ -1189,7 +1189,9 @@ class DtlsServer:
         if certificate.pkey is None:
             raise ValueError("the server's certificate needs its private key")
         host, port = str(address[0]), int(address[1])
-        self._native = _native.NativeDtlsServer(host, port, certificate.x509._signed(), _private_native(certificate.pkey))
+        self._native = _native.NativeDtlsServer(
+            host, port, certificate.x509._signed(), _private_native(certificate.pkey)
+        )
         self._certificate = certificate
         self._authentication_mode = TlsAuthenticationMode.NONE
         self._database: typing.Any = _UNSET
