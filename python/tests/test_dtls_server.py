@@ -16,6 +16,7 @@ import typing
 import pytest
 import test_dtls
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from test_dtls import WAIT, Output, Peer, _ipv6_available, _loopback, _need_openssl, _stop, client_for, echo
 
 from ferrossl import SSL, crypto, dtls
@@ -289,28 +290,13 @@ def test_accept_async_serves_a_client(identity: dtls.TlsCertificate, database: c
 
 
 @pytest.fixture(scope="module")
-def encrypted_key(pki: typing.Any, tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """The server key as encrypted PKCS#8 (PBES2, AES-256-CBC), password "s3cret"."""
-    _need_openssl()
-    out = tmp_path_factory.mktemp("encrypted") / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "pkcs8",
-            "-topk8",
-            "-v2",
-            "aes-256-cbc",
-            "-in",
-            str(pki.key_path),
-            "-out",
-            str(out),
-            "-passout",
-            "pass:s3cret",
-        ],
-        check=True,
-        timeout=WAIT,
+def encrypted_key(pki: typing.Any) -> bytes:
+    """The server key as encrypted PKCS#8 (cryptography's best: PBES2 with AES-256-CBC),
+    password "s3cret"."""
+    key = serialization.load_pem_private_key(pki.key_pem, None)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"s3cret")
     )
-    return out.read_bytes()
 
 
 class Answers(dtls.TlsInteraction):
@@ -521,3 +507,24 @@ def test_openssl_s_client_against_a_dtls_server(pki: typing.Any, identity: dtls.
             conn.close()
         finally:
             _stop(proc)
+
+
+@pytest.mark.parametrize("require", [True, False], ids=["required", "not-required"])
+def test_closing_the_server_ends_its_connections_associations(
+    require: bool, identity: dtls.TlsCertificate, database: crypto.X509Store
+) -> None:
+    server = dtls.DtlsServer(("127.0.0.1", 0), identity)
+    server.require_close_notify = require
+    with _client_socket(server) as sock:
+        client = client_for(sock, database)
+        handshaking = Peer(lambda: client.handshake(timeout=WAIT))
+        conn = server.accept(timeout=WAIT)
+        conn.handshake(timeout=WAIT)
+        handshaking.result()
+        server.close()
+        if require:
+            with pytest.raises(dtls.Eof):
+                conn.receive(timeout=WAIT)
+        else:
+            assert conn.receive(timeout=WAIT) == b""
+        conn.close()
