@@ -5,7 +5,9 @@ wrap a Python ``socket.socket`` of type ``SOCK_DGRAM`` (connected, or given a
 ``peer_address``) and offer GIO's methods and properties under GIO's names: ``handshake``,
 ``send_messages``/``receive_messages`` with a timeout and a :class:`Cancellable`, ``close``,
 ``shutdown``, the ``accept-certificate`` signal with :class:`TlsCertificateFlags`, ALPN,
-channel binding, and ``*_async`` coroutines for asyncio.
+channel binding, a :class:`TlsInteraction` for the password of an encrypted key, DTLS-SRTP
+and keying-material export, and ``*_async`` coroutines for asyncio. :class:`DtlsServer`
+serves many clients on one UDP socket, handing out a :class:`DtlsServerConnection` for each.
 
 Everything runs in ``ferrossl::gio::DtlsConnection`` (Rust), with the GIL released while it
 waits or computes. Errors are :class:`GioError` subclasses carrying GIO's error domain and
@@ -15,6 +17,7 @@ code (see :func:`_error` for the mapping). The base socket is never closed by th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import enum
 import errno as _errno
@@ -28,6 +31,7 @@ from . import _native, crypto
 
 __all__ = [
     "BadCertificate",
+    "BadCertificatePassword",
     "Cancellable",
     "Cancelled",
     "CertificateRequired",
@@ -35,11 +39,14 @@ __all__ = [
     "Closed",
     "DtlsClientConnection",
     "DtlsConnection",
+    "DtlsServer",
     "DtlsServerConnection",
     "Eof",
     "GioError",
     "IOErrorEnum",
     "NotSupported",
+    "ServerLimits",
+    "ServerStats",
     "TimedOut",
     "TlsAuthenticationMode",
     "TlsCertificate",
@@ -48,6 +55,10 @@ __all__ = [
     "TlsChannelBindingType",
     "TlsError",
     "TlsErrorEnum",
+    "TlsInteraction",
+    "TlsInteractionResult",
+    "TlsPassword",
+    "TlsPasswordFlags",
     "TlsProtocolVersion",
     "TlsRehandshakeMode",
     "TransportError",
@@ -109,6 +120,27 @@ class TlsRehandshakeMode(enum.IntEnum):
     NEVER = 0
     SAFELY = 1
     UNSAFELY = 2
+
+
+class TlsInteractionResult(enum.IntEnum):
+    """``GTlsInteractionResult``: what :meth:`TlsInteraction.ask_password` did."""
+
+    UNHANDLED = 0
+    HANDLED = 1
+    FAILED = 2
+
+
+class TlsPasswordFlags(enum.IntFlag):
+    """``GTlsPasswordFlags``: the situation a :class:`TlsPassword` is asked in (GIO's values;
+    ferrossl sets ``RETRY`` and ``FINAL_TRY``)."""
+
+    NONE = 0
+    RETRY = 1 << 1
+    MANY_TRIES = 1 << 2
+    FINAL_TRY = 1 << 3
+    PKCS11_USER = 1 << 4
+    PKCS11_SECURITY_OFFICER = 1 << 5
+    PKCS11_CONTEXT_SPECIFIC = 1 << 6
 
 
 class IOErrorEnum(enum.IntEnum):
@@ -245,6 +277,13 @@ class BadCertificate(TlsError):
         self.flags = TlsCertificateFlags(flags)
 
 
+class BadCertificatePassword(TlsError):
+    """An encrypted private key could not be opened: no interaction gave its password, or
+    every try was wrong (``G_TLS_ERROR_BAD_CERTIFICATE_PASSWORD``)."""
+
+    default_code = TlsErrorEnum.BAD_CERTIFICATE_PASSWORD
+
+
 class ChannelBindingError(GioError):
     """Channel binding data is not available (``g-tls-channel-binding-error-quark``);
     ``code`` is a :class:`TlsChannelBindingError`."""
@@ -275,6 +314,7 @@ _KINDS: dict[str, typing.Callable[[str, int], GioError]] = {
     "eof": lambda m, _: Eof(m),
     "certificate-required": lambda m, _: CertificateRequired(m),
     "bad-certificate": lambda m, flags: BadCertificate(m, flags),
+    "bad-password": lambda m, _: BadCertificatePassword(m),
     "handshake": lambda m, _: TlsError(m, TlsErrorEnum.HANDSHAKE),
     "tls": lambda m, _: TlsError(m, TlsErrorEnum.MISC),
     "io": lambda m, errno: TransportError(m, errno or None),
@@ -298,14 +338,16 @@ def _error(kind: str, message: str, detail: int) -> GioError:
     ``Eof``                   :class:`Eof` (TLS, ``EOF``)
     ``CertificateRequired``   :class:`CertificateRequired` (TLS, ``CERTIFICATE_REQUIRED``)
     ``BadCertificate(flags)`` :class:`BadCertificate` (TLS, ``BAD_CERTIFICATE``), ``.flags``
+    ``Tls(BadPassphrase)``    :class:`BadCertificatePassword` (TLS,
+                              ``BAD_CERTIFICATE_PASSWORD``)
     ``Tls(NotSupported)``     :class:`NotSupported` (IO, ``NOT_SUPPORTED``)
     ``Tls(..)``               :class:`TlsError` (TLS, ``HANDSHAKE`` from ``handshake()``,
                               else ``MISC``)
     ``Io(e)``                 :class:`TransportError` (IO, from errno), ``.errno``
     ========================= =====================================================
 
-    An exception raised by the socket itself (other than ``OSError``) or by an
-    accept-certificate handler is raised unchanged.
+    An exception raised by the socket itself (other than ``OSError``), by an
+    accept-certificate handler or by an interaction is raised unchanged.
     """
     return _KINDS[kind](message, detail)
 
@@ -371,6 +413,99 @@ def _native_cancellable(cancellable: Cancellable | None) -> _native.NativeCancel
     if not isinstance(cancellable, Cancellable):
         raise TypeError("cancellable must be a ferrossl.dtls.Cancellable or None")
     return cancellable._native
+
+
+# --- TlsInteraction ------------------------------------------------------------------------
+
+
+class TlsPassword:
+    """GIO's ``GTlsPassword``: a question for a password (``description``, ``flags``,
+    ``warning``) and its answer (:meth:`set_value`)."""
+
+    def __init__(self, flags: TlsPasswordFlags = TlsPasswordFlags.NONE, description: str = "") -> None:
+        self._flags = TlsPasswordFlags(flags)
+        self._description = str(description)
+        self._warning = ""
+        self._value: bytes | None = None
+
+    @classmethod
+    def new(cls, flags: TlsPasswordFlags, description: str) -> TlsPassword:
+        """``g_tls_password_new``."""
+        return cls(flags, description)
+
+    def get_value(self) -> bytes | None:
+        """The password given with :meth:`set_value`, or None."""
+        return self._value
+
+    def set_value(self, value: bytes | bytearray | str) -> None:
+        """Gives the password (text is taken as UTF-8)."""
+        self._value = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+    def get_description(self) -> str:
+        """What the password is for."""
+        return self._description
+
+    def set_description(self, description: str) -> None:
+        """See :meth:`get_description`."""
+        self._description = str(description)
+
+    def get_flags(self) -> TlsPasswordFlags:
+        """Whether this is a retry (``RETRY``), the last try (``FINAL_TRY``)..."""
+        return self._flags
+
+    def set_flags(self, flags: TlsPasswordFlags) -> None:
+        """See :meth:`get_flags`."""
+        self._flags = TlsPasswordFlags(flags)
+
+    def get_warning(self) -> str:
+        """A warning to show the user with the question (empty by default)."""
+        return self._warning
+
+    def set_warning(self, warning: str) -> None:
+        """See :meth:`get_warning`."""
+        self._warning = str(warning)
+
+    description = property(get_description, set_description, doc="What the password is for.")
+    flags = property(get_flags, set_flags, doc="The situation of the question (TlsPasswordFlags).")
+    warning = property(get_warning, set_warning, doc="A warning for the user.")
+
+    def __repr__(self) -> str:
+        return f"<TlsPassword description={self._description!r} flags={self._flags!r}>"
+
+
+class TlsInteraction:
+    """GIO's ``GTlsInteraction``: what a connection asks its user. Subclass it and override
+    :meth:`ask_password` (or PyGObject's ``do_ask_password``), then give it to
+    :meth:`DtlsConnection.set_interaction` or :meth:`DtlsServer.set_interaction`.
+
+    ferrossl asks for the password of an encrypted private key given to
+    ``set_certificate_pem``: again with ``RETRY`` while the answer is wrong, ``FINAL_TRY`` on
+    the third and last try. The method runs on the thread of the call that needs it; an
+    exception it raises is raised by that call."""
+
+    def ask_password(self, password: TlsPassword, cancellable: Cancellable | None = None) -> TlsInteractionResult:
+        """Answers ``password`` with :meth:`TlsPassword.set_value` and returns ``HANDLED``;
+        ``UNHANDLED`` (the default) leaves the question to nobody, ``FAILED`` aborts the call
+        (:class:`Cancelled`)."""
+        return self.do_ask_password(password, cancellable)
+
+    def do_ask_password(self, password: TlsPassword, cancellable: Cancellable | None = None) -> TlsInteractionResult:
+        """The overridable step of :meth:`ask_password` (PyGObject's name); returns
+        ``UNHANDLED``."""
+        return TlsInteractionResult.UNHANDLED
+
+
+def _ask_password(interaction: TlsInteraction, description: str, flags: int) -> tuple[int, bytes | None]:
+    """Asks ``interaction`` (called by the native module): its result and the value given."""
+    password = TlsPassword(TlsPasswordFlags(flags), description)
+    result = TlsInteractionResult(interaction.ask_password(password))
+    return int(result), password.get_value()
+
+
+def _check_interaction(interaction: TlsInteraction | None) -> TlsInteraction | None:
+    if interaction is not None and not isinstance(interaction, TlsInteraction):
+        raise TypeError("interaction must be a ferrossl.dtls.TlsInteraction or None")
+    return interaction
 
 
 # --- TlsCertificate -------------------------------------------------------------------------
@@ -553,6 +688,32 @@ _T = typing.TypeVar("_T")
 _UNSET: typing.Any = object()
 
 
+async def _in_executor(call: typing.Callable[[Cancellable], _T], cancellable: Cancellable | None) -> _T:
+    """Runs ``call`` in the loop's default executor with a Cancellable of its own, triggered
+    by ``cancellable`` or by the task's cancellation (which then waits for the call to stop
+    before propagating)."""
+    inner = Cancellable()
+    link = cancellable.connect(lambda _c: inner.cancel()) if cancellable is not None else 0
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(None, call, inner)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        inner.cancel()
+        await asyncio.wait([future])
+        raise
+    finally:
+        if cancellable is not None:
+            cancellable.disconnect(link)
+
+
+def _srtp_list(profiles: str | typing.Sequence[str] | None) -> str | None:
+    """The profiles as the engine takes them: names joined with ``:``."""
+    if profiles is None or isinstance(profiles, str):
+        return profiles
+    return ":".join(str(p) for p in profiles)
+
+
 class DtlsConnection:
     """GIO's ``GDtlsConnection``: DTLS 1.2 over a datagram socket, client or server (see
     :class:`DtlsClientConnection`, :class:`DtlsServerConnection`).
@@ -564,9 +725,10 @@ class DtlsConnection:
     ``with conn:`` closes it on exit.
     """
 
-    def __init__(self, native: _native.NativeDtlsConnection, base_socket: socket.socket) -> None:
+    def __init__(self, native: _native.NativeDtlsConnection, base_socket: socket.socket | None) -> None:
         self._native = native
         self._base_socket = base_socket
+        self._interaction: TlsInteraction | None = None
         self._certificate: TlsCertificate | None = None
         self._database: typing.Any = _UNSET
         self._advertised: list[str] | None = None
@@ -584,11 +746,12 @@ class DtlsConnection:
 
     # -- I/O --
 
-    def handshake(self, cancellable: Cancellable | None = None) -> bool:
+    def handshake(self, cancellable: Cancellable | None = None, timeout: float | None = None) -> bool:
         """Runs the handshake (optional: the first send or receive runs it); does nothing once
         it is done. The accept-certificate signal may be emitted during it. Returns True;
-        failures raise (:class:`BadCertificate`, :class:`TlsError` with ``HANDSHAKE``...)."""
-        self._native.handshake(_native_cancellable(cancellable))
+        failures raise (:class:`BadCertificate`, :class:`TlsError` with ``HANDSHAKE``...).
+        ``timeout`` (a ferrossl addition) bounds it as in :meth:`send_messages`."""
+        self._native.handshake(_native_cancellable(cancellable), timeout)
         return True
 
     def send_messages(
@@ -641,27 +804,9 @@ class DtlsConnection:
 
     # -- asyncio --
 
-    async def _in_executor(self, call: typing.Callable[[Cancellable], _T], cancellable: Cancellable | None) -> _T:
-        """Runs ``call`` in the loop's default executor with a Cancellable of its own,
-        triggered by ``cancellable`` or by the task's cancellation (which then waits for the
-        call to stop before propagating)."""
-        inner = Cancellable()
-        link = cancellable.connect(lambda _c: inner.cancel()) if cancellable is not None else 0
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, call, inner)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            inner.cancel()
-            await asyncio.wait([future])
-            raise
-        finally:
-            if cancellable is not None:
-                cancellable.disconnect(link)
-
-    async def handshake_async(self, cancellable: Cancellable | None = None) -> bool:
+    async def handshake_async(self, cancellable: Cancellable | None = None, timeout: float | None = None) -> bool:
         """:meth:`handshake` as a coroutine; cancelling the task cancels the handshake."""
-        return await self._in_executor(self.handshake, cancellable)
+        return await _in_executor(lambda c: self.handshake(c, timeout), cancellable)
 
     async def send_messages_async(
         self,
@@ -671,7 +816,7 @@ class DtlsConnection:
     ) -> int:
         """:meth:`send_messages` as a coroutine."""
         messages = list(messages)
-        return await self._in_executor(lambda c: self.send_messages(messages, timeout, c), cancellable)
+        return await _in_executor(lambda c: self.send_messages(messages, timeout, c), cancellable)
 
     async def receive_messages_async(
         self,
@@ -680,17 +825,17 @@ class DtlsConnection:
         cancellable: Cancellable | None = None,
     ) -> list[bytes]:
         """:meth:`receive_messages` as a coroutine."""
-        return await self._in_executor(lambda c: self.receive_messages(num_messages, timeout, c), cancellable)
+        return await _in_executor(lambda c: self.receive_messages(num_messages, timeout, c), cancellable)
 
     async def close_async(self, cancellable: Cancellable | None = None) -> bool:
         """:meth:`close` as a coroutine."""
-        return await self._in_executor(self.close, cancellable)
+        return await _in_executor(self.close, cancellable)
 
     async def shutdown_async(
         self, shutdown_read: bool, shutdown_write: bool, cancellable: Cancellable | None = None
     ) -> bool:
         """:meth:`shutdown` as a coroutine."""
-        return await self._in_executor(lambda c: self.shutdown(shutdown_read, shutdown_write, c), cancellable)
+        return await _in_executor(lambda c: self.shutdown(shutdown_read, shutdown_write, c), cancellable)
 
     # -- accept-certificate --
 
@@ -728,8 +873,9 @@ class DtlsConnection:
 
     # -- settings and results (GIO's get_/set_ pairs, and properties) --
 
-    def get_base_socket(self) -> socket.socket:
-        """The datagram socket the connection runs over."""
+    def get_base_socket(self) -> socket.socket | None:
+        """The datagram socket the connection runs over; None for a connection accepted by a
+        :class:`DtlsServer` (its socket is the server's)."""
         return self._base_socket
 
     def set_certificate(self, certificate: TlsCertificate) -> None:
@@ -742,8 +888,29 @@ class DtlsConnection:
         self._certificate = certificate
 
     def get_certificate(self) -> TlsCertificate | None:
-        """The certificate set by :meth:`set_certificate` (or the server's constructor)."""
+        """The certificate set by :meth:`set_certificate` (or the server's constructor); after
+        :meth:`set_certificate_pem`, the chain's first certificate (its key stays inside the
+        connection)."""
         return self._certificate
+
+    def set_certificate_pem(self, chain_pem: str | bytes, key_pem: str | bytes) -> None:
+        """Our certificate chain (leaf first) and its private key, from PEM (a ferrossl
+        addition, GIO's ``TlsCertificate`` from files). An encrypted key (PKCS#8) asks the
+        :attr:`interaction` for its password, up to three times; with no answer, or only wrong
+        ones, :class:`BadCertificatePassword` is raised; an exception the interaction raises
+        is raised here."""
+        self._native.set_certificate_pem(_pem_text(chain_pem), _pem_text(key_pem))
+        native = self._native.get_certificate()
+        self._certificate = None if native is None else TlsCertificate._from_native(native)
+
+    def set_interaction(self, interaction: TlsInteraction | None) -> None:
+        """The :class:`TlsInteraction` asked for passwords; None asks nobody."""
+        self._native.set_interaction(_check_interaction(interaction))
+        self._interaction = interaction
+
+    def get_interaction(self) -> TlsInteraction | None:
+        """See :meth:`set_interaction`."""
+        return self._interaction
 
     def set_database(self, database: crypto.X509Store | None) -> None:
         """The trust anchors peers are verified against (default: the system's). None makes
@@ -808,6 +975,28 @@ class DtlsConnection:
         ``INVALID_STATE`` before the handshake, ``NOT_SUPPORTED`` for what the engine lacks)."""
         return self._native.get_channel_binding_data(int(TlsChannelBindingType(type)))
 
+    def set_srtp_profiles(self, profiles: str | typing.Sequence[str] | None) -> None:
+        """The DTLS-SRTP profiles (RFC 5764 ``use_srtp``) to offer (client) or accept
+        (server), most preferred first: names such as ``"SRTP_AES128_CM_SHA1_80"`` in a list
+        or joined with ``:``; None for no SRTP. A ferrossl addition to GIO's API. An unknown
+        name raises ``ValueError`` at once."""
+        self._native.set_srtp_profiles(_srtp_list(profiles))
+
+    def get_selected_srtp_profile(self) -> str | None:
+        """The SRTP profile the handshake selected, or None."""
+        return self._native.get_selected_srtp_profile()
+
+    def export_keying_material(
+        self, label: str | bytes, length: int, context: bytes | bytearray | None = None
+    ) -> bytes:
+        """``length`` bytes of keying material from the association (RFC 5705), equal on both
+        ends; ``"EXTRACTOR-dtls_srtp"`` gives the SRTP master keys and salts (RFC 5764 §4.2).
+        A ferrossl addition to GIO's API. Before the handshake it raises :class:`TlsError`."""
+        raw_label = label.encode("ascii") if isinstance(label, str) else bytes(label)
+        if length < 0:
+            raise ValueError("length must not be negative")
+        return self._native.export_keying_material(raw_label, length, None if context is None else bytes(context))
+
     def set_rehandshake_mode(self, mode: TlsRehandshakeMode) -> None:
         """Kept for GIO compatibility and ignored, as in GIO since 2.64."""
         self._rehandshake_mode = TlsRehandshakeMode(mode)
@@ -816,7 +1005,9 @@ class DtlsConnection:
         """The value last given to :meth:`set_rehandshake_mode` (it has no effect)."""
         return self._rehandshake_mode
 
-    base_socket = property(get_base_socket, doc="The datagram socket the connection runs over.")
+    base_socket = property(get_base_socket, doc="The datagram socket the connection runs over, or None.")
+    interaction = property(get_interaction, set_interaction, doc="The TlsInteraction asked for passwords.")
+    selected_srtp_profile = property(get_selected_srtp_profile, doc="The SRTP profile selected, or None.")
     certificate = property(get_certificate, set_certificate, doc="Our certificate (a TlsCertificate).")
     database = property(get_database, set_database, doc="The trust anchors (an X509Store or None).")
     require_close_notify = property(
@@ -878,15 +1069,24 @@ class DtlsClientConnection(DtlsConnection):
         """See :meth:`set_validation_flags`."""
         return self._validation_flags
 
+    def get_accepted_cas(self) -> list[bytes]:
+        """The CA names the server's CertificateRequest gave, each as the DER of an X.509
+        Name, as GIO gives them (the form of ``cryptography``'s ``x509.Name.public_bytes()``). Empty before a request and when the
+        server named none; still there after a failed handshake (e.g. after
+        :class:`CertificateRequired`)."""
+        return [bytes(der) for der in self._native.get_accepted_cas()]
+
     server_identity = property(get_server_identity, doc="The expected server name, or None.")
+    accepted_cas = property(get_accepted_cas, doc="The CA names (DER) a server asked for.")
     validation_flags = property(get_validation_flags, set_validation_flags, doc="Which problems count.")
 
 
 class DtlsServerConnection(DtlsConnection):
-    """GIO's ``GDtlsServerConnection``: the server end, for one client."""
+    """GIO's ``GDtlsServerConnection``: the server end, for one client (over a socket of its
+    own, or accepted by a :class:`DtlsServer`)."""
 
     def __init__(
-        self, native: _native.NativeDtlsConnection, base_socket: socket.socket, certificate: TlsCertificate
+        self, native: _native.NativeDtlsConnection, base_socket: socket.socket | None, certificate: TlsCertificate
     ) -> None:
         super().__init__(native, base_socket)
         self._certificate = certificate
@@ -925,3 +1125,240 @@ class DtlsServerConnection(DtlsConnection):
     authentication_mode = property(
         get_authentication_mode, set_authentication_mode, doc="The client-certificate policy."
     )
+
+
+# --- DtlsServer -----------------------------------------------------------------------------
+
+_DEFAULT_LIMITS = _native.default_server_limits()
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerLimits:
+    """The bounds a :class:`DtlsServer` keeps to (timeouts in seconds)."""
+
+    #: Associations whose handshake has not finished; verified ClientHellos beyond this are
+    #: dropped (the client retransmits later).
+    max_half_open: int = _DEFAULT_LIMITS[0]
+    #: Associations in all.
+    max_associations: int = _DEFAULT_LIMITS[1]
+    #: How long a new association may take to finish its handshake.
+    handshake_timeout: float = _DEFAULT_LIMITS[2]
+    #: How long an established association may stay silent before it is forgotten.
+    idle_timeout: float = _DEFAULT_LIMITS[3]
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerStats:
+    """What a :class:`DtlsServer` did with the datagrams it read."""
+
+    #: HelloVerifyRequests sent, each answering a ClientHello without state (RFC 6347 §4.2.1).
+    hello_verify_requests: int
+    #: Datagrams dropped without an answer (not a ClientHello, or unusable).
+    dropped: int
+    #: Verified ClientHellos refused because a limit was reached.
+    refused: int
+    #: Associations made.
+    associations_made: int
+    #: Associations forgotten (idle, unfinished, restarted, or their connection dropped).
+    expired: int
+
+
+class DtlsServer:
+    """A DTLS server for many clients on one UDP socket (a ferrossl addition; GIO has none).
+
+    ``DtlsServer(("127.0.0.1", 4433), certificate)`` binds a socket of its own (port 0 picks a
+    free one, see :attr:`local_address`) and reads it on a thread of its own: a ClientHello
+    from a new address gets a stateless HelloVerifyRequest (RFC 6347 §4.2.1), and only one
+    whose cookie proves the address makes an association, within :class:`ServerLimits`.
+    :meth:`accept` hands out a :class:`DtlsServerConnection` for each new client, to run on a
+    thread (or task) of its own; it behaves like one made with ``DtlsServerConnection.new``
+    (its :attr:`~DtlsConnection.base_socket` is None).
+
+    The settings (``set_authentication_mode``, ``set_database``, ``set_advertised_protocols``,
+    ``set_accept_certificate_handler``, ``set_require_close_notify``, ``set_interaction``,
+    ``set_certificate``/``set_certificate_pem``, ``set_srtp_profiles``, ``set_limits``) apply
+    to clients that arrive after them. :meth:`close` (or the end of a ``with`` block) stops
+    the server: connections accepted from it see their association end.
+    """
+
+    def __init__(
+        self, address: tuple[typing.Any, ...], certificate: TlsCertificate, *, limits: ServerLimits | None = None
+    ) -> None:
+        if not isinstance(certificate, TlsCertificate):
+            raise TypeError("certificate must be a TlsCertificate")
+        if certificate.pkey is None:
+            raise ValueError("the server's certificate needs its private key")
+        host, port = str(address[0]), int(address[1])
+        self._native = _native.NativeDtlsServer(
+            host, port, certificate.x509._signed(), _private_native(certificate.pkey)
+        )
+        self._certificate = certificate
+        self._authentication_mode = TlsAuthenticationMode.NONE
+        self._database: typing.Any = _UNSET
+        self._advertised: list[str] | None = None
+        self._require_close_notify = True
+        self._interaction: TlsInteraction | None = None
+        self._accept_handler: typing.Callable[[TlsCertificate, TlsCertificateFlags], object] | None = None
+        self._limits = ServerLimits()
+        if limits is not None:
+            self.set_limits(limits)
+
+    def __enter__(self) -> DtlsServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stops the server and frees its socket; a blocked :meth:`accept` raises
+        :class:`Closed` (within about 20 ms), later calls too. Closing again does nothing."""
+        self._native.close()
+
+    def get_local_address(self) -> tuple[typing.Any, ...]:
+        """The bound address as ``socket.getsockname()`` gives it."""
+        return self._native.local_address()
+
+    def accept(self, timeout: float | None = None, cancellable: Cancellable | None = None) -> DtlsServerConnection:
+        """The next new client's connection (its handshake has begun: run it with
+        :meth:`~DtlsConnection.handshake` or the first receive). ``timeout`` and
+        ``cancellable`` as in :meth:`DtlsConnection.send_messages`: :class:`TimedOut`,
+        :class:`WouldBlock`, :class:`Cancelled`; :class:`Closed` once the server is closed."""
+        native = self._native.accept(timeout, _native_cancellable(cancellable))
+        conn = DtlsServerConnection(native, None, self._certificate)
+        conn._authentication_mode = self._authentication_mode
+        conn._database = self._database
+        conn._advertised = None if self._advertised is None else list(self._advertised)
+        conn._interaction = self._interaction
+        conn.set_accept_certificate_handler(self._accept_handler)
+        return conn
+
+    async def accept_async(
+        self, timeout: float | None = None, cancellable: Cancellable | None = None
+    ) -> DtlsServerConnection:
+        """:meth:`accept` as a coroutine; cancelling the task cancels the wait."""
+        return await _in_executor(lambda c: self.accept(timeout, c), cancellable)
+
+    # -- settings for the connections to come --
+
+    def set_certificate(self, certificate: TlsCertificate) -> None:
+        """The certificate (with its private key) presented from now on."""
+        if not isinstance(certificate, TlsCertificate):
+            raise TypeError("certificate must be a TlsCertificate")
+        if certificate.private_key_pem is None:
+            raise ValueError("the certificate has no private key")
+        self._native.set_certificate_pem(certificate.certificate_pem.encode(), certificate.private_key_pem.encode())
+        self._certificate = certificate
+
+    def get_certificate(self) -> TlsCertificate:
+        """The certificate presented (after :meth:`set_certificate_pem`, without its key)."""
+        return self._certificate
+
+    def set_certificate_pem(self, chain_pem: str | bytes, key_pem: str | bytes) -> None:
+        """As :meth:`DtlsConnection.set_certificate_pem`: an encrypted key asks the
+        :attr:`interaction`."""
+        chain = _pem_text(chain_pem)
+        self._native.set_certificate_pem(chain, _pem_text(key_pem))
+        self._certificate = TlsCertificate(crypto.load_certificate(crypto.FILETYPE_PEM, chain))
+
+    def set_authentication_mode(self, mode: TlsAuthenticationMode) -> None:
+        """Whether to ask clients for a certificate (default ``NONE``); one that asks names the
+        CAs of the :attr:`database` (a client's ``accepted_cas``)."""
+        mode = TlsAuthenticationMode(mode)
+        self._native.set_authentication_mode(int(mode))
+        self._authentication_mode = mode
+
+    def get_authentication_mode(self) -> TlsAuthenticationMode:
+        """See :meth:`set_authentication_mode`."""
+        return self._authentication_mode
+
+    def set_database(self, database: crypto.X509Store | None) -> None:
+        """The trust anchors for client certificates (default: the system's; None: every one
+        is ``UNKNOWN_CA``). The store's certificates are copied at this call."""
+        if database is not None and not isinstance(database, crypto.X509Store):
+            raise TypeError("database must be a ferrossl.crypto.X509Store or None")
+        self._native.set_database(None if database is None else database._native)
+        self._database = database
+
+    def set_advertised_protocols(self, protocols: typing.Sequence[str] | None = None) -> None:
+        """The ALPN protocols accepted, in the server's order of preference; None: no ALPN."""
+        names = None if protocols is None else [str(p) for p in protocols]
+        self._native.set_advertised_protocols(names)
+        self._advertised = names
+
+    def get_advertised_protocols(self) -> list[str] | None:
+        """See :meth:`set_advertised_protocols`."""
+        return None if self._advertised is None else list(self._advertised)
+
+    def set_accept_certificate_handler(
+        self, handler: typing.Callable[[TlsCertificate, TlsCertificateFlags], object] | None
+    ) -> None:
+        """The default accept-certificate handler of each accepted connection (see
+        :meth:`DtlsConnection.set_accept_certificate_handler`)."""
+        self._accept_handler = handler
+
+    def set_require_close_notify(self, require_close_notify: bool) -> None:
+        """See :meth:`DtlsConnection.set_require_close_notify` (default True)."""
+        self._native.set_require_close_notify(bool(require_close_notify))
+        self._require_close_notify = bool(require_close_notify)
+
+    def get_require_close_notify(self) -> bool:
+        """See :meth:`set_require_close_notify`."""
+        return self._require_close_notify
+
+    def set_interaction(self, interaction: TlsInteraction | None) -> None:
+        """The :class:`TlsInteraction` asked for passwords (by :meth:`set_certificate_pem`)."""
+        self._native.set_interaction(_check_interaction(interaction))
+        self._interaction = interaction
+
+    def get_interaction(self) -> TlsInteraction | None:
+        """See :meth:`set_interaction`."""
+        return self._interaction
+
+    def set_srtp_profiles(self, profiles: str | typing.Sequence[str] | None) -> None:
+        """The DTLS-SRTP profiles accepted (see :meth:`DtlsConnection.set_srtp_profiles`)."""
+        self._native.set_srtp_profiles(_srtp_list(profiles))
+
+    def set_limits(self, limits: ServerLimits) -> None:
+        """The bounds on associations (:class:`ServerLimits`)."""
+        if not isinstance(limits, ServerLimits):
+            raise TypeError("limits must be a ServerLimits")
+        counts = (int(limits.max_half_open), int(limits.max_associations))
+        if min(counts) < 0:
+            raise ValueError("the limits must not be negative")
+        self._native.set_limits(*counts, float(limits.handshake_timeout), float(limits.idle_timeout))
+        self._limits = limits
+
+    def get_limits(self) -> ServerLimits:
+        """See :meth:`set_limits`."""
+        return self._limits
+
+    # -- what the server holds and did --
+
+    def get_association_count(self) -> int:
+        """How many associations exist (half-open ones included)."""
+        return self._native.association_count()
+
+    def get_half_open_count(self) -> int:
+        """How many associations have not finished their handshake."""
+        return self._native.half_open_count()
+
+    def get_stats(self) -> ServerStats:
+        """What the server did so far (:class:`ServerStats`)."""
+        return ServerStats(*self._native.stats())
+
+    local_address = property(get_local_address, doc="The bound address (host, port, ...).")
+    certificate = property(get_certificate, set_certificate, doc="The certificate presented.")
+    authentication_mode = property(
+        get_authentication_mode, set_authentication_mode, doc="The client-certificate policy."
+    )
+    advertised_protocols = property(
+        get_advertised_protocols, set_advertised_protocols, doc="The ALPN protocols accepted."
+    )
+    require_close_notify = property(
+        get_require_close_notify, set_require_close_notify, doc="Whether close_notify is required."
+    )
+    interaction = property(get_interaction, set_interaction, doc="The TlsInteraction asked for passwords.")
+    limits = property(get_limits, set_limits, doc="The bounds on associations (ServerLimits).")
+    association_count = property(get_association_count, doc="How many associations exist.")
+    half_open_count = property(get_half_open_count, doc="How many handshakes are unfinished.")
+    stats = property(get_stats, doc="What the server did so far (ServerStats).")

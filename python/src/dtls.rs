@@ -1,21 +1,23 @@
-//! `ferrossl.dtls`' native half: `gio::DtlsConnection` over a Python datagram socket, and its
-//! `Cancellable`. Every blocking call runs with the GIL released; the socket is reached under
-//! the GIL one wait slice at a time (`transport::wait_in_slices`), so a `Cancellable`
-//! triggered from another thread, or a signal handler's exception, stops the call within a
-//! slice.
+//! `ferrossl.dtls`' native half: `gio::DtlsConnection` over a Python datagram socket or one
+//! client's share of a `gio::DtlsServer`, the server, the `Cancellable`, and the interaction
+//! asked for passwords. Every blocking call runs with the GIL released and waits one slice at a
+//! time (`transport::wait_in_slices`), taking the GIL between slices (to reach a Python socket
+//! and run signal handlers), so a `Cancellable` triggered from another thread, or a signal
+//! handler's exception, stops the call within a slice.
 
 use std::cell::RefCell;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrossl::gio::{
-    AuthenticationMode, ChannelBindingType, DtlsConnection, GioError, GioResult,
-    TlsCertificateFlags, TlsProtocolVersion,
+    AuthenticationMode, ChannelBindingType, DtlsConnection, DtlsServer, GioError, GioResult,
+    InteractionResult, ServerLimits, TlsCertificateFlags, TlsInteraction, TlsPassword,
+    TlsProtocolVersion,
 };
-use ferrossl::transport::{wait_in_slices, Cancellable, DatagramBased, Timeout};
-use parking_lot::ReentrantMutex;
+use ferrossl::transport::{wait_in_slices, Cancellable, DatagramBased, PeerDatagrams, Timeout};
+use parking_lot::{Mutex, ReentrantMutex};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -142,6 +144,58 @@ impl DatagramBased for PyDatagrams {
     }
 }
 
+/// Waits per `timeout` in slices, running signal handlers between them (what they raise ends
+/// the wait): `attempt` gets each slice's own timeout and reports an empty slice as `TimedOut`.
+fn in_slices<T>(
+    timeout: Timeout,
+    cancellable: Option<&Cancellable>,
+    mut attempt: impl FnMut(Timeout) -> io::Result<T>,
+) -> io::Result<T> {
+    wait_in_slices(timeout, cancellable, |slice| {
+        Python::with_gil(|py| py.check_signals().map_err(|e| to_io(py, e)))?;
+        match attempt(slice.map_or(Timeout::NonBlocking, Timeout::after)) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(io::ErrorKind::WouldBlock.into()),
+            Err(e) => Err(e),
+        }
+    })
+}
+
+/// What a connection runs over: a Python socket, or one client's share of a `DtlsServer`'s
+/// socket (whose waits also let signal handlers run).
+pub enum Base {
+    Socket(PyDatagrams),
+    Server(PeerDatagrams),
+}
+
+impl DatagramBased for Base {
+    fn send_datagram(
+        &self,
+        datagram: &[u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        match self {
+            Base::Socket(s) => s.send_datagram(datagram, timeout, cancellable),
+            Base::Server(p) => p.send_datagram(datagram, timeout, cancellable),
+        }
+    }
+
+    fn receive_datagram(
+        &self,
+        buf: &mut [u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<usize> {
+        match self {
+            Base::Socket(s) => s.receive_datagram(buf, timeout, cancellable),
+            Base::Server(p) => in_slices(timeout, cancellable, |slice| {
+                p.receive_datagram(buf, slice, None)
+            }),
+        }
+    }
+}
+
 /// GIO's `Cancellable`: a flag another thread sets to stop a blocking call.
 #[pyclass(module = "ferrossl._native", frozen)]
 #[derive(Default)]
@@ -169,7 +223,7 @@ impl NativeCancellable {
     }
 }
 
-type Conn = DtlsConnection<PyDatagrams>;
+type Conn = DtlsConnection<Base>;
 
 const BUSY: GioError = GioError::Tls(ferrossl::Error::WrongState(
     "the connection is busy: called from its own accept-certificate handler",
@@ -212,6 +266,7 @@ fn gio_error(py: Python<'_>, e: GioError, handshake: bool) -> PyErr {
         GioError::BadCertificate(flags) => ("bad-certificate", i64::from(flags.0)),
         GioError::Tls(ferrossl::Error::InvalidArgument(m)) => return PyValueError::new_err(m),
         GioError::Tls(ferrossl::Error::NotSupported(_)) => ("not-supported", 0),
+        GioError::Tls(ferrossl::Error::BadPassphrase(_)) => ("bad-password", 0),
         GioError::Tls(_) if handshake => ("handshake", 0),
         GioError::Tls(_) => ("tls", 0),
         GioError::Io(e) => ("io", e.raw_os_error().map_or(0, i64::from)),
@@ -245,6 +300,55 @@ fn accept_handler(callback: Py<PyAny>) -> ferrossl::gio::AcceptCertificate {
             }
         })
     })
+}
+
+/// A Python `TlsInteraction`, asked through `ferrossl.dtls._ask_password(interaction,
+/// description, flags) -> (result, value)`; an exception it raises is parked (the running
+/// call raises it) and the question fails.
+struct PyInteraction(Py<PyAny>);
+
+impl TlsInteraction for PyInteraction {
+    fn ask_password(&self, password: &mut TlsPassword) -> InteractionResult {
+        Python::with_gil(|py| {
+            let answer = py
+                .import("ferrossl.dtls")
+                .and_then(|m| {
+                    let args = (&self.0, password.description(), password.flags().0);
+                    m.call_method1("_ask_password", args)
+                })
+                .and_then(|v| v.extract::<(u8, Option<Vec<u8>>)>());
+            match answer {
+                Ok((result, value)) => {
+                    if let Some(value) = value {
+                        password.set_value(&value);
+                    }
+                    match result {
+                        1 => InteractionResult::Handled,
+                        2 => InteractionResult::Failed,
+                        _ => InteractionResult::Unhandled,
+                    }
+                }
+                Err(e) => {
+                    park(e);
+                    InteractionResult::Failed
+                }
+            }
+        })
+    }
+}
+
+fn interaction(obj: Option<Py<PyAny>>) -> Option<Arc<dyn TlsInteraction>> {
+    obj.map(|o| Arc::new(PyInteraction(o)) as Arc<dyn TlsInteraction>)
+}
+
+/// GIO's TlsAuthenticationMode values: 0 none, 1 requested, 2 required.
+fn authentication_mode(mode: u8) -> PyResult<AuthenticationMode> {
+    match mode {
+        0 => Ok(AuthenticationMode::None),
+        1 => Ok(AuthenticationMode::Requested),
+        2 => Ok(AuthenticationMode::Required),
+        _ => Err(PyValueError::new_err("unknown TlsAuthenticationMode")),
+    }
 }
 
 /// A `gio::DtlsConnection` behind a re-entrant lock: a call from the accept-certificate
@@ -299,7 +403,8 @@ impl NativeDtlsConnection {
         server_identity: Option<&str>,
     ) -> PyResult<Self> {
         let base = PyDatagrams::new(sock, peer.as_ref().map(|p| p.as_any()))?;
-        Ok(Self::wrap(DtlsConnection::client(base, server_identity)))
+        let conn = DtlsConnection::client(Base::Socket(base), server_identity);
+        Ok(Self::wrap(conn))
     }
 
     #[staticmethod]
@@ -311,18 +416,19 @@ impl NativeDtlsConnection {
         key: &NativePKey,
     ) -> PyResult<Self> {
         let base = PyDatagrams::new(sock, peer.as_ref().map(|p| p.as_any()))?;
-        let conn = DtlsConnection::server(base, cert.cert.clone(), key.key.clone());
+        let conn = DtlsConnection::server(Base::Socket(base), cert.cert.clone(), key.key.clone());
         Ok(Self::wrap(conn))
     }
 
-    #[pyo3(signature = (cancellable=None))]
+    #[pyo3(signature = (cancellable=None, timeout=None))]
     fn handshake(
         &self,
         py: Python<'_>,
         cancellable: Option<PyRef<'_, NativeCancellable>>,
+        timeout: Option<f64>,
     ) -> PyResult<()> {
-        let c = self::cancellable(cancellable);
-        self.run(py, true, move |conn| conn.handshake(c.as_ref()))
+        let (t, c) = (self::timeout(timeout)?, self::cancellable(cancellable));
+        self.run(py, true, move |conn| conn.handshake_within(t, c.as_ref()))
     }
 
     #[pyo3(signature = (messages, timeout=None, cancellable=None))]
@@ -418,14 +524,8 @@ impl NativeDtlsConnection {
         })
     }
 
-    /// GIO's TlsAuthenticationMode values: 0 none, 1 requested, 2 required.
     fn set_authentication_mode(&self, py: Python<'_>, mode: u8) -> PyResult<()> {
-        let mode = match mode {
-            0 => AuthenticationMode::None,
-            1 => AuthenticationMode::Requested,
-            2 => AuthenticationMode::Required,
-            _ => return Err(PyValueError::new_err("unknown TlsAuthenticationMode")),
-        };
+        let mode = authentication_mode(mode)?;
         self.run(py, false, move |c| {
             c.set_authentication_mode(mode);
             Ok(())
@@ -448,6 +548,61 @@ impl NativeDtlsConnection {
 
     fn get_negotiated_protocol(&self, py: Python<'_>) -> PyResult<Option<String>> {
         self.look(py, Conn::get_negotiated_protocol)
+    }
+
+    /// Loads the chain and key from PEM; an encrypted key asks the interaction.
+    fn set_certificate_pem(&self, py: Python<'_>, chain: Vec<u8>, key: Vec<u8>) -> PyResult<()> {
+        self.run(py, false, move |c| c.set_certificate_pem(&chain, &key))
+    }
+
+    /// The chain's first certificate, as the connection holds it.
+    fn get_certificate(&self, py: Python<'_>) -> PyResult<Option<NativeX509>> {
+        self.look(py, |c| {
+            c.get_certificate()
+                .map(|cert| NativeX509 { cert: cert.clone() })
+        })
+    }
+
+    #[pyo3(signature = (interaction))]
+    fn set_interaction(&self, py: Python<'_>, interaction: Option<Py<PyAny>>) -> PyResult<()> {
+        let interaction = self::interaction(interaction);
+        self.run(py, false, move |c| {
+            c.set_interaction(interaction);
+            Ok(())
+        })
+    }
+
+    /// The DER of each CA name the server's CertificateRequest gave.
+    fn get_accepted_cas(&self, py: Python<'_>) -> PyResult<Vec<Vec<u8>>> {
+        self.look(py, |c| {
+            c.get_accepted_cas()
+                .iter()
+                .map(|name| name.to_der().to_vec())
+                .collect()
+        })
+    }
+
+    #[pyo3(signature = (profiles))]
+    fn set_srtp_profiles(&self, py: Python<'_>, profiles: Option<String>) -> PyResult<()> {
+        self.run(py, false, move |c| c.set_srtp_profiles(profiles.as_deref()))
+    }
+
+    fn get_selected_srtp_profile(&self, py: Python<'_>) -> PyResult<Option<&'static str>> {
+        self.look(py, Conn::get_selected_srtp_profile)
+    }
+
+    #[pyo3(signature = (label, length, context=None))]
+    fn export_keying_material<'py>(
+        &self,
+        py: Python<'py>,
+        label: Vec<u8>,
+        length: usize,
+        context: Option<Vec<u8>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let material = self.run(py, false, move |c| {
+            c.export_keying_material(&label, length, context.as_deref())
+        })?;
+        Ok(PyBytes::new(py, &material))
     }
 
     fn get_peer_certificate(&self, py: Python<'_>) -> PyResult<Option<NativeX509>> {
@@ -503,7 +658,253 @@ fn binding_error(py: Python<'_>, e: GioError) -> PyErr {
     python_error(py, kind, e.to_string(), 0)
 }
 
+/// GIO-style errors for the server's calls: the transport's wait results as GIO names them.
+fn wait_error(e: io::Error) -> GioError {
+    match e.kind() {
+        io::ErrorKind::Interrupted => GioError::Cancelled,
+        io::ErrorKind::TimedOut => GioError::TimedOut,
+        io::ErrorKind::WouldBlock => GioError::WouldBlock,
+        _ => GioError::Io(e),
+    }
+}
+
+/// The socket module's form of an address: (host, port) for IPv4, (host, port, flowinfo,
+/// scope_id) for IPv6.
+fn socket_address(py: Python<'_>, addr: SocketAddr) -> PyResult<Bound<'_, PyTuple>> {
+    match addr {
+        SocketAddr::V4(a) => PyTuple::new(
+            py,
+            [
+                a.ip().to_string().into_pyobject(py)?.into_any(),
+                a.port().into_pyobject(py)?.into_any(),
+            ],
+        ),
+        SocketAddr::V6(a) => PyTuple::new(
+            py,
+            [
+                a.ip().to_string().into_pyobject(py)?.into_any(),
+                a.port().into_pyobject(py)?.into_any(),
+                a.flowinfo().into_pyobject(py)?.into_any(),
+                a.scope_id().into_pyobject(py)?.into_any(),
+            ],
+        ),
+    }
+}
+
+/// `gio::DtlsServer`, until `close()` drops it. Its calls hold their own reference, so a
+/// close during an accept takes effect when that accept sees it (within a wait slice).
+#[pyclass(module = "ferrossl._native", frozen)]
+pub struct NativeDtlsServer {
+    server: Mutex<Option<Arc<DtlsServer>>>,
+}
+
+impl NativeDtlsServer {
+    fn server(&self) -> PyResult<Arc<DtlsServer>> {
+        let server = self.server.lock().clone();
+        server.ok_or_else(|| gio_error_now(GioError::Closed))
+    }
+
+    /// Changes a setting with the GIL released (the server's lock may be held by its reader).
+    fn configure(
+        &self,
+        py: Python<'_>,
+        change: impl FnOnce(&DtlsServer) -> GioResult<()> + Send,
+    ) -> PyResult<()> {
+        let server = self.server()?;
+        clear_parked();
+        py.allow_threads(|| change(&server))
+            .map_err(|e| gio_error(py, e, false))
+    }
+}
+
+fn gio_error_now(e: GioError) -> PyErr {
+    Python::with_gil(|py| gio_error(py, e, false))
+}
+
+impl Drop for NativeDtlsServer {
+    /// Drops the server (its reading thread stops within a read slice) without the GIL.
+    fn drop(&mut self) {
+        if let Some(server) = self.server.get_mut().take() {
+            Python::with_gil(|py| py.allow_threads(move || drop(server)));
+        }
+    }
+}
+
+#[pymethods]
+impl NativeDtlsServer {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        host: String,
+        port: u16,
+        cert: &NativeX509,
+        key: &NativePKey,
+    ) -> PyResult<Self> {
+        let (cert, key) = (cert.cert.clone(), key.key.clone());
+        let server = py
+            .allow_threads(move || DtlsServer::bind((host.as_str(), port), cert, key))
+            .map_err(|e| gio_error(py, e, false))?;
+        Ok(Self {
+            server: Mutex::new(Some(Arc::new(server))),
+        })
+    }
+
+    fn local_address<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let addr = self
+            .server()?
+            .local_addr()
+            .map_err(|e| gio_error(py, e, false))?;
+        socket_address(py, addr)
+    }
+
+    /// The next client's connection; stops with `Closed` when the server is closed meanwhile.
+    #[pyo3(signature = (timeout=None, cancellable=None))]
+    fn accept(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        cancellable: Option<PyRef<'_, NativeCancellable>>,
+    ) -> PyResult<NativeDtlsConnection> {
+        let (t, c) = (self::timeout(timeout)?, self::cancellable(cancellable));
+        let server = self.server()?;
+        let open = &self.server;
+        clear_parked();
+        let conn = py
+            .allow_threads(move || {
+                in_slices(t, c.as_ref(), |slice| {
+                    if open.lock().is_none() {
+                        return Err(io::Error::other(GioError::Closed));
+                    }
+                    server.accept(slice, None).map_err(|e| match e {
+                        GioError::TimedOut => io::ErrorKind::TimedOut.into(),
+                        GioError::WouldBlock => io::ErrorKind::WouldBlock.into(),
+                        other => io::Error::other(other),
+                    })
+                })
+                .map_err(|e| match e.downcast::<GioError>() {
+                    Ok(gio) => gio,
+                    Err(e) => wait_error(e),
+                })
+            })
+            .map_err(|e| gio_error(py, e, false))?;
+        Ok(NativeDtlsConnection::wrap(conn.map_base(Base::Server)))
+    }
+
+    fn close(&self, py: Python<'_>) {
+        let server = self.server.lock().take();
+        py.allow_threads(move || drop(server));
+    }
+
+    fn set_authentication_mode(&self, py: Python<'_>, mode: u8) -> PyResult<()> {
+        let mode = authentication_mode(mode)?;
+        self.configure(py, move |s| s.set_authentication_mode(mode))
+    }
+
+    #[pyo3(signature = (store))]
+    fn set_database(&self, py: Python<'_>, store: Option<&NativeStore>) -> PyResult<()> {
+        let store = store.map(|s| s.store.clone());
+        self.configure(py, move |s| s.set_database(store.as_ref()))
+    }
+
+    #[pyo3(signature = (protocols))]
+    fn set_advertised_protocols(
+        &self,
+        py: Python<'_>,
+        protocols: Option<Vec<String>>,
+    ) -> PyResult<()> {
+        self.configure(py, move |s| {
+            let refs: Option<Vec<&str>> = protocols
+                .as_ref()
+                .map(|p| p.iter().map(String::as_str).collect());
+            s.set_advertised_protocols(refs.as_deref())
+        })
+    }
+
+    fn set_require_close_notify(&self, py: Python<'_>, require: bool) -> PyResult<()> {
+        self.configure(py, move |s| s.set_require_close_notify(require))
+    }
+
+    #[pyo3(signature = (interaction))]
+    fn set_interaction(&self, py: Python<'_>, interaction: Option<Py<PyAny>>) -> PyResult<()> {
+        let interaction = self::interaction(interaction);
+        self.configure(py, move |s| s.set_interaction(interaction))
+    }
+
+    fn set_certificate_pem(&self, py: Python<'_>, chain: Vec<u8>, key: Vec<u8>) -> PyResult<()> {
+        self.configure(py, move |s| s.set_certificate_pem(&chain, &key))
+    }
+
+    #[pyo3(signature = (profiles))]
+    fn set_srtp_profiles(&self, py: Python<'_>, profiles: Option<String>) -> PyResult<()> {
+        self.configure(py, move |s| s.set_srtp_profiles(profiles.as_deref()))
+    }
+
+    /// `ServerLimits`: the two counts, then the two timeouts in seconds.
+    fn set_limits(
+        &self,
+        py: Python<'_>,
+        max_half_open: usize,
+        max_associations: usize,
+        handshake_timeout: f64,
+        idle_timeout: f64,
+    ) -> PyResult<()> {
+        let seconds = |s: f64| {
+            Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    PyValueError::new_err("the timeouts must be positive numbers of seconds")
+                })
+        };
+        let limits = ServerLimits {
+            max_half_open,
+            max_associations,
+            handshake_timeout: seconds(handshake_timeout)?,
+            idle_timeout: seconds(idle_timeout)?,
+        };
+        self.configure(py, move |s| {
+            s.set_limits(limits);
+            Ok(())
+        })
+    }
+
+    fn association_count(&self) -> PyResult<usize> {
+        Ok(self.server()?.association_count())
+    }
+
+    fn half_open_count(&self) -> PyResult<usize> {
+        Ok(self.server()?.half_open_count())
+    }
+
+    /// `ServerStats` in field order: hello_verify_requests, dropped, refused,
+    /// associations_made, expired.
+    fn stats(&self) -> PyResult<(u64, u64, u64, u64, u64)> {
+        let s = self.server()?.stats();
+        Ok((
+            s.hello_verify_requests,
+            s.dropped,
+            s.refused,
+            s.associations_made,
+            s.expired,
+        ))
+    }
+}
+
+/// `ServerLimits::default()`: the counts, then the timeouts in seconds.
+#[pyfunction]
+fn default_server_limits() -> (usize, usize, f64, f64) {
+    let d = ServerLimits::default();
+    (
+        d.max_half_open,
+        d.max_associations,
+        d.handshake_timeout.as_secs_f64(),
+        d.idle_timeout.as_secs_f64(),
+    )
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeCancellable>()?;
-    m.add_class::<NativeDtlsConnection>()
+    m.add_class::<NativeDtlsConnection>()?;
+    m.add_class::<NativeDtlsServer>()?;
+    m.add_function(wrap_pyfunction!(default_server_limits, m)?)
 }

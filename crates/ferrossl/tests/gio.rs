@@ -302,3 +302,67 @@ fn a_vanished_peer_is_eof_or_the_end_per_require_close_notify() {
     ));
     assert!(receive_after_the_server_vanished(false).unwrap().is_empty());
 }
+
+/// A transport that counts the datagrams it sends, over another one.
+struct Counting {
+    inner: MemoryDatagrams,
+    sent: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ferrossl::transport::DatagramBased for Counting {
+    fn send_datagram(
+        &self,
+        datagram: &[u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> std::io::Result<usize> {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.send_datagram(datagram, timeout, cancellable)
+    }
+
+    fn receive_datagram(
+        &self,
+        buf: &mut [u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> std::io::Result<usize> {
+        self.inner.receive_datagram(buf, timeout, cancellable)
+    }
+}
+
+#[test]
+fn map_base_keeps_the_association_and_settings() {
+    let pki = TestPki::generate();
+    let (a, b) = MemoryDatagrams::pair();
+    let server = echo_server(b, &pki.server_ecdsa, |s| {
+        s.set_advertised_protocols(Some(&["echo/1"])).unwrap();
+    });
+    let mut client = DtlsConnection::client(a, Some("localhost"));
+    client.set_database(Some(&database(&pki))).unwrap();
+    client.set_advertised_protocols(Some(&["echo/1"])).unwrap();
+    client.set_require_close_notify(false);
+    client.handshake(None).unwrap();
+    let mut client = client.map_base(|inner| Counting {
+        inner,
+        sent: Arc::default(),
+    });
+    assert_eq!(client.get_negotiated_protocol().as_deref(), Some("echo/1"));
+    assert!(!client.get_require_close_notify());
+    client.send(b"over the new base", None).unwrap();
+    assert_eq!(
+        client
+            .receive(Timeout::after(Duration::from_secs(10)), None)
+            .unwrap(),
+        b"over the new base"
+    );
+    client.close(None).unwrap();
+    let sent = client
+        .base()
+        .sent
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        sent, 2,
+        "the record and close_notify went through the new base"
+    );
+    server.join().unwrap().unwrap();
+}

@@ -753,6 +753,24 @@ impl<B: DatagramBased> DtlsConnection<B> {
     pub fn base(&self) -> &B {
         &self.base
     }
+
+    /// The same connection (settings, association, state) over `wrap(base)`: lets a binding
+    /// keep connections over different transports, such as a [`DtlsServer`]'s, behind one type.
+    pub fn map_base<C: DatagramBased>(self, wrap: impl FnOnce(B) -> C) -> DtlsConnection<C> {
+        DtlsConnection {
+            base: wrap(self.base),
+            settings: self.settings,
+            context: self.context,
+            conn: self.conn,
+            server_identity: self.server_identity,
+            read_shut: self.read_shut,
+            write_shut: self.write_shut,
+            closed: self.closed,
+            peer_errors: self.peer_errors,
+            handler: self.handler,
+            established: self.established,
+        }
+    }
 }
 
 /// RFC 5929 §4.1: the certificate's hash with its signature's hash, SHA-256 for MD5/SHA-1.
