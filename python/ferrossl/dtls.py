@@ -732,7 +732,6 @@ class DtlsConnection:
         self._certificate: TlsCertificate | None = None
         self._database: typing.Any = _UNSET
         self._advertised: list[str] | None = None
-        self._rehandshake_mode = TlsRehandshakeMode.SAFELY
         self._handlers: dict[int, tuple[typing.Callable[..., object], tuple[object, ...]]] = {}
         self._next_handler = 1
         self._accept_handler: typing.Callable[[TlsCertificate, TlsCertificateFlags], object] | None = None
@@ -998,12 +997,13 @@ class DtlsConnection:
         return self._native.export_keying_material(raw_label, length, None if context is None else bytes(context))
 
     def set_rehandshake_mode(self, mode: TlsRehandshakeMode) -> None:
-        """Kept for GIO compatibility and ignored, as in GIO since 2.64."""
-        self._rehandshake_mode = TlsRehandshakeMode(mode)
+        """Kept for GIO compatibility and ignored, as in GIO since 2.64 (the value is checked)."""
+        TlsRehandshakeMode(mode)
 
     def get_rehandshake_mode(self) -> TlsRehandshakeMode:
-        """The value last given to :meth:`set_rehandshake_mode` (it has no effect)."""
-        return self._rehandshake_mode
+        """Always ``SAFELY``, as GIO answers since 2.64 whatever was set (no rehandshake ever
+        happens: renegotiation is refused)."""
+        return TlsRehandshakeMode.SAFELY
 
     base_socket = property(get_base_socket, doc="The datagram socket the connection runs over, or None.")
     interaction = property(get_interaction, set_interaction, doc="The TlsInteraction asked for passwords.")

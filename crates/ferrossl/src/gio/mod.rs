@@ -366,9 +366,10 @@ impl<B: DatagramBased> DtlsConnection<B> {
         let _ = mode;
     }
 
-    /// Always [`RehandshakeMode::Never`]: no rehandshake ever happens.
+    /// Always [`RehandshakeMode::Safely`], GIO's answer since 2.64 whatever was set; no
+    /// rehandshake ever happens.
     pub fn get_rehandshake_mode(&self) -> RehandshakeMode {
-        RehandshakeMode::Never
+        RehandshakeMode::Safely
     }
 
     /// The ALPN protocols to offer or accept (None: no ALPN).
