@@ -72,6 +72,10 @@ impl ByteQueue {
     }
 }
 
+/// The largest TLS record on the wire: a 5-byte header and at most 2^14 + 256 bytes of
+/// protected payload (RFC 8446 §5.2).
+const MAX_RECORD_LEN: usize = 5 + (1 << 14) + 256;
+
 /// A Vec that takes bytes only up to `limit`, so the engine keeps the rest for later.
 struct BoundedVec<'a> {
     buf: &'a mut Vec<u8>,
@@ -854,7 +858,9 @@ impl Connection {
         };
         // Queued ciphertext first, then straight from the engine into the caller's buffer
         // (one copy fewer than queueing it).
-        let mut out = Vec::with_capacity(n.min(outgoing.len().max(16 * 1024)));
+        // Room for the queue and one whole record, so that a full record is not copied again
+        // by a reallocation.
+        let mut out = Vec::with_capacity(n.min(outgoing.len() + MAX_RECORD_LEN));
         let queued = n.min(outgoing.len());
         out.resize(queued, 0);
         outgoing.take_into(&mut out);
