@@ -112,6 +112,9 @@ enum Transport {
         incoming: ByteQueue,
         outgoing: ByteQueue,
         eof: bool,
+        /// The engine holds bytes that `bio_write` handed it directly and that no `pull`
+        /// has processed yet.
+        unprocessed: bool,
     },
     /// A byte stream the connection reads and writes.
     Stream(Box<dyn Stream>),
@@ -156,6 +159,7 @@ impl Connection {
                 incoming: ByteQueue::default(),
                 outgoing: ByteQueue::default(),
                 eof: false,
+                unprocessed: false,
             },
         )
     }
@@ -548,19 +552,29 @@ impl Connection {
     fn pull(&mut self) -> Result<()> {
         let engine = self.engine.as_mut().expect("engine exists before pull");
         let n = match &mut self.transport {
-            Transport::Memory { incoming, eof, .. } => {
-                if incoming.is_empty() && !*eof {
+            Transport::Memory {
+                incoming,
+                eof,
+                unprocessed,
+                ..
+            } => {
+                if std::mem::take(unprocessed) {
+                    // First what bio_write handed the engine (whose buffer it may have
+                    // filled); the queue's turn comes on the next pull. Input goes on.
+                    1
+                } else if incoming.is_empty() && !*eof {
                     // A connection that failed earlier says so again rather than asking for
                     // more input.
                     engine.process()?;
                     return Err(Error::WantRead);
+                } else {
+                    let mut bytes = incoming.as_slice();
+                    let n = engine
+                        .read_tls(&mut bytes)
+                        .map_err(|e| Error::from_transport(e, Error::WantRead))?;
+                    incoming.consume(n);
+                    n
                 }
-                let mut bytes = incoming.as_slice();
-                let n = engine
-                    .read_tls(&mut bytes)
-                    .map_err(|e| Error::from_transport(e, Error::WantRead))?;
-                incoming.consume(n);
-                n
             }
             Transport::Stream(stream) => engine
                 .read_tls(stream.as_mut())
@@ -831,11 +845,28 @@ impl Connection {
             return self.dtls_bio_write(data);
         }
         match &mut self.transport {
-            Transport::Memory { incoming, eof, .. } => {
+            Transport::Memory {
+                incoming,
+                eof,
+                unprocessed,
+                ..
+            } => {
                 if *eof {
                     return Err(Error::WrongState("bio_write after bio_shutdown"));
                 }
-                incoming.push(data);
+                let mut rest = data;
+                // After the handshake, with nothing queued, the engine takes the bytes itself
+                // (a few KiB per call, up to a full record's buffer): one copy fewer than
+                // queueing them. What it leaves is queued.
+                if let Some(engine) = self.engine.as_mut().filter(|e| !e.handshaking()) {
+                    while incoming.is_empty() && !rest.is_empty() {
+                        match engine.read_tls(&mut rest) {
+                            Ok(n) if n > 0 => *unprocessed = true,
+                            _ => break,
+                        }
+                    }
+                }
+                incoming.push(rest);
                 Ok(data.len())
             }
             Transport::Stream(_) => {
