@@ -887,10 +887,13 @@ impl Connection {
         let Transport::Memory { outgoing, .. } = &mut self.transport else {
             unreachable!("checked above")
         };
+        // Nothing to hand out: no buffer is allocated for the answer.
+        if outgoing.is_empty() && !self.engine.as_ref().is_some_and(TlsEngine::wants_write) {
+            return Err(Error::WantRead);
+        }
         // Queued ciphertext first, then straight from the engine into the caller's buffer
-        // (one copy fewer than queueing it).
-        // Room for the queue and one whole record, so that a full record is not copied again
-        // by a reallocation.
+        // (one copy fewer than queueing it), with room for one whole record so that a full
+        // record is not copied again by a reallocation.
         let mut out = Vec::with_capacity(n.min(outgoing.len() + MAX_RECORD_LEN));
         let queued = n.min(outgoing.len());
         out.resize(queued, 0);
