@@ -235,7 +235,7 @@ def implementations(args: argparse.Namespace) -> list[tuple[str, Any]]:
             found.append((name, make(importlib.import_module(module))))
         except ImportError as e:
             if name == "ferrossl":
-                raise
+                sys.exit(f"ferrossl's module is required: {e}")
             found.append((name, f"not installed ({e})"))
     return found
 

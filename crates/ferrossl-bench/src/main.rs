@@ -1,7 +1,9 @@
-//! `cargo run --release -p ferrossl-bench [-- --quick]`: ferrossl against rustls used directly
-//! and OpenSSL 3 (the `openssl` crate), in memory on one thread, repetitions interleaved,
-//! printed as a markdown table of medians (min–max) and ratios. `--quick` runs every row
-//! briefly to show it works; it asserts no timing.
+//! `cargo run --release -p ferrossl-bench [-- --quick] [--python PATH]`: ferrossl against rustls
+//! used directly and OpenSSL 3 (the `openssl` crate) for TLS, against OpenSSL's DTLS and dimpl
+//! for DTLS 1.2, and, given an interpreter, its Python module against pyOpenSSL, `ssl` and
+//! pyrtls; in memory on one thread, repetitions interleaved, printed as markdown tables of
+//! medians (min–max) and ratios. `--quick` runs every row briefly to show it works; it asserts
+//! no timing.
 
 #![forbid(unsafe_code)]
 
