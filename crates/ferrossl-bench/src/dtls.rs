@@ -17,7 +17,7 @@ use ferrossl::dtls::testing::{Link, LinkConditions, Simulation};
 use ferrossl::dtls::{DtlsEngine, DtlsParams};
 use ferrossl_testkit::pki::{Identity, TestPki};
 
-use crate::peers::{openssl_handshake, Peer};
+use crate::peers::{check_round, openssl_handshake, Peer};
 
 /// The datagram size limit on every side: room for a 1,200-byte payload and DTLS's headers.
 const MTU: usize = 1500;
@@ -77,7 +77,11 @@ impl Peer for Ferrossl {
     fn pair(&self) -> Self::Pair {
         let mut c = Self::connection(&self.client, true);
         let mut s = Self::connection(&self.server, false);
-        while !(c.is_handshake_done() && s.is_handshake_done()) {
+        for round in 0.. {
+            if c.is_handshake_done() && s.is_handshake_done() {
+                break;
+            }
+            check_round(round, "ferrossl DTLS");
             let _ = c.do_handshake();
             move_datagrams(&mut c, &mut s);
             let _ = s.do_handshake();
@@ -271,7 +275,11 @@ impl Peer for Dimpl {
         // dimpl sets up each end's state (its random) on its first timeout call.
         c.handle_timeout(now).unwrap();
         s.handle_timeout(now).unwrap();
-        while !(c_done && s_done) {
+        for round in 0.. {
+            if c_done && s_done {
+                break;
+            }
+            check_round(round, "dimpl");
             c_done |= drain_dimpl(&mut c, &mut buf, |p| s.handle_packet(p).unwrap()).connected;
             s_done |= drain_dimpl(&mut s, &mut buf, |p| c.handle_packet(p).unwrap()).connected;
         }
