@@ -39,6 +39,13 @@ cargo fmt --all --check
 bash fuzz/run.sh 15
 # The Python module: its own tests, then pyOpenSSL's suite as a conformance check.
 bash python/run-tests.sh 2>&1 | tee "$log.py"
+# The benchmarks' Python rows, briefly (no timing is asserted), with the module that venv now
+# holds; pyrtls is the one library they compare with that it lacks (without it, its column
+# says so).
+venv="${FERROSSL_VENV:-.venv}"
+[[ $venv = /* ]] || venv="python/$venv"
+"$venv/bin/pip" install --quiet pyrtls || echo "pyrtls could not be installed"
+cargo run --locked --quiet "${features[@]}" -p ferrossl-bench -- --quick --python "$venv/bin/python"
 
 # One closing line that sums every test binary's result (cargo's and pytest's; the
 # conformance run reports its own figure above, with its expected failures).

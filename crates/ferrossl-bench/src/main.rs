@@ -1,16 +1,20 @@
-//! `cargo run --release -p ferrossl-bench [-- --quick]`: ferrossl against rustls used directly
-//! and OpenSSL 3 (the `openssl` crate), in memory on one thread, repetitions interleaved,
-//! printed as a markdown table of medians (min–max) and ratios. `--quick` runs every row
-//! briefly to show it works; it asserts no timing.
+//! `cargo run --release -p ferrossl-bench [-- --quick] [--python PATH]`: ferrossl against rustls
+//! used directly and OpenSSL 3 (the `openssl` crate) for TLS, against OpenSSL's DTLS and dimpl
+//! for DTLS 1.2, and, given an interpreter, its Python module against pyOpenSSL, `ssl` and
+//! pyrtls; in memory on one thread, repetitions interleaved, printed as markdown tables of
+//! medians (min–max) and ratios. `--quick` runs every row briefly to show it works; it asserts
+//! no timing.
 
 #![forbid(unsafe_code)]
 
+mod dtls;
 mod peers;
+mod python;
 
 use std::time::{Duration, Instant};
 
 use ferrossl_testkit::pki::TestPki;
-use peers::{Ferrossl, OpenSsl, Peer, Rustls, Setup};
+use peers::{Ferrossl, OpenSsl, Peer, Resume, Rustls, Setup};
 
 /// How long one measurement runs, and how many interleaved repetitions make a row.
 struct Budget {
@@ -35,6 +39,11 @@ fn stat(mut v: Vec<f64>) -> Stat {
     }
 }
 
+/// The statistics of a non-empty sample.
+fn stat_of(v: Vec<f64>) -> Option<Stat> {
+    (!v.is_empty()).then(|| stat(v))
+}
+
 /// Runs `op` repeatedly for the budget; returns operations per second.
 fn rate(budget: &Budget, mut op: impl FnMut()) -> f64 {
     let start = Instant::now();
@@ -46,16 +55,24 @@ fn rate(budget: &Budget, mut op: impl FnMut()) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn handshakes<P: Peer>(peer: &P, budget: &Budget) -> f64 {
+/// What one bulk transfer moves; a DTLS transfer sends it in [`DATAGRAM_PAYLOAD`] pieces.
+const BULK_BYTES: usize = 1 << 20;
+
+/// The application payload of one DTLS datagram in the bulk row.
+const DATAGRAM_PAYLOAD: usize = 1200;
+
+/// Connected pairs made per second by `pair`.
+fn handshakes<T>(mut pair: impl FnMut() -> T, budget: &Budget) -> f64 {
     rate(budget, || {
-        std::hint::black_box(peer.pair());
+        std::hint::black_box(pair());
     })
 }
 
+/// Transfers of [`BULK_BYTES`] per second over one established pair, in `chunk` writes.
 fn bulk<P: Peer>(peer: &P, budget: &Budget, chunk: usize) -> f64 {
-    let data = vec![0x5a; 1 << 20];
+    let data = vec![0x5a; BULK_BYTES];
     let mut pair = peer.pair();
-    rate(budget, || peer.transfer(&mut pair, &data, chunk)) * data.len() as f64 / 1e6
+    rate(budget, || peer.transfer(&mut pair, &data, chunk))
 }
 
 /// Resident memory growth per connection pair kept open after its handshake, in KiB.
@@ -102,36 +119,33 @@ fn aes_gcm_ceiling(budget: &Budget, size: usize) -> f64 {
         / 1e6
 }
 
-/// One table row: the three implementations' samples, interleaved.
+/// One table row: each column's samples, interleaved; None where a column cannot run it.
 struct Row {
     name: String,
     unit: &'static str,
-    ferrossl: Stat,
-    rustls: Option<Stat>,
-    openssl: Option<Stat>,
+    stats: Vec<Option<Stat>>,
     target: &'static str,
 }
 
+/// Runs `f(column)` for every column, `reps` times round-robin, so that a noisy machine
+/// affects every column alike.
 fn measure(
     name: &str,
     unit: &'static str,
-    reps: usize,
-    mut f: impl FnMut(usize) -> f64,
+    (columns, reps): (usize, usize),
+    mut f: impl FnMut(usize) -> Option<f64>,
     target: &'static str,
 ) -> Row {
-    let mut samples = [Vec::new(), Vec::new(), Vec::new()];
+    let mut samples = vec![Vec::new(); columns];
     for _ in 0..reps {
         for (i, s) in samples.iter_mut().enumerate() {
-            s.push(f(i));
+            s.extend(f(i));
         }
     }
-    let [a, b, c] = samples;
     Row {
         name: name.to_string(),
         unit,
-        ferrossl: stat(a),
-        rustls: Some(stat(b)),
-        openssl: Some(stat(c)),
+        stats: samples.into_iter().map(stat_of).collect(),
         target,
     }
 }
@@ -144,8 +158,43 @@ fn cell(s: Option<Stat>, unit: &str) -> String {
     }
 }
 
-fn ratio(a: Stat, b: Option<Stat>) -> String {
-    b.map_or("n/a".into(), |b| format!("{:.2}×", a.median / b.median))
+fn ratio(a: Option<Stat>, b: Option<Stat>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2}×", a.median / b.median),
+        _ => "n/a".into(),
+    }
+}
+
+/// Prints a markdown table: the columns, then ferrossl (the first) over each of the others.
+/// A row only the first column has (a ceiling) leaves the ratios empty.
+fn print_table(columns: &[&str], rows: &[Row]) {
+    let ratios: Vec<String> = columns[1..]
+        .iter()
+        .map(|c| format!("{}/{c}", columns[0]))
+        .collect();
+    println!(
+        "| benchmark | {} | {} | target |",
+        columns.join(" | "),
+        ratios.join(" | ")
+    );
+    println!("|---|{}---|", "---|".repeat(2 * columns.len() - 1));
+    for row in rows {
+        let alone = row.stats[1..].iter().all(Option::is_none);
+        let cells: Vec<String> = row
+            .stats
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| match s {
+                None if alone && i > 0 => String::new(),
+                s => cell(s, row.unit),
+            })
+            .chain(row.stats[1..].iter().map(|&b| match alone {
+                true => String::new(),
+                false => ratio(row.stats[0], b),
+            }))
+            .collect();
+        println!("| {} | {} | {} |", row.name, cells.join(" | "), row.target);
+    }
 }
 
 /// Measures one implementation's memory in a fresh process, so that memory the others freed
@@ -170,6 +219,7 @@ fn memory_probe(name: &str, count: usize) -> f64 {
         ca_path: &ca_path,
         tls13: true,
         suite: "TLS_AES_128_GCM_SHA256",
+        resume: false,
     };
     match name {
         "ferrossl" => memory_per_pair(&Ferrossl::new(&s), count),
@@ -178,36 +228,18 @@ fn memory_probe(name: &str, count: usize) -> f64 {
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let [_, flag, name, count] = args.as_slice() {
-        if flag == "--memory" {
-            println!("{:.2}", memory_probe(name, count.parse().unwrap_or(1000)));
-            return;
-        }
-    }
-    let quick = args.iter().any(|a| a == "--quick");
-    let budget = if quick {
-        Budget {
-            run: Duration::from_millis(20),
-            reps: 1,
-        }
-    } else {
-        Budget {
-            run: Duration::from_millis(400),
-            reps: 5,
-        }
-    };
-    let pki = TestPki::generate();
-    let ca_der = pki.ca.cert_der.clone();
+/// The TLS rows: ferrossl, rustls and OpenSSL.
+fn tls_rows(pki: &TestPki, budget: &Budget, quick: bool) -> Vec<Row> {
     let ca_path = pki.ca_path();
-    let setup = |server, tls13: bool, suite| Setup {
+    let setup = |server, tls13: bool, suite, resume| Setup {
         server,
-        ca_der: &ca_der,
+        ca_der: &pki.ca.cert_der,
         ca_path: &ca_path,
         tls13,
         suite,
+        resume,
     };
+    let shape = (3, budget.reps);
     let mut rows = Vec::new();
     let handshake_cases = [
         (
@@ -240,18 +272,47 @@ fn main() {
         ),
     ];
     for (name, id, tls13, suite, target) in handshake_cases {
-        let s = setup(id, tls13, suite);
+        let s = setup(id, tls13, suite, false);
         let (f, r, o) = (Ferrossl::new(&s), Rustls::new(&s), OpenSsl::new(&s));
         rows.push(measure(
             name,
             "/s",
-            budget.reps,
-            |i| match i {
-                0 => handshakes(&f, &budget),
-                1 => handshakes(&r, &budget),
-                _ => handshakes(&o, &budget),
+            shape,
+            |i| {
+                Some(match i {
+                    0 => handshakes(|| f.pair(), budget),
+                    1 => handshakes(|| r.pair(), budget),
+                    _ => handshakes(|| o.pair(), budget),
+                })
             },
             target,
+        ));
+    }
+    let resumed_cases = [
+        (
+            "TLS 1.3 resumed handshakes/s, ECDSA P-256",
+            true,
+            "TLS_AES_128_GCM_SHA256",
+        ),
+        (
+            "TLS 1.2 resumed handshakes/s, ECDSA P-256",
+            false,
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+        ),
+    ];
+    for (name, tls13, suite) in resumed_cases {
+        let s = setup(&pki.server_ecdsa, tls13, suite, true);
+        let (f, r) = (Ferrossl::new(&s), Rustls::new(&s));
+        rows.push(measure(
+            name,
+            "/s",
+            shape,
+            |i| match i {
+                0 => Some(handshakes(|| f.resumed_pair(), budget)),
+                1 => Some(handshakes(|| r.resumed_pair(), budget)),
+                _ => None,
+            },
+            "≥ 0.95× rustls",
         ));
     }
     let bulk_cases = [
@@ -277,16 +338,19 @@ fn main() {
         ),
     ];
     for (name, suite, chunk) in bulk_cases {
-        let s = setup(&pki.server_ecdsa, true, suite);
+        let s = setup(&pki.server_ecdsa, true, suite, false);
         let (f, r, o) = (Ferrossl::new(&s), Rustls::new(&s), OpenSsl::new(&s));
         rows.push(measure(
             name,
             "MB/s",
-            budget.reps,
-            |i| match i {
-                0 => bulk(&f, &budget, chunk),
-                1 => bulk(&r, &budget, chunk),
-                _ => bulk(&o, &budget, chunk),
+            shape,
+            |i| {
+                let transfers = match i {
+                    0 => bulk(&f, budget, chunk),
+                    1 => bulk(&r, budget, chunk),
+                    _ => bulk(&o, budget, chunk),
+                };
+                Some(transfers * BULK_BYTES as f64 / 1e6)
             },
             "≥ 0.95× rustls, ≥ 1.0× OpenSSL",
         ));
@@ -295,39 +359,136 @@ fn main() {
     rows.push(measure(
         "memory per idle connection pair (client + server)",
         "KiB",
-        1,
-        |i| memory_in_child(["ferrossl", "rustls", "openssl"][i], count),
+        (3, 1),
+        |i| Some(memory_in_child(["ferrossl", "rustls", "openssl"][i], count)),
         "≤ 0.5× OpenSSL",
     ));
-
-    println!(
-        "| benchmark | ferrossl | rustls | OpenSSL | ferrossl/rustls | ferrossl/OpenSSL | target |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for row in &rows {
-        let (fr, fo) = (
-            ratio(row.ferrossl, row.rustls),
-            ratio(row.ferrossl, row.openssl),
-        );
-        println!(
-            "| {} | {} | {} | {} | {fr} | {fo} | {} |",
-            row.name,
-            cell(Some(row.ferrossl), row.unit),
-            cell(row.rustls, row.unit),
-            cell(row.openssl, row.unit),
-            row.target
-        );
-    }
     for size in [16384, 1200] {
-        let c = stat(
-            (0..budget.reps)
-                .map(|_| aes_gcm_ceiling(&budget, size))
-                .collect(),
-        );
-        println!("| ceiling: raw AES-128-GCM seal, {size}-byte records (aws-lc-rs) | {:.0} MB/s ({:.0}–{:.0}) | | | | | TLS bulk ≥ 65% of it at 16 KiB |", c.median, c.min, c.max);
+        rows.push(measure(
+            &format!("ceiling: raw AES-128-GCM seal, {size}-byte records (aws-lc-rs)"),
+            "MB/s",
+            shape,
+            |i| (i == 0).then(|| aes_gcm_ceiling(budget, size)),
+            "TLS bulk ≥ 65% of it at 16 KiB",
+        ));
     }
-    println!("| DTLS 1.2 rows (vs OpenSSL DTLS, dimpl) | pending | | | | | not measured yet |");
-    println!("| Python rows (vs pyOpenSSL, ssl, pyrtls) | pending | | | | | not measured yet |");
+    rows
+}
+
+/// The DTLS 1.2 rows: ferrossl, OpenSSL and dimpl.
+fn dtls_rows(pki: &TestPki, budget: &Budget, quick: bool) -> Vec<Row> {
+    let (f, o, d) = (
+        dtls::Ferrossl::new(pki),
+        dtls::OpenSsl::new(pki),
+        dtls::Dimpl::new(pki),
+    );
+    let shape = (3, budget.reps);
+    let mut rows = vec![measure(
+        "DTLS 1.2 handshakes/s, ECDSA P-256",
+        "/s",
+        shape,
+        |i| {
+            Some(match i {
+                0 => handshakes(|| f.pair(), budget),
+                1 => handshakes(|| o.pair(), budget),
+                _ => handshakes(|| d.pair(), budget),
+            })
+        },
+        "≥ 1.0× OpenSSL",
+    )];
+    // Datagrams per second: transfers per second times the datagrams in one transfer.
+    let per_transfer = BULK_BYTES.div_ceil(DATAGRAM_PAYLOAD) as f64;
+    rows.push(measure(
+        "DTLS 1.2 bulk, 1,200-byte payloads, datagrams/s",
+        "/s",
+        shape,
+        |i| {
+            let transfers = match i {
+                0 => bulk(&f, budget, DATAGRAM_PAYLOAD),
+                1 => bulk(&o, budget, DATAGRAM_PAYLOAD),
+                _ => bulk(&d, budget, DATAGRAM_PAYLOAD),
+            };
+            Some(transfers * per_transfer)
+        },
+        "≥ 1.0× OpenSSL",
+    ));
+    let seeds = if quick { 2 } else { 25 };
+    for (loss, name) in [
+        (0.1, "DTLS 1.2 handshake time, 10% loss (simulated ms)"),
+        (0.3, "DTLS 1.2 handshake time, 30% loss (simulated ms)"),
+    ] {
+        rows.push(lossy_row(pki, &d, name, loss, seeds));
+    }
+    rows
+}
+
+/// Simulated completion times (ms) over `seeds` seeded runs, each implementation on the same
+/// seeded links; the name says how many runs completed within [`dtls::LOSSY_LIMIT`].
+/// OpenSSL's retransmission timer runs on the wall clock, so it has no cell here.
+fn lossy_row(pki: &TestPki, d: &dtls::Dimpl, name: &str, loss: f64, seeds: u64) -> Row {
+    let times = |run: &dyn Fn(u64) -> Option<Duration>| -> Vec<f64> {
+        (1..=seeds)
+            .filter_map(run)
+            .map(|t| t.as_secs_f64() * 1e3)
+            .collect()
+    };
+    let ours = times(&|seed| dtls::ferrossl_lossy(pki, loss, seed));
+    let theirs = times(&|seed| dtls::dimpl_lossy(d, loss, seed));
+    Row {
+        name: format!(
+            "{name}; completed: ferrossl {}/{seeds}, dimpl {}/{seeds}",
+            ours.len(),
+            theirs.len()
+        ),
+        unit: "ms",
+        stats: vec![stat_of(ours), None, stat_of(theirs)],
+        target: "completes under 30% loss",
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, name, count] = args.as_slice() {
+        if flag == "--memory" {
+            println!("{:.2}", memory_probe(name, count.parse().unwrap_or(1000)));
+            return;
+        }
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let python = args
+        .iter()
+        .position(|a| a == "--python")
+        .and_then(|i| args.get(i + 1));
+    let budget = if quick {
+        Budget {
+            run: Duration::from_millis(20),
+            reps: 1,
+        }
+    } else {
+        Budget {
+            run: Duration::from_millis(400),
+            reps: 5,
+        }
+    };
+    let pki = TestPki::generate();
+    print_table(
+        &["ferrossl", "rustls", "OpenSSL"],
+        &tls_rows(&pki, &budget, quick),
+    );
+    println!();
+    print_table(
+        &["ferrossl", "OpenSSL", "dimpl"],
+        &dtls_rows(&pki, &budget, quick),
+    );
+    println!();
+    match python {
+        Some(interpreter) => {
+            if !python::run(interpreter, &pki, quick) {
+                std::process::exit(1);
+            }
+        }
+        None => println!("Python rows: not run (give --python PATH, an interpreter with ferrossl, pyOpenSSL and pyrtls)"),
+    }
     if quick {
         println!("\nquick mode: every row ran; the numbers are not meant to be read");
     }

@@ -1,7 +1,7 @@
-//! The three implementations under test, each driven in memory with one thread: ferrossl's
+//! The three TLS implementations under test, each driven in memory with one thread: ferrossl's
 //! `Connection` over memory BIOs, rustls used directly, and OpenSSL through the `openssl` crate.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
@@ -18,6 +18,17 @@ pub struct Setup<'a> {
     pub tls13: bool,
     /// OpenSSL's name of the suite to use (TLS 1.3 or 1.2 name).
     pub suite: &'a str,
+    /// Whether clients keep sessions to resume (rustls's session store is off otherwise).
+    pub resume: bool,
+}
+
+/// The most flights a handshake between two in-memory ends may take: a pair that needs more
+/// is stuck, and the benchmark stops with an error rather than spinning.
+pub const HANDSHAKE_ROUNDS: usize = 32;
+
+/// Panics unless the handshake made progress within [`HANDSHAKE_ROUNDS`].
+pub fn check_round(round: usize, who: &str) {
+    assert!(round < HANDSHAKE_ROUNDS, "{who}: handshake stuck");
 }
 
 /// One implementation: make a connected pair, then move bytes.
@@ -28,11 +39,22 @@ pub trait Peer {
     fn transfer(&self, pair: &mut Self::Pair, data: &[u8], chunk: usize);
 }
 
+/// An implementation whose client can resume in this harness. (OpenSSL's client needs
+/// `SSL_set_session`, which the `openssl` crate offers only as an unsafe function.)
+pub trait Resume: Peer {
+    /// A pair whose client resumes the session of the previous call's (the first call primes
+    /// it with a full handshake). Panics if the handshake was not a resumption, so a row
+    /// never measures the wrong thing.
+    fn resumed_pair(&self) -> Self::Pair;
+}
+
 // --- ferrossl ---
 
 pub struct Ferrossl {
     client: ferrossl::Context,
     server: ferrossl::Context,
+    /// The session the next resumed pair offers.
+    session: RefCell<Option<ferrossl::session::Session>>,
 }
 
 impl Ferrossl {
@@ -59,7 +81,35 @@ impl Ferrossl {
         } else {
             client.set_cipher_list(s.suite).unwrap();
         }
-        Self { client, server }
+        Self {
+            client,
+            server,
+            session: RefCell::new(None),
+        }
+    }
+
+    fn handshake(
+        &self,
+        session: Option<&ferrossl::session::Session>,
+    ) -> (ferrossl::Connection, ferrossl::Connection) {
+        let mut c = ferrossl::Connection::new(&self.client).unwrap();
+        c.set_connect_state().unwrap();
+        if let Some(session) = session {
+            c.set_session(session).unwrap();
+        }
+        let mut s = ferrossl::Connection::new(&self.server).unwrap();
+        s.set_accept_state().unwrap();
+        for round in 0.. {
+            if c.is_handshake_done() && s.is_handshake_done() {
+                break;
+            }
+            check_round(round, "ferrossl");
+            let _ = c.do_handshake();
+            pump(&mut c, &mut s);
+            let _ = s.do_handshake();
+            pump(&mut s, &mut c);
+        }
+        (c, s)
     }
 }
 
@@ -73,17 +123,7 @@ impl Peer for Ferrossl {
     type Pair = (ferrossl::Connection, ferrossl::Connection);
 
     fn pair(&self) -> Self::Pair {
-        let mut c = ferrossl::Connection::new(&self.client).unwrap();
-        c.set_connect_state().unwrap();
-        let mut s = ferrossl::Connection::new(&self.server).unwrap();
-        s.set_accept_state().unwrap();
-        while !(c.is_handshake_done() && s.is_handshake_done()) {
-            let _ = c.do_handshake();
-            pump(&mut c, &mut s);
-            let _ = s.do_handshake();
-            pump(&mut s, &mut c);
-        }
-        (c, s)
+        self.handshake(None)
     }
 
     fn transfer(&self, (c, s): &mut Self::Pair, data: &[u8], chunk: usize) {
@@ -101,11 +141,29 @@ impl Peer for Ferrossl {
     }
 }
 
+impl Resume for Ferrossl {
+    fn resumed_pair(&self) -> Self::Pair {
+        let last = self.session.borrow_mut().take();
+        let (mut c, mut s) = self.handshake(last.as_ref());
+        assert!(
+            last.is_none() || c.session_reused(),
+            "ferrossl did not resume"
+        );
+        // A TLS 1.3 server's tickets follow its handshake: the client reads them.
+        pump(&mut s, &mut c);
+        let _ = c.recv(&mut [0u8; 1]);
+        *self.session.borrow_mut() = c.get_session();
+        (c, s)
+    }
+}
+
 // --- rustls, directly ---
 
 pub struct Rustls {
     client: Arc<rustls::ClientConfig>,
     server: Arc<rustls::ServerConfig>,
+    /// Whether a resumed pair has primed the client's session store.
+    primed: Cell<bool>,
 }
 
 impl Rustls {
@@ -136,11 +194,17 @@ impl Rustls {
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
-        // Full handshakes only, as the other two do here.
-        client.resumption = rustls::client::Resumption::disabled();
+        // Full handshakes unless the setup asks for resumption; the server then keeps a
+        // session cache and issues tickets, as ferrossl's and OpenSSL's do by default.
+        if !s.resume {
+            client.resumption = rustls::client::Resumption::disabled();
+        }
+        let mut server = server;
+        server.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().unwrap();
         Self {
             client: Arc::new(client),
             server: Arc::new(server),
+            primed: Cell::new(false),
         }
     }
 }
@@ -169,7 +233,11 @@ impl Peer for Rustls {
             .unwrap()
             .into();
         let mut buf = Vec::new();
-        while c.is_handshaking() || s.is_handshaking() {
+        for round in 0.. {
+            if !(c.is_handshaking() || s.is_handshaking()) {
+                break;
+            }
+            check_round(round, "rustls");
             move_tls(&mut c, &mut s, &mut buf);
             move_tls(&mut s, &mut c, &mut buf);
         }
@@ -188,6 +256,19 @@ impl Peer for Rustls {
                 }
             }
         }
+    }
+}
+
+impl Resume for Rustls {
+    fn resumed_pair(&self) -> Self::Pair {
+        // The client configuration's session store keeps what the last handshake received.
+        let pair = self.pair();
+        let primed = self.primed.replace(true);
+        assert!(
+            !primed || pair.0.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+            "rustls did not resume"
+        );
+        pair
     }
 }
 
@@ -285,39 +366,11 @@ impl Peer for OpenSsl {
     type Pair = (OsslStream, OsslStream);
 
     fn pair(&self) -> Self::Pair {
-        use openssl::ssl::{HandshakeError, Ssl};
         let (a, b) = Pipe::pair();
-        let mut c = Ssl::new(&self.client).unwrap();
+        let mut c = openssl::ssl::Ssl::new(&self.client).unwrap();
         c.set_hostname("localhost").unwrap();
-        let s = Ssl::new(&self.server).unwrap();
-        let mut client = match c.connect(a) {
-            Err(HandshakeError::WouldBlock(m)) => Err(m),
-            other => Ok(other.unwrap()),
-        };
-        let mut server = match s.accept(b) {
-            Err(HandshakeError::WouldBlock(m)) => Err(m),
-            other => Ok(other.unwrap()),
-        };
-        loop {
-            client = match client {
-                Err(m) => match m.handshake() {
-                    Err(HandshakeError::WouldBlock(m)) => Err(m),
-                    other => Ok(other.unwrap()),
-                },
-                done => done,
-            };
-            server = match server {
-                Err(m) => match m.handshake() {
-                    Err(HandshakeError::WouldBlock(m)) => Err(m),
-                    other => Ok(other.unwrap()),
-                },
-                done => done,
-            };
-            if client.is_ok() && server.is_ok() {
-                break;
-            }
-        }
-        (client.ok().unwrap(), server.ok().unwrap())
+        let s = openssl::ssl::Ssl::new(&self.server).unwrap();
+        openssl_handshake(c, s, a, b)
     }
 
     fn transfer(&self, (c, s): &mut Self::Pair, data: &[u8], chunk: usize) {
@@ -330,4 +383,34 @@ impl Peer for OpenSsl {
             }
         }
     }
+}
+
+/// Runs an OpenSSL client and server to the end of their handshake over a non-blocking
+/// in-memory transport (bytes for TLS, datagrams for DTLS).
+pub fn openssl_handshake<S: Read + Write + std::fmt::Debug>(
+    c: openssl::ssl::Ssl,
+    s: openssl::ssl::Ssl,
+    a: S,
+    b: S,
+) -> (openssl::ssl::SslStream<S>, openssl::ssl::SslStream<S>) {
+    use openssl::ssl::{HandshakeError, MidHandshakeSslStream, SslStream};
+    fn step<S: Read + Write + std::fmt::Debug>(
+        r: Result<SslStream<S>, HandshakeError<S>>,
+    ) -> Result<SslStream<S>, MidHandshakeSslStream<S>> {
+        match r {
+            Err(HandshakeError::WouldBlock(m)) => Err(m),
+            other => Ok(other.unwrap()),
+        }
+    }
+    let mut client = step(c.connect(a));
+    let mut server = step(s.accept(b));
+    for round in 0.. {
+        if client.is_ok() && server.is_ok() {
+            break;
+        }
+        check_round(round, "OpenSSL");
+        client = client.or_else(|m| step(m.handshake()));
+        server = server.or_else(|m| step(m.handshake()));
+    }
+    (client.ok().unwrap(), server.ok().unwrap())
 }

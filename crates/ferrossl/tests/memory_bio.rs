@@ -233,3 +233,34 @@ fn wrong_state_calls_are_errors() {
     assert!(!conn.renegotiate());
     assert!(matches!(conn.get_finished(), Err(Error::NotSupported(_))));
 }
+
+#[test]
+fn ciphertext_written_in_pieces_before_any_read_arrives_whole_and_in_order() {
+    let pki = TestPki::generate();
+    let (mut c, mut s) = pair(&client_ctx(&pki), &server_ctx(&pki.server_ecdsa));
+    handshake(&mut c, &mut s).unwrap();
+    // Records of varied sizes, more than the engine buffers at once, so that some ciphertext
+    // goes to the engine at bio_write and the rest waits in the queue behind it.
+    let mut sent = Vec::new();
+    let mut wire = Vec::new();
+    for i in 0..40u8 {
+        let message = vec![i; 1000 + usize::from(i) * 371];
+        c.send(&message).unwrap();
+        sent.extend_from_slice(&message);
+        wire.extend(c.bio_read(1 << 20).unwrap());
+    }
+    for piece in wire.chunks(4999) {
+        s.bio_write(piece).unwrap();
+    }
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match s.recv(&mut buf) {
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(Error::WantRead) => break,
+            Err(e) => panic!("recv failed: {e}"),
+        }
+    }
+    assert_eq!(received.len(), sent.len());
+    assert!(received == sent, "the bytes arrived out of order");
+}

@@ -78,6 +78,10 @@ impl ByteQueue {
     }
 }
 
+/// The largest TLS record on the wire: a 5-byte header and at most 2^14 + 256 bytes of
+/// protected payload (RFC 8446 §5.2).
+const MAX_RECORD_LEN: usize = 5 + (1 << 14) + 256;
+
 /// A Vec that takes bytes only up to `limit`, so the engine keeps the rest for later.
 struct BoundedVec<'a> {
     buf: &'a mut Vec<u8>,
@@ -114,6 +118,9 @@ enum Transport {
         incoming: ByteQueue,
         outgoing: ByteQueue,
         eof: bool,
+        /// The engine holds bytes that `bio_write` handed it directly and that no `pull`
+        /// has processed yet.
+        unprocessed: bool,
     },
     /// A byte stream the connection reads and writes.
     Stream(Box<dyn Stream>),
@@ -158,6 +165,7 @@ impl Connection {
                 incoming: ByteQueue::default(),
                 outgoing: ByteQueue::default(),
                 eof: false,
+                unprocessed: false,
             },
         )
     }
@@ -550,19 +558,29 @@ impl Connection {
     fn pull(&mut self) -> Result<()> {
         let engine = self.engine.as_mut().expect("engine exists before pull");
         let n = match &mut self.transport {
-            Transport::Memory { incoming, eof, .. } => {
-                if incoming.is_empty() && !*eof {
+            Transport::Memory {
+                incoming,
+                eof,
+                unprocessed,
+                ..
+            } => {
+                if std::mem::take(unprocessed) {
+                    // First what bio_write handed the engine (whose buffer it may have
+                    // filled); the queue's turn comes on the next pull. Input goes on.
+                    1
+                } else if incoming.is_empty() && !*eof {
                     // A connection that failed earlier says so again rather than asking for
                     // more input.
                     engine.process()?;
                     return Err(Error::WantRead);
+                } else {
+                    let mut bytes = incoming.as_slice();
+                    let n = engine
+                        .read_tls(&mut bytes)
+                        .map_err(|e| Error::from_transport(e, Error::WantRead))?;
+                    incoming.consume(n);
+                    n
                 }
-                let mut bytes = incoming.as_slice();
-                let n = engine
-                    .read_tls(&mut bytes)
-                    .map_err(|e| Error::from_transport(e, Error::WantRead))?;
-                incoming.consume(n);
-                n
             }
             Transport::Stream(stream) => engine
                 .read_tls(stream.as_mut())
@@ -840,11 +858,28 @@ impl Connection {
             return self.dtls_bio_write(data);
         }
         match &mut self.transport {
-            Transport::Memory { incoming, eof, .. } => {
+            Transport::Memory {
+                incoming,
+                eof,
+                unprocessed,
+                ..
+            } => {
                 if *eof {
                     return Err(Error::WrongState("bio_write after bio_shutdown"));
                 }
-                incoming.push(data);
+                let mut rest = data;
+                // After the handshake, with nothing queued, the engine takes the bytes itself
+                // (a few KiB per call, up to a full record's buffer): one copy fewer than
+                // queueing them. What it leaves is queued.
+                if let Some(engine) = self.engine.as_mut().filter(|e| !e.handshaking()) {
+                    while incoming.is_empty() && !rest.is_empty() {
+                        match engine.read_tls(&mut rest) {
+                            Ok(n) if n > 0 => *unprocessed = true,
+                            _ => break,
+                        }
+                    }
+                }
+                incoming.push(rest);
                 Ok(data.len())
             }
             Transport::Stream(_) => {
@@ -865,9 +900,14 @@ impl Connection {
         let Transport::Memory { outgoing, .. } = &mut self.transport else {
             unreachable!("checked above")
         };
+        // Nothing to hand out: no buffer is allocated for the answer.
+        if outgoing.is_empty() && !self.engine.as_ref().is_some_and(TlsEngine::wants_write) {
+            return Err(Error::WantRead);
+        }
         // Queued ciphertext first, then straight from the engine into the caller's buffer
-        // (one copy fewer than queueing it).
-        let mut out = Vec::with_capacity(n.min(outgoing.len().max(16 * 1024)));
+        // (one copy fewer than queueing it), with room for one whole record so that a full
+        // record is not copied again by a reallocation.
+        let mut out = Vec::with_capacity(n.min(outgoing.len() + MAX_RECORD_LEN));
         let queued = n.min(outgoing.len());
         out.resize(queued, 0);
         outgoing.take_into(&mut out);
