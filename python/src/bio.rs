@@ -1,6 +1,7 @@
 //! `ferrossl.bio`'s native half: the SSL object, BIOs and TLSSocket of the Rust API.
 
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict};
 
 use ferrossl::bio::{Bio, BioMethod, Ssl};
@@ -53,7 +54,7 @@ impl NativeSsl {
         py.allow_threads(move || ssl.accept()).map_err(ssl_error)
     }
 
-    fn write(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<usize> {
+    fn write(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<usize> {
         let ssl = self.ssl.clone();
         py.allow_threads(move || ssl.write(&data))
             .map_err(ssl_error)
@@ -192,7 +193,7 @@ impl NativeBio {
             .map(|bio| NativeBio { bio }))
     }
 
-    fn write(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<usize> {
+    fn write(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<usize> {
         let bio = self.bio.clone();
         py.allow_threads(move || bio.write(&data))
             .map_err(ssl_error)
@@ -336,7 +337,7 @@ impl NativeTlsSocket {
         self.with(py, |s| s.accept()).map(wrap)
     }
 
-    fn send(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<usize> {
+    fn send(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<usize> {
         self.with(py, |s| s.send(&data))
     }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use ferrossl::ex_data::ExData;
 use parking_lot::ReentrantMutex;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
 use crate::ctx::{info_callback, verify_callback, HelloName, NativeContext, Owner, PendingContext};
@@ -146,11 +147,11 @@ impl NativeConnection {
         self.look(|c| c.is_handshake_done())
     }
 
-    fn send(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<usize> {
+    fn send(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<usize> {
         self.run(py, move |c| c.send(&data))
     }
 
-    fn sendall(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<()> {
+    fn sendall(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
         self.run(py, move |c| c.sendall(&data))
     }
 
@@ -175,7 +176,7 @@ impl NativeConnection {
         self.run(py, |c| Ok(c.pending()))
     }
 
-    fn bio_write(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<usize> {
+    fn bio_write(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<usize> {
         self.run(py, move |c| c.bio_write(&data))
     }
 
