@@ -14,6 +14,11 @@ use pyo3::types::PyBytes;
 use crate::ctx::{info_callback, verify_callback, HelloName, NativeContext, Owner, PendingContext};
 use crate::errors::{clear_parked, ssl_error, take_parked};
 use crate::stream::PyStream;
+
+thread_local! {
+    /// Where `recv` decrypts into before the bytes object is made.
+    static RECV_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 use crate::x509::{NativePKey, NativeX509};
 
 type Shared = ReentrantMutex<RefCell<ferrossl::Connection>>;
@@ -157,19 +162,25 @@ impl NativeConnection {
 
     #[pyo3(signature = (n, peek=false))]
     fn recv<'py>(&self, py: Python<'py>, n: usize, peek: bool) -> PyResult<Bound<'py, PyBytes>> {
-        let data = self.run(py, move |c| {
-            // A read returns what is decrypted already: a huge `n` must not allocate (or abort
-            // on) that much up front.
-            let mut buf = vec![0u8; n.min(1 << 20)];
-            let got = if peek {
-                c.recv_peek(&mut buf)?
-            } else {
-                c.recv(&mut buf)?
-            };
-            buf.truncate(got);
-            Ok(buf)
+        // A read returns what is decrypted already: a huge `n` must not allocate (or abort on)
+        // that much up front. The thread's scratch buffer serves every call, so a read that
+        // finds nothing allocates nothing; the bytes object is made from it directly.
+        let want = n.min(1 << 20);
+        let got = self.run(py, move |c| {
+            RECV_SCRATCH.with(|scratch| {
+                let mut buf = scratch.borrow_mut();
+                if buf.len() < want {
+                    buf.resize(want, 0);
+                }
+                if peek {
+                    c.recv_peek(&mut buf[..want])
+                } else {
+                    c.recv(&mut buf[..want])
+                }
+            })
         })?;
-        Ok(PyBytes::new(py, &data))
+        // `allow_threads` ran the closure on this thread: the scratch holds the data.
+        Ok(RECV_SCRATCH.with(|scratch| PyBytes::new(py, &scratch.borrow()[..got])))
     }
 
     fn pending(&self, py: Python<'_>) -> PyResult<usize> {
