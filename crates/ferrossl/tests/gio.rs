@@ -2,6 +2,8 @@
 //! datagrams both ways, certificate decisions with GIO's flags, close rules, cancellation and
 //! channel binding.
 
+mod gio_common;
+
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::thread;
@@ -12,25 +14,11 @@ use ferrossl::gio::{
     TlsCertificateFlags, TlsProtocolVersion,
 };
 use ferrossl::transport::{Cancellable, MemoryDatagrams, Timeout, UdpDatagrams};
-use ferrossl::{PKey, X509Store, X509};
+use ferrossl::X509Store;
 use ferrossl_testkit::pki::{Identity, TestPki};
+use gio_common::{database, identity};
 
 const WAIT: Timeout = Timeout::Block;
-
-fn identity(id: &Identity) -> (X509, PKey) {
-    (
-        X509::from_pem(id.cert_pem.as_bytes()).unwrap(),
-        PKey::from_pem(id.key_pem.as_bytes(), None).unwrap(),
-    )
-}
-
-fn database(pki: &TestPki) -> X509Store {
-    let store = X509Store::new();
-    store
-        .add_cert(X509::from_pem(pki.ca.cert_pem.as_bytes()).unwrap())
-        .unwrap();
-    store
-}
 
 /// The tls-exporter and tls-unique channel bindings of one end.
 type Bindings = (Vec<u8>, Vec<u8>);

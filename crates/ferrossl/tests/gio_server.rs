@@ -3,6 +3,8 @@
 //! on half-open associations and their expiry, a client restarting on the same address, and
 //! the settings accepted connections start with.
 
+mod gio_common;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::thread;
@@ -13,25 +15,11 @@ use ferrossl::gio::{
     TlsInteraction, TlsPassword, TlsPasswordFlags,
 };
 use ferrossl::transport::{Timeout, UdpDatagrams};
-use ferrossl::{Connection, Context, Error, Method, PKey, X509Store, X509};
-use ferrossl_testkit::pki::{Identity, TestPki};
+use ferrossl::{Connection, Context, Error, Method, X509};
+use ferrossl_testkit::pki::TestPki;
+use gio_common::{database, identity};
 
 const TEN_SECONDS: Duration = Duration::from_secs(10);
-
-fn identity(id: &Identity) -> (X509, PKey) {
-    (
-        X509::from_pem(id.cert_pem.as_bytes()).unwrap(),
-        PKey::from_pem(id.key_pem.as_bytes(), None).unwrap(),
-    )
-}
-
-fn database(pki: &TestPki) -> X509Store {
-    let store = X509Store::new();
-    store
-        .add_cert(X509::from_pem(pki.ca.cert_pem.as_bytes()).unwrap())
-        .unwrap();
-    store
-}
 
 fn server(pki: &TestPki) -> DtlsServer {
     let (cert, key) = identity(&pki.server_ecdsa);
