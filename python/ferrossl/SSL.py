@@ -163,7 +163,6 @@ SSL_CB_HANDSHAKE_DONE = 0x20
 SENT_SHUTDOWN = 1
 RECEIVED_SHUTDOWN = 2
 
-_MSG_PEEK = getattr(_socket, "MSG_PEEK", 2)
 
 
 class X509VerificationCodes:
@@ -761,19 +760,34 @@ def _verify_adapter(callback: typing.Any) -> typing.Any:
     return adapter
 
 
-_MAX_WRITE = 2147483647
+# Connection's I/O methods and the native methods behind them, which take the same arguments
+# and raise the same errors. An instance gets the native ones as attributes, so that Python
+# calls them without a frame of ours in between (most of a small read's or write's cost, and
+# more when an exception such as WantReadError passes through the frame); a subclass that
+# overrides one of them keeps its override.
+_DIRECT = (
+    ("send", "send"),
+    ("write", "send"),
+    ("sendall", "sendall"),
+    ("recv", "recv"),
+    ("read", "recv"),
+    ("bio_read", "bio_read"),
+    ("bio_write", "bio_write"),
+    ("pending", "pending"),
+    ("do_handshake", "do_handshake"),
+)
 
 
-def _buffer(buf: typing.Any, name: str = "buf") -> bytes:
-    if isinstance(buf, str):
-        warnings.warn(f"str for {name} is no longer accepted, use bytes", DeprecationWarning, stacklevel=3)
-        return buf.encode("utf-8")
-    if isinstance(buf, (bytes, bytearray, memoryview)):
-        return bytes(buf)
-    try:
-        return bytes(memoryview(buf))
-    except TypeError:
-        raise TypeError("buf must be a memoryview, buffer or byte string") from None
+_direct_by_class: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _direct_methods(cls: type) -> tuple[tuple[str, str], ...]:
+    """The (name, native name) pairs of ``_DIRECT`` that ``cls`` does not override."""
+    found = _direct_by_class.get(cls)
+    if found is None:
+        found = tuple((name, native) for name, native in _DIRECT if getattr(cls, name) is getattr(Connection, name))
+        _direct_by_class[cls] = found
+    return found
 
 
 class Connection:
@@ -794,6 +808,10 @@ class Connection:
         self._app_data: typing.Any = None
         self._native = _native.NativeConnection(context._native, socket)
         self._native.set_owner(weakref.ref(self))
+        # The I/O methods go straight to their native versions, which check pyOpenSSL's
+        # arguments themselves: no Python frame per call (see _direct_methods).
+        for name, native_name in _direct_methods(type(self)):
+            self.__dict__[name] = getattr(self._native, native_name)
 
     def __getattr__(self, name: str) -> typing.Any:
         # Unknown attributes go to the socket, as pyOpenSSL does (fileno, settimeout...).
@@ -914,11 +932,7 @@ class Connection:
         :raises WantWriteError: if a socket cannot take more now.
         :raises Error: on a closed connection or a failed handshake.
         """
-        if not isinstance(flags, int):
-            raise TypeError("flags must be an integer")
-        if not isinstance(buf, str) and hasattr(buf, "__len__") and len(buf) > _MAX_WRITE:
-            raise ValueError(f"Cannot send more than {_MAX_WRITE} bytes at once.")
-        return self._native.send(_buffer(buf))
+        return self._native.send(buf, flags)
 
     write = send
 
@@ -927,13 +941,11 @@ class Connection:
 
         :param buf: a buffer (str is deprecated and warns).
         :param flags: ignored.
+        :returns: the number of bytes sent (all of them).
         :raises TypeError: for a non-buffer or non-int flags.
         :raises Error: as :meth:`send`.
         """
-        if not isinstance(flags, int):
-            raise TypeError("flags must be an integer")
-        self._native.sendall(_buffer(buf))
-        return 0
+        return self._native.sendall(buf, flags)
 
     def recv(self, bufsiz: int, flags: int | None = None) -> bytes:
         """Reads up to ``bufsiz`` bytes of decrypted application data.
@@ -945,7 +957,7 @@ class Connection:
         :raises SysCallError: when the transport ended without close_notify.
         :raises OverflowError: for a size that does not fit the platform.
         """
-        return self._native.recv(bufsiz, bool(flags is not None and flags & _MSG_PEEK))
+        return self._native.recv(bufsiz, flags)
 
     read = recv
 
@@ -972,10 +984,6 @@ class Connection:
         :raises TypeError: on a socket connection or a non-int size.
         :raises WantReadError: if there is nothing to send.
         """
-        if self._socket is not None:
-            raise TypeError("Connection sock was not None")
-        if not isinstance(bufsiz, int):
-            raise TypeError("bufsiz must be an integer")
         return self._native.bio_read(bufsiz)
 
     def bio_write(self, buf: typing.Any) -> int:
@@ -985,9 +993,7 @@ class Connection:
         :returns: how many bytes were taken.
         :raises TypeError: on a socket connection or a non-buffer.
         """
-        if self._socket is not None:
-            raise TypeError("Connection sock was not None")
-        return self._native.bio_write(_buffer(buf))
+        return self._native.bio_write(buf)
 
     def bio_shutdown(self) -> None:
         """Tells the connection that the peer's transport ended (memory mode): later reads

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use ferrossl::ex_data::ExData;
 use parking_lot::ReentrantMutex;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyInt, PyString};
 
+use crate::args;
 use crate::ctx::{info_callback, verify_callback, HelloName, NativeContext, Owner, PendingContext};
 use crate::errors::{clear_parked, ssl_error, take_parked};
 use crate::stream::PyStream;
@@ -27,7 +28,20 @@ type Shared = ReentrantMutex<RefCell<ferrossl::Connection>>;
 pub struct NativeConnection {
     conn: Shared,
     ex: Arc<ExData>,
+    /// Over a socket object rather than memory BIOs.
+    has_socket: bool,
 }
+
+/// The largest write pyOpenSSL takes at once: `SSL_write`'s length is a C int.
+const MAX_WRITE: usize = i32::MAX as usize;
+
+/// The most plaintext a read or write may seal or open without releasing the GIL: one
+/// record's worth.
+const SMALL_IO: usize = 16 * 1024;
+
+/// `socket.MSG_PEEK`, the one `recv` flag that changes anything (2 on every platform Python
+/// supports).
+const MSG_PEEK: i64 = 2;
 
 const BUSY: ferrossl::Error =
     ferrossl::Error::WrongState("the connection is busy: called from one of its own callbacks");
@@ -44,19 +58,56 @@ impl NativeConnection {
         py: Python<'_>,
         f: impl FnOnce(&mut ferrossl::Connection) -> ferrossl::Result<R> + Send,
     ) -> PyResult<R> {
+        self.run_releasing(py, true, f)
+    }
+
+    /// As [`Self::run`] for a read or write of `payload` bytes: on a memory-BIO connection
+    /// past its handshake, a call that seals or opens at most a record or so keeps the GIL,
+    /// because releasing and taking it back costs as much as other threads could gain (a
+    /// third of a 64-byte write); handshakes, sockets and big payloads release it.
+    fn run_io<R: Send>(
+        &self,
+        py: Python<'_>,
+        payload: usize,
+        f: impl FnOnce(&mut ferrossl::Connection) -> ferrossl::Result<R> + Send,
+    ) -> PyResult<R> {
+        let small = payload <= SMALL_IO
+            && !self.has_socket
+            && self.look(|c| c.is_handshake_done()).unwrap_or(false);
+        self.run_releasing(py, !small, f)
+    }
+
+    fn run_releasing<R: Send>(
+        &self,
+        py: Python<'_>,
+        release: bool,
+        f: impl FnOnce(&mut ferrossl::Connection) -> ferrossl::Result<R> + Send,
+    ) -> PyResult<R> {
         clear_parked();
         let conn = &self.conn;
-        let result = py
-            .allow_threads(move || {
-                let guard = conn.lock();
-                let mut c = guard.try_borrow_mut().map_err(|_| BUSY)?;
-                f(&mut c)
-            })
-            .map_err(ssl_error)?;
+        let call = move || {
+            let guard = conn.lock();
+            let mut c = guard.try_borrow_mut().map_err(|_| BUSY)?;
+            f(&mut c)
+        };
+        let result = if release {
+            py.allow_threads(call)
+        } else {
+            call()
+        };
+        let result = result.map_err(ssl_error)?;
         match take_parked() {
             Some(raised) => Err(raised),
             None => Ok(result),
         }
+    }
+
+    /// pyOpenSSL's error for a memory-BIO method on a connection over a socket.
+    fn memory_only(&self) -> PyResult<()> {
+        if self.has_socket {
+            return Err(PyTypeError::new_err("Connection sock was not None"));
+        }
+        Ok(())
     }
 
     /// Reads from the connection (no GIL release: these are cheap).
@@ -64,6 +115,16 @@ impl NativeConnection {
         let guard = self.conn.lock();
         let c = guard.try_borrow().map_err(|_| ssl_error(BUSY))?;
         Ok(f(&c))
+    }
+}
+
+/// `flags` of `send`/`sendall`: ignored, but it must be an int, as socket methods take.
+fn check_flags(flags: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    match flags {
+        Some(f) if !f.is_instance_of::<PyInt>() => {
+            Err(PyTypeError::new_err("flags must be an integer"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -76,6 +137,7 @@ impl NativeConnection {
     #[new]
     #[pyo3(signature = (ctx, sock=None))]
     fn new(ctx: &NativeContext, sock: Option<Py<PyAny>>) -> PyResult<Self> {
+        let has_socket = sock.is_some();
         let conn = match sock {
             Some(sock) => ferrossl::Connection::with_stream(&ctx.ctx, PyStream { sock }),
             None => ferrossl::Connection::new(&ctx.ctx),
@@ -87,6 +149,7 @@ impl NativeConnection {
         Ok(Self {
             conn: ReentrantMutex::new(RefCell::new(conn)),
             ex,
+            has_socket,
         })
     }
 
@@ -152,21 +215,62 @@ impl NativeConnection {
         self.look(|c| c.is_handshake_done())
     }
 
-    fn send(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<usize> {
-        self.run(py, move |c| c.send(&data))
+    // The I/O methods below take pyOpenSSL's arguments and raise its errors themselves:
+    // `ferrossl.SSL.Connection` binds them to its instances, so a small read or write costs
+    // no Python frame (an exception passing through one is most of such a call's cost).
+
+    #[pyo3(signature = (buf, flags=None))]
+    fn send(
+        &self,
+        py: Python<'_>,
+        buf: &Bound<'_, PyAny>,
+        flags: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        check_flags(flags)?;
+        // The length as the object reports it (a test double may claim any size).
+        if !buf.is_instance_of::<PyString>() && buf.len().is_ok_and(|n| n > MAX_WRITE) {
+            return Err(PyValueError::new_err(format!(
+                "Cannot send more than {MAX_WRITE} bytes at once."
+            )));
+        }
+        let data = args::buffer(buf)?;
+        let data: &[u8] = &data;
+        self.run_io(py, data.len(), move |c| c.send(data))
     }
 
-    fn sendall(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<()> {
-        self.run(py, move |c| c.sendall(&data))
+    /// Sends all of `buf`; returns its length, as pyOpenSSL does.
+    #[pyo3(signature = (buf, flags=None))]
+    fn sendall(
+        &self,
+        py: Python<'_>,
+        buf: &Bound<'_, PyAny>,
+        flags: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        check_flags(flags)?;
+        let data = args::buffer(buf)?;
+        let data: &[u8] = &data;
+        self.run_io(py, data.len(), move |c| c.sendall(data))?;
+        Ok(data.len())
     }
 
-    #[pyo3(signature = (n, peek=false))]
-    fn recv<'py>(&self, py: Python<'py>, n: usize, peek: bool) -> PyResult<Bound<'py, PyBytes>> {
-        // A read returns what is decrypted already: a huge `n` must not allocate (or abort on)
-        // that much up front. The thread's scratch buffer serves every call, so a read that
-        // finds nothing allocates nothing; the bytes object is made from it directly.
-        let want = n.min(1 << 20);
-        let got = self.run(py, move |c| {
+    #[pyo3(signature = (bufsiz, flags=None))]
+    fn recv<'py>(
+        &self,
+        py: Python<'py>,
+        bufsiz: usize,
+        flags: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let peek = match flags {
+            Some(f) if !f.is_none() => f.bitand(MSG_PEEK)?.is_truthy()?,
+            _ => false,
+        };
+        // A read returns what is decrypted already: a huge `bufsiz` must not allocate (or
+        // abort on) that much up front. The thread's scratch buffer serves every call, so a
+        // read that finds nothing allocates nothing; the bytes object is made from it.
+        let want = bufsiz.min(1 << 20);
+        // What one call decrypts is bounded by what the engine takes per read (a few
+        // records), whatever `bufsiz` is.
+        let got = self.run_io(py, 0, move |c| {
             RECV_SCRATCH.with(|scratch| {
                 let mut buf = scratch.borrow_mut();
                 if buf.len() < want {
@@ -179,20 +283,30 @@ impl NativeConnection {
                 }
             })
         })?;
-        // `allow_threads` ran the closure on this thread: the scratch holds the data.
+        // The closure ran on this thread, the GIL released or not: the scratch holds the data.
         Ok(RECV_SCRATCH.with(|scratch| PyBytes::new(py, &scratch.borrow()[..got])))
     }
 
     fn pending(&self, py: Python<'_>) -> PyResult<usize> {
-        self.run(py, |c| Ok(c.pending()))
+        self.run_io(py, 0, |c| Ok(c.pending()))
     }
 
-    fn bio_write(&self, py: Python<'_>, data: PyBackedBytes) -> PyResult<usize> {
-        self.run(py, move |c| c.bio_write(&data))
+    fn bio_write(&self, py: Python<'_>, buf: &Bound<'_, PyAny>) -> PyResult<usize> {
+        self.memory_only()?;
+        let data = args::buffer(buf)?;
+        let data: &[u8] = &data;
+        self.run_io(py, data.len(), move |c| c.bio_write(data))
     }
 
-    fn bio_read<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyBytes>> {
-        let data = self.run(py, move |c| c.bio_read(n))?;
+    fn bio_read<'py>(
+        &self,
+        py: Python<'py>,
+        bufsiz: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        self.memory_only()?;
+        let n: usize = args::int(bufsiz, "bufsiz must be an integer")?.extract()?;
+        // A copy of ciphertext sealed earlier.
+        let data = self.run_io(py, 0, move |c| c.bio_read(n))?;
         Ok(PyBytes::new(py, &data))
     }
 

@@ -1,9 +1,11 @@
 //! The native half of the `ferrossl` Python package: thin PyO3 wrappers over the Rust API.
-//! Argument checking in pyOpenSSL's style lives in `ferrossl/SSL.py` and `ferrossl/crypto.py`;
-//! no protocol logic lives in either.
+//! Argument checking in pyOpenSSL's style lives in `ferrossl/SSL.py` and `ferrossl/crypto.py`,
+//! but for the connection's I/O methods, which check their own (`args`) so that Python calls
+//! them directly; no protocol logic lives in either.
 
 #![deny(unsafe_code)]
 
+mod args;
 mod bio;
 mod conn;
 mod ctx;

@@ -71,6 +71,62 @@ def test_data_calls_pending_peek_and_recv_into(pki):
     assert server.pending() == 0
 
 
+def test_io_methods_take_pyopenssl_arguments(pki):
+    client, server = memory_pair(pki)
+    handshake(client, server)
+    # sendall answers how many bytes it sent, all of them (as pyOpenSSL's).
+    assert client.sendall(b"x" * 40_000) == 40_000
+    with pytest.warns(DeprecationWarning, match="str for buf"):
+        assert client.send("é") == 2
+    pump(client, server)
+    # Flags other than MSG_PEEK are ignored.
+    assert server.recv(5, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"xxxxx"
+    got = b""
+    while len(got) < 40_002:
+        got += server.recv(65536)
+    assert got == b"x" * 40_000 + "é".encode()
+    with pytest.raises(TypeError, match="bufsiz must be an integer"):
+        client.bio_read("10")
+    with pytest.raises(TypeError, match="flags must be an integer"):
+        client.sendall(b"x", "0")
+    with pytest.raises(TypeError, match="buf must be"):
+        client.bio_write(1.5)
+    with pytest.raises(SSL.WantReadError):
+        client.bio_read(10)
+
+
+def test_io_methods_over_a_socket_refuse_the_bio_calls(pki):
+    a, b = socket.socketpair()
+    with a, b:
+        conn = SSL.Connection(client_context(pki), a)
+        with pytest.raises(TypeError, match="Connection sock was not None"):
+            conn.bio_read(10)
+        with pytest.raises(TypeError, match="Connection sock was not None"):
+            conn.bio_write(b"x")
+
+
+def test_io_methods_are_native_unless_a_subclass_overrides_them(pki):
+    client, server = memory_pair(pki)
+    # The fast path: the instance holds the native methods themselves.
+    assert {"send", "write", "recv", "read", "bio_read", "bio_write"} <= set(vars(client))
+
+    class Counting(SSL.Connection):
+        sent = 0
+
+        def send(self, buf, flags=0):
+            Counting.sent += 1
+            return super().send(buf, flags)
+
+    counting = Counting(client_context(pki), None)
+    counting.set_connect_state()
+    assert "send" not in vars(counting) and "recv" in vars(counting)
+    handshake(counting, server)
+    assert counting.send(b"through the override") == 20
+    assert Counting.sent == 1
+    pump(counting, server)
+    assert server.recv(100) == b"through the override"
+
+
 def test_want_read_and_want_write(pki):
     client, server = memory_pair(pki)
     assert not client.want_read()

@@ -1,0 +1,42 @@
+//! pyOpenSSL's argument rules for the I/O methods that Python calls without a wrapper
+//! (`send`, `sendall`, `recv`, `bio_read`, `bio_write`): the buffers they take and the errors
+//! they raise for anything else, so that a small read or write costs no Python frame.
+
+use pyo3::exceptions::{PyDeprecationWarning, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::{PyBytes, PyInt, PyMemoryView, PyString};
+
+/// The bytes of a buffer argument: a `bytes` object borrowed as it is; a `str` encoded as
+/// UTF-8 with a DeprecationWarning (pyOpenSSL still takes one); any other object with the
+/// buffer protocol (`bytearray`, `memoryview`, ...) copied.
+pub fn buffer(obj: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
+    if let Ok(bytes) = obj.downcast::<PyBytes>() {
+        return Ok(bytes.clone().into());
+    }
+    let py = obj.py();
+    if let Ok(text) = obj.downcast::<PyString>() {
+        PyErr::warn(
+            py,
+            &py.get_type::<PyDeprecationWarning>(),
+            c"str for buf is no longer accepted, use bytes",
+            1,
+        )?;
+        return Ok(text
+            .call_method1("encode", ("utf-8",))?
+            .downcast_into::<PyBytes>()?
+            .into());
+    }
+    // The limited API has no buffer access before Python 3.11: a memoryview copies it.
+    let view = PyMemoryView::from(obj)
+        .map_err(|_| PyTypeError::new_err("buf must be a memoryview, buffer or byte string"))?;
+    let copy = py.get_type::<PyBytes>().call1((view,))?;
+    Ok(copy.downcast_into::<PyBytes>()?.into())
+}
+
+/// An integer argument, with pyOpenSSL's message for another type.
+pub fn int<'py>(obj: &Bound<'py, PyAny>, message: &'static str) -> PyResult<Bound<'py, PyInt>> {
+    obj.downcast::<PyInt>()
+        .cloned()
+        .map_err(|_| PyTypeError::new_err(message))
+}
