@@ -58,7 +58,14 @@ impl NativeConnection {
         py: Python<'_>,
         f: impl FnOnce(&mut ferrossl::Connection) -> ferrossl::Result<R> + Send,
     ) -> PyResult<R> {
-        self.run_releasing(py, true, f)
+        clear_parked();
+        let conn = &self.conn;
+        let result = py.allow_threads(move || {
+            let guard = conn.lock();
+            let mut c = guard.try_borrow_mut().map_err(|_| BUSY)?;
+            f(&mut c)
+        });
+        finish(result)
     }
 
     /// As [`Self::run`] for a read or write of `payload` bytes: on a memory-BIO connection
@@ -71,35 +78,19 @@ impl NativeConnection {
         payload: usize,
         f: impl FnOnce(&mut ferrossl::Connection) -> ferrossl::Result<R> + Send,
     ) -> PyResult<R> {
-        let small = payload <= SMALL_IO
-            && !self.has_socket
-            && self.look(|c| c.is_handshake_done()).unwrap_or(false);
-        self.run_releasing(py, !small, f)
-    }
-
-    fn run_releasing<R: Send>(
-        &self,
-        py: Python<'_>,
-        release: bool,
-        f: impl FnOnce(&mut ferrossl::Connection) -> ferrossl::Result<R> + Send,
-    ) -> PyResult<R> {
-        clear_parked();
-        let conn = &self.conn;
-        let call = move || {
-            let guard = conn.lock();
-            let mut c = guard.try_borrow_mut().map_err(|_| BUSY)?;
-            f(&mut c)
-        };
-        let result = if release {
-            py.allow_threads(call)
-        } else {
-            call()
-        };
-        let result = result.map_err(ssl_error)?;
-        match take_parked() {
-            Some(raised) => Err(raised),
-            None => Ok(result),
+        if payload <= SMALL_IO && !self.has_socket {
+            // Only a free lock: waiting for it with the GIL held would deadlock with a call
+            // on another thread that holds the lock while its callback waits for the GIL.
+            if let Some(guard) = self.conn.try_lock() {
+                if let Ok(mut c) = guard.try_borrow_mut() {
+                    if c.is_handshake_done() {
+                        clear_parked();
+                        return finish(f(&mut c));
+                    }
+                }
+            }
         }
+        self.run(py, f)
     }
 
     /// pyOpenSSL's error for a memory-BIO method on a connection over a socket.
@@ -115,6 +106,15 @@ impl NativeConnection {
         let guard = self.conn.lock();
         let c = guard.try_borrow().map_err(|_| ssl_error(BUSY))?;
         Ok(f(&c))
+    }
+}
+
+/// The Python outcome of a call: an exception a callback raised during it comes first.
+fn finish<R>(result: ferrossl::Result<R>) -> PyResult<R> {
+    let result = result.map_err(ssl_error)?;
+    match take_parked() {
+        Some(raised) => Err(raised),
+        None => Ok(result),
     }
 }
 

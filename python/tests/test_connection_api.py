@@ -289,3 +289,30 @@ def test_bio_calls_are_refused_in_socket_mode(pki):
             call()
     a.close()
     b.close()
+
+
+def test_a_call_while_another_thread_holds_the_connection_does_not_hang(pki):
+    # Thread B's handshake holds the connection while its verify callback waits; a small
+    # call from this thread must wait for the connection without holding the GIL, or B's
+    # callback (and the timer that releases it) could never run again.
+    entered, release = threading.Event(), threading.Event()
+
+    def verify(conn, cert, errnum, depth, ok):
+        entered.set()
+        release.wait(10)
+        return ok
+
+    cctx = client_context(pki)
+    cctx.set_verify(SSL.VERIFY_PEER, verify)
+    client, server = memory_pair(pki, cctx)
+    other = threading.Thread(target=handshake, args=(client, server))
+    other.start()
+    assert entered.wait(10)
+    timer = threading.Timer(0.2, release.set)
+    timer.start()
+    assert client.pending() == 0
+    other.join(10)
+    assert not other.is_alive()
+    client.send(b"after")
+    pump(client, server)
+    assert server.recv(10) == b"after"
