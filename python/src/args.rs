@@ -34,6 +34,18 @@ pub fn buffer(obj: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
     Ok(copy.downcast_into::<PyBytes>()?.into())
 }
 
+/// The data and flags of `send`/`sendall`: the flags are ignored, but must be an int, as
+/// a socket's methods take.
+pub fn send_buffer(
+    buf: &Bound<'_, PyAny>,
+    flags: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyBackedBytes> {
+    if flags.is_some_and(|f| !f.is_instance_of::<PyInt>()) {
+        return Err(PyTypeError::new_err("flags must be an integer"));
+    }
+    buffer(buf)
+}
+
 /// An integer argument, with pyOpenSSL's message for another type.
 pub fn int<'py>(obj: &Bound<'py, PyAny>, message: &'static str) -> PyResult<Bound<'py, PyInt>> {
     obj.downcast::<PyInt>()

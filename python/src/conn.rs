@@ -9,7 +9,7 @@ use ferrossl::ex_data::ExData;
 use parking_lot::ReentrantMutex;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyInt, PyString};
+use pyo3::types::{PyBytes, PyString};
 
 use crate::args;
 use crate::ctx::{info_callback, verify_callback, HelloName, NativeContext, Owner, PendingContext};
@@ -118,16 +118,6 @@ fn finish<R>(result: ferrossl::Result<R>) -> PyResult<R> {
     }
 }
 
-/// `flags` of `send`/`sendall`: ignored, but it must be an int, as socket methods take.
-fn check_flags(flags: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    match flags {
-        Some(f) if !f.is_instance_of::<PyInt>() => {
-            Err(PyTypeError::new_err("flags must be an integer"))
-        }
-        _ => Ok(()),
-    }
-}
-
 fn bytes_opt(py: Python<'_>, v: Option<Vec<u8>>) -> Option<Bound<'_, PyBytes>> {
     v.map(|b| PyBytes::new(py, &b))
 }
@@ -226,14 +216,13 @@ impl NativeConnection {
         buf: &Bound<'_, PyAny>,
         flags: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
-        check_flags(flags)?;
         // The length as the object reports it (a test double may claim any size).
         if !buf.is_instance_of::<PyString>() && buf.len().is_ok_and(|n| n > MAX_WRITE) {
             return Err(PyValueError::new_err(format!(
                 "Cannot send more than {MAX_WRITE} bytes at once."
             )));
         }
-        let data = args::buffer(buf)?;
+        let data = args::send_buffer(buf, flags)?;
         let data: &[u8] = &data;
         self.run_io(py, data.len(), move |c| c.send(data))
     }
@@ -246,8 +235,7 @@ impl NativeConnection {
         buf: &Bound<'_, PyAny>,
         flags: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
-        check_flags(flags)?;
-        let data = args::buffer(buf)?;
+        let data = args::send_buffer(buf, flags)?;
         let data: &[u8] = &data;
         self.run_io(py, data.len(), move |c| c.sendall(data))?;
         Ok(data.len())
