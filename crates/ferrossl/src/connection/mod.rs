@@ -34,7 +34,8 @@ use negotiated::Negotiated;
 /// The largest plaintext one TLS record carries (RFC 8446 §5.1).
 const MAX_RECORD_PLAINTEXT: usize = 1 << 14;
 
-/// A byte queue read from the front: a Vec with a read offset, compacted as it drains.
+/// A byte queue read from the front: a Vec with a read offset, compacted as it drains and
+/// freed once drained, so that an idle connection's queues hold no memory.
 #[derive(Default)]
 struct ByteQueue {
     buf: Vec<u8>,
@@ -61,7 +62,7 @@ impl ByteQueue {
     fn consume(&mut self, n: usize) {
         self.pos += n;
         if self.pos == self.buf.len() {
-            self.buf.clear();
+            self.buf = Vec::new();
             self.pos = 0;
         } else if self.pos > self.buf.len() / 2 {
             self.buf.drain(..self.pos);

@@ -79,9 +79,11 @@ pub enum AlpnDecision {
     Abort,
 }
 
-/// Secrets the engine logs: kept for `master_key` and passed on to the key log callback.
+/// Secrets the engine logs, passed on to the key log callback. Of them only the TLS 1.2
+/// master secret is kept, for `master_key`: TLS 1.3's traffic secrets are not held for the
+/// connection's lifetime (nothing asks for them later).
 struct SecretLog {
-    entries: Mutex<Vec<(String, Vec<u8>)>>,
+    master_secret: Mutex<Option<Vec<u8>>>,
     callback: Option<KeylogCallback>,
     ex_data: Arc<ExData>,
 }
@@ -99,10 +101,10 @@ impl rustls::KeyLog for SecretLog {
             let line = format!("{label} {} {}", hex(client_random), hex(secret));
             cb(&self.ex_data, line.as_bytes());
         }
-        self.entries
-            .lock()
-            .expect("secret log lock")
-            .push((label.to_string(), secret.to_vec()));
+        // The NSS label of the TLS 1.2 master secret.
+        if label == "CLIENT_RANDOM" {
+            *self.master_secret.lock().expect("secret log lock") = Some(secret.to_vec());
+        }
     }
 }
 
@@ -167,7 +169,7 @@ impl TlsEngine {
             verify_outcome: Arc::new(Mutex::new(None)),
             ca_names: Arc::new(Mutex::new(None)),
             secrets: Arc::new(SecretLog {
-                entries: Mutex::default(),
+                master_secret: Mutex::default(),
                 callback: config.keylog.clone(),
                 ex_data: params.ex_data.clone(),
             }),
@@ -581,11 +583,11 @@ impl TlsEngine {
 
     /// The TLS 1.2 master secret; TLS 1.3 has none.
     pub fn master_key(&self) -> Option<Vec<u8>> {
-        let entries = self.secrets.entries.lock().expect("secret log lock");
-        entries
-            .iter()
-            .find(|(label, _)| label == "CLIENT_RANDOM")
-            .map(|(_, secret)| secret.clone())
+        self.secrets
+            .master_secret
+            .lock()
+            .expect("secret log lock")
+            .clone()
     }
 
     /// Keying material per RFC 5705 / RFC 8446 §7.5.
