@@ -315,33 +315,21 @@ fn tls_rows(pki: &TestPki, budget: &Budget, quick: bool) -> Vec<Row> {
             "≥ 0.95× rustls",
         ));
     }
-    let bulk_cases = [
-        (
-            "TLS 1.3 bulk, 16 KiB writes, AES-128-GCM",
-            "TLS_AES_128_GCM_SHA256",
-            16384,
-        ),
-        (
-            "TLS 1.3 bulk, 16 KiB writes, AES-256-GCM",
-            "TLS_AES_256_GCM_SHA384",
-            16384,
-        ),
-        (
-            "TLS 1.3 bulk, 16 KiB writes, ChaCha20-Poly1305",
-            "TLS_CHACHA20_POLY1305_SHA256",
-            16384,
-        ),
-        (
-            "TLS 1.3 bulk, 1 KiB writes, AES-128-GCM",
-            "TLS_AES_128_GCM_SHA256",
-            1024,
-        ),
+    let suites = [
+        ("AES-128-GCM", "TLS_AES_128_GCM_SHA256"),
+        ("AES-256-GCM", "TLS_AES_256_GCM_SHA384"),
+        ("ChaCha20-Poly1305", "TLS_CHACHA20_POLY1305_SHA256"),
     ];
-    for (name, suite, chunk) in bulk_cases {
+    let writes = [("16 KiB", 16384), ("1 KiB", 1024)];
+    for ((size, chunk), (cipher, suite)) in writes
+        .into_iter()
+        .flat_map(|w| suites.into_iter().map(move |s| (w, s)))
+    {
+        let name = format!("TLS 1.3 bulk, {size} writes, {cipher}");
         let s = setup(&pki.server_ecdsa, true, suite, false);
         let (f, r, o) = (Ferrossl::new(&s), Rustls::new(&s), OpenSsl::new(&s));
         rows.push(measure(
-            name,
+            &name,
             "MB/s",
             shape,
             |i| {

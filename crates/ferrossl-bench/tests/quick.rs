@@ -17,8 +17,8 @@ fn quick_mode_prints_every_row() {
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| benchmark"))
         .collect();
-    // 13 TLS rows (handshakes, resumptions, bulk, memory, ceilings) and 4 DTLS rows.
-    assert_eq!(rows.len(), 17, "{text}");
+    // 15 TLS rows (handshakes, resumptions, bulk, memory, ceilings) and 4 DTLS rows.
+    assert_eq!(rows.len(), 19, "{text}");
     for row in rows {
         let ferrossl_cell = row.split('|').nth(2).unwrap().trim();
         assert!(
