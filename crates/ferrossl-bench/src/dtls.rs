@@ -3,7 +3,8 @@
 //! datagram per `bio_write`/`bio_read`), OpenSSL's DTLS through the `openssl` crate over a
 //! queue of datagrams, and dimpl (sans-IO). Every server has an ECDSA P-256 certificate (dimpl
 //! supports no other), no side sends a cookie exchange and no client certificate is asked
-//! for. The handshake-under-loss runs use ferrossl's seeded link simulation on a fake clock.
+//! for. The handshake-under-loss runs use ferrossl's seeded link simulation: on a fake clock
+//! for ferrossl and dimpl, on the wall clock for OpenSSL, whose timer reads it.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -171,6 +172,15 @@ impl OpenSsl {
             server: server.build(),
         }
     }
+
+    /// A fresh client and server connection, each with the MTU.
+    fn connections(&self) -> (openssl::ssl::Ssl, openssl::ssl::Ssl) {
+        let mut c = openssl::ssl::Ssl::new(&self.client).unwrap();
+        let mut s = openssl::ssl::Ssl::new(&self.server).unwrap();
+        c.set_mtu(MTU as u32).unwrap();
+        s.set_mtu(MTU as u32).unwrap();
+        (c, s)
+    }
 }
 
 type OsslDtls = openssl::ssl::SslStream<DatagramPipe>;
@@ -180,10 +190,7 @@ impl Peer for OpenSsl {
 
     fn pair(&self) -> Self::Pair {
         let (a, b) = DatagramPipe::pair();
-        let mut c = openssl::ssl::Ssl::new(&self.client).unwrap();
-        let mut s = openssl::ssl::Ssl::new(&self.server).unwrap();
-        c.set_mtu(MTU as u32).unwrap();
-        s.set_mtu(MTU as u32).unwrap();
+        let (c, s) = self.connections();
         openssl_handshake(c, s, a, b)
     }
 
@@ -368,5 +375,94 @@ pub fn dimpl_lossy(d: &Dimpl, loss: f64, seed: u64) -> Option<Duration> {
         }
         c.handle_timeout(now).ok()?;
         s.handle_timeout(now).ok()?;
+    }
+}
+
+// --- OpenSSL under loss, on the wall clock ---
+
+/// The longest the OpenSSL run sleeps between two calls into its connections when no datagram
+/// is due: how late it may notice an expired timer, small against the first timeout (1 s).
+const WALL_TICK: Duration = Duration::from_millis(10);
+
+/// One OpenSSL end of a lossy run.
+enum OsslEnd {
+    Handshaking(openssl::ssl::MidHandshakeSslStream<DatagramPipe>),
+    /// Established, and still read so that it answers a retransmitted flight.
+    Done(OsslDtls),
+}
+
+impl OsslEnd {
+    /// The end after a handshake call, or None if the handshake failed.
+    fn after(r: Result<OsslDtls, openssl::ssl::HandshakeError<DatagramPipe>>) -> Option<Self> {
+        match r {
+            Ok(s) => Some(Self::Done(s)),
+            Err(openssl::ssl::HandshakeError::WouldBlock(m)) => Some(Self::Handshaking(m)),
+            Err(_) => None,
+        }
+    }
+
+    /// Lets OpenSSL take what arrived; finding nothing to read, it retransmits if its timer
+    /// has expired (`dtls1_read_failed` calls `dtls1_handle_timeout`).
+    fn step(self) -> Option<Self> {
+        match self {
+            Self::Handshaking(m) => Self::after(m.handshake()),
+            Self::Done(mut s) => {
+                let _ = s.ssl_read(&mut [0u8; MTU]);
+                Some(Self::Done(s))
+            }
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(self, Self::Done(_))
+    }
+}
+
+/// Puts every datagram `from` wrote on `link`.
+fn send_all(from: &DatagramPipe, link: &mut Link, now: Instant) {
+    for d in from.outbox.borrow_mut().drain(..) {
+        link.send(d, 0, now);
+    }
+}
+
+/// Hands `to` every datagram that has arrived on `link`.
+fn deliver(link: &mut Link, to: &DatagramPipe, now: Instant) {
+    let arrived = link.receive(now).into_iter().map(|(_, d)| d);
+    to.inbox.borrow_mut().extend(arrived);
+}
+
+/// The wall-clock time two OpenSSL ends need to finish a handshake over the same seeded links
+/// as [`ferrossl_lossy`], the links' clock being the real one; None if they failed or did not
+/// finish within `limit`. OpenSSL 3.0's timer starts at 1 s and doubles up to 60 s; the 13th
+/// timeout of one flight fails the handshake. A run mostly sleeps, so runs can go in parallel.
+pub fn openssl_lossy(o: &OpenSsl, loss: f64, seed: u64, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let mut to_server = Link::new(LinkConditions::lossy(loss), seed);
+    let mut to_client = Link::new(LinkConditions::lossy(loss), seed ^ 0x5EED_5EED_5EED_5EED);
+    // Not joined: the run carries every datagram between the two pipes.
+    let (cp, sp) = (DatagramPipe::default(), DatagramPipe::default());
+    let (c, s) = o.connections();
+    let mut c = OsslEnd::after(c.connect(cp.clone()))?;
+    let mut s = OsslEnd::after(s.accept(sp.clone()))?;
+    loop {
+        let now = Instant::now();
+        send_all(&cp, &mut to_server, now);
+        send_all(&sp, &mut to_client, now);
+        if c.is_done() && s.is_done() {
+            return Some(now - start);
+        }
+        if now - start > limit {
+            return None;
+        }
+        let next = [to_server.next_arrival(), to_client.next_arrival()]
+            .into_iter()
+            .flatten()
+            .fold(now + WALL_TICK, Instant::min);
+        std::thread::sleep(next.saturating_duration_since(now));
+        let now = Instant::now();
+        deliver(&mut to_server, &sp, now);
+        deliver(&mut to_client, &cp, now);
+        c = c.step()?;
+        s = s.step()?;
     }
 }

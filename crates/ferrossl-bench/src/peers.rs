@@ -39,8 +39,7 @@ pub trait Peer {
     fn transfer(&self, pair: &mut Self::Pair, data: &[u8], chunk: usize);
 }
 
-/// An implementation whose client can resume in this harness. (OpenSSL's client needs
-/// `SSL_set_session`, which the `openssl` crate offers only as an unsafe function.)
+/// An implementation whose client can resume in this harness.
 pub trait Resume: Peer {
     /// A pair whose client resumes the session of the previous call's (the first call primes
     /// it with a full handshake). Panics if the handshake was not a resumption, so a row
@@ -324,6 +323,8 @@ impl Write for Pipe {
 pub struct OpenSsl {
     client: openssl::ssl::SslContext,
     server: openssl::ssl::SslContext,
+    /// The session the next resumed pair offers: only ever one a client of `client` received.
+    session: RefCell<Option<openssl::ssl::SslSession>>,
 }
 
 impl OpenSsl {
@@ -336,7 +337,11 @@ impl OpenSsl {
         server
             .set_private_key_file(&s.server.key_path, SslFiletype::PEM)
             .unwrap();
-        server.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
+        // The full-handshake rows keep no server state; the resumption rows keep a session
+        // cache and issue tickets (OpenSSL's defaults), as the other two servers do.
+        if !s.resume {
+            server.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
+        }
         let mut client = SslContext::builder(SslMethod::tls()).unwrap();
         client.set_ca_file(s.ca_path).unwrap();
         client.set_verify(SslVerifyMode::PEER);
@@ -356,7 +361,22 @@ impl OpenSsl {
         Self {
             client: client.build(),
             server: server.build(),
+            session: RefCell::new(None),
         }
+    }
+
+    /// A client of `self.client`; with `resume`, it offers the kept session if there is one.
+    #[allow(unsafe_code)]
+    fn client(&self, resume: bool) -> openssl::ssl::Ssl {
+        let mut c = openssl::ssl::Ssl::new(&self.client).unwrap();
+        c.set_hostname("localhost").unwrap();
+        if let Some(session) = self.session.borrow().as_ref().filter(|_| resume) {
+            // SAFETY: `SSL_set_session` needs a session of the same `SslContext` as `c`.
+            // `self.session` is only ever set, in `resumed_pair`, to the session of a client
+            // made here, from `self.client`, which is also `c`'s context.
+            unsafe { c.set_session(session) }.unwrap();
+        }
+        c
     }
 }
 
@@ -367,10 +387,8 @@ impl Peer for OpenSsl {
 
     fn pair(&self) -> Self::Pair {
         let (a, b) = Pipe::pair();
-        let mut c = openssl::ssl::Ssl::new(&self.client).unwrap();
-        c.set_hostname("localhost").unwrap();
         let s = openssl::ssl::Ssl::new(&self.server).unwrap();
-        openssl_handshake(c, s, a, b)
+        openssl_handshake(self.client(false), s, a, b)
     }
 
     fn transfer(&self, (c, s): &mut Self::Pair, data: &[u8], chunk: usize) {
@@ -382,6 +400,29 @@ impl Peer for OpenSsl {
                 got += s.read(&mut out).unwrap();
             }
         }
+    }
+}
+
+impl Resume for OpenSsl {
+    fn resumed_pair(&self) -> Self::Pair {
+        use openssl::ssl::ShutdownState;
+        let resuming = self.session.borrow().is_some();
+        let (a, b) = Pipe::pair();
+        let s = openssl::ssl::Ssl::new(&self.server).unwrap();
+        let (mut c, mut s) = openssl_handshake(self.client(true), s, a, b);
+        assert!(
+            !resuming || c.ssl().session_reused(),
+            "OpenSSL did not resume"
+        );
+        // A TLS 1.3 server's tickets follow its handshake: reading makes the client take
+        // them, and its session is then the one of the latest ticket.
+        let _ = c.ssl_read(&mut [0u8; 1]);
+        // Freeing a connection that was not shut down marks its session not resumable (and
+        // drops it from the cache): mark both ends closed, as a close_notify exchange would.
+        c.set_shutdown(ShutdownState::SENT | ShutdownState::RECEIVED);
+        s.set_shutdown(ShutdownState::SENT | ShutdownState::RECEIVED);
+        *self.session.borrow_mut() = c.ssl().session().map(ToOwned::to_owned);
+        (c, s)
     }
 }
 
