@@ -153,3 +153,25 @@ fn a_stream_connection_has_no_memory_bio_to_read() {
         Err(Error::WrongState(_))
     ));
 }
+
+#[test]
+fn data_and_close_notify_in_one_write_read_as_data_then_zero_return() {
+    let pki = TestPki::generate();
+    let (mut c, mut s) = pair(Method::Tls, &pki);
+    handshake(&mut c, &mut s);
+    c.send(b"last words").unwrap();
+    assert!(!c.shutdown().unwrap(), "the peer has not closed yet");
+    let flight = c.bio_read(1 << 16).unwrap();
+    s.bio_write(&flight).unwrap();
+    // A short read empties the decrypted data; the close_notify behind it still counts.
+    assert_eq!(recv(&mut s), b"last words");
+    assert!(matches!(s.recv(&mut [0u8; 64]), Err(Error::ZeroReturn)));
+    // More data after a short read is found once it comes.
+    s.send(b"reply").unwrap();
+    pump(&mut s, &mut c);
+    assert_eq!(recv(&mut c), b"reply");
+    assert!(matches!(c.recv(&mut [0u8; 64]), Err(Error::WantRead)));
+    s.send(b"again").unwrap();
+    pump(&mut s, &mut c);
+    assert_eq!(recv(&mut c), b"again");
+}

@@ -182,6 +182,11 @@ pub struct TlsEngine {
     /// again would change nothing, so [`TlsEngine::process`] skips it. Only ever true while
     /// running (that state is the last).
     settled: bool,
+    /// A short read emptied the running connection's plaintext, and nothing has come in or
+    /// been processed since: another read would find nothing (the peer had not closed).
+    drained: bool,
+    /// The last processing saw the peer's close_notify.
+    peer_closed: bool,
 }
 
 impl TlsEngine {
@@ -209,6 +214,8 @@ impl TlsEngine {
             ex_data: params.ex_data.clone(),
             client_scope: None,
             settled: false,
+            drained: false,
+            peer_closed: false,
         };
         if role == Role::Server {
             protocol_versions(config)?;
@@ -386,8 +393,10 @@ impl TlsEngine {
             // Input waits while the connection decides, or after a failure.
             State::HelloReceived(_) | State::Failed(_) => Err(io::ErrorKind::WouldBlock.into()),
         };
-        // EOF is news too: the connection reports it when processed.
-        self.settled &= read.is_err();
+        // EOF is news too: the connection reports it when processed, or when read.
+        if read.is_ok() {
+            (self.settled, self.drained) = (false, false);
+        }
         read
     }
 
@@ -461,6 +470,10 @@ impl TlsEngine {
             None => conn.process_new_packets(),
         };
         self.settled = processed.is_ok();
+        self.drained = false;
+        if let Ok(state) = &processed {
+            self.peer_closed = state.peer_has_closed();
+        }
         Some(processed)
     }
 
@@ -498,10 +511,16 @@ impl TlsEngine {
     /// none is buffered; UnexpectedEof when the transport ended without close_notify.
     #[inline]
     pub fn read_plaintext(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.state {
+        if self.drained {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let read = match &mut self.state {
             State::Running(conn) => conn.reader().read(buf),
             _ => Err(io::ErrorKind::WouldBlock.into()),
-        }
+        };
+        // The engine's read takes all there is until `buf` is full: a short one empties it.
+        self.drained = !self.peer_closed && matches!(read, Ok(n) if n > 0 && n < buf.len());
+        read
     }
 
     /// Queues application data for encryption; takes all of it.
