@@ -76,19 +76,34 @@ impl ByteQueue {
 /// protected payload (RFC 8446 §5.2).
 const MAX_RECORD_LEN: usize = 5 + (1 << 14) + 256;
 
-/// Where `bio_read` puts ciphertext: it takes what fits and tells how much it holds.
+/// Where `bio_read` puts ciphertext: it takes what fits and tells how much it holds. Its
+/// `io::Write` face (for the engine) is `put`, which cannot fail.
 trait Sink: io::Write {
+    /// Takes what fits of `data`; returns how much.
+    fn put(&mut self, data: &[u8]) -> usize;
+
     /// Bytes taken so far.
     fn taken(&self) -> usize;
 
     /// Whether no more fits.
     fn is_full(&self) -> bool;
 
+    /// Takes what fits of `bufs`, in order, so that one engine write hands out every queued
+    /// record that fits (`io::Write`'s default takes only the first).
+    fn put_all(&mut self, bufs: &[io::IoSlice<'_>]) -> usize {
+        let start = self.taken();
+        for buf in bufs {
+            if self.put(buf) < buf.len() {
+                break;
+            }
+        }
+        self.taken() - start
+    }
+
     /// Takes one whole DTLS datagram, truncated to the room left (the rest is lost, as with
     /// `BIO_read` on a datagram BIO).
     fn datagram(&mut self, datagram: Vec<u8>) {
-        // Never fails: a sink takes what fits.
-        let _ = self.write(&datagram);
+        self.put(&datagram);
     }
 }
 
@@ -99,8 +114,8 @@ struct BoundedVec {
     limit: usize,
 }
 
-impl io::Write for BoundedVec {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+impl Sink for BoundedVec {
+    fn put(&mut self, data: &[u8]) -> usize {
         if self.buf.capacity() == 0 {
             // Room for one whole record at once, so that a full record is not copied again
             // by a reallocation; allocated only once there is something to hold.
@@ -108,15 +123,9 @@ impl io::Write for BoundedVec {
         }
         let n = data.len().min(self.limit - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
-        Ok(n)
+        n
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Sink for BoundedVec {
     fn taken(&self) -> usize {
         self.buf.len()
     }
@@ -132,18 +141,13 @@ impl Sink for BoundedVec {
     }
 }
 
-/// `bio_read_into`'s answer: the caller's buffer, filled from the front.
-struct SliceSink<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl io::Write for SliceSink<'_> {
+impl io::Write for BoundedVec {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
-        self.len += n;
-        Ok(n)
+        Ok(self.put(data))
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        Ok(self.put_all(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -151,13 +155,40 @@ impl io::Write for SliceSink<'_> {
     }
 }
 
+/// `bio_read_into`'s answer: the caller's buffer, filled from the front.
+struct SliceSink<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
 impl Sink for SliceSink<'_> {
+    fn put(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        n
+    }
+
     fn taken(&self) -> usize {
         self.len
     }
 
     fn is_full(&self) -> bool {
         self.len == self.buf.len()
+    }
+}
+
+impl io::Write for SliceSink<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        Ok(self.put(data))
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        Ok(self.put_all(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
