@@ -55,8 +55,8 @@ pub struct Ferrossl {
     server: ferrossl::Context,
     /// The session the next resumed pair offers.
     session: RefCell<Option<ferrossl::session::Session>>,
-    /// Ciphertext on its way between the ends, then plaintext read back: one buffer reused,
-    /// as the rustls column reuses its own.
+    /// Ciphertext on its way between the ends: one buffer reused, as the rustls column
+    /// reuses its own.
     wire: RefCell<Vec<u8>>,
 }
 
@@ -140,12 +140,13 @@ impl Peer for Ferrossl {
     }
 
     fn transfer(&self, (c, s): &mut Self::Pair, data: &[u8], chunk: usize) {
-        let buf = &mut self.wire.borrow_mut()[..];
+        let wire = &mut self.wire.borrow_mut()[..];
+        let mut buf = vec![0u8; 1 << 16];
         // Move and read as the data goes, as the other two do.
         for piece in data.chunks(chunk) {
             c.send(piece).unwrap();
-            pump(c, s, buf);
-            while let Ok(n) = s.recv(buf) {
+            pump(c, s, wire);
+            while let Ok(n) = s.recv(&mut buf) {
                 if n == 0 {
                     break;
                 }

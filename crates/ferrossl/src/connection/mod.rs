@@ -17,7 +17,7 @@ use crate::dtls::DtlsEngine;
 use crate::error::{Error, Result};
 use crate::ex_data::ExData;
 use crate::session::Session;
-use crate::tls::{AlpnDecision, EngineParams, Processed, TlsEngine};
+use crate::tls::{AlpnDecision, EngineParams, Plaintext, Processed, TlsEngine};
 use crate::transport::Stream;
 use crate::verify::VerifyCallback;
 use crate::x509::X509Name;
@@ -758,6 +758,7 @@ impl Connection {
         result
     }
 
+    #[inline(always)] // Into `recv`: its 64-byte result goes straight to recv's caller.
     fn read_plaintext(&mut self, buf: &mut [u8], peek: bool) -> Result<usize> {
         self.ensure_handshake()?;
         if buf.is_empty() {
@@ -783,27 +784,27 @@ impl Connection {
         self.process_handed_input();
         loop {
             match self.engine()?.read_plaintext(buf) {
-                Ok(0) => {
+                Plaintext::Closed => {
                     if self.shutdown & SSL_RECEIVED_SHUTDOWN == 0 {
                         self.info(SSL_CB_READ_ALERT, 1 << 8);
                     }
                     self.shutdown |= SSL_RECEIVED_SHUTDOWN;
                     return Err(Error::ZeroReturn);
                 }
-                Ok(n) => {
+                Plaintext::Data(n) => {
                     if peek {
                         self.peeked.push(&buf[..n]);
                     }
                     return Ok(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.pull()?,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Plaintext::Empty => self.pull()?,
+                Plaintext::Eof => {
                     if self.config.options & OP_IGNORE_UNEXPECTED_EOF != 0 {
                         return Err(Error::ZeroReturn);
                     }
                     return Err(Error::unexpected_eof());
                 }
-                Err(e) => return Err(Error::from_transport(e, Error::WantRead)),
+                Plaintext::Failed(e) => return Err(Error::from_transport(e, Error::WantRead)),
             }
         }
     }

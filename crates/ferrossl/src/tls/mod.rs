@@ -160,6 +160,20 @@ pub enum Processed {
     ClientHello,
 }
 
+/// What a read of decrypted data found.
+pub enum Plaintext {
+    /// This many bytes.
+    Data(usize),
+    /// Nothing: the peer sent close_notify.
+    Closed,
+    /// Nothing yet.
+    Empty,
+    /// Nothing: the transport ended without close_notify.
+    Eof,
+    /// The engine failed.
+    Failed(io::Error),
+}
+
 /// One TLS session over rustls.
 pub struct TlsEngine {
     state: State,
@@ -507,19 +521,26 @@ impl TlsEngine {
         Error::Protocol(e)
     }
 
-    /// Reads decrypted application data: Ok(0) after the peer's close_notify; WouldBlock when
-    /// none is buffered; UnexpectedEof when the transport ended without close_notify.
+    /// Reads decrypted application data into `buf` (not empty).
     #[inline]
-    pub fn read_plaintext(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub fn read_plaintext(&mut self, buf: &mut [u8]) -> Plaintext {
+        let State::Running(conn) = &mut self.state else {
+            return Plaintext::Empty;
+        };
         if self.drained {
-            return Err(io::ErrorKind::WouldBlock.into());
+            return Plaintext::Empty;
         }
-        let read = match &mut self.state {
-            State::Running(conn) => conn.reader().read(buf),
-            _ => Err(io::ErrorKind::WouldBlock.into()),
+        let read = match conn.reader().read(buf) {
+            Ok(0) => Plaintext::Closed,
+            Ok(n) => Plaintext::Data(n),
+            Err(e) => match e.kind() {
+                io::ErrorKind::WouldBlock => Plaintext::Empty,
+                io::ErrorKind::UnexpectedEof => Plaintext::Eof,
+                _ => Plaintext::Failed(e),
+            },
         };
         // The engine's read takes all there is until `buf` is full: a short one empties it.
-        self.drained = !self.peer_closed && matches!(read, Ok(n) if n > 0 && n < buf.len());
+        self.drained = !self.peer_closed && matches!(read, Plaintext::Data(n) if n < buf.len());
         read
     }
 
