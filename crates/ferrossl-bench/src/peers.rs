@@ -54,6 +54,9 @@ pub struct Ferrossl {
     server: ferrossl::Context,
     /// The session the next resumed pair offers.
     session: RefCell<Option<ferrossl::session::Session>>,
+    /// Ciphertext on its way between the ends: one buffer reused, as the rustls column
+    /// reuses its own.
+    wire: RefCell<Vec<u8>>,
 }
 
 impl Ferrossl {
@@ -84,7 +87,12 @@ impl Ferrossl {
             client,
             server,
             session: RefCell::new(None),
+            wire: RefCell::new(vec![0; 1 << 16]),
         }
+    }
+
+    fn pump(&self, from: &mut ferrossl::Connection, to: &mut ferrossl::Connection) {
+        pump(from, to, &mut self.wire.borrow_mut());
     }
 
     fn handshake(
@@ -104,17 +112,22 @@ impl Ferrossl {
             }
             check_round(round, "ferrossl");
             let _ = c.do_handshake();
-            pump(&mut c, &mut s);
+            self.pump(&mut c, &mut s);
             let _ = s.do_handshake();
-            pump(&mut s, &mut c);
+            self.pump(&mut s, &mut c);
         }
         (c, s)
     }
 }
 
-fn pump(from: &mut ferrossl::Connection, to: &mut ferrossl::Connection) {
-    while let Ok(bytes) = from.bio_read(1 << 20) {
-        to.bio_write(&bytes).unwrap();
+/// Moves all of `from`'s ciphertext to `to` through `wire`; a short read means there is no
+/// more (as with `BIO_read`).
+fn pump(from: &mut ferrossl::Connection, to: &mut ferrossl::Connection, wire: &mut [u8]) {
+    while let Ok(n) = from.bio_read_into(wire) {
+        to.bio_write(&wire[..n]).unwrap();
+        if n < wire.len() {
+            break;
+        }
     }
 }
 
@@ -126,11 +139,12 @@ impl Peer for Ferrossl {
     }
 
     fn transfer(&self, (c, s): &mut Self::Pair, data: &[u8], chunk: usize) {
+        let wire = &mut self.wire.borrow_mut()[..];
         let mut buf = vec![0u8; 1 << 16];
         // Move and read as the data goes, as the other two do.
         for piece in data.chunks(chunk) {
             c.send(piece).unwrap();
-            pump(c, s);
+            pump(c, s, wire);
             while let Ok(n) = s.recv(&mut buf) {
                 if n == 0 {
                     break;
@@ -149,7 +163,7 @@ impl Resume for Ferrossl {
             "ferrossl did not resume"
         );
         // A TLS 1.3 server's tickets follow its handshake: the client reads them.
-        pump(&mut s, &mut c);
+        self.pump(&mut s, &mut c);
         let _ = c.recv(&mut [0u8; 1]);
         *self.session.borrow_mut() = c.get_session();
         (c, s)

@@ -214,12 +214,15 @@ pub struct Config {
     /// `cert_chain` and `key` checked against each other and ready for the engines: `None`
     /// when either is missing, `Err` when they do not match. Filled in by [`Config::seal`].
     pub(crate) identity: Result<Option<Arc<rustls::sign::CertifiedKey>>, ()>,
+    /// The engine configurations this snapshot's connections share.
+    pub(crate) engines: crate::tls::EngineCache,
 }
 
 impl Config {
     /// Prepares what the engines need from this configuration, once per snapshot instead of
     /// once per connection.
     pub(crate) fn seal(mut self) -> Self {
+        self.engines = Default::default();
         self.identity = match (self.cert_chain.first(), &self.key) {
             (Some(cert), Some(key)) => match key.matches(cert) {
                 Ok(()) => {

@@ -125,6 +125,7 @@ impl Context {
             ticket_keys: rustls::crypto::aws_lc_rs::Ticketer::new()
                 .expect("the aws-lc-rs ticketer needs only the system RNG"),
             identity: Ok(None),
+            engines: Default::default(),
             srtp_profiles: String::new(),
         };
         Self {

@@ -366,15 +366,15 @@ impl Connection {
         Ok(datagram.len())
     }
 
-    pub(super) fn dtls_bio_read(&mut self, n: usize) -> Result<Vec<u8>> {
+    /// Hands the next datagram to `out` (which cuts it to its room).
+    pub(super) fn dtls_bio_read(&mut self, out: &mut impl super::Sink) -> Result<usize> {
         let dgram = self.dgram();
         if dgram.socket.is_some() {
             return Err(Error::WrongState("bio_read needs a memory BIO connection"));
         }
         dgram.flush()?;
-        let mut d = dgram.outgoing.pop_front().ok_or(Error::WantRead)?;
-        d.truncate(n);
-        Ok(d)
+        out.datagram(dgram.outgoing.pop_front().ok_or(Error::WantRead)?);
+        Ok(out.taken())
     }
 
     pub(super) fn dtls_bio_shutdown(&mut self) {

@@ -17,7 +17,7 @@ use crate::dtls::DtlsEngine;
 use crate::error::{Error, Result};
 use crate::ex_data::ExData;
 use crate::session::Session;
-use crate::tls::{AlpnDecision, EngineParams, Processed, TlsEngine};
+use crate::tls::{AlpnDecision, EngineParams, Plaintext, Processed, TlsEngine};
 use crate::transport::Stream;
 use crate::verify::VerifyCallback;
 use crate::x509::X509Name;
@@ -25,6 +25,8 @@ use crate::x509::X509;
 
 mod datagram;
 mod negotiated;
+#[cfg(test)]
+mod tests;
 
 pub use crate::dtls::ListenOutcome;
 
@@ -69,31 +71,84 @@ impl ByteQueue {
             self.pos = 0;
         }
     }
-
-    /// Moves up to `out.len()` bytes out.
-    fn take_into(&mut self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.len());
-        out[..n].copy_from_slice(&self.as_slice()[..n]);
-        self.consume(n);
-        n
-    }
 }
 
 /// The largest TLS record on the wire: a 5-byte header and at most 2^14 + 256 bytes of
 /// protected payload (RFC 8446 §5.2).
 const MAX_RECORD_LEN: usize = 5 + (1 << 14) + 256;
 
-/// A Vec that takes bytes only up to `limit`, so the engine keeps the rest for later.
-struct BoundedVec<'a> {
-    buf: &'a mut Vec<u8>,
+/// Where `bio_read` puts ciphertext: it takes what fits and tells how much it holds. Its
+/// `io::Write` face (for the engine) is `put`, which cannot fail.
+trait Sink: io::Write {
+    /// Takes what fits of `data`; returns how much.
+    fn put(&mut self, data: &[u8]) -> usize;
+
+    /// Bytes taken so far.
+    fn taken(&self) -> usize;
+
+    /// Whether no more fits.
+    fn is_full(&self) -> bool;
+
+    /// Takes what fits of `bufs`, in order, so that one engine write hands out every queued
+    /// record that fits (`io::Write`'s default takes only the first).
+    fn put_all(&mut self, bufs: &[io::IoSlice<'_>]) -> usize {
+        let start = self.taken();
+        for buf in bufs {
+            if self.put(buf) < buf.len() {
+                break;
+            }
+        }
+        self.taken() - start
+    }
+
+    /// Takes one whole DTLS datagram, truncated to the room left (the rest is lost, as with
+    /// `BIO_read` on a datagram BIO).
+    fn datagram(&mut self, datagram: Vec<u8>) {
+        self.put(&datagram);
+    }
+}
+
+/// `bio_read`'s answer: a Vec that takes bytes only up to `limit`, so the engine keeps the
+/// rest for later.
+struct BoundedVec {
+    buf: Vec<u8>,
     limit: usize,
 }
 
-impl io::Write for BoundedVec<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+impl Sink for BoundedVec {
+    fn put(&mut self, data: &[u8]) -> usize {
+        if self.buf.capacity() == 0 {
+            // Room for one whole record at once, so that a full record is not copied again
+            // by a reallocation; allocated only once there is something to hold.
+            self.buf.reserve_exact(self.limit.min(MAX_RECORD_LEN));
+        }
         let n = data.len().min(self.limit - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
-        Ok(n)
+        n
+    }
+
+    fn taken(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn is_full(&self) -> bool {
+        self.buf.len() >= self.limit
+    }
+
+    fn datagram(&mut self, mut datagram: Vec<u8>) {
+        // The datagram is the whole answer: handed out as it is, without a copy.
+        datagram.truncate(self.limit);
+        self.buf = datagram;
+    }
+}
+
+impl io::Write for BoundedVec {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        Ok(self.put(data))
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        Ok(self.put_all(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -101,10 +156,36 @@ impl io::Write for BoundedVec<'_> {
     }
 }
 
-impl io::Write for ByteQueue {
+/// `bio_read_into`'s answer: the caller's buffer, filled from the front.
+struct SliceSink<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Sink for SliceSink<'_> {
+    fn put(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        n
+    }
+
+    fn taken(&self) -> usize {
+        self.len
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == self.buf.len()
+    }
+}
+
+impl io::Write for SliceSink<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.push(data);
-        Ok(data.len())
+        Ok(self.put(data))
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        Ok(self.put_all(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -117,10 +198,9 @@ enum Transport {
     /// Memory BIO: the application moves ciphertext itself.
     Memory {
         incoming: ByteQueue,
-        outgoing: ByteQueue,
         eof: bool,
-        /// The engine holds bytes that `bio_write` handed it directly and that no `pull`
-        /// has processed yet.
+        /// The engine holds bytes that `bio_write` handed it directly and that nothing has
+        /// processed yet.
         unprocessed: bool,
     },
     /// A byte stream the connection reads and writes.
@@ -164,7 +244,6 @@ impl Connection {
             context,
             Transport::Memory {
                 incoming: ByteQueue::default(),
-                outgoing: ByteQueue::default(),
                 eof: false,
                 unprocessed: false,
             },
@@ -390,18 +469,25 @@ impl Connection {
 
     fn engine(&mut self) -> Result<&mut TlsEngine> {
         if self.engine.is_none() {
-            let role = self.role.ok_or(Error::WrongState(
-                "connection state not set: call set_connect_state or set_accept_state",
-            ))?;
-            let params = self.params();
-            let engine = TlsEngine::new(&self.config, role, &params)?;
-            if role == Role::Client {
-                self.session = Some(params.session);
-            }
-            self.engine = Some(engine);
-            self.info(SSL_CB_HANDSHAKE_START, 1);
+            self.start_engine()?;
         }
         Ok(self.engine.as_mut().expect("engine set above"))
+    }
+
+    /// Creates the engine. Cold: kept out of `engine`, which every data call runs.
+    #[cold]
+    fn start_engine(&mut self) -> Result<()> {
+        let role = self.role.ok_or(Error::WrongState(
+            "connection state not set: call set_connect_state or set_accept_state",
+        ))?;
+        let params = self.params();
+        let engine = TlsEngine::new(&self.config, role, &params)?;
+        if role == Role::Client {
+            self.session = Some(params.session);
+        }
+        self.engine = Some(engine);
+        self.info(SSL_CB_HANDSHAKE_START, 1);
+        Ok(())
     }
 
     /// Tells the info callback, if any.
@@ -486,19 +572,21 @@ impl Connection {
         }
     }
 
-    fn remember<T>(&mut self, result: Result<T>) -> Result<T> {
-        self.want = match &result {
+    /// Notes what the last operation was missing, for `want_read` / `want_write`. By
+    /// reference: the caller returns the result as it is.
+    fn remember<T>(&mut self, result: &Result<T>) {
+        self.want = match result {
             Err(Error::WantRead) => Want::Read,
             Err(Error::WantWrite) => Want::Write,
             _ => Want::Nothing,
         };
-        result
     }
 
     /// Runs the handshake as far as the transport allows.
     pub fn do_handshake(&mut self) -> Result<()> {
         let result = self.handshake();
-        self.remember(result)
+        self.remember(&result);
+        result
     }
 
     fn handshake(&mut self) -> Result<()> {
@@ -552,7 +640,11 @@ impl Connection {
 
     /// Whether the handshake has completed.
     pub fn is_handshake_done(&self) -> bool {
-        self.negotiated().is_some_and(|e| !e.handshaking())
+        match &self.engine {
+            // TLS without the dynamic call: every send and recv asks.
+            Some(tls) => !tls.is_handshaking(),
+            None => self.negotiated().is_some_and(|e| !e.handshaking()),
+        }
     }
 
     /// Takes ciphertext from the transport into the engine and processes it.
@@ -607,10 +699,31 @@ impl Connection {
         processed.map(|_| ())
     }
 
+    /// Processes what `bio_write` handed the engine, so that the read after it finds the
+    /// plaintext at once rather than after a miss and a `pull`. A failure is left to `pull`,
+    /// which reports it once the plaintext decrypted before has been read, as it would have.
+    fn process_handed_input(&mut self) {
+        if let (Transport::Memory { unprocessed, .. }, Some(engine)) =
+            (&mut self.transport, self.engine.as_mut())
+        {
+            if *unprocessed && engine.process().is_ok() {
+                *unprocessed = false;
+            }
+        }
+    }
+
     /// Writes the engine's pending ciphertext to the transport.
+    #[inline] // Nothing to do for a memory BIO, which every send asks twice.
     fn push(&mut self) -> Result<()> {
         // A memory BIO leaves ciphertext in the engine until `bio_read` takes it, which
         // then copies it once, straight into the caller's buffer.
+        match self.transport {
+            Transport::Memory { .. } => Ok(()),
+            Transport::Stream(_) => self.push_to_stream(),
+        }
+    }
+
+    fn push_to_stream(&mut self) -> Result<()> {
         let (Some(engine), Transport::Stream(stream)) = (self.engine.as_mut(), &mut self.transport)
         else {
             return Ok(());
@@ -635,15 +748,18 @@ impl Connection {
     /// if needed. Returns [`Error::ZeroReturn`] once the peer has closed the session.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
         let result = self.read_plaintext(buf, false);
-        self.remember(result)
+        self.remember(&result);
+        result
     }
 
     /// Like [`Connection::recv`], but leaves the data to be read again (`MSG_PEEK`).
     pub fn recv_peek(&mut self, buf: &mut [u8]) -> Result<usize> {
         let result = self.read_plaintext(buf, true);
-        self.remember(result)
+        self.remember(&result);
+        result
     }
 
+    #[inline(always)] // Into `recv`: its 64-byte result goes straight to recv's caller.
     fn read_plaintext(&mut self, buf: &mut [u8], peek: bool) -> Result<usize> {
         self.ensure_handshake()?;
         if buf.is_empty() {
@@ -666,29 +782,30 @@ impl Connection {
         if self.dgram.is_some() {
             return self.dtls_recv(buf, peek);
         }
+        self.process_handed_input();
         loop {
             match self.engine()?.read_plaintext(buf) {
-                Ok(0) => {
+                Plaintext::Closed => {
                     if self.shutdown & SSL_RECEIVED_SHUTDOWN == 0 {
                         self.info(SSL_CB_READ_ALERT, 1 << 8);
                     }
                     self.shutdown |= SSL_RECEIVED_SHUTDOWN;
                     return Err(Error::ZeroReturn);
                 }
-                Ok(n) => {
+                Plaintext::Data(n) => {
                     if peek {
                         self.peeked.push(&buf[..n]);
                     }
                     return Ok(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.pull()?,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Plaintext::Empty => self.pull()?,
+                Plaintext::Eof => {
                     if self.config.options & OP_IGNORE_UNEXPECTED_EOF != 0 {
                         return Err(Error::ZeroReturn);
                     }
                     return Err(Error::unexpected_eof());
                 }
-                Err(e) => return Err(Error::from_transport(e, Error::WantRead)),
+                Plaintext::Failed(e) => return Err(Error::from_transport(e, Error::WantRead)),
             }
         }
     }
@@ -725,7 +842,8 @@ impl Connection {
     /// any could be taken ([`Error::WantWrite`]).
     pub fn send(&mut self, data: &[u8]) -> Result<usize> {
         let result = self.write_plaintext(data);
-        self.remember(result)
+        self.remember(&result);
+        result
     }
 
     fn write_plaintext(&mut self, data: &[u8]) -> Result<usize> {
@@ -766,7 +884,8 @@ impl Connection {
         }
         // Blocking transports: make sure everything left our buffers.
         let result = self.push();
-        self.remember(result)
+        self.remember(&result);
+        result
     }
 
     /// Bytes of decrypted data that can be read without touching the transport.
@@ -791,7 +910,8 @@ impl Connection {
     /// yet on a memory BIO or non-blocking transport).
     pub fn shutdown(&mut self) -> Result<bool> {
         let result = self.close();
-        self.remember(result)
+        self.remember(&result);
+        result
     }
 
     fn close(&mut self) -> Result<bool> {
@@ -890,51 +1010,53 @@ impl Connection {
     }
 
     /// Takes up to `n` bytes of ciphertext to send to the peer; [`Error::WantRead`] when there
-    /// is none (as pyOpenSSL raises it).
+    /// is none (as pyOpenSSL raises it). On a DTLS connection: the next datagram, cut to `n`
+    /// bytes (the rest of it is lost).
     pub fn bio_read(&mut self, n: usize) -> Result<Vec<u8>> {
+        let mut out = BoundedVec {
+            buf: Vec::new(),
+            limit: n,
+        };
+        self.read_ciphertext(&mut out)?;
+        Ok(out.buf)
+    }
+
+    /// Like [`Connection::bio_read`], into the caller's `buf` (OpenSSL's
+    /// `BIO_read(bio, buf, len)`): returns how many bytes it wrote, [`Error::WantRead`] when
+    /// there is nothing to send (also for an empty `buf`). A reused buffer saves `bio_read`'s
+    /// allocation per call. On a DTLS connection each call takes one datagram, cut to
+    /// `buf.len()` bytes (the rest of it is lost; 0 bytes for an empty `buf`).
+    pub fn bio_read_into(&mut self, buf: &mut [u8]) -> Result<usize> {
+        self.read_ciphertext(&mut SliceSink { buf, len: 0 })
+    }
+
+    /// Hands ciphertext to `out`, straight from the engine (one copy, into the caller's
+    /// memory): as much as fits for TLS, one datagram for DTLS.
+    fn read_ciphertext(&mut self, out: &mut impl Sink) -> Result<usize> {
         if self.dgram.is_some() {
-            return self.dtls_bio_read(n);
+            return self.dtls_bio_read(out);
         }
         if matches!(self.transport, Transport::Stream(_)) {
             return Err(Error::WrongState("bio_read needs a memory BIO connection"));
         }
-        let Transport::Memory { outgoing, .. } = &mut self.transport else {
-            unreachable!("checked above")
-        };
-        // Nothing to hand out: no buffer is allocated for the answer.
-        if outgoing.is_empty() && !self.engine.as_ref().is_some_and(TlsEngine::wants_write) {
-            return Err(Error::WantRead);
-        }
-        // Queued ciphertext first, then straight from the engine into the caller's buffer
-        // (one copy fewer than queueing it), with room for one whole record so that a full
-        // record is not copied again by a reallocation.
-        let mut out = Vec::with_capacity(n.min(outgoing.len() + MAX_RECORD_LEN));
-        let queued = n.min(outgoing.len());
-        out.resize(queued, 0);
-        outgoing.take_into(&mut out);
         if let Some(engine) = self.engine.as_mut() {
-            let mut room = BoundedVec {
-                buf: &mut out,
-                limit: n,
-            };
-            while engine.wants_write() && room.buf.len() < n {
-                if engine.write_tls(&mut room).unwrap_or(0) == 0 {
+            while engine.wants_write() && !out.is_full() {
+                if engine.write_tls(out).unwrap_or(0) == 0 {
                     break;
                 }
             }
         }
-        if out.is_empty() {
-            return Err(Error::WantRead);
+        // Nothing to hand out: no buffer was allocated for the answer.
+        match out.taken() {
+            0 => Err(Error::WantRead),
+            n => Ok(n),
         }
-        Ok(out)
     }
 
     /// Ciphertext waiting for `bio_read`.
     pub fn bio_pending(&mut self) -> usize {
         match &self.transport {
-            Transport::Memory { outgoing, .. } => {
-                outgoing.len() + self.engine.as_mut().map_or(0, TlsEngine::tls_pending)
-            }
+            Transport::Memory { .. } => self.engine.as_mut().map_or(0, TlsEngine::tls_pending),
             Transport::Stream(_) => 0,
         }
     }

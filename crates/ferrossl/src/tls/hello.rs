@@ -49,6 +49,11 @@ impl HelloScanner {
         self.random.as_ref()
     }
 
+    /// Whether scanning is over: the hello was seen, or no plaintext hello can come.
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// Feeds the next bytes of this direction.
     pub(crate) fn scan(&mut self, bytes: &[u8]) {
         if self.done {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
+use rustls::server::ResolvesServerCertUsingSni;
 use rustls::sign::SingleCertAndKey;
 use rustls::{ClientConfig, DistinguishedName, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::ServerName;
@@ -24,10 +25,34 @@ use crate::x509::{X509Name, X509};
 use hello::HelloScanner;
 use verifier::{client_hooks, with_client_scope, ClientIdentity, ClientScope, PeerVerifier};
 
-/// The crypto provider: aws-lc-rs, narrowed to the configuration's suites and groups.
-fn provider(config: &Config) -> Arc<CryptoProvider> {
+/// aws-lc-rs's provider as it comes, made once.
+pub(crate) fn default_provider() -> &'static Arc<CryptoProvider> {
     static DEFAULT: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    let default = DEFAULT.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    DEFAULT.get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+}
+
+/// Engine configurations made from one configuration snapshot on first use and shared by
+/// its connections, which clone them and add their own parts. A snapshot starts empty
+/// ([`Config::seal`]).
+#[derive(Clone, Default)]
+pub(crate) struct EngineCache {
+    provider: OnceLock<Arc<CryptoProvider>>,
+    client: OnceLock<Arc<ClientConfig>>,
+    server: OnceLock<Arc<ServerConfig>>,
+}
+
+/// The crypto provider of `config`'s snapshot.
+fn provider(config: &Config) -> Arc<CryptoProvider> {
+    config
+        .engines
+        .provider
+        .get_or_init(|| narrowed_provider(config))
+        .clone()
+}
+
+/// aws-lc-rs, narrowed to the configuration's suites and groups.
+fn narrowed_provider(config: &Config) -> Arc<CryptoProvider> {
+    let default = default_provider();
     if config.tls12_suites.is_none() && config.tls13_suites.is_none() && config.groups.is_none() {
         return default.clone();
     }
@@ -134,6 +159,20 @@ pub enum Processed {
     ClientHello,
 }
 
+/// What a read of decrypted data found.
+pub enum Plaintext {
+    /// This many bytes.
+    Data(usize),
+    /// Nothing: the peer sent close_notify.
+    Closed,
+    /// Nothing yet.
+    Empty,
+    /// Nothing: the transport ended without close_notify.
+    Eof,
+    /// The engine failed.
+    Failed(io::Error),
+}
+
 /// One TLS session over rustls.
 pub struct TlsEngine {
     state: State,
@@ -152,15 +191,27 @@ pub struct TlsEngine {
     ex_data: Arc<ExData>,
     /// Client: what the shared client hooks act on while this connection is processed.
     client_scope: Option<Arc<ClientScope>>,
+    /// The running connection has processed all it was given, without failing: processing
+    /// again would change nothing, so [`TlsEngine::process`] skips it. Only ever true while
+    /// running (that state is the last).
+    settled: bool,
+    /// A short read emptied the running connection's plaintext, and nothing has come in or
+    /// been processed since: another read would find nothing (the peer had not closed).
+    drained: bool,
+    /// The last processing saw the peer's close_notify.
+    peer_closed: bool,
 }
 
 impl TlsEngine {
     /// Starts a session as `role`. A server only collects the ClientHello until
     /// [`TlsEngine::accept`]; a client sends its hello at once.
     pub fn new(config: &Config, role: Role, params: &EngineParams<'_>) -> Result<Self> {
-        let versions = protocol_versions(config)?;
         let mut engine = Self {
-            state: State::Accepting(Box::default()),
+            state: match role {
+                Role::Server => State::Accepting(Box::default()),
+                // Until the connection below replaces it.
+                Role::Client => State::Failed(rustls::Error::HandshakeNotComplete),
+            },
             role,
             pending_alert: None,
             raw_alert: Vec::new(),
@@ -175,8 +226,12 @@ impl TlsEngine {
             }),
             ex_data: params.ex_data.clone(),
             client_scope: None,
+            settled: false,
+            drained: false,
+            peer_closed: false,
         };
         if role == Role::Server {
+            protocol_versions(config)?;
             // A mismatched pair is reported now; a missing one may still come from the
             // servername callback's context switch.
             config.certified_key(None)?;
@@ -184,6 +239,7 @@ impl TlsEngine {
                 (HelloScanner::server_hello(), HelloScanner::client_hello());
             return Ok(engine);
         }
+        let base = base_client_config(config)?;
         engine.client_scope = Some(Arc::new(ClientScope {
             verifier: engine.verifier(config, role, params),
             identity: Arc::new(ClientIdentity {
@@ -191,13 +247,7 @@ impl TlsEngine {
                 ca_names: engine.ca_names.clone(),
             }),
         }));
-        let (verifier, resolver) = client_hooks();
-        let builder = ClientConfig::builder_with_provider(provider(config))
-            .with_protocol_versions(&versions)
-            .map_err(Error::Protocol)?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier);
-        let mut cc = builder.with_client_cert_resolver(resolver);
+        let mut cc = (*base).clone();
         cc.resumption = Resumption::store(Arc::new(ConnectionSessions(params.session.clone())));
         if config.options & OP_NO_TICKET != 0 {
             cc.resumption = cc
@@ -308,20 +358,16 @@ impl TlsEngine {
         alpn: AlpnDecision,
         ocsp: Vec<u8>,
     ) -> Result<ServerConfig> {
-        let versions = protocol_versions(config)?;
+        let mut sc = if params.verify.mode & VERIFY_PEER != 0 {
+            // The verifier is this connection's own, and rustls takes one only in the builder.
+            server_settings(config, Some(self.verifier(config, Role::Server, params)))?
+        } else {
+            (*base_server_config(config)?).clone()
+        };
         let key = config
             .certified_key(Some(ocsp))?
             .ok_or(Error::Missing("certificate and private key"))?;
-        let builder = ServerConfig::builder_with_provider(provider(config))
-            .with_protocol_versions(&versions)
-            .map_err(Error::Protocol)?;
-        let builder = if params.verify.mode & VERIFY_PEER != 0 {
-            builder.with_client_cert_verifier(self.verifier(config, Role::Server, params))
-        } else {
-            builder.with_no_client_auth()
-        };
-        let mut sc = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(key)));
-        sc.ignore_client_order = config.options & OP_CIPHER_SERVER_PREFERENCE != 0;
+        sc.cert_resolver = Arc::new(SingleCertAndKey::from(key));
         sc.key_log = self.secrets.clone();
         sc.alpn_protocols = match alpn {
             AlpnDecision::None => Vec::new(),
@@ -330,20 +376,10 @@ impl TlsEngine {
                 return Err(Error::WrongState("an aborted ClientHello cannot go on"))
             }
         };
-        let caching = config.session_cache_mode & SESS_CACHE_SERVER != 0;
-        sc.session_storage = if caching {
-            Arc::new(ServerSessions::of(config))
-        } else {
-            Arc::new(rustls::server::NoServerSessionStorage {})
-        };
-        if config.options & OP_NO_TICKET == 0 {
-            sc.ticketer = Arc::new(TimedTicketer::of(config));
-        } else if !caching {
-            sc.send_tls13_tickets = 0;
-        }
         Ok(sc)
     }
 
+    #[inline]
     fn conn(&self) -> Option<&rustls::Connection> {
         match &self.state {
             State::Running(c) => Some(c),
@@ -353,16 +389,28 @@ impl TlsEngine {
 
     /// Takes ciphertext from `rd` (one read call). Ok(0) means the transport reached EOF.
     pub fn read_tls(&mut self, rd: &mut dyn Read) -> io::Result<usize> {
-        let mut tee = TeeReader {
-            inner: rd,
-            scanner: &mut self.incoming_hello,
+        let mut tee;
+        // Once the peer's hello has passed, its bytes go to the engine as they are.
+        let rd: &mut dyn Read = if self.incoming_hello.is_done() {
+            rd
+        } else {
+            tee = TeeReader {
+                inner: rd,
+                scanner: &mut self.incoming_hello,
+            };
+            &mut tee
         };
-        match &mut self.state {
-            State::Accepting(acceptor) => acceptor.read_tls(&mut tee),
-            State::Running(conn) => conn.read_tls(&mut tee),
+        let read = match &mut self.state {
+            State::Accepting(acceptor) => acceptor.read_tls(rd),
+            State::Running(conn) => conn.read_tls(rd),
             // Input waits while the connection decides, or after a failure.
             State::HelloReceived(_) | State::Failed(_) => Err(io::ErrorKind::WouldBlock.into()),
+        };
+        // EOF is news too: the connection reports it when processed, or when read.
+        if read.is_ok() {
+            (self.settled, self.drained) = (false, false);
         }
+        read
     }
 
     /// Writes pending ciphertext to `wr` (one write call).
@@ -375,18 +423,33 @@ impl TlsEngine {
             self.raw_alert.drain(..n);
             return Ok(n);
         }
-        let mut tee = TeeWriter {
-            inner: wr,
-            scanner: &mut self.outgoing_hello,
+        let mut tee;
+        // Once our hello has passed, our bytes go out as they are.
+        let wr: &mut dyn Write = if self.outgoing_hello.is_done() {
+            wr
+        } else {
+            tee = TeeWriter {
+                inner: wr,
+                scanner: &mut self.outgoing_hello,
+            };
+            &mut tee
         };
         match &mut self.state {
-            State::Running(conn) => conn.write_tls(&mut tee),
+            State::Running(conn) => conn.write_tls(wr),
             _ => Ok(0),
         }
     }
 
     /// Processes the ciphertext taken so far.
+    #[inline] // A settled engine answers at once; every `recv` that finds no input asks.
     pub fn process(&mut self) -> Result<Processed> {
+        if self.settled {
+            return Ok(Processed::Progress);
+        }
+        self.process_state()
+    }
+
+    fn process_state(&mut self) -> Result<Processed> {
         match &mut self.state {
             State::Accepting(acceptor) => match acceptor.accept() {
                 Ok(None) => Ok(Processed::Progress),
@@ -401,30 +464,36 @@ impl TlsEngine {
                 }
             },
             State::HelloReceived(_) => Ok(Processed::ClientHello),
-            State::Running(conn) => {
-                let processed = match &self.client_scope {
-                    Some(scope) => with_client_scope(scope, || conn.process_new_packets()),
-                    None => conn.process_new_packets(),
-                };
-                match processed {
-                    Ok(_) => Ok(Processed::Progress),
-                    Err(e) => Err(self.map_error(e)),
-                }
-            }
+            State::Running(_) => match self.process_packets() {
+                Some(Err(e)) => Err(self.map_error(e)),
+                _ => Ok(Processed::Progress),
+            },
             State::Failed(e) => Err(Error::Protocol(e.clone())),
         }
+    }
+
+    /// Has the running connection process what it holds (None before it runs). A failure
+    /// stays: rustls returns it again on every later call.
+    fn process_packets(&mut self) -> Option<std::result::Result<rustls::IoState, rustls::Error>> {
+        let State::Running(conn) = &mut self.state else {
+            return None;
+        };
+        let processed = match &self.client_scope {
+            Some(scope) => with_client_scope(scope, || conn.process_new_packets()),
+            None => conn.process_new_packets(),
+        };
+        self.settled = processed.is_ok();
+        self.drained = false;
+        if let Ok(state) = &processed {
+            self.peer_closed = state.peer_has_closed();
+        }
+        Some(processed)
     }
 
     /// The engine's state after processing what it has buffered (None before it runs, or
     /// once it failed).
     fn io_state(&mut self) -> Option<rustls::IoState> {
-        let State::Running(conn) = &mut self.state else {
-            return None;
-        };
-        match &self.client_scope {
-            Some(scope) => with_client_scope(scope, || conn.process_new_packets()).ok(),
-            None => conn.process_new_packets().ok(),
-        }
+        self.process_packets()?.ok()
     }
 
     /// Ciphertext waiting to be written.
@@ -451,13 +520,27 @@ impl TlsEngine {
         Error::Protocol(e)
     }
 
-    /// Reads decrypted application data: Ok(0) after the peer's close_notify; WouldBlock when
-    /// none is buffered; UnexpectedEof when the transport ended without close_notify.
-    pub fn read_plaintext(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.state {
-            State::Running(conn) => conn.reader().read(buf),
-            _ => Err(io::ErrorKind::WouldBlock.into()),
+    /// Reads decrypted application data into `buf` (not empty).
+    #[inline]
+    pub fn read_plaintext(&mut self, buf: &mut [u8]) -> Plaintext {
+        let State::Running(conn) = &mut self.state else {
+            return Plaintext::Empty;
+        };
+        if self.drained {
+            return Plaintext::Empty;
         }
+        let read = match conn.reader().read(buf) {
+            Ok(0) => Plaintext::Closed,
+            Ok(n) => Plaintext::Data(n),
+            Err(e) => match e.kind() {
+                io::ErrorKind::WouldBlock => Plaintext::Empty,
+                io::ErrorKind::UnexpectedEof => Plaintext::Eof,
+                _ => Plaintext::Failed(e),
+            },
+        };
+        // The engine's read takes all there is until `buf` is full: a short one empties it.
+        self.drained = !self.peer_closed && matches!(read, Plaintext::Data(n) if n < buf.len());
+        read
     }
 
     /// Queues application data for encryption; takes all of it.
@@ -472,11 +555,13 @@ impl TlsEngine {
     }
 
     /// Whether the handshake is still going on.
+    #[inline]
     pub fn is_handshaking(&self) -> bool {
         self.conn().is_none_or(|c| c.is_handshaking())
     }
 
     /// Whether ciphertext waits to be written.
+    #[inline]
     pub fn wants_write(&self) -> bool {
         self.pending_alert.is_some()
             || !self.raw_alert.is_empty()
@@ -608,6 +693,60 @@ impl TlsEngine {
     pub fn ex_data(&self) -> &Arc<ExData> {
         &self.ex_data
     }
+}
+
+/// What every client of `config`'s snapshot shares: provider, versions and the client hooks.
+fn base_client_config(config: &Config) -> Result<Arc<ClientConfig>> {
+    if let Some(cc) = config.engines.client.get() {
+        return Ok(cc.clone());
+    }
+    let versions = protocol_versions(config)?;
+    let (verifier, resolver) = client_hooks();
+    let cc = ClientConfig::builder_with_provider(provider(config))
+        .with_protocol_versions(&versions)
+        .map_err(Error::Protocol)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_cert_resolver(resolver);
+    Ok(config.engines.client.get_or_init(|| Arc::new(cc)).clone())
+}
+
+/// What every server of `config`'s snapshot that does not ask for client certificates
+/// shares.
+fn base_server_config(config: &Config) -> Result<Arc<ServerConfig>> {
+    if let Some(sc) = config.engines.server.get() {
+        return Ok(sc.clone());
+    }
+    let sc = server_settings(config, None)?;
+    Ok(config.engines.server.get_or_init(|| Arc::new(sc)).clone())
+}
+
+/// A server's engine configuration from the context's settings, verifying client
+/// certificates with `verifier` if given. Each connection sets its own certificate (with the
+/// OCSP response it staples), key log and ALPN choice.
+fn server_settings(config: &Config, verifier: Option<Arc<PeerVerifier>>) -> Result<ServerConfig> {
+    let versions = protocol_versions(config)?;
+    let builder = ServerConfig::builder_with_provider(provider(config))
+        .with_protocol_versions(&versions)
+        .map_err(Error::Protocol)?;
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut sc = builder.with_cert_resolver(Arc::new(ResolvesServerCertUsingSni::new()));
+    sc.ignore_client_order = config.options & OP_CIPHER_SERVER_PREFERENCE != 0;
+    let caching = config.session_cache_mode & SESS_CACHE_SERVER != 0;
+    sc.session_storage = if caching {
+        Arc::new(ServerSessions::of(config))
+    } else {
+        Arc::new(rustls::server::NoServerSessionStorage {})
+    };
+    if config.options & OP_NO_TICKET == 0 {
+        sc.ticketer = Arc::new(TimedTicketer::of(config));
+    } else if !caching {
+        sc.send_tls13_tickets = 0;
+    }
+    Ok(sc)
 }
 
 fn protocol_versions(config: &Config) -> Result<Vec<&'static SupportedProtocolVersion>> {

@@ -215,7 +215,7 @@ impl ServerCertVerifier for ClientHooks {
 fn algorithms() -> WebPkiSupportedAlgorithms {
     match current_scope() {
         Some(scope) => scope.verifier.algorithms,
-        None => rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms,
+        None => super::default_provider().signature_verification_algorithms,
     }
 }
 
