@@ -16,11 +16,34 @@ use crate::ctx::{info_callback, verify_callback, HelloName, NativeContext, Owner
 use crate::errors::{clear_parked, ssl_error, take_parked};
 use crate::stream::PyStream;
 
-thread_local! {
-    /// Where `recv` decrypts into before the bytes object is made.
-    static RECV_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
 use crate::x509::{NativePKey, NativeX509};
+
+thread_local! {
+    /// Where `recv` decrypts and `bio_read` copies into before the bytes object is made.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most one `recv` or `bio_read` returns: a huge size asked for must not allocate (or
+/// abort on) that much up front; a read may return less than asked anyway.
+const MAX_READ: usize = 1 << 20;
+
+/// Runs `read` on the first `len` bytes of this thread's scratch buffer, which serves every
+/// call (a read that finds nothing allocates nothing).
+fn with_scratch<R>(len: usize, read: impl FnOnce(&mut [u8]) -> R) -> R {
+    SCRATCH.with(|scratch| {
+        let mut buf = scratch.borrow_mut();
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        read(&mut buf[..len])
+    })
+}
+
+/// The bytes object of what a read left at the start of the scratch buffer. The read ran on
+/// this thread, the GIL released or not.
+fn scratch_bytes(py: Python<'_>, len: usize) -> Bound<'_, PyBytes> {
+    SCRATCH.with(|scratch| PyBytes::new(py, &scratch.borrow()[..len]))
+}
 
 type Shared = ReentrantMutex<RefCell<ferrossl::Connection>>;
 
@@ -252,27 +275,18 @@ impl NativeConnection {
             Some(f) if !f.is_none() => f.bitand(MSG_PEEK)?.is_truthy()?,
             _ => false,
         };
-        // A read returns what is decrypted already: a huge `bufsiz` must not allocate (or
-        // abort on) that much up front. The thread's scratch buffer serves every call, so a
-        // read that finds nothing allocates nothing; the bytes object is made from it.
-        let want = bufsiz.min(1 << 20);
         // What one call decrypts is bounded by what the engine takes per read (a few
         // records), whatever `bufsiz` is.
         let got = self.run_io(py, 0, move |c| {
-            RECV_SCRATCH.with(|scratch| {
-                let mut buf = scratch.borrow_mut();
-                if buf.len() < want {
-                    buf.resize(want, 0);
-                }
+            with_scratch(bufsiz.min(MAX_READ), |buf| {
                 if peek {
-                    c.recv_peek(&mut buf[..want])
+                    c.recv_peek(buf)
                 } else {
-                    c.recv(&mut buf[..want])
+                    c.recv(buf)
                 }
             })
         })?;
-        // The closure ran on this thread, the GIL released or not: the scratch holds the data.
-        Ok(RECV_SCRATCH.with(|scratch| PyBytes::new(py, &scratch.borrow()[..got])))
+        Ok(scratch_bytes(py, got))
     }
 
     fn pending(&self, py: Python<'_>) -> PyResult<usize> {
@@ -294,8 +308,10 @@ impl NativeConnection {
         self.memory_only()?;
         let n: usize = args::int(bufsiz, "bufsiz must be an integer")?.extract()?;
         // A copy of ciphertext sealed earlier.
-        let data = self.run_io(py, 0, move |c| c.bio_read(n))?;
-        Ok(PyBytes::new(py, &data))
+        let got = self.run_io(py, 0, move |c| {
+            with_scratch(n.min(MAX_READ), |buf| c.bio_read_into(buf))
+        })?;
+        Ok(scratch_bytes(py, got))
     }
 
     fn bio_shutdown(&self, py: Python<'_>) -> PyResult<()> {
