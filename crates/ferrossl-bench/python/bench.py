@@ -248,7 +248,10 @@ def implementations(args: argparse.Namespace) -> list[tuple[str, Any]]:
 def cell(samples: list[float] | str, unit: str) -> str:
     if isinstance(samples, str):
         return f"n/a: {samples}"
-    return f"{statistics.median(samples):.0f} {unit} ({min(samples):.0f}–{max(samples):.0f})"
+    # Small values (a round trip in µs) keep a decimal, so that their ratios can be read.
+    digits = 1 if statistics.median(samples) < 100 else 0
+    low, mid, high = min(samples), statistics.median(samples), max(samples)
+    return f"{mid:.{digits}f} {unit} ({low:.{digits}f}–{high:.{digits}f})"
 
 
 def ratio(a: list[float] | str, b: list[float] | str) -> str:
