@@ -279,6 +279,49 @@ fn the_servername_callback_switches_dtls_servers_to_another_context() {
 }
 
 /// Runs `c` and `s` until both finished the handshake.
+#[test]
+fn after_a_servername_switch_the_new_contexts_alpn_callback_decides() {
+    use ferrossl::context::AlpnSelection;
+    use std::sync::Arc;
+    let pki = TestPki::generate();
+    let default_ctx = dtls_server_ctx(&pki.server_ecdsa);
+    default_ctx.set_alpn_select_callback(Arc::new(|_| Ok(AlpnSelection::Select(b"a".to_vec()))));
+    let other_ctx = dtls_server_ctx(&pki.server_rsa);
+    other_ctx.set_alpn_select_callback(Arc::new(|_| Ok(AlpnSelection::Select(b"b".to_vec()))));
+    // A context without a callback picks from its own list.
+    let listed_ctx = dtls_server_ctx(&pki.server_rsa);
+    listed_ctx.set_alpn_protos(&[b"c"]).unwrap();
+    default_ctx.set_tlsext_servername_callback(Arc::new(move |hello| {
+        match hello.server_name() {
+            Some("other.localhost") => hello.set_context(&other_ctx),
+            Some("listed.localhost") => hello.set_context(&listed_ctx),
+            _ => {}
+        }
+        Ok(())
+    }));
+    let cctx = Context::new(Method::Dtls);
+    cctx.set_alpn_protos(&[b"a", b"b", b"c"]).unwrap();
+    for (name, chosen) in [
+        ("localhost", &b"a"[..]),
+        ("other.localhost", b"b"),
+        ("listed.localhost", b"c"),
+    ] {
+        let (mut c, mut s) = pair(&cctx, &default_ctx);
+        c.set_tlsext_host_name(name).unwrap();
+        handshake(&mut c, &mut s).unwrap();
+        assert_eq!(
+            c.get_alpn_proto_negotiated().as_deref(),
+            Some(chosen),
+            "{name}"
+        );
+        assert_eq!(
+            s.get_alpn_proto_negotiated().as_deref(),
+            Some(chosen),
+            "{name}"
+        );
+    }
+}
+
 fn handshake_datagrams(c: &mut Connection, s: &mut Connection) {
     for _ in 0..10 {
         let _ = c.do_handshake();

@@ -16,6 +16,7 @@ use crate::constants::*;
 use crate::context::{AlpnSelection, ClientHello, Context, ServernameCallback};
 use crate::dtls::{self, DtlsEngine, DtlsParams, ListenOutcome, SrtpProfile};
 use crate::error::{Error, Result};
+use crate::ex_data::ExData;
 use crate::session::Session;
 use crate::tls::AlpnDecision;
 
@@ -145,6 +146,25 @@ impl Datagrams {
     }
 }
 
+/// A DTLS server's ALPN decision by `context`'s select callback, if it has one.
+fn alpn_select(context: &Context, ex_data: &Arc<ExData>) -> Option<dtls::AlpnSelectCallback> {
+    let cb = context.hello_callbacks().1?;
+    let ex = ex_data.clone();
+    Some(Arc::new(move |offered: &[Vec<u8>]| {
+        let hello = ClientHello {
+            server_name: None,
+            alpn: offered,
+            ex_data: &ex,
+            new_context: None,
+        };
+        match cb(&hello) {
+            Ok(AlpnSelection::Select(p)) if offered.contains(&p) => AlpnDecision::Select(p),
+            Ok(AlpnSelection::NoOverlap) => AlpnDecision::None,
+            _ => AlpnDecision::Abort,
+        }
+    }))
+}
+
 impl Connection {
     /// A DTLS connection over a connected UDP socket. A blocking socket handles the
     /// retransmission timer itself; a non-blocking one returns `WantRead`, and the caller calls
@@ -205,26 +225,12 @@ impl Connection {
         let peer_addr = dgram.socket.as_ref().and_then(|s| s.peer_addr().ok());
         let cookies = (role == Role::Server && self.config.options & OP_COOKIE_EXCHANGE != 0)
             .then(|| self.context.cookie_provider(self.ex_data.clone()));
-        let (servername_cb, alpn_cb) = self.context.hello_callbacks();
-        let servername = servername_cb
+        let servername = self
+            .context
+            .hello_callbacks()
+            .0
             .filter(|_| role == Role::Server)
             .map(|cb| self.dtls_servername(cb, dgram.switched.clone()));
-        let ex = self.ex_data.clone();
-        let alpn_select: Option<dtls::AlpnSelectCallback> = alpn_cb.map(|cb| {
-            Arc::new(move |offered: &[Vec<u8>]| {
-                let hello = ClientHello {
-                    server_name: None,
-                    alpn: offered,
-                    ex_data: &ex,
-                    new_context: None,
-                };
-                match cb(&hello) {
-                    Ok(AlpnSelection::Select(p)) if offered.contains(&p) => AlpnDecision::Select(p),
-                    Ok(AlpnSelection::NoOverlap) => AlpnDecision::None,
-                    _ => AlpnDecision::Abort,
-                }
-            }) as dtls::AlpnSelectCallback
-        });
         let srtp = match self.config.srtp_profiles.as_str() {
             "" => Vec::new(),
             list => SrtpProfile::parse_list(list)?,
@@ -232,11 +238,12 @@ impl Connection {
         Ok(DtlsParams {
             mtu: dgram.mtu,
             srtp_profiles: srtp,
+            // The connection's own list, else its configuration's.
             alpn_protocols: self
                 .alpn_protos
                 .clone()
                 .unwrap_or_else(|| self.config.alpn_protos.clone()),
-            alpn_select,
+            alpn_select: alpn_select(&self.context, &self.ex_data),
             servername,
             server_name: self.server_name.clone(),
             verify_host: self.verify_host.clone(),
@@ -256,12 +263,15 @@ impl Connection {
     /// The engine's servername callback: the context's, with `hello.set_context` switching
     /// the handshake to another context (which the connection adopts, see
     /// [`Connection::adopt_switched_context`]).
+    /// The new context's ALPN callback (or, without one, its protocol list) decides for the
+    /// handshake it takes over, as on the TLS path; a list set on the connection stays.
     fn dtls_servername(
         &self,
         cb: ServernameCallback,
         switched: Arc<Mutex<Option<Context>>>,
     ) -> dtls::ServernameCallback {
         let ex = self.ex_data.clone();
+        let own_alpn = self.alpn_protos.clone();
         Arc::new(move |server_name: Option<&str>, alpn: &[Vec<u8>]| {
             let mut hello = ClientHello {
                 server_name,
@@ -272,8 +282,15 @@ impl Connection {
             cb(&mut hello)?;
             Ok(hello.new_context.map(|ctx| {
                 let config = ctx.config();
+                let switch = dtls::Switched {
+                    alpn_protocols: own_alpn
+                        .clone()
+                        .unwrap_or_else(|| config.alpn_protos.clone()),
+                    alpn_select: alpn_select(&ctx, &ex),
+                    config,
+                };
                 *switched.lock().expect("context slot") = Some(ctx);
-                config
+                switch
             }))
         })
     }

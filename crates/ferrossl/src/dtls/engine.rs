@@ -700,14 +700,16 @@ impl DtlsEngine {
             Error::Callback(message) => DtlsError::Callback(message),
             other => DtlsError::Callback(format!("servername callback: {other}")),
         })?;
-        if let Some(config) = switched {
+        if let Some(switched) = switched {
             // The pair was checked when the context's configuration was sealed.
-            if !matches!(config.identity, Ok(Some(_))) {
+            if !matches!(switched.config.identity, Ok(Some(_))) {
                 return Err(DtlsError::Callback(
                     "the servername callback's context has no matching certificate and key".into(),
                 ));
             }
-            self.config = config;
+            self.config = switched.config;
+            self.params.alpn_protocols = switched.alpn_protocols;
+            self.params.alpn_select = switched.alpn_select;
         }
         Ok(())
     }

@@ -60,10 +60,22 @@ pub use srtp::SrtpProfile;
 /// verifies a chain; tests can pin it.
 pub type WallClock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 
-/// A server's servername callback: given the client's SNI name and ALPN offer, it may return
-/// another configuration (certificate, key, verification) to serve the handshake with.
+/// A server's servername callback: given the client's SNI name and ALPN offer, it may switch
+/// the handshake to another configuration (certificate, key, verification) and ALPN policy.
 pub type ServernameCallback =
-    Arc<dyn Fn(Option<&str>, &[Vec<u8>]) -> crate::Result<Option<Arc<Config>>> + Send + Sync>;
+    Arc<dyn Fn(Option<&str>, &[Vec<u8>]) -> crate::Result<Option<Switched>> + Send + Sync>;
+
+/// What the servername callback switched a server's handshake to (virtual hosting by SNI
+/// name, RFC 6066 §3): everything chosen after it comes from here, ALPN included.
+#[derive(Clone)]
+pub struct Switched {
+    /// The other context's configuration.
+    pub config: Arc<Config>,
+    /// Replaces [`DtlsParams::alpn_protocols`].
+    pub alpn_protocols: Vec<Vec<u8>>,
+    /// Replaces [`DtlsParams::alpn_select`].
+    pub alpn_select: Option<AlpnSelectCallback>,
+}
 
 /// A server's ALPN choice among the client's offer.
 pub type AlpnSelectCallback = Arc<dyn Fn(&[Vec<u8>]) -> AlpnDecision + Send + Sync>;
