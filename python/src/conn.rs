@@ -27,22 +27,30 @@ thread_local! {
 /// abort on) that much up front; a read may return less than asked anyway.
 const MAX_READ: usize = 1 << 20;
 
-/// Runs `read` on the first `len` bytes of this thread's scratch buffer, which serves every
-/// call (a read that finds nothing allocates nothing).
-fn with_scratch<R>(len: usize, read: impl FnOnce(&mut [u8]) -> R) -> R {
-    SCRATCH.with(|scratch| {
-        let mut buf = scratch.borrow_mut();
+/// This thread's scratch buffer, taken for one read (so that a read that finds nothing
+/// allocates nothing) and given back when dropped. A callback that reads on another
+/// connection during the read finds the slot empty and uses a buffer of its own.
+struct Scratch(Vec<u8>);
+
+impl Scratch {
+    fn take(len: usize) -> Self {
+        let mut buf = SCRATCH.with(|slot| std::mem::take(&mut *slot.borrow_mut()));
         if buf.len() < len {
             buf.resize(len, 0);
         }
-        read(&mut buf[..len])
-    })
+        Self(buf)
+    }
 }
 
-/// The bytes object of what a read left at the start of the scratch buffer. The read ran on
-/// this thread, the GIL released or not.
-fn scratch_bytes(py: Python<'_>, len: usize) -> Bound<'_, PyBytes> {
-    SCRATCH.with(|scratch| PyBytes::new(py, &scratch.borrow()[..len]))
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        SCRATCH.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            if slot.len() < self.0.len() {
+                *slot = std::mem::take(&mut self.0);
+            }
+        });
+    }
 }
 
 type Shared = ReentrantMutex<RefCell<ferrossl::Connection>>;
@@ -277,16 +285,20 @@ impl NativeConnection {
         };
         // What one call decrypts is bounded by what the engine takes per read (a few
         // records), whatever `bufsiz` is.
-        let got = self.run_io(py, 0, move |c| {
-            with_scratch(bufsiz.min(MAX_READ), |buf| {
+        let mut scratch = Scratch::take(bufsiz.min(MAX_READ));
+        let buf = &mut scratch.0[..bufsiz.min(MAX_READ)];
+        let got = self.run_io(
+            py,
+            0,
+            move |c| {
                 if peek {
                     c.recv_peek(buf)
                 } else {
                     c.recv(buf)
                 }
-            })
-        })?;
-        Ok(scratch_bytes(py, got))
+            },
+        )?;
+        Ok(PyBytes::new(py, &scratch.0[..got]))
     }
 
     fn pending(&self, py: Python<'_>) -> PyResult<usize> {
@@ -308,10 +320,10 @@ impl NativeConnection {
         self.memory_only()?;
         let n: usize = args::int(bufsiz, "bufsiz must be an integer")?.extract()?;
         // A copy of ciphertext sealed earlier.
-        let got = self.run_io(py, 0, move |c| {
-            with_scratch(n.min(MAX_READ), |buf| c.bio_read_into(buf))
-        })?;
-        Ok(scratch_bytes(py, got))
+        let mut scratch = Scratch::take(n.min(MAX_READ));
+        let buf = &mut scratch.0[..n.min(MAX_READ)];
+        let got = self.run_io(py, 0, move |c| c.bio_read_into(buf))?;
+        Ok(PyBytes::new(py, &scratch.0[..got]))
     }
 
     fn bio_shutdown(&self, py: Python<'_>) -> PyResult<()> {

@@ -316,3 +316,31 @@ def test_a_call_while_another_thread_holds_the_connection_does_not_hang(pki):
     client.send(b"after")
     pump(client, server)
     assert server.recv(10) == b"after"
+
+
+def test_a_callback_may_read_on_another_connection_during_a_read(pki):
+    # recv drives the client's handshake; its verify callback reads from another connection
+    # on the same thread while the outer read is still going on.
+    other_client, other_server = memory_pair(pki)
+    handshake(other_client, other_server)
+    other_client.send(b"from the other")
+    pump(other_client, other_server)
+    seen = []
+
+    def verify(conn, cert, errnum, depth, ok):
+        if not seen:
+            seen.append(other_server.recv(100))
+        return ok
+
+    cctx = client_context(pki)
+    cctx.set_verify(SSL.VERIFY_PEER, verify)
+    client, server = memory_pair(pki, cctx)
+    with pytest.raises(SSL.WantReadError):
+        client.recv(10)
+    pump(client, server)
+    with pytest.raises(SSL.WantReadError):
+        server.do_handshake()
+    pump(server, client)
+    with pytest.raises(SSL.WantReadError):
+        client.recv(10)
+    assert seen == [b"from the other"]

@@ -222,7 +222,6 @@ impl Config {
     /// Prepares what the engines need from this configuration, once per snapshot instead of
     /// once per connection.
     pub(crate) fn seal(mut self) -> Self {
-        self.engines = Default::default();
         self.identity = match (self.cert_chain.first(), &self.key) {
             (Some(cert), Some(key)) => match key.matches(cert) {
                 Ok(()) => {

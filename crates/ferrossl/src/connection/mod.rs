@@ -73,6 +73,16 @@ impl ByteQueue {
     }
 }
 
+/// The error for input the engine could not take: the engine's own failure, if it failed
+/// earlier (so that it is reported again, as OpenSSL does, rather than a full buffer),
+/// else the transport's.
+fn read_failed(engine: &mut TlsEngine, e: io::Error) -> Error {
+    match engine.process() {
+        Err(failed) => failed,
+        Ok(_) => Error::from_transport(e, Error::WantRead),
+    }
+}
+
 /// The largest TLS record on the wire: a 5-byte header and at most 2^14 + 256 bytes of
 /// protected payload (RFC 8446 §5.2).
 const MAX_RECORD_LEN: usize = 5 + (1 << 14) + 256;
@@ -670,14 +680,14 @@ impl Connection {
                     let mut bytes = incoming.as_slice();
                     let n = engine
                         .read_tls(&mut bytes)
-                        .map_err(|e| Error::from_transport(e, Error::WantRead))?;
+                        .map_err(|e| read_failed(engine, e))?;
                     incoming.consume(n);
                     n
                 }
             }
             Transport::Stream(stream) => engine
                 .read_tls(stream.as_mut())
-                .map_err(|e| Error::from_transport(e, Error::WantRead))?,
+                .map_err(|e| read_failed(engine, e))?,
         };
         if n == 0 {
             self.transport_eof = true;
@@ -868,7 +878,11 @@ impl Connection {
         };
         // Ciphertext from an earlier call goes first, so a slow peer bounds what we buffer.
         self.push()?;
-        let n = self.engine()?.write_plaintext(data)?;
+        let engine = self.engine()?;
+        // A record that failed when a read processed it (behind data that read returned)
+        // fails the write with its own error, not the engine's refusal to write.
+        engine.process()?;
+        let n = engine.write_plaintext(data)?;
         match self.push() {
             Ok(()) | Err(Error::WantWrite) => Ok(n),
             Err(e) => Err(e),

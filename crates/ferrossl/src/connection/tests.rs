@@ -1,5 +1,6 @@
 //! `bio_read_into` against `bio_read`: the same bytes, the same WantRead, and for DTLS one
-//! datagram per call, cut to the buffer.
+//! datagram per call, cut to the buffer. And how a record that fails behind data is
+//! reported: once the data is read, by every later call, with its own error.
 
 use super::Connection;
 use crate::constants::*;
@@ -174,4 +175,37 @@ fn data_and_close_notify_in_one_write_read_as_data_then_zero_return() {
     s.send(b"again").unwrap();
     pump(&mut s, &mut c);
     assert_eq!(recv(&mut c), b"again");
+}
+
+/// `good` sealed as one record, then a record whose last byte is flipped (it cannot be
+/// decrypted), as one flight.
+fn data_then_a_bad_record(c: &mut Connection, good: &[u8]) -> Vec<u8> {
+    c.send(good).unwrap();
+    let mut flight = c.bio_read(1 << 16).unwrap();
+    c.send(b"bad!").unwrap();
+    let mut bad = c.bio_read(1 << 16).unwrap();
+    *bad.last_mut().unwrap() ^= 1;
+    flight.extend_from_slice(&bad);
+    flight
+}
+
+#[test]
+fn a_bad_record_behind_data_fails_every_later_call_with_its_own_error() {
+    let pki = TestPki::generate();
+    let (mut c, mut s) = pair(Method::Tls, &pki);
+    handshake(&mut c, &mut s);
+    let flight = data_then_a_bad_record(&mut c, b"request");
+    s.bio_write(&flight).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(s.recv(&mut buf).unwrap(), 7);
+    // The write learns of the failure as the reads do, not as a transport error.
+    let sent = s.send(b"response");
+    assert!(matches!(sent, Err(Error::Protocol(_))), "{sent:?}");
+    // More input from the peer does not bury the failure under a full buffer.
+    c.send(&[1u8; 40_000]).unwrap();
+    pump(&mut c, &mut s);
+    for _ in 0..3 {
+        let read = s.recv(&mut buf);
+        assert!(matches!(read, Err(Error::Protocol(_))), "{read:?}");
+    }
 }

@@ -32,13 +32,19 @@ pub(crate) fn default_provider() -> &'static Arc<CryptoProvider> {
 }
 
 /// Engine configurations made from one configuration snapshot on first use and shared by
-/// its connections, which clone them and add their own parts. A snapshot starts empty
-/// ([`Config::seal`]).
-#[derive(Clone, Default)]
+/// its connections, which clone them and add their own parts. A clone of a configuration
+/// starts with an empty cache: whatever the copy changes, its engines are made anew.
+#[derive(Default)]
 pub(crate) struct EngineCache {
     provider: OnceLock<Arc<CryptoProvider>>,
     client: OnceLock<Arc<ClientConfig>>,
     server: OnceLock<Arc<ServerConfig>>,
+}
+
+impl Clone for EngineCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
 }
 
 /// The crypto provider of `config`'s snapshot.
