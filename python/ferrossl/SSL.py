@@ -9,7 +9,6 @@ as listed in the project's docs/refused.md.
 from __future__ import annotations
 
 import os
-import socket as _socket
 import typing
 import warnings
 import weakref
@@ -162,7 +161,6 @@ SSL_CB_HANDSHAKE_DONE = 0x20
 
 SENT_SHUTDOWN = 1
 RECEIVED_SHUTDOWN = 2
-
 
 
 class X509VerificationCodes:

@@ -2,7 +2,7 @@
 //! (`send`, `sendall`, `recv`, `bio_read`, `bio_write`): the buffers they take and the errors
 //! they raise for anything else, so that a small read or write costs no Python frame.
 
-use pyo3::exceptions::{PyDeprecationWarning, PyTypeError};
+use pyo3::exceptions::{PyDeprecationWarning, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyInt, PyMemoryView, PyString};
@@ -34,14 +34,23 @@ pub fn buffer(obj: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
     Ok(copy.downcast_into::<PyBytes>()?.into())
 }
 
-/// The data and flags of `send`/`sendall`: the flags are ignored, but must be an int, as
-/// a socket's methods take.
+/// The data and flags of `send`/`sendall`, checked in pyOpenSSL's order: the flags are
+/// ignored but must be an int, as a socket's methods take; then the length, as the object
+/// reports it (a test double may claim any size), against `max_len`.
 pub fn send_buffer(
     buf: &Bound<'_, PyAny>,
     flags: Option<&Bound<'_, PyAny>>,
+    max_len: Option<usize>,
 ) -> PyResult<PyBackedBytes> {
     if flags.is_some_and(|f| !f.is_instance_of::<PyInt>()) {
         return Err(PyTypeError::new_err("flags must be an integer"));
+    }
+    if let Some(max) = max_len {
+        if !buf.is_instance_of::<PyString>() && buf.len().is_ok_and(|n| n > max) {
+            return Err(PyValueError::new_err(format!(
+                "Cannot send more than {max} bytes at once."
+            )));
+        }
     }
     buffer(buf)
 }

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use ferrossl::ex_data::ExData;
 use parking_lot::ReentrantMutex;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::PyBytes;
 
 use crate::args;
 use crate::ctx::{info_callback, verify_callback, HelloName, NativeContext, Owner, PendingContext};
@@ -30,15 +30,30 @@ const MAX_READ: usize = 1 << 20;
 /// This thread's scratch buffer, taken for one read (so that a read that finds nothing
 /// allocates nothing) and given back when dropped. A callback that reads on another
 /// connection during the read finds the slot empty and uses a buffer of its own.
-struct Scratch(Vec<u8>);
+struct Scratch {
+    buf: Vec<u8>,
+    /// How much of it the read may fill.
+    len: usize,
+}
 
 impl Scratch {
+    /// Room for a read of up to `len` bytes (at most [`MAX_READ`]).
     fn take(len: usize) -> Self {
+        let len = len.min(MAX_READ);
         let mut buf = SCRATCH.with(|slot| std::mem::take(&mut *slot.borrow_mut()));
         if buf.len() < len {
             buf.resize(len, 0);
         }
-        Self(buf)
+        Self { buf, len }
+    }
+
+    fn room(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+
+    /// The bytes object of the first `got` bytes the read left.
+    fn bytes<'py>(&self, py: Python<'py>, got: usize) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.buf[..got])
     }
 }
 
@@ -46,8 +61,8 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         SCRATCH.with(|slot| {
             let mut slot = slot.borrow_mut();
-            if slot.len() < self.0.len() {
-                *slot = std::mem::take(&mut self.0);
+            if slot.len() < self.buf.len() {
+                *slot = std::mem::take(&mut self.buf);
             }
         });
     }
@@ -247,13 +262,7 @@ impl NativeConnection {
         buf: &Bound<'_, PyAny>,
         flags: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
-        // The length as the object reports it (a test double may claim any size).
-        if !buf.is_instance_of::<PyString>() && buf.len().is_ok_and(|n| n > MAX_WRITE) {
-            return Err(PyValueError::new_err(format!(
-                "Cannot send more than {MAX_WRITE} bytes at once."
-            )));
-        }
-        let data = args::send_buffer(buf, flags)?;
+        let data = args::send_buffer(buf, flags, Some(MAX_WRITE))?;
         let data: &[u8] = &data;
         self.run_io(py, data.len(), move |c| c.send(data))
     }
@@ -266,7 +275,7 @@ impl NativeConnection {
         buf: &Bound<'_, PyAny>,
         flags: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
-        let data = args::send_buffer(buf, flags)?;
+        let data = args::send_buffer(buf, flags, None)?;
         let data: &[u8] = &data;
         self.run_io(py, data.len(), move |c| c.sendall(data))?;
         Ok(data.len())
@@ -285,8 +294,8 @@ impl NativeConnection {
         };
         // What one call decrypts is bounded by what the engine takes per read (a few
         // records), whatever `bufsiz` is.
-        let mut scratch = Scratch::take(bufsiz.min(MAX_READ));
-        let buf = &mut scratch.0[..bufsiz.min(MAX_READ)];
+        let mut scratch = Scratch::take(bufsiz);
+        let buf = scratch.room();
         let got = self.run_io(
             py,
             0,
@@ -298,7 +307,7 @@ impl NativeConnection {
                 }
             },
         )?;
-        Ok(PyBytes::new(py, &scratch.0[..got]))
+        Ok(scratch.bytes(py, got))
     }
 
     fn pending(&self, py: Python<'_>) -> PyResult<usize> {
@@ -320,10 +329,10 @@ impl NativeConnection {
         self.memory_only()?;
         let n: usize = args::int(bufsiz, "bufsiz must be an integer")?.extract()?;
         // A copy of ciphertext sealed earlier.
-        let mut scratch = Scratch::take(n.min(MAX_READ));
-        let buf = &mut scratch.0[..n.min(MAX_READ)];
+        let mut scratch = Scratch::take(n);
+        let buf = scratch.room();
         let got = self.run_io(py, 0, move |c| c.bio_read_into(buf))?;
-        Ok(PyBytes::new(py, &scratch.0[..got]))
+        Ok(scratch.bytes(py, got))
     }
 
     fn bio_shutdown(&self, py: Python<'_>) -> PyResult<()> {

@@ -91,6 +91,16 @@ def test_io_methods_take_pyopenssl_arguments(pki):
         client.sendall(b"x", "0")
     with pytest.raises(TypeError, match="buf must be"):
         client.bio_write(1.5)
+
+    class Huge(bytes):
+        def __len__(self):
+            return 2**31
+
+    # The length as the object reports it, checked after the flags (pyOpenSSL's order).
+    with pytest.raises(ValueError, match="Cannot send more than"):
+        client.send(Huge(b"x"))
+    with pytest.raises(TypeError, match="flags must be an integer"):
+        client.send(Huge(b"x"), "0")
     with pytest.raises(SSL.WantReadError):
         client.bio_read(10)
 

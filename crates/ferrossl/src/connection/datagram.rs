@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Connection;
-use crate::config::Role;
+use crate::config::{Config, Role};
 use crate::constants::*;
 use crate::context::{AlpnSelection, ClientHello, Context, ServernameCallback};
 use crate::dtls::{self, DtlsEngine, DtlsParams, ListenOutcome, SrtpProfile};
@@ -146,6 +146,12 @@ impl Datagrams {
     }
 }
 
+/// The ALPN protocols a DTLS handshake offers (client) or picks from (server without a
+/// callback): the connection's own list, else its configuration's.
+fn alpn_protocols(own: &Option<Vec<Vec<u8>>>, config: &Config) -> Vec<Vec<u8>> {
+    own.clone().unwrap_or_else(|| config.alpn_protos.clone())
+}
+
 /// A DTLS server's ALPN decision by `context`'s select callback, if it has one.
 fn alpn_select(context: &Context, ex_data: &Arc<ExData>) -> Option<dtls::AlpnSelectCallback> {
     let cb = context.hello_callbacks().1?;
@@ -238,11 +244,7 @@ impl Connection {
         Ok(DtlsParams {
             mtu: dgram.mtu,
             srtp_profiles: srtp,
-            // The connection's own list, else its configuration's.
-            alpn_protocols: self
-                .alpn_protos
-                .clone()
-                .unwrap_or_else(|| self.config.alpn_protos.clone()),
+            alpn_protocols: alpn_protocols(&self.alpn_protos, &self.config),
             alpn_select: alpn_select(&self.context, &self.ex_data),
             servername,
             server_name: self.server_name.clone(),
@@ -263,6 +265,7 @@ impl Connection {
     /// The engine's servername callback: the context's, with `hello.set_context` switching
     /// the handshake to another context (which the connection adopts, see
     /// [`Connection::adopt_switched_context`]).
+    ///
     /// The new context's ALPN callback (or, without one, its protocol list) decides for the
     /// handshake it takes over, as on the TLS path; a list set on the connection stays.
     fn dtls_servername(
@@ -283,9 +286,7 @@ impl Connection {
             Ok(hello.new_context.map(|ctx| {
                 let config = ctx.config();
                 let switch = dtls::Switched {
-                    alpn_protocols: own_alpn
-                        .clone()
-                        .unwrap_or_else(|| config.alpn_protos.clone()),
+                    alpn_protocols: alpn_protocols(&own_alpn, &config),
                     alpn_select: alpn_select(&ctx, &ex),
                     config,
                 };

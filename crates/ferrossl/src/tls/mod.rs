@@ -478,7 +478,7 @@ impl TlsEngine {
         }
     }
 
-    /// Has the running connection process what it holds (None before it runs). A failure
+    /// Makes the running connection process what it holds (None before it runs). A failure
     /// stays: rustls returns it again on every later call.
     fn process_packets(&mut self) -> Option<std::result::Result<rustls::IoState, rustls::Error>> {
         let State::Running(conn) = &mut self.state else {
