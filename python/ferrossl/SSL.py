@@ -16,7 +16,7 @@ from errno import errorcode  # noqa: F401  (pyOpenSSL re-exports it through this
 from functools import wraps as _wraps
 
 from . import _native
-from .crypto import X509, FILETYPE_PEM, PKey, X509Name, X509Store, _EllipticCurve
+from .crypto import X509, FILETYPE_PEM, PKey, X509Name, X509Store, _EllipticCurve, _Handle
 
 __all__ = [
     "Connection",
@@ -50,7 +50,10 @@ OPENSSL_DIR = SSLEAY_DIR = 4
 OPENSSL_VERSION_NUMBER = 0x30000000
 
 _VERSION_TEXT = {
-    OPENSSL_VERSION: f"ferrossl {_native.VERSION} (rustls 0.23, aws-lc-rs)".encode(),
+    # "OpenSSL <version> ..." as OpenSSL words it: programs parse the second word as the
+    # version of the OpenSSL API they talk to (OPENSSL_VERSION_NUMBER's); what runs is named
+    # after it.
+    OPENSSL_VERSION: f"OpenSSL 3.0.0 compatible (ferrossl {_native.VERSION}, rustls 0.23, aws-lc-rs)".encode(),
     OPENSSL_CFLAGS: b"compiler: rustc",
     OPENSSL_BUILT_ON: b"built on: cargo",
     OPENSSL_PLATFORM: f"platform: {os.uname().sysname.lower()}".encode() if hasattr(os, "uname") else b"platform: unknown",
@@ -277,6 +280,8 @@ class Context:
         if method not in range(1, 13):
             raise ValueError("No such protocol")
         self._native = _native.NativeContext(method)
+        #: See :class:`crypto._Handle` (Twisted hands it to ``OpenSSL._util.lib``).
+        self._context = _Handle("SSL_CTX")
         # As pyOpenSSL does: a send writes at most one record and reports how much it took.
         self._native.set_mode(_MODE_ENABLE_PARTIAL_WRITE)
         self._method = method
@@ -758,36 +763,6 @@ def _verify_adapter(callback: typing.Any) -> typing.Any:
     return adapter
 
 
-# Connection's I/O methods and the native methods behind them, which take the same arguments
-# and raise the same errors. An instance gets the native ones as attributes, so that Python
-# calls them without a frame of ours in between (most of a small read's or write's cost, and
-# more when an exception such as WantReadError passes through the frame); a subclass that
-# overrides one of them keeps its override.
-_DIRECT = (
-    ("send", "send"),
-    ("write", "send"),
-    ("sendall", "sendall"),
-    ("recv", "recv"),
-    ("read", "recv"),
-    ("bio_read", "bio_read"),
-    ("bio_write", "bio_write"),
-    ("pending", "pending"),
-    ("do_handshake", "do_handshake"),
-)
-
-
-_direct_by_class: dict[type, tuple[tuple[str, str], ...]] = {}
-
-
-def _direct_methods(cls: type) -> tuple[tuple[str, str], ...]:
-    """The (name, native name) pairs of ``_DIRECT`` that ``cls`` does not override."""
-    found = _direct_by_class.get(cls)
-    if found is None:
-        found = tuple((name, native) for name, native in _DIRECT if getattr(cls, name) is getattr(Connection, name))
-        _direct_by_class[cls] = found
-    return found
-
-
 class Connection:
     """One TLS (or DTLS) connection, over a socket or, with ``socket=None``, over memory
     BIOs (:meth:`bio_write` / :meth:`bio_read`). Unknown attributes are looked up on the
@@ -806,10 +781,7 @@ class Connection:
         self._app_data: typing.Any = None
         self._native = _native.NativeConnection(context._native, socket)
         self._native.set_owner(weakref.ref(self))
-        # The I/O methods go straight to their native versions, which check pyOpenSSL's
-        # arguments themselves: no Python frame per call (see _direct_methods).
-        for name, native_name in _direct_methods(type(self)):
-            self.__dict__[name] = getattr(self._native, native_name)
+        self._ssl = _Handle("SSL")
 
     def __getattr__(self, name: str) -> typing.Any:
         # Unknown attributes go to the socket, as pyOpenSSL does (fileno, settimeout...).
@@ -1277,6 +1249,27 @@ class Connection:
     def request_ocsp(self) -> None:
         """Asks the server for a stapled OCSP response (client, before the handshake)."""
         self._native.request_ocsp()
+
+
+# Connection's I/O methods and the native methods they forward to, which take the same
+# arguments and raise the same errors: a call reaches the native method without a Python
+# frame of ours in between (most of a small read's or write's cost, and more when an
+# exception such as WantReadError passes through the frame). They stay class attributes, so
+# that subclasses override them and ``mock.patch`` replaces them, as with pyOpenSSL.
+_FORWARDED = (
+    ("send", "send"),
+    ("write", "send"),
+    ("sendall", "sendall"),
+    ("recv", "recv"),
+    ("read", "recv"),
+    ("bio_read", "bio_read"),
+    ("bio_write", "bio_write"),
+    ("pending", "pending"),
+    ("do_handshake", "do_handshake"),
+)
+for _name, _native_name in _FORWARDED:
+    setattr(Connection, _name, _native.Forward(_native_name, getattr(Connection, _name).__doc__))
+del _name, _native_name
 
 
 def _load_der_name(x509: typing.Any, der: bytes) -> typing.Any:

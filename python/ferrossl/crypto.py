@@ -8,6 +8,7 @@ then required; everything else works without it.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import typing
 
 from . import _native
@@ -64,6 +65,21 @@ def _text(value: str | bytes) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
+class _Handle:
+    """What pyOpenSSL keeps as a C pointer (``Context._context``, ``Connection._ssl``,
+    ``X509._x509``, ``PKey._pkey``). Programs probe that these exist to detect pyOpenSSL's
+    features; ferrossl has no C object to give, so each is an opaque token that C bindings
+    (``OpenSSL._util.lib``) refuse with a clear error."""
+
+    __slots__ = ("_kind",)
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+
+    def __repr__(self) -> str:
+        return f"<ferrossl: no {self._kind} C object>"
+
+
 class _EllipticCurve:
     """A named elliptic curve (pyOpenSSL's ``_EllipticCurve``)."""
 
@@ -107,6 +123,7 @@ class PKey:
         self._public_bits: int | None = None
         self._only_public = False
         self._initialized = False
+        self._pkey = _Handle("EVP_PKEY")
 
     @classmethod
     def _from_native(cls, native: _native.NativePKey) -> PKey:
@@ -389,6 +406,9 @@ class X509:
     """An X.509 certificate. Loaded certificates are read-only views of their DER; a
     certificate built with ``X509()`` and the setters is produced by ``sign``."""
 
+    #: See :class:`_Handle` (urllib3 checks that ``X509()._x509`` exists).
+    _x509 = _Handle("X509")
+
     def __init__(self) -> None:
         self._native: _native.NativeX509 | None = None
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -602,10 +622,19 @@ class X509:
         :param digest_name: e.g. ``"sha256"`` (str or bytes).
         :raises ValueError: for an unknown digest.
         """
+        name = _text(digest_name)
+        native = self._signed()
         try:
-            return self._signed().digest(_text(digest_name)).encode()
+            return native.digest(name).encode()
+        except ValueError:
+            pass
+        # A fingerprint, not a signature: digests the engine refuses for signing (MD5 and
+        # the like, which programs still print) come from hashlib, as OpenSSL offers them.
+        try:
+            hashed = hashlib.new(name.lower().replace("-", ""), native.to_der()).digest()
         except ValueError:
             raise ValueError("No such digest method") from None
+        return b":".join(b"%02X" % b for b in hashed)
 
     def subject_name_hash(self) -> int:
         """OpenSSL's hash of the subject name (as in hashed CA directories), an int."""
@@ -895,7 +924,7 @@ def dump_privatekey(type: int, pkey: PKey, cipher: str | None = None, passphrase
         raise ValueError("Invalid cipher name")
     secret = passphrase(True) if callable(passphrase) else passphrase
     if not isinstance(secret, bytes):
-        raise ValueError("String expected")
+        raise ValueError("Bytes expected")
     return pkey.to_cryptography_key().private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,

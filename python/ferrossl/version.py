@@ -1,8 +1,26 @@
-"""Version information, as ``OpenSSL.version`` has it."""
+"""Version information, as ``OpenSSL.version`` has it.
 
-from ._native import VERSION as __version__
+``__version__`` is the pyOpenSSL release whose API ferrossl provides (programs compare it
+to decide which features to use); ferrossl's own version is ``ferrossl_version`` (and
+``ferrossl.__version__``).
+"""
 
-__all__ = ["__author__", "__copyright__", "__email__", "__license__", "__summary__", "__title__", "__uri__", "__version__"]
+from ._native import VERSION as ferrossl_version
+
+__all__ = [
+    "__author__",
+    "__copyright__",
+    "__email__",
+    "__license__",
+    "__summary__",
+    "__title__",
+    "__uri__",
+    "__version__",
+    "ferrossl_version",
+]
+
+#: The pyOpenSSL release whose API this is.
+__version__ = "26.4.0"
 
 __title__ = "ferrossl"
 __uri__ = "https://crates.io/crates/ferrossl"

@@ -6,10 +6,12 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use ferrossl::ex_data::ExData;
-use parking_lot::ReentrantMutex;
-use pyo3::exceptions::PyTypeError;
+use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
+use pyo3::exceptions::{PyBlockingIOError, PyTimeoutError, PyTypeError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyBytes, PyType};
 
 use crate::args;
 use crate::ctx::{info_callback, verify_callback, HelloName, NativeContext, Owner, PendingContext};
@@ -70,12 +72,27 @@ impl Drop for Scratch {
 
 type Shared = ReentrantMutex<RefCell<ferrossl::Connection>>;
 
+/// The connection under its lock.
+type Locked<'a> = ReentrantMutexGuard<'a, RefCell<ferrossl::Connection>>;
+
 #[pyclass(module = "ferrossl._native", frozen)]
 pub struct NativeConnection {
     conn: Shared,
     ex: Arc<ExData>,
     /// Over a socket object rather than memory BIOs.
     has_socket: bool,
+    /// The socket, when it is a `socket.socket`, whose readiness a blocking read waits for
+    /// without holding the connection (see [`NativeConnection::wait_readable`]).
+    peekable: Option<Py<PyAny>>,
+}
+
+/// `socket.socket`, the type whose `recv` takes `MSG_PEEK`.
+static SOCKET_TYPE: GILOnceCell<Py<PyType>> = GILOnceCell::new();
+
+/// Whether `sock` is a `socket.socket` (not an object that only looks like one).
+fn is_socket(py: Python<'_>, sock: &Py<PyAny>) -> PyResult<bool> {
+    let socket = SOCKET_TYPE.import(py, "socket", "socket")?;
+    sock.bind(py).is_instance(socket)
 }
 
 /// The largest write pyOpenSSL takes at once: `SSL_write`'s length is a C int.
@@ -97,6 +114,59 @@ fn x509(c: ferrossl::X509) -> NativeX509 {
 }
 
 impl NativeConnection {
+    /// Takes the connection's lock, waiting for it (if it must) without the GIL: the thread
+    /// holding it may need the GIL (a socket call, a callback) before it lets go.
+    fn lock(&self) -> Locked<'_> {
+        if let Some(guard) = self.conn.try_lock() {
+            return guard;
+        }
+        Python::with_gil(|py| loop {
+            py.allow_threads(|| drop(self.conn.lock()));
+            if let Some(guard) = self.conn.try_lock() {
+                return guard;
+            }
+        })
+    }
+
+    /// Socket mode: when a read would have to wait for the socket, waits for it to be
+    /// readable first (a `MSG_PEEK`, which leaves the bytes in place) without holding the
+    /// connection, so that another thread's `shutdown` or `send` goes through meanwhile, as
+    /// with pyOpenSSL. A socket with a timeout that expires, or a non-blocking one with
+    /// nothing to read, raises WantReadError as a read would.
+    fn wait_readable(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(sock) = &self.peekable else {
+            return Ok(());
+        };
+        if !self.with_lock(|c| c.recv_awaits_transport())? {
+            return Ok(());
+        }
+        match sock.call_method1(py, intern!(py, "recv"), (1, MSG_PEEK)) {
+            Err(e)
+                if e.is_instance_of::<PyBlockingIOError>(py)
+                    || e.is_instance_of::<PyTimeoutError>(py) =>
+            {
+                Err(ssl_error(ferrossl::Error::WantRead))
+            }
+            // Data, EOF or a socket error: the read itself reports it.
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether this thread is inside one of the connection's callbacks (it holds the lock,
+    /// and the connection is borrowed by the operation that called back).
+    fn in_own_callback(&self) -> bool {
+        self.conn
+            .try_lock()
+            .is_some_and(|guard| guard.try_borrow_mut().is_err())
+    }
+
+    /// Runs `f` on the connection under its lock, with the GIL held (for cheap calls).
+    fn with_lock<R>(&self, f: impl FnOnce(&mut ferrossl::Connection) -> R) -> PyResult<R> {
+        let guard = self.lock();
+        let mut c = guard.try_borrow_mut().map_err(|_| ssl_error(BUSY))?;
+        Ok(f(&mut c))
+    }
+
     /// Runs `f` on the connection with the GIL released. An exception raised by a callback
     /// that cannot fail the operation (info, keylog) is raised once the operation is over.
     fn run<R: Send>(
@@ -149,7 +219,7 @@ impl NativeConnection {
 
     /// Reads from the connection (no GIL release: these are cheap).
     fn look<R>(&self, f: impl FnOnce(&ferrossl::Connection) -> R) -> PyResult<R> {
-        let guard = self.conn.lock();
+        let guard = self.lock();
         let c = guard.try_borrow().map_err(|_| ssl_error(BUSY))?;
         Ok(f(&c))
     }
@@ -172,8 +242,12 @@ fn bytes_opt(py: Python<'_>, v: Option<Vec<u8>>) -> Option<Bound<'_, PyBytes>> {
 impl NativeConnection {
     #[new]
     #[pyo3(signature = (ctx, sock=None))]
-    fn new(ctx: &NativeContext, sock: Option<Py<PyAny>>) -> PyResult<Self> {
+    fn new(py: Python<'_>, ctx: &NativeContext, sock: Option<Py<PyAny>>) -> PyResult<Self> {
         let has_socket = sock.is_some();
+        let peekable = match &sock {
+            Some(s) if is_socket(py, s)? => Some(s.clone_ref(py)),
+            _ => None,
+        };
         let conn = match sock {
             Some(sock) => ferrossl::Connection::with_stream(&ctx.ctx, PyStream { sock }),
             None => ferrossl::Connection::new(&ctx.ctx),
@@ -186,6 +260,7 @@ impl NativeConnection {
             conn: ReentrantMutex::new(RefCell::new(conn)),
             ex,
             has_socket,
+            peekable,
         })
     }
 
@@ -195,7 +270,7 @@ impl NativeConnection {
     }
 
     fn set_context(&self, ctx: &NativeContext) -> PyResult<()> {
-        let guard = self.conn.lock();
+        let guard = self.lock();
         let result = match guard.try_borrow_mut() {
             Ok(mut c) => c.set_context(&ctx.ctx),
             // Inside the servername callback: the switch happens when the callback returns.
@@ -210,7 +285,7 @@ impl NativeConnection {
     }
 
     fn get_servername(&self) -> Option<String> {
-        let guard = self.conn.lock();
+        let guard = self.lock();
         let name = match guard.try_borrow() {
             Ok(c) => c.get_servername(),
             Err(_) => self
@@ -252,8 +327,8 @@ impl NativeConnection {
     }
 
     // The I/O methods below take pyOpenSSL's arguments and raise its errors themselves:
-    // `ferrossl.SSL.Connection` binds them to its instances, so a small read or write costs
-    // no Python frame (an exception passing through one is most of such a call's cost).
+    // `ferrossl.SSL.Connection` forwards to them (`forward::Forward`), so a small read or
+    // write costs no Python frame (an exception passing through one is most of its cost).
 
     #[pyo3(signature = (buf, flags=None))]
     fn send(
@@ -292,8 +367,9 @@ impl NativeConnection {
             Some(f) if !f.is_none() => f.bitand(MSG_PEEK)?.is_truthy()?,
             _ => false,
         };
-        // What one call decrypts is bounded by what the engine takes per read (a few
-        // records), whatever `bufsiz` is.
+        self.wait_readable(py)?;
+        // What one call decrypts is bounded by what the engine takes per read (a record
+        // over a socket, what `bio_write` handed over otherwise), whatever `bufsiz` is.
         let mut scratch = Scratch::take(bufsiz);
         let buf = scratch.room();
         let got = self.run_io(
@@ -310,8 +386,8 @@ impl NativeConnection {
         Ok(scratch.bytes(py, got))
     }
 
-    fn pending(&self, py: Python<'_>) -> PyResult<usize> {
-        self.run_io(py, 0, |c| Ok(c.pending()))
+    fn pending(&self) -> PyResult<usize> {
+        self.with_lock(|c| c.pending())
     }
 
     fn bio_write(&self, py: Python<'_>, buf: &Bound<'_, PyAny>) -> PyResult<usize> {
@@ -328,6 +404,12 @@ impl NativeConnection {
     ) -> PyResult<Bound<'py, PyBytes>> {
         self.memory_only()?;
         let n: usize = args::int(bufsiz, "bufsiz must be an integer")?.extract()?;
+        if self.in_own_callback() {
+            // The engine is mid-step: what it produces can only be taken once the callback
+            // returns, so the send BIO reads as empty, as OpenSSL's does then (Twisted
+            // flushes it when a verify or servername callback aborts the connection).
+            return Err(ssl_error(ferrossl::Error::WantRead));
+        }
         // A copy of ciphertext sealed earlier.
         let mut scratch = Scratch::take(n);
         let buf = scratch.room();

@@ -107,7 +107,7 @@ impl NativeContext {
     }
 
     fn set_passwd_cb(&self, source: Py<PyAny>) {
-        self.ctx.set_passwd_cb(passphrase_callback(source))
+        self.ctx.set_passwd_cb(passphrase_callback(source, true))
     }
 
     fn check_privatekey(&self) -> PyResult<()> {

@@ -107,8 +107,14 @@ pub struct NativePKey {
     pub key: ferrossl::PKey,
 }
 
-/// A passphrase source from Python: bytes, or a callable `(maxlen, verify) -> bytes`.
-pub fn passphrase_callback(source: Py<PyAny>) -> ferrossl::x509::PassphraseCallback {
+/// A passphrase callback over a Python callable (or fixed bytes), with pyOpenSSL's checks:
+/// anything but bytes raises `ValueError("Bytes expected")`; a passphrase longer than OpenSSL
+/// asks for is cut to length when `truncate` (as `Context.set_passwd_cb` does: the key then
+/// fails to decrypt) or refused (as `crypto.load_privatekey` does).
+pub fn passphrase_callback(
+    source: Py<PyAny>,
+    truncate: bool,
+) -> ferrossl::x509::PassphraseCallback {
     Arc::new(move |max, verify| {
         Python::with_gil(|py| {
             let value = if source.bind(py).is_callable() {
@@ -117,10 +123,15 @@ pub fn passphrase_callback(source: Py<PyAny>) -> ferrossl::x509::PassphraseCallb
                 Ok(source.clone_ref(py))
             };
             let pass = value.and_then(|v| {
-                v.extract::<Vec<u8>>(py)
-                    .map_err(|_| pyo3::exceptions::PyValueError::new_err("String expected"))
+                v.downcast_bound::<PyBytes>(py)
+                    .map(|b| b.as_bytes().to_vec())
+                    .map_err(|_| pyo3::exceptions::PyValueError::new_err("Bytes expected"))
             });
             match pass {
+                Ok(mut p) if p.len() > max && truncate => {
+                    p.truncate(max);
+                    Ok(p)
+                }
                 Ok(p) if p.len() > max => {
                     park(pyo3::exceptions::PyValueError::new_err(
                         "passphrase returned by callback is too long",
@@ -143,7 +154,7 @@ impl NativePKey {
     #[staticmethod]
     #[pyo3(signature = (pem, passphrase=None))]
     fn from_pem(pem: &[u8], passphrase: Option<Py<PyAny>>) -> PyResult<Self> {
-        let cb = passphrase.map(passphrase_callback);
+        let cb = passphrase.map(|p| passphrase_callback(p, false));
         ferrossl::PKey::from_pem(pem, cb.as_ref())
             .map(|key| Self { key })
             .map_err(crypto_error)

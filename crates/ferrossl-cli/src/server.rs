@@ -79,15 +79,14 @@ fn context(args: &Args) -> Result<Context, String> {
         ctx.set_verify_depth(depth);
     }
     if let Some(list) = args.value("alpn") {
-        // Server preference, as OpenSSL's s_server picks.
+        // Server preference, as OpenSSL's s_server picks; a client offering none of ours
+        // gets the fatal no_application_protocol alert (RFC 7301 §3.2), as from s_server.
         let ours = alpn_list(list);
         ctx.set_alpn_select_callback(Arc::new(move |hello| {
             Ok(ours
                 .iter()
                 .find(|p| hello.alpn_offered().contains(p))
-                .map_or(AlpnSelection::NoOverlap, |p| {
-                    AlpnSelection::Select(p.clone())
-                }))
+                .map_or(AlpnSelection::Abort, |p| AlpnSelection::Select(p.clone())))
         }));
     }
     pin_version(&ctx, args.has("tls1_2"), args.has("tls1_3"))?;

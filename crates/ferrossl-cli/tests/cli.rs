@@ -101,6 +101,34 @@ fn ferrossl_server_with_openssl_client() {
     assert!(server.stderr().contains("DONE"), "{}", server.stderr());
 }
 
+/// RFC 7301 §3.2: `-alpn` with no overlap is fatal (no_application_protocol, as from
+/// `openssl s_server`); a client offering no ALPN at all is served without it.
+#[test]
+fn alpn_without_overlap_is_fatal_but_no_offer_is_fine() {
+    if !peer::require_tool("openssl") {
+        return;
+    }
+    let port = peer::free_tcp_port();
+    let mut server = s_server(port, &["-alpn", "h2", "-naccept", "2"]);
+    let offer = ["-alpn".to_string(), "http/1.1".to_string()];
+    let mut refused = PeerProcess::spawn(&mut peer::openssl_s_client(port, &offer)).unwrap();
+    refused.close_stdin();
+    let _ = refused.wait_with_timeout(TIMEOUT);
+    let said = refused.stdout() + &refused.stderr();
+    assert!(said.contains("no application protocol"), "{said}");
+    let mut plain = PeerProcess::spawn(&mut peer::openssl_s_client(port, &[])).unwrap();
+    plain.write_stdin(b"no alpn here\n").unwrap();
+    server.wait_for_output("no alpn here", TIMEOUT).unwrap();
+    plain.close_stdin();
+    let _ = plain.wait_with_timeout(TIMEOUT);
+    assert!(
+        plain.stdout().contains("No ALPN negotiated"),
+        "{}",
+        plain.stdout()
+    );
+    server.wait_with_timeout(TIMEOUT).unwrap();
+}
+
 #[test]
 fn ferrossl_client_with_openssl_server() {
     if !peer::require_tool("openssl") {

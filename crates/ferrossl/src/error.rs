@@ -84,12 +84,18 @@ pub enum Error {
     /// A cipher string selected no cipher suite the engine has.
     #[error("no cipher match")]
     NoCipherMatch,
+    /// The peer spoke plain HTTP to a TLS server; the reason is OpenSSL's ("http request").
+    #[error("the peer sent plain HTTP, not TLS ({0})")]
+    PlainHttp(&'static str),
     /// An argument was out of range or malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// The call is not allowed in the connection's current state.
     #[error("wrong state: {0}")]
     WrongState(&'static str),
+    /// A write after this side sent close_notify (OpenSSL's "protocol is shutdown").
+    #[error("cannot send after shutdown (protocol is shutdown)")]
+    ProtocolIsShutdown,
     /// No trust store was found on this system.
     #[error("no system certificate store found: {0}")]
     NoSystemStore(String),
@@ -147,6 +153,8 @@ impl Error {
                 "key values mismatch".to_string(),
             ),
             Error::NoCipherMatch => ("SSL routines", "no cipher match".to_string()),
+            Error::PlainHttp(reason) => ("SSL routines", reason.to_string()),
+            Error::ProtocolIsShutdown => ("SSL routines", "protocol is shutdown".to_string()),
             Error::UnsupportedProtocol(_) => ("SSL routines", "unsupported protocol".to_string()),
             _ => ("SSL routines", self.to_string()),
         };
@@ -186,24 +194,55 @@ impl Error {
     }
 }
 
+/// OpenSSL's reason for a fatal alert the peer sent (its `SSL_R_*` at 1000 + the alert's
+/// code): the words programs match, such as "tlsv1 alert unknown ca".
+fn alert_reason(description: u8) -> Option<&'static str> {
+    Some(match description {
+        10 => "sslv3 alert unexpected message",
+        20 => "sslv3 alert bad record mac",
+        21 => "tlsv1 alert decryption failed",
+        22 => "tlsv1 alert record overflow",
+        30 => "sslv3 alert decompression failure",
+        40 => "sslv3 alert handshake failure",
+        41 => "sslv3 alert no certificate",
+        42 => "sslv3 alert bad certificate",
+        43 => "sslv3 alert unsupported certificate",
+        44 => "sslv3 alert certificate revoked",
+        45 => "sslv3 alert certificate expired",
+        46 => "sslv3 alert certificate unknown",
+        47 => "sslv3 alert illegal parameter",
+        48 => "tlsv1 alert unknown ca",
+        49 => "tlsv1 alert access denied",
+        50 => "tlsv1 alert decode error",
+        51 => "tlsv1 alert decrypt error",
+        60 => "tlsv1 alert export restriction",
+        70 => "tlsv1 alert protocol version",
+        71 => "tlsv1 alert insufficient security",
+        80 => "tlsv1 alert internal error",
+        86 => "tlsv1 alert inappropriate fallback",
+        90 => "tlsv1 alert user cancelled",
+        100 => "tlsv1 alert no renegotiation",
+        109 => "tlsv13 alert missing extension",
+        110 => "tlsv1 unsupported extension",
+        111 => "tlsv1 certificate unobtainable",
+        112 => "tlsv1 unrecognized name",
+        113 => "tlsv1 bad certificate status response",
+        114 => "tlsv1 bad certificate hash value",
+        115 => "tlsv1 alert unknown psk identity",
+        116 => "tlsv13 alert certificate required",
+        120 => "tlsv1 alert no application protocol",
+        _ => return None,
+    })
+}
+
 /// OpenSSL's reason string for an engine error, where OpenSSL has a close equivalent.
 fn protocol_reason(e: &rustls::Error) -> String {
-    use rustls::{AlertDescription as A, Error as E, PeerIncompatible as P};
+    use rustls::{Error as E, PeerIncompatible as P};
     match e {
-        E::AlertReceived(alert) => {
-            let name = match alert {
-                A::HandshakeFailure => "handshake failure",
-                A::BadCertificate => "bad certificate",
-                A::UnknownCA => "tlsv1 alert unknown ca",
-                A::CertificateRequired => "tlsv13 alert certificate required",
-                A::ProtocolVersion => "tlsv1 alert protocol version",
-                A::NoApplicationProtocol => "tlsv1 alert no application protocol",
-                A::DecryptError => "tlsv1 alert decrypt error",
-                A::InternalError => "tlsv1 alert internal error",
-                _ => return format!("sslv3 alert {alert:?}").to_lowercase(),
-            };
-            format!("sslv3 alert {name}")
-        }
+        E::AlertReceived(alert) => match alert_reason(u8::from(*alert)) {
+            Some(reason) => reason.to_string(),
+            None => format!("ssl/tls alert {alert:?}").to_lowercase(),
+        },
         E::PeerIncompatible(P::NoCipherSuitesInCommon) => "no shared cipher".to_string(),
         E::PeerIncompatible(P::ServerDoesNotSupportTls12Or13)
         | E::PeerIncompatible(P::Tls12NotOffered)

@@ -325,9 +325,7 @@ impl Connection {
     pub(super) fn dtls_send(&mut self, data: &[u8]) -> Result<usize> {
         self.dtls_handshake()?;
         if self.shutdown & SSL_SENT_SHUTDOWN != 0 {
-            return Err(Error::WrongState(
-                "cannot send after shutdown (protocol is shutdown)",
-            ));
+            return Err(Error::ProtocolIsShutdown);
         }
         let dgram = self.dgram();
         dgram.engine.as_mut().expect("engine exists").send(data)?;

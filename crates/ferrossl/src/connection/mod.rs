@@ -25,6 +25,7 @@ use crate::x509::X509;
 
 mod datagram;
 mod negotiated;
+mod one_record;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +33,7 @@ pub use crate::dtls::ListenOutcome;
 
 use datagram::Datagrams;
 use negotiated::Negotiated;
+use one_record::RecordCursor;
 
 /// The largest plaintext one TLS record carries (RFC 8446 §5.1).
 const MAX_RECORD_PLAINTEXT: usize = 1 << 14;
@@ -232,6 +234,8 @@ pub struct Connection {
     role: Option<Role>,
     engine: Option<TlsEngine>,
     transport: Transport,
+    /// Where a stream transport stands within the record being read.
+    stream_record: RecordCursor,
     transport_eof: bool,
     ex_data: Arc<ExData>,
     server_name: Option<String>,
@@ -282,6 +286,7 @@ impl Connection {
             config,
             engine: None,
             transport,
+            stream_record: RecordCursor::default(),
             transport_eof: false,
             ex_data: Arc::new(ExData::default()),
             server_name: None,
@@ -536,6 +541,9 @@ impl Connection {
                 }
                 let (_, alpn_cb) = self.context.hello_callbacks();
                 let decision = match alpn_cb {
+                    // A client that offers no ALPN gets none; OpenSSL never asks the
+                    // callback then (RFC 7301 §3.1: the server's answer is optional).
+                    Some(_) if alpn.is_empty() => AlpnDecision::None,
                     None => AlpnDecision::None,
                     Some(cb) => match cb(&hello)? {
                         AlpnSelection::Select(p) if alpn.contains(&p) => AlpnDecision::Select(p),
@@ -686,7 +694,7 @@ impl Connection {
                 }
             }
             Transport::Stream(stream) => engine
-                .read_tls(stream.as_mut())
+                .read_tls(&mut self.stream_record.reader(stream.as_mut()))
                 .map_err(|e| read_failed(engine, e))?,
         };
         if n == 0 {
@@ -820,10 +828,10 @@ impl Connection {
         }
     }
 
-    /// Reads `length` bytes, or with `length < 0` what arrives in one go: the first read may
-    /// wait (on a blocking transport), later ones only take what is already decrypted.
-    /// Returns early with what it has when the peer closes or more would have to be waited
-    /// for; an empty result means the peer closed the session.
+    /// Reads up to `length` bytes (any amount with `length < 0`), as a socket's `recv`
+    /// does: the first read may wait (on a blocking transport), later ones only take what is
+    /// already decrypted, so a peer that sent less than `length` is answered at once. An
+    /// empty result means the peer closed the session.
     pub fn read_up_to(&mut self, length: isize) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 16 * 1024];
@@ -841,7 +849,7 @@ impl Connection {
                 Err(e) if e.is_want() && !out.is_empty() => return Ok(out),
                 Err(e) => return Err(e),
             }
-            if length < 0 && self.pending() == 0 {
+            if self.pending() == 0 {
                 return Ok(out);
             }
         }
@@ -862,9 +870,7 @@ impl Connection {
         }
         self.ensure_handshake()?;
         if self.shutdown & SSL_SENT_SHUTDOWN != 0 {
-            return Err(Error::WrongState(
-                "cannot send after shutdown (protocol is shutdown)",
-            ));
+            return Err(Error::ProtocolIsShutdown);
         }
         if data.is_empty() {
             return Ok(0);
@@ -906,6 +912,21 @@ impl Connection {
     pub fn pending(&mut self) -> usize {
         let buffered = self.engine.as_mut().map_or(0, |e| e.plaintext_pending());
         self.peeked.len() + buffered
+    }
+
+    /// Whether `recv` would have to read the transport before it could report anything
+    /// (data, the peer's close, a failure). A caller over a blocking socket may wait for
+    /// the socket to be readable first, without holding the connection, so that another
+    /// thread can use it meanwhile (a `shutdown` while a read waits, as OpenSSL allows).
+    pub fn recv_awaits_transport(&mut self) -> bool {
+        self.dgram.is_none()
+            && self.peeked.is_empty()
+            && !self.transport_eof
+            && self.is_handshake_done()
+            && self
+                .engine
+                .as_mut()
+                .is_some_and(TlsEngine::awaits_ciphertext)
     }
 
     /// Whether the last operation stopped because it needed more ciphertext.

@@ -248,7 +248,7 @@ impl DtlsEngine {
             return Err(Error::WrongState("the DTLS handshake has not finished"));
         }
         if self.close_sent {
-            return Err(Error::WrongState("close_notify was sent"));
+            return Err(Error::ProtocolIsShutdown);
         }
         if data.len() > self.records.peer_limit {
             return Err(Error::InvalidArgument(format!(

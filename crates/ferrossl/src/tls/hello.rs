@@ -24,6 +24,10 @@ pub(crate) struct HelloScanner {
     pending: Vec<u8>,
     random: Option<[u8; 32]>,
     done: bool,
+    /// Whether a whole record has passed (only the first record can be plain HTTP).
+    past_first_record: bool,
+    /// OpenSSL's reason when the stream began with plain HTTP instead of a record.
+    plain_http: Option<&'static str>,
 }
 
 impl HelloScanner {
@@ -41,12 +45,20 @@ impl HelloScanner {
             pending: Vec::new(),
             random: None,
             done: false,
+            past_first_record: false,
+            plain_http: None,
         }
     }
 
     /// The random, once seen.
     pub(crate) fn random(&self) -> Option<&[u8; 32]> {
         self.random.as_ref()
+    }
+
+    /// OpenSSL's reason ("http request", "https proxy request") when the peer spoke plain
+    /// HTTP to a TLS endpoint, the usual mistake behind an unreadable first record.
+    pub(crate) fn plain_http(&self) -> Option<&'static str> {
+        self.plain_http
     }
 
     /// Whether scanning is over: the hello was seen, or no plaintext hello can come.
@@ -81,6 +93,9 @@ impl HelloScanner {
                 && self.pending[0] != 21
             {
                 // Application data or garbage: no plaintext hello can follow.
+                if !self.past_first_record {
+                    self.plain_http = plain_http_reason(&self.pending);
+                }
                 self.finish();
                 return;
             }
@@ -88,12 +103,25 @@ impl HelloScanner {
                 return;
             }
             self.pending.drain(..record_len);
+            self.past_first_record = true;
         }
     }
 
     fn finish(&mut self) {
         self.done = true;
         self.pending = Vec::new();
+    }
+}
+
+/// Recognises an HTTP request line where a TLS record header should be.
+fn plain_http_reason(start: &[u8]) -> Option<&'static str> {
+    const METHODS: [&[u8]; 4] = [b"GET ", b"POST ", b"HEAD ", b"PUT "];
+    if METHODS.iter().any(|m| start.starts_with(m)) {
+        Some("http request")
+    } else if start.starts_with(b"CONNE") {
+        Some("https proxy request")
+    } else {
+        None
     }
 }
 
@@ -138,5 +166,18 @@ mod tests {
         // Once given up, a later hello is not believed.
         s.scan(&hello(SERVER_HELLO, [1; 32]));
         assert!(s.random().is_none());
+        assert_eq!(s.plain_http(), Some("http request"));
+    }
+
+    #[test]
+    fn names_a_proxy_request_but_not_later_garbage() {
+        let mut s = HelloScanner::client_hello();
+        s.scan(b"CONNECT example.org:443 HTTP/1.1\r\n");
+        assert_eq!(s.plain_http(), Some("https proxy request"));
+        let mut s = HelloScanner::client_hello();
+        let mut wire = vec![20, 3, 3, 0, 1, 1];
+        wire.extend_from_slice(b"GET / HTTP/1.1\r\n");
+        s.scan(&wire);
+        assert_eq!(s.plain_http(), None);
     }
 }

@@ -464,8 +464,12 @@ impl TlsEngine {
                     Ok(Processed::ClientHello)
                 }
                 Err((e, alert)) => {
-                    self.pending_alert = Some(alert);
                     self.state = State::Failed(e.clone());
+                    if let Some(reason) = self.incoming_hello.plain_http() {
+                        // An HTTP client would not understand an alert; OpenSSL sends none.
+                        return Err(Error::PlainHttp(reason));
+                    }
+                    self.pending_alert = Some(alert);
                     Err(Error::Protocol(e))
                 }
             },
@@ -500,6 +504,13 @@ impl TlsEngine {
     /// once it failed).
     fn io_state(&mut self) -> Option<rustls::IoState> {
         self.process_packets()?.ok()
+    }
+
+    /// Whether a read would have nothing to report (data, the peer's close, a failure)
+    /// until more ciphertext comes.
+    pub fn awaits_ciphertext(&mut self) -> bool {
+        self.io_state()
+            .is_some_and(|s| s.plaintext_bytes_to_read() == 0 && !s.peer_has_closed())
     }
 
     /// Ciphertext waiting to be written.
