@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python module's tests: builds the extension once into a throwaway venv, runs ferrossl's
-# own pytest suite, then pyOpenSSL's test suite (downloaded at run time) as a conformance check.
+# own pytest suite, then pyOpenSSL's test suite and Twisted's TLS tests (both downloaded at run
+# time) as conformance checks.
 set -euo pipefail
 cd "$(dirname "$0")"
 venv="${FERROSSL_VENV:-.venv}"
@@ -26,3 +27,5 @@ rm -rf "$wheels"
 # The shipped type stubs must match the module they describe.
 "$venv/bin/python" -m mypy.stubtest ferrossl.dtls
 "$venv/bin/python" conformance/run_pyopenssl_tests.py
+# A real program's suite: Twisted's TLS tests (downloaded at run time) on ferrossl as OpenSSL.
+"$venv/bin/python" conformance/run_twisted_tests.py

@@ -37,7 +37,8 @@ cargo clippy --workspace --all-targets --locked "${features[@]}" -- -D warnings
 cargo fmt --all --check
 # Every fuzz target for a bounded time: no crash, no panic.
 bash fuzz/run.sh 15
-# The Python module: its own tests, then pyOpenSSL's suite as a conformance check.
+# The Python module: its own tests, then pyOpenSSL's suite and Twisted's TLS tests as
+# conformance checks.
 bash python/run-tests.sh 2>&1 | tee "$log.py"
 # The benchmarks' Python rows, briefly (no timing is asserted), with the module that venv now
 # holds; pyrtls is the one library they compare with that it lacks (without it, its column

@@ -763,7 +763,66 @@ def _verify_adapter(callback: typing.Any) -> typing.Any:
     return adapter
 
 
-class Connection:
+# Connection's I/O methods and the native methods behind them, which take the same arguments
+# and raise the same errors. Each connection holds the native ones bound in its ``__dict__``,
+# so that a call costs no Python frame of ours (more than the call itself when an exception
+# such as WantReadError passes through one) and no bound method built per call (Connection's
+# ``__getattr__`` keeps Python from calling class methods without one). The class attributes
+# must still win when they change: see _FastPathType.
+_FAST_PATH = {
+    "send": "send",
+    "write": "send",
+    "sendall": "sendall",
+    "recv": "recv",
+    "read": "recv",
+    "bio_read": "bio_read",
+    "bio_write": "bio_write",
+    "pending": "pending",
+    "do_handshake": "do_handshake",
+}
+#: The live connections holding fast-path bindings.
+_bound_connections: weakref.WeakSet[typing.Any] = weakref.WeakSet()
+#: Per class, the (name, native name) pairs its new instances bind.
+_fast_path_by_class: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+class _FastPathType(type):
+    """Connection's metaclass. Setting or deleting one of the fast-path methods on a class
+    (``unittest.mock.patch("OpenSSL.SSL.Connection.do_handshake")``, a method added to a
+    subclass later) drops that name's bindings from the class's live instances and from the
+    ones it makes next, so that calls find the class attribute, as with pyOpenSSL."""
+
+    def __setattr__(cls, name: str, value: typing.Any) -> None:
+        super().__setattr__(name, value)
+        if name in _FAST_PATH:
+            _unbind(cls, name)
+
+    def __delattr__(cls, name: str) -> None:
+        super().__delattr__(name)
+        if name in _FAST_PATH:
+            _unbind(cls, name)
+
+
+def _unbind(cls: type, name: str) -> None:
+    _fast_path_by_class.clear()
+    for conn in list(_bound_connections):
+        if isinstance(conn, cls):
+            conn.__dict__.pop(name, None)
+
+
+def _fast_path(cls: type) -> tuple[tuple[str, str], ...]:
+    """The fast-path methods whose class attribute on ``cls`` is still Connection's own (not
+    overridden by a subclass, not patched)."""
+    found = _fast_path_by_class.get(cls)
+    if found is None:
+        found = tuple(
+            (name, native) for name, native in _FAST_PATH.items() if getattr(cls, name) is _OWN_METHODS[name]
+        )
+        _fast_path_by_class[cls] = found
+    return found
+
+
+class Connection(metaclass=_FastPathType):
     """One TLS (or DTLS) connection, over a socket or, with ``socket=None``, over memory
     BIOs (:meth:`bio_write` / :meth:`bio_read`). Unknown attributes are looked up on the
     socket.
@@ -782,6 +841,11 @@ class Connection:
         self._native = _native.NativeConnection(context._native, socket)
         self._native.set_owner(weakref.ref(self))
         self._ssl = _Handle("SSL")
+        fast = _fast_path(type(self))
+        if fast:
+            for name, native_name in fast:
+                self.__dict__[name] = getattr(self._native, native_name)
+            _bound_connections.add(self)
 
     def __getattr__(self, name: str) -> typing.Any:
         # Unknown attributes go to the socket, as pyOpenSSL does (fileno, settimeout...).
@@ -1251,25 +1315,8 @@ class Connection:
         self._native.request_ocsp()
 
 
-# Connection's I/O methods and the native methods they forward to, which take the same
-# arguments and raise the same errors: a call reaches the native method without a Python
-# frame of ours in between (most of a small read's or write's cost, and more when an
-# exception such as WantReadError passes through the frame). They stay class attributes, so
-# that subclasses override them and ``mock.patch`` replaces them, as with pyOpenSSL.
-_FORWARDED = (
-    ("send", "send"),
-    ("write", "send"),
-    ("sendall", "sendall"),
-    ("recv", "recv"),
-    ("read", "recv"),
-    ("bio_read", "bio_read"),
-    ("bio_write", "bio_write"),
-    ("pending", "pending"),
-    ("do_handshake", "do_handshake"),
-)
-for _name, _native_name in _FORWARDED:
-    setattr(Connection, _name, _native.Forward(_native_name, getattr(Connection, _name).__doc__))
-del _name, _native_name
+#: Connection's own fast-path methods, as defined (before anything patches them).
+_OWN_METHODS = {name: Connection.__dict__[name] for name in _FAST_PATH}
 
 
 def _load_der_name(x509: typing.Any, der: bytes) -> typing.Any:

@@ -327,8 +327,8 @@ impl NativeConnection {
     }
 
     // The I/O methods below take pyOpenSSL's arguments and raise its errors themselves:
-    // `ferrossl.SSL.Connection` forwards to them (`forward::Forward`), so a small read or
-    // write costs no Python frame (an exception passing through one is most of its cost).
+    // `ferrossl.SSL.Connection` binds them to its instances, so a small read or write costs
+    // no Python frame (an exception passing through one is most of such a call's cost).
 
     #[pyo3(signature = (buf, flags=None))]
     fn send(
@@ -404,16 +404,17 @@ impl NativeConnection {
     ) -> PyResult<Bound<'py, PyBytes>> {
         self.memory_only()?;
         let n: usize = args::int(bufsiz, "bufsiz must be an integer")?.extract()?;
-        if self.in_own_callback() {
-            // The engine is mid-step: what it produces can only be taken once the callback
-            // returns, so the send BIO reads as empty, as OpenSSL's does then (Twisted
-            // flushes it when a verify or servername callback aborts the connection).
-            return Err(ssl_error(ferrossl::Error::WantRead));
-        }
         // A copy of ciphertext sealed earlier.
         let mut scratch = Scratch::take(n);
         let buf = scratch.room();
-        let got = self.run_io(py, 0, move |c| c.bio_read_into(buf))?;
+        let got = match self.run_io(py, 0, move |c| c.bio_read_into(buf)) {
+            // Called from one of the connection's own callbacks, the engine is mid-step: what
+            // it produces can be taken once the callback returns, so the send BIO reads as
+            // empty, as OpenSSL's does then (Twisted flushes it when a verify or servername
+            // callback aborts the connection).
+            Err(_) if self.in_own_callback() => Err(ssl_error(ferrossl::Error::WantRead)),
+            other => other,
+        }?;
         Ok(scratch.bytes(py, got))
     }
 

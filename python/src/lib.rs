@@ -11,7 +11,6 @@ mod conn;
 mod ctx;
 mod dtls;
 mod errors;
-mod forward;
 mod stream;
 mod x509;
 
@@ -26,7 +25,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ctx::NativeContext>()?;
     m.add_class::<conn::NativeConnection>()?;
     m.add_class::<conn::NativeSession>()?;
-    m.add_class::<forward::Forward>()?;
     m.add_class::<bio::NativeSsl>()?;
     m.add_class::<bio::NativeBio>()?;
     m.add_class::<bio::NativeTlsSocket>()?;
