@@ -8,7 +8,6 @@ then required; everything else works without it.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import typing
 
 from . import _native
@@ -622,19 +621,10 @@ class X509:
         :param digest_name: e.g. ``"sha256"`` (str or bytes).
         :raises ValueError: for an unknown digest.
         """
-        name = _text(digest_name)
-        native = self._signed()
         try:
-            return native.digest(name).encode()
-        except ValueError:
-            pass
-        # A fingerprint, not a signature: digests the engine refuses for signing (MD5 and
-        # the like, which programs still print) come from hashlib, as OpenSSL offers them.
-        try:
-            hashed = hashlib.new(name.lower().replace("-", ""), native.to_der()).digest()
+            return self._signed().digest(_text(digest_name)).encode()
         except ValueError:
             raise ValueError("No such digest method") from None
-        return b":".join(b"%02X" % b for b in hashed)
 
     def subject_name_hash(self) -> int:
         """OpenSSL's hash of the subject name (as in hashed CA directories), an int."""

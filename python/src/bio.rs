@@ -34,9 +34,10 @@ impl NativeSsl {
     }
 
     /// Runs over a Python socket object whose descriptor is `fd`.
-    fn set_socket(&self, sock: Py<PyAny>, fd: i32) -> PyResult<()> {
+    fn set_socket(&self, py: Python<'_>, sock: Py<PyAny>, fd: i32) -> PyResult<()> {
+        let is_socket = crate::conn::is_socket(py, &sock)?;
         self.ssl
-            .set_stream(Box::new(PyStream { sock }), fd)
+            .set_stream(Box::new(PyStream { sock, is_socket }), fd)
             .map_err(ssl_error)
     }
 

@@ -90,7 +90,7 @@ pub struct NativeConnection {
 static SOCKET_TYPE: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 
 /// Whether `sock` is a `socket.socket` (not an object that only looks like one).
-fn is_socket(py: Python<'_>, sock: &Py<PyAny>) -> PyResult<bool> {
+pub(crate) fn is_socket(py: Python<'_>, sock: &Py<PyAny>) -> PyResult<bool> {
     let socket = SOCKET_TYPE.import(py, "socket", "socket")?;
     sock.bind(py).is_instance(socket)
 }
@@ -249,7 +249,13 @@ impl NativeConnection {
             _ => None,
         };
         let conn = match sock {
-            Some(sock) => ferrossl::Connection::with_stream(&ctx.ctx, PyStream { sock }),
+            Some(sock) => ferrossl::Connection::with_stream(
+                &ctx.ctx,
+                PyStream {
+                    sock,
+                    is_socket: peekable.is_some(),
+                },
+            ),
             None => ferrossl::Connection::new(&ctx.ctx),
         }
         .map_err(ssl_error)?;

@@ -12,6 +12,8 @@ use crate::errors::park;
 
 pub struct PyStream {
     pub sock: Py<PyAny>,
+    /// A `socket.socket`, whose `recv` takes flags.
+    pub is_socket: bool,
 }
 
 /// The io::Error for an exception a socket method raised (others are parked).
@@ -69,6 +71,24 @@ impl Write for PyStream {
 }
 
 impl ferrossl::transport::Stream for PyStream {
+    fn discard_received(&mut self) {
+        if !self.is_socket {
+            return;
+        }
+        Python::with_gil(|py| {
+            let Ok(dontwait) = py.import("socket").and_then(|m| m.getattr("MSG_DONTWAIT")) else {
+                return;
+            };
+            // What one flight can hold; a peer that keeps sending is not waited for.
+            for _ in 0..16 {
+                match self.sock.call_method1(py, "recv", (4096, &dontwait)) {
+                    Ok(data) if data.bind(py).len().is_ok_and(|n| n > 0) => {}
+                    _ => break,
+                }
+            }
+        })
+    }
+
     fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
         let how = match how {
             std::net::Shutdown::Read => 0,

@@ -47,8 +47,13 @@ def test_alpn_callback_returning_empty_bytes_still_aborts(pki):
     cctx = client_context(pki)
     cctx.set_alpn_protos([b"h2"])
     client, server = memory_pair(pki, cctx=cctx, sctx=sctx)
-    with pytest.raises(SSL.Error):
+    with pytest.raises(SSL.Error) as info:
         handshake(client, server)
+    assert info.value.args[0][0][2] == "no application protocol"
+    pump(server, client)
+    with pytest.raises(SSL.Error) as info:
+        client.do_handshake()
+    assert info.value.args[0][0][2] == "tlsv1 alert no application protocol"
 
 
 # --- 2. Socket mode reads one record at a time --------------------------------------------

@@ -251,6 +251,10 @@ fn protocol_reason(e: &rustls::Error) -> String {
         E::NoCertificatesPresented => "peer did not return a certificate".to_string(),
         E::DecryptError => "decryption failed or bad record mac".to_string(),
         E::InvalidMessage(_) => "wrong version number".to_string(),
+        E::NoApplicationProtocol => "no application protocol".to_string(),
+        E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
+            "unexpected message".to_string()
+        }
         other => other.to_string(),
     }
 }

@@ -711,6 +711,11 @@ impl Connection {
             Err(e) if processed.is_ok() => return Err(e),
             Err(_) => {}
         }
+        if let (Err(_), Transport::Stream(stream)) = (&processed, &mut self.transport) {
+            // Records are read one at a time: the rest of the peer's flight is still in the
+            // socket, and closing it unread would reset the connection under the alert.
+            stream.discard_received();
+        }
         if self.config.options & OP_IGNORE_UNEXPECTED_EOF != 0 && n == 0 {
             self.shutdown |= SSL_RECEIVED_SHUTDOWN;
         }

@@ -47,7 +47,7 @@ impl RecordCursor {
     }
 
     /// A reader over `inner` that stops at the end of the current record.
-    pub(crate) fn reader<'a>(&'a mut self, inner: &'a mut dyn Read) -> OneRecord<'a> {
+    pub(crate) fn reader<'a, R: Read + ?Sized>(&'a mut self, inner: &'a mut R) -> OneRecord<'a, R> {
         OneRecord {
             inner,
             cursor: self,
@@ -56,12 +56,12 @@ impl RecordCursor {
 }
 
 /// See [`RecordCursor::reader`].
-pub(crate) struct OneRecord<'a> {
-    inner: &'a mut dyn Read,
+pub(crate) struct OneRecord<'a, R: ?Sized> {
+    inner: &'a mut R,
     cursor: &'a mut RecordCursor,
 }
 
-impl Read for OneRecord<'_> {
+impl<R: Read + ?Sized> Read for OneRecord<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = buf.len().min(self.cursor.limit());
         let got = self.inner.read(&mut buf[..n])?;

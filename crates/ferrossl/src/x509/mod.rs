@@ -158,28 +158,48 @@ impl X509 {
     }
 
     /// The certificate's fingerprint as OpenSSL prints it: upper-case hex pairs joined by ':'.
-    /// `algorithm` is "sha1", "sha256", "sha384" or "sha512".
+    /// `algorithm` is one of OpenSSL's digest names: "md5", "sha1", "sha224", "sha256",
+    /// "sha384", "sha512", "sha512-256" or "sha3-256"/"-384"/"-512" (a fingerprint is not a
+    /// signature: MD5 and SHA-1 stay available for it, as programs still print them).
     pub fn digest(&self, algorithm: &str) -> Result<String> {
         use aws_lc_rs::digest;
-        let alg = match algorithm.to_ascii_lowercase().replace('-', "").as_str() {
+        let alg = match algorithm
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "")
+            .as_str()
+        {
+            "md5" => return Ok(fingerprint(&md5_digest(&self.der))),
             "sha1" => &digest::SHA1_FOR_LEGACY_USE_ONLY,
             "sha224" => &digest::SHA224,
             "sha256" => &digest::SHA256,
             "sha384" => &digest::SHA384,
             "sha512" => &digest::SHA512,
+            "sha512256" => &digest::SHA512_256,
+            "sha3256" => &digest::SHA3_256,
+            "sha3384" => &digest::SHA3_384,
+            "sha3512" => &digest::SHA3_512,
             _ => {
                 return Err(Error::InvalidArgument(format!(
                     "unknown digest algorithm {algorithm:?}"
                 )))
             }
         };
-        let d = digest::digest(alg, &self.der);
-        Ok(d.as_ref()
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect::<Vec<_>>()
-            .join(":"))
+        Ok(fingerprint(digest::digest(alg, &self.der).as_ref()))
     }
+}
+
+fn md5_digest(data: &[u8]) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    Md5::digest(data).to_vec()
+}
+
+/// Upper-case hex pairs joined by ':', as OpenSSL prints fingerprints.
+fn fingerprint(digest: &[u8]) -> String {
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 impl fmt::Debug for X509 {
