@@ -14,17 +14,9 @@ import tarfile
 import tempfile
 import xml.etree.ElementTree as ET
 
+from verdict import verdict
+
 PINNED = "pyOpenSSL==26.4.0"
-HERE = pathlib.Path(__file__).resolve().parent
-
-
-def expectations() -> dict[str, str]:
-    out = {}
-    for line in (HERE / "expectations.txt").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            test, _, reason = line.partition(" # ")
-            out[test.strip()] = reason.strip()
-    return out
 
 
 def fetch(workdir: pathlib.Path) -> pathlib.Path:
@@ -62,20 +54,7 @@ def main() -> int:
                 results[name] = "failed"
             else:
                 results[name] = "passed"
-    expected = expectations()
-    passed = sum(r == "passed" for r in results.values())
-    failed = sum(r == "failed" for r in results.values())
-    skipped = sum(r == "skipped" for r in results.values())
-    unexpected = sorted(t for t, r in results.items() if r == "failed" and t not in expected)
-    fixed = sorted(t for t, r in results.items() if r == "passed" and t in expected)
-    for t in unexpected:
-        print(f"UNEXPECTED FAILURE: {t}")
-    for t in fixed:
-        print(f"now passing (remove from expectations.txt): {t}")
-    total = len(results)
-    print(f"pyOpenSSL conformance: {passed} of {total} pass ({100 * passed / max(total, 1):.1f}%)")
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if unexpected or total == 0 else 0
+    return verdict("pyOpenSSL conformance", results, "expectations.txt")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ as listed in the project's docs/refused.md.
 from __future__ import annotations
 
 import os
+import threading
 import typing
 import warnings
 import weakref
@@ -780,8 +781,10 @@ _FAST_PATH = {
     "pending": "pending",
     "do_handshake": "do_handshake",
 }
-#: The live connections holding fast-path bindings.
+#: The live connections holding fast-path bindings, and the lock under which they are
+#: added or listed (a thread may make a connection while another patches the class).
 _bound_connections: weakref.WeakSet[typing.Any] = weakref.WeakSet()
+_bound_connections_lock = threading.Lock()
 #: Per class, the (name, native name) pairs its new instances bind.
 _fast_path_by_class: dict[type, tuple[tuple[str, str], ...]] = {}
 
@@ -805,9 +808,15 @@ class _FastPathType(type):
 
 def _unbind(cls: type, name: str) -> None:
     _fast_path_by_class.clear()
-    for conn in list(_bound_connections):
-        if isinstance(conn, cls):
-            conn.__dict__.pop(name, None)
+    with _bound_connections_lock:
+        connections = list(_bound_connections)
+    for conn in connections:
+        if not isinstance(conn, cls):
+            continue
+        bound = conn.__dict__.get(name)
+        # Only our binding: an attribute the program set on the instance itself stays.
+        if getattr(bound, "__self__", None) is getattr(conn, "_native", None):
+            del conn.__dict__[name]
 
 
 def _fast_path(cls: type) -> tuple[tuple[str, str], ...]:
@@ -845,7 +854,8 @@ class Connection(metaclass=_FastPathType):
         if fast:
             for name, native_name in fast:
                 self.__dict__[name] = getattr(self._native, native_name)
-            _bound_connections.add(self)
+            with _bound_connections_lock:
+                _bound_connections.add(self)
 
     def __getattr__(self, name: str) -> typing.Any:
         # Unknown attributes go to the socket, as pyOpenSSL does (fileno, settimeout...).

@@ -7,6 +7,7 @@ written for pyOpenSSL run unmodified.
 
 from __future__ import annotations
 
+import importlib.machinery
 import sys
 import types
 
@@ -34,9 +35,12 @@ def install_as_pyopenssl() -> None:
         SSL=SSL,
         crypto=crypto,
         version=version,
+        _util=_util,
         __version__=version.__version__,
         __all__=["SSL", "crypto", "version", "__version__"],
         __path__=[],
+        # importlib.util.find_spec("OpenSSL") answers, as for an installed package.
+        __spec__=importlib.machinery.ModuleSpec("OpenSSL", None, is_package=True),
         _ferrossl=True,
     )
     for module, name in ((SSL, "OpenSSL.SSL"), (crypto, "OpenSSL.crypto")):

@@ -912,6 +912,8 @@ def dump_privatekey(type: int, pkey: PKey, cipher: str | None = None, passphrase
 
     if cipher.lower() not in ("aes-256-cbc", "aes256", "aes-128-cbc", "des-ede3-cbc"):
         raise ValueError("Invalid cipher name")
+    if not callable(passphrase) and not isinstance(passphrase, bytes):
+        raise TypeError("Last argument must be a byte string or a callable.")
     secret = passphrase(True) if callable(passphrase) else passphrase
     if not isinstance(secret, bytes):
         raise ValueError("Bytes expected")

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use ferrossl::ex_data::ExData;
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
-use pyo3::exceptions::{PyBlockingIOError, PyTimeoutError, PyTypeError};
+use pyo3::exceptions::{PyBlockingIOError, PyOSError, PyTimeoutError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -15,7 +15,7 @@ use pyo3::types::{PyBytes, PyType};
 
 use crate::args;
 use crate::ctx::{info_callback, verify_callback, HelloName, NativeContext, Owner, PendingContext};
-use crate::errors::{clear_parked, ssl_error, take_parked};
+use crate::errors::{clear_parked, ssl_error, take_parked, WantReadError};
 use crate::stream::PyStream;
 
 use crate::x509::{NativePKey, NativeX509};
@@ -128,18 +128,32 @@ impl NativeConnection {
         })
     }
 
-    /// Socket mode: when a read would have to wait for the socket, waits for it to be
-    /// readable first (a `MSG_PEEK`, which leaves the bytes in place) without holding the
-    /// connection, so that another thread's `shutdown` or `send` goes through meanwhile, as
-    /// with pyOpenSSL. A socket with a timeout that expires, or a non-blocking one with
-    /// nothing to read, raises WantReadError as a read would.
+    /// `recv` over a `socket.socket`: whenever the read would have to wait for the socket,
+    /// it waits for the socket to be readable (a `MSG_PEEK`, which leaves the bytes in place)
+    /// without holding the connection, then reads the socket once under it; so another
+    /// thread's `shutdown` or `send` goes through while a read waits, as with pyOpenSSL, even
+    /// when what arrives is no data (a TLS 1.3 session ticket). A socket with a timeout that
+    /// expires, or a non-blocking one with nothing to read, raises WantReadError as a read
+    /// would.
+    fn recv_from_socket(&self, py: Python<'_>, buf: &mut [u8], peek: bool) -> PyResult<usize> {
+        loop {
+            if !self.with_lock(|c| c.recv_awaits_transport())? {
+                return self.run(py, |c| if peek { c.recv_peek(buf) } else { c.recv(buf) });
+            }
+            self.wait_readable(py)?;
+            match self.run(py, |c| c.recv_once(buf, peek)) {
+                // What came was no data yet: wait again, letting other threads in.
+                Err(e) if e.is_instance_of::<WantReadError>(py) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits, without the connection, until the socket has something to read.
     fn wait_readable(&self, py: Python<'_>) -> PyResult<()> {
         let Some(sock) = &self.peekable else {
             return Ok(());
         };
-        if !self.with_lock(|c| c.recv_awaits_transport())? {
-            return Ok(());
-        }
         match sock.call_method1(py, intern!(py, "recv"), (1, MSG_PEEK)) {
             Err(e)
                 if e.is_instance_of::<PyBlockingIOError>(py)
@@ -147,6 +161,8 @@ impl NativeConnection {
             {
                 Err(ssl_error(ferrossl::Error::WantRead))
             }
+            // A signal's exception (KeyboardInterrupt) is the caller's.
+            Err(e) if !e.is_instance_of::<PyOSError>(py) => Err(e),
             // Data, EOF or a socket error: the read itself reports it.
             _ => Ok(()),
         }
@@ -373,10 +389,13 @@ impl NativeConnection {
             Some(f) if !f.is_none() => f.bitand(MSG_PEEK)?.is_truthy()?,
             _ => false,
         };
-        self.wait_readable(py)?;
         // What one call decrypts is bounded by what the engine takes per read (a record
         // over a socket, what `bio_write` handed over otherwise), whatever `bufsiz` is.
         let mut scratch = Scratch::take(bufsiz);
+        if self.peekable.is_some() && bufsiz > 0 {
+            let got = self.recv_from_socket(py, scratch.room(), peek)?;
+            return Ok(scratch.bytes(py, got));
+        }
         let buf = scratch.room();
         let got = self.run_io(
             py,

@@ -75,14 +75,25 @@ impl ferrossl::transport::Stream for PyStream {
         if !self.is_socket {
             return;
         }
+        // Only what is there now: `select` with a zero timeout says so, and a `recv` of a
+        // readable socket does not wait (whatever its timeout or blocking mode, which stay
+        // the program's).
         Python::with_gil(|py| {
-            let Ok(dontwait) = py.import("socket").and_then(|m| m.getattr("MSG_DONTWAIT")) else {
+            let Ok(select) = py.import("select").and_then(|m| m.getattr("select")) else {
                 return;
             };
+            let sock = self.sock.bind(py);
             // What one flight can hold; a peer that keeps sending is not waited for.
             for _ in 0..16 {
-                match self.sock.call_method1(py, "recv", (4096, &dontwait)) {
-                    Ok(data) if data.bind(py).len().is_ok_and(|n| n > 0) => {}
+                let readable = select
+                    .call1(((sock,), (), (), 0))
+                    .and_then(|r| r.get_item(0))
+                    .and_then(|r| r.is_truthy());
+                if !matches!(readable, Ok(true)) {
+                    break;
+                }
+                match sock.call_method1("recv", (4096,)) {
+                    Ok(data) if data.len().is_ok_and(|n| n > 0) => {}
                     _ => break,
                 }
             }

@@ -177,6 +177,30 @@ def test_shutdown_goes_through_while_another_thread_waits_in_recv_into(pki):
     assert outcome == ["closed"]
 
 
+@pytest.mark.timeout(30, method="thread")
+def test_send_goes_through_while_a_client_reader_gets_session_tickets(pki):
+    # The TLS 1.3 server's session tickets reach the client after its handshake: a reader
+    # thread that receives them (no data) must not hold the connection while it waits on.
+    client, server = _socket_pair(pki)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(client.recv(1024)))
+    reader.start()
+    time.sleep(0.3)  # the reader has taken the tickets and waits for data
+    sender = threading.Thread(target=client.send, args=(b"request",))
+    sender.start()
+    sender.join(5)
+    assert not sender.is_alive(), "send() waited for the reader"
+    assert server.recv(1024) == b"request"
+    server.send(b"response")
+    reader.join(5)
+    assert got == [b"response"]
+
+
+def test_recv_of_nothing_over_a_socket_returns_at_once(pki):
+    client, server = _socket_pair(pki)
+    assert server.recv(0) == b""
+
+
 # --- 4. Monkeypatching ----------------------------------------------------------------------
 
 
@@ -271,6 +295,62 @@ def test_received_alert_reasons_are_openssls(pki):
         pump(client, server)
         server.do_handshake()
     assert info.value.args[0][0][2] == "tlsv1 alert unknown ca"
+
+
+def test_plain_http_over_a_socket_is_told_and_not_answered(pki):
+    a, b = socket.socketpair()
+    server = SSL.Connection(server_context(pki), b)
+    server.set_accept_state()
+    a.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    for _ in range(2):  # said again as it was first said
+        with pytest.raises(SSL.Error) as info:
+            server.do_handshake()
+        assert info.value.args[0][0][2] == "http request"
+    a.settimeout(0.5)
+    with pytest.raises(TimeoutError):
+        a.recv(100)  # no alert for a client that would not understand it
+
+
+def test_write_after_shutdown_is_protocol_is_shutdown(pki):
+    client, server = memory_pair(pki)
+    handshake(client, server)
+    client.shutdown()
+    with pytest.raises(SSL.Error) as info:
+        client.send(b"too late")
+    assert info.value.args[0][0][2] == "protocol is shutdown"
+
+
+@pytest.mark.timeout(30, method="thread")
+def test_a_failed_handshake_closes_without_losing_its_alert(pki):
+    # The client stops reading at the record that failed; the server's last records are
+    # still in the client's socket. Closing it unread would reset the connection, and the
+    # server would see ECONNRESET instead of the alert that says why.
+    listener = socket.create_server(("127.0.0.1", 0))
+    outcome = []
+
+    def serve():
+        sock, _ = listener.accept()
+        with sock:
+            conn = SSL.Connection(server_context(pki), sock)
+            conn.set_accept_state()
+            try:
+                conn.do_handshake()
+            except SSL.Error as e:
+                outcome.append(e)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    untrusting = SSL.Context(SSL.TLS_METHOD)
+    untrusting.set_verify(SSL.VERIFY_PEER)
+    with socket.create_connection(listener.getsockname()) as sock:
+        client = SSL.Connection(untrusting, sock)
+        client.set_connect_state()
+        with pytest.raises(SSL.Error):
+            client.do_handshake()
+    t.join(10)
+    listener.close()
+    assert len(outcome) == 1 and not isinstance(outcome[0], SSL.SysCallError), outcome
+    assert outcome[0].args[0][0][2] == "tlsv1 alert unknown ca"
 
 
 # --- 7. set_passwd_cb edge cases ------------------------------------------------------------

@@ -770,20 +770,30 @@ impl Connection {
     /// Reads decrypted data into `buf` (`recv`/`read`/`recv_into`), doing the handshake first
     /// if needed. Returns [`Error::ZeroReturn`] once the peer has closed the session.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let result = self.read_plaintext(buf, false);
+        let result = self.read_plaintext(buf, false, false);
         self.remember(&result);
         result
     }
 
     /// Like [`Connection::recv`], but leaves the data to be read again (`MSG_PEEK`).
     pub fn recv_peek(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let result = self.read_plaintext(buf, true);
+        let result = self.read_plaintext(buf, true, false);
+        self.remember(&result);
+        result
+    }
+
+    /// Like [`Connection::recv`] (or, with `peek`, [`Connection::recv_peek`]), but reads the
+    /// transport at most once: [`Error::WantRead`] when that read gave no plaintext yet (a
+    /// TLS 1.3 session ticket, part of a record). For a caller that waits for the socket to be
+    /// readable itself, without holding the connection, and then calls again.
+    pub fn recv_once(&mut self, buf: &mut [u8], peek: bool) -> Result<usize> {
+        let result = self.read_plaintext(buf, peek, true);
         self.remember(&result);
         result
     }
 
     #[inline(always)] // Into `recv`: its 64-byte result goes straight to recv's caller.
-    fn read_plaintext(&mut self, buf: &mut [u8], peek: bool) -> Result<usize> {
+    fn read_plaintext(&mut self, buf: &mut [u8], peek: bool, one_read: bool) -> Result<usize> {
         self.ensure_handshake()?;
         if buf.is_empty() {
             return Ok(0);
@@ -806,6 +816,7 @@ impl Connection {
             return self.dtls_recv(buf, peek);
         }
         self.process_handed_input();
+        let mut pulled = false;
         loop {
             match self.engine()?.read_plaintext(buf) {
                 Plaintext::Closed => {
@@ -821,7 +832,11 @@ impl Connection {
                     }
                     return Ok(n);
                 }
-                Plaintext::Empty => self.pull()?,
+                Plaintext::Empty if one_read && pulled => return Err(Error::WantRead),
+                Plaintext::Empty => {
+                    self.pull()?;
+                    pulled = true;
+                }
                 Plaintext::Eof => {
                     if self.config.options & OP_IGNORE_UNEXPECTED_EOF != 0 {
                         return Err(Error::ZeroReturn);
@@ -972,7 +987,7 @@ impl Connection {
         let mut scratch = [0u8; 4096];
         while self.shutdown & SSL_RECEIVED_SHUTDOWN == 0 {
             // Data that arrives before the peer's close_notify is discarded, as OpenSSL does.
-            match self.read_plaintext(&mut scratch, false) {
+            match self.read_plaintext(&mut scratch, false, false) {
                 Ok(_) => {}
                 Err(Error::ZeroReturn) => {}
                 Err(e) => return Err(e),

@@ -283,9 +283,9 @@ impl TlsSocket {
         }
     }
 
-    /// Receives up to `length` bytes, waiting (up to the receive timeout) until that many have
-    /// come or the peer closed; `length < 0` returns whatever arrives first. An empty result
-    /// means the peer closed the session.
+    /// Receives up to `length` bytes (any amount with `length < 0`), as a socket's `recv`:
+    /// waits (up to the receive timeout) for the first bytes, then returns what has come
+    /// without waiting for more. An empty result means the peer closed the session.
     pub fn receive(&mut self, length: isize) -> Result<Vec<u8>> {
         let result = self.connection()?.read_up_to(length);
         self.blocking_outcome(result, "receive")

@@ -478,7 +478,11 @@ impl TlsEngine {
                 Some(Err(e)) => Err(self.map_error(e)),
                 _ => Ok(Processed::Progress),
             },
-            State::Failed(e) => Err(Error::Protocol(e.clone())),
+            State::Failed(e) => Err(match self.incoming_hello.plain_http() {
+                // Said again as it was first said.
+                Some(reason) => Error::PlainHttp(reason),
+                None => Error::Protocol(e.clone()),
+            }),
         }
     }
 

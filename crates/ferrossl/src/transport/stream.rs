@@ -25,27 +25,19 @@ pub trait Stream: Read + Write + Send {
     fn discard_received(&mut self) {}
 }
 
-/// [`Stream::discard_received`] for a socket: a bounded non-blocking drain, after which the
-/// socket's blocking mode is what it was.
+/// [`Stream::discard_received`] for a socket: reads that never wait (`MSG_DONTWAIT`, which
+/// leaves the socket's blocking mode, shared with its clones, as it is), bounded by what one
+/// flight can hold; a peer that keeps sending is not waited for.
 #[cfg(unix)]
-fn discard_received<S: Read + std::os::fd::AsFd>(stream: &mut S) {
-    let sock = socket2::SockRef::from(&*stream);
-    let Ok(was_nonblocking) = sock.nonblocking() else {
-        return;
-    };
-    if sock.set_nonblocking(true).is_err() {
-        return;
-    }
-    let mut buf = [0u8; 4096];
-    // What one flight can hold; a peer that keeps sending is not waited for.
+fn discard_received(socket: socket2::SockRef<'_>) {
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
     let mut budget: usize = 64 * 1024;
     while budget > 0 {
-        match stream.read(&mut buf) {
+        match socket.recv_with_flags(&mut buf, libc::MSG_DONTWAIT) {
             Ok(n) if n > 0 => budget = budget.saturating_sub(n),
             _ => break,
         }
     }
-    let _ = socket2::SockRef::from(&*stream).set_nonblocking(was_nonblocking);
 }
 
 impl Stream for TcpStream {
@@ -59,7 +51,7 @@ impl Stream for TcpStream {
 
     #[cfg(unix)]
     fn discard_received(&mut self) {
-        discard_received(self);
+        discard_received(socket2::SockRef::from(&*self));
     }
 }
 
@@ -70,6 +62,6 @@ impl Stream for std::os::unix::net::UnixStream {
     }
 
     fn discard_received(&mut self) {
-        discard_received(self);
+        discard_received(socket2::SockRef::from(&*self));
     }
 }
