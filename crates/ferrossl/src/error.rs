@@ -241,7 +241,7 @@ fn protocol_reason(e: &rustls::Error) -> String {
     match e {
         E::AlertReceived(alert) => match alert_reason(u8::from(*alert)) {
             Some(reason) => reason.to_string(),
-            None => format!("ssl/tls alert {alert:?}").to_lowercase(),
+            None => format!("ssl/tls alert number {}", u8::from(*alert)),
         },
         E::PeerIncompatible(P::NoCipherSuitesInCommon) => "no shared cipher".to_string(),
         E::PeerIncompatible(P::ServerDoesNotSupportTls12Or13)
@@ -281,5 +281,43 @@ impl From<Error> for io::Error {
 impl fmt::Display for ErrorEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}", self.lib, self.func, self.reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::AlertDescription;
+
+    fn reason(e: Error) -> String {
+        e.openssl_errors()[0].reason.clone()
+    }
+
+    #[test]
+    fn received_alerts_read_as_openssl_words_them() {
+        let alert = |a| reason(Error::Protocol(rustls::Error::AlertReceived(a)));
+        assert_eq!(alert(AlertDescription::UnknownCA), "tlsv1 alert unknown ca");
+        assert_eq!(
+            alert(AlertDescription::HandshakeFailure),
+            "sslv3 alert handshake failure"
+        );
+        assert_eq!(
+            alert(AlertDescription::CertificateRequired),
+            "tlsv13 alert certificate required"
+        );
+        assert_eq!(
+            alert(AlertDescription::Unknown(200)),
+            "ssl/tls alert number 200"
+        );
+    }
+
+    #[test]
+    fn local_failures_read_as_openssl_words_them() {
+        assert_eq!(reason(Error::PlainHttp("http request")), "http request");
+        assert_eq!(reason(Error::ProtocolIsShutdown), "protocol is shutdown");
+        assert_eq!(
+            reason(Error::Protocol(rustls::Error::NoApplicationProtocol)),
+            "no application protocol"
+        );
     }
 }
