@@ -18,6 +18,9 @@ pub const SPEC: Spec = Spec {
         "connect",
         "servername",
         "CAfile",
+        "CApath",
+        "verify_hostname",
+        "verify_ip",
         "cert",
         "key",
         "alpn",
@@ -37,18 +40,22 @@ pub const SPEC: Spec = Spec {
 };
 
 pub const USAGE: &str = "usage: ferrossl s_client -connect HOST:PORT [-servername N] [-CAfile F]
-       [-cert F -key F] [-verify_return_error] [-alpn a,b] [-tls1_2 | -tls1_3] [-quiet]
+       [-CApath DIR] [-verify_hostname NAME | -verify_ip IP] [-cert F -key F]
+       [-verify_return_error] [-alpn a,b] [-tls1_2 | -tls1_3] [-quiet]
        [-keylogfile F] [-keymatexport LABEL [-keymatexportlen N]]
        [-dtls | -dtls1_2 [-use_srtp PROFILES]]
   Prints the session on stderr, then pipes stdin to the server and the server's data to
-  stdout. -verify_return_error aborts when the server's certificate does not verify. With -dtls
+  stdout. -verify_return_error aborts when the server's certificate does not verify; the
+  certificate must match -verify_hostname or -verify_ip when given (else the result is
+  reported, as openssl's does). -CApath takes a directory of hashed CA files. With -dtls
   (DTLS 1.2 over UDP) each stdin line goes as one datagram.";
 
 fn context(args: &Args) -> Result<Context, String> {
     let text = |e: Error| e.to_string();
     let ctx = Context::new(Method::TlsClient);
-    if let Some(ca) = args.value("CAfile") {
-        ctx.load_verify_locations(Some(ca.as_ref()), None)
+    let (cafile, capath) = (args.value("CAfile"), args.value("CApath"));
+    if cafile.is_some() || capath.is_some() {
+        ctx.load_verify_locations(cafile.map(AsRef::as_ref), capath.map(AsRef::as_ref))
             .map_err(text)?;
     }
     let mode = if args.has("verify_return_error") {
@@ -79,6 +86,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         return crate::dtls::client(&args, target);
     }
     let ctx = context(&args)?;
+    let expected = expected_identity(&args)?;
     let stream =
         TcpStream::connect(target).map_err(|e| format!("cannot connect to {target}: {e}"))?;
     stream
@@ -95,12 +103,32 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     if let Some(name) = &host {
         conn.set_tlsext_host_name(name).map_err(|e| e.to_string())?;
     }
+    if let Some(expected) = &expected {
+        conn.set1_host(expected).map_err(|e| e.to_string())?;
+    }
     handshake(&mut conn)?;
     if !args.has("quiet") {
         eprintln!("CONNECTED to {target}\n{}", describe(&conn));
     }
     export_keying_material(&conn, &args)?;
     pipe(&mut conn)
+}
+
+/// The name (`-verify_hostname`) or address (`-verify_ip`) the server's certificate must
+/// match, as openssl's `s_client` checks them.
+fn expected_identity(args: &Args) -> Result<Option<String>, String> {
+    match (args.value("verify_hostname"), args.value("verify_ip")) {
+        (Some(_), Some(_)) => Err("-verify_hostname and -verify_ip exclude each other".into()),
+        (Some(name), None) if name.parse::<std::net::IpAddr>().is_ok() => Err(format!(
+            "-verify_hostname {name}: that is an address; use -verify_ip"
+        )),
+        (Some(name), None) => Ok(Some(name.to_string())),
+        (None, Some(ip)) => ip
+            .parse::<std::net::IpAddr>()
+            .map(|a| Some(a.to_string()))
+            .map_err(|_| format!("-verify_ip {ip}: not an IP address")),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Copies stdin to the connection and the connection to stdout; at stdin's end, sends

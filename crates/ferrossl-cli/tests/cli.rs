@@ -129,6 +129,90 @@ fn alpn_without_overlap_is_fatal_but_no_offer_is_fine() {
     server.wait_with_timeout(TIMEOUT).unwrap();
 }
 
+/// `s_client -verify_hostname`, `-verify_ip` and `-CApath`, as openssl's: the certificate
+/// must match the name or address; a hashed CA directory is a trust store.
+#[test]
+fn s_client_checks_the_name_or_address_it_is_told() {
+    if !peer::require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let port = peer::free_tcp_port();
+    let cert = pki.server_rsa.chain_path.display().to_string();
+    let key = pki.server_rsa.key_path.display().to_string();
+    let mut server = s_server(port, &["-cert", &cert, "-key", &key, "-naccept", "7"]);
+    let ca = pki.ca_path().display().to_string();
+    // A hashed directory, as `openssl rehash` makes it.
+    let hash = Command::new("openssl")
+        .args(["x509", "-hash", "-noout", "-in", &ca])
+        .output()
+        .unwrap();
+    let capath = pki.ca_path().parent().unwrap().join("capath");
+    std::fs::create_dir_all(&capath).unwrap();
+    let hashed = format!("{}.0", String::from_utf8_lossy(&hash.stdout).trim());
+    std::fs::copy(pki.ca_path(), capath.join(hashed)).unwrap();
+    let capath = capath.display().to_string();
+    let connect = format!("127.0.0.1:{port}");
+    let client = |extra: &[&str]| {
+        let mut args = vec!["s_client", "-connect", &connect, "-verify_return_error"];
+        args.extend(extra);
+        let out = ferrossl(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (extra, verdict) in [
+        (
+            vec!["-CAfile", &ca, "-verify_hostname", "localhost"],
+            "Verify return code: 0 (ok)",
+        ),
+        (
+            vec!["-CAfile", &ca, "-verify_hostname", "other.example"],
+            "hostname mismatch",
+        ),
+        (
+            vec!["-CAfile", &ca, "-verify_ip", "127.0.0.1"],
+            "Verify return code: 0 (ok)",
+        ),
+        (
+            vec!["-CAfile", &ca, "-verify_ip", "192.0.2.7"],
+            "IP address mismatch",
+        ),
+        (
+            vec!["-CApath", &capath, "-verify_hostname", "localhost"],
+            "Verify return code: 0 (ok)",
+        ),
+        (
+            vec!["-verify_hostname", "localhost"],
+            "unable to get local issuer certificate",
+        ),
+    ] {
+        let (code, said) = client(&extra);
+        assert!(said.contains(verdict), "{extra:?}: {said}");
+        assert_eq!(
+            code,
+            Some(i32::from(!verdict.contains("(ok)"))),
+            "{extra:?}: {said}"
+        );
+    }
+    // Bad input is refused before connecting (the server's seventh connection comes last).
+    for bad in [
+        vec!["-verify_ip", "not-an-address"],
+        vec!["-verify_hostname", "127.0.0.1"],
+        vec!["-verify_hostname", "a", "-verify_ip", "127.0.0.1"],
+    ] {
+        let (code, said) = client(&bad);
+        assert_eq!(code, Some(1), "{bad:?}");
+        assert!(said.contains("-verify_"), "{bad:?}: {said}");
+    }
+    let _ = client(&["-CAfile", &ca]);
+    server.wait_with_timeout(TIMEOUT).unwrap();
+}
+
 #[test]
 fn ferrossl_client_with_openssl_server() {
     if !peer::require_tool("openssl") {
