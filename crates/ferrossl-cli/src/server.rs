@@ -30,16 +30,28 @@ pub const SPEC: Spec = Spec {
         "use_srtp",
         "keymatexport",
         "keymatexportlen",
+        "cipher",
+        "ciphersuites",
     ],
-    switches: &["tls1_2", "tls1_3", "dtls", "dtls1_2", "www", "quiet"],
+    switches: &[
+        "tls1_2",
+        "tls1_3",
+        "dtls",
+        "dtls1_2",
+        "www",
+        "quiet",
+        "serverpref",
+    ],
 };
 
 pub const USAGE: &str =
     "usage: ferrossl s_server -accept [HOST:]PORT [-cert F] [-key F] [-CAfile F]
        [-Verify N | -verify N] [-alpn a,b] [-tls1_2 | -tls1_3] [-www] [-quiet] [-naccept N]
        [-keylogfile F] [-keymatexport LABEL [-keymatexportlen N]]
+       [-cipher LIST] [-ciphersuites LIST] [-serverpref]
        [-dtls | -dtls1_2 [-use_srtp PROFILES]]
-  HOST defaults to 127.0.0.1. Without -cert a throwaway certificate is made and its SHA-256
+  HOST defaults to 127.0.0.1. -cipher (TLS 1.2) and -ciphersuites (TLS 1.3) take OpenSSL's
+  cipher strings; with -serverpref the server's order decides, not the client's. Without -cert a throwaway certificate is made and its SHA-256
   fingerprint printed. -Verify requires a client certificate, -verify asks for one.
   -www answers HTTP GET with a status page; otherwise data is piped to stdout and stdin lines
   go to the client. With -dtls (DTLS 1.2 over UDP) the server takes many clients on one
@@ -88,6 +100,15 @@ fn context(args: &Args) -> Result<Context, String> {
                 .find(|p| hello.alpn_offered().contains(p))
                 .map_or(AlpnSelection::Abort, |p| AlpnSelection::Select(p.clone())))
         }));
+    }
+    if let Some(list) = args.value("cipher") {
+        ctx.set_cipher_list(list).map_err(text)?;
+    }
+    if let Some(list) = args.value("ciphersuites") {
+        ctx.set_ciphersuites(list).map_err(text)?;
+    }
+    if args.has("serverpref") {
+        ctx.set_options(OP_CIPHER_SERVER_PREFERENCE);
     }
     pin_version(&ctx, args.has("tls1_2"), args.has("tls1_3"))?;
     key_log(&ctx, args.value("keylogfile"))?;

@@ -213,6 +213,57 @@ fn s_client_checks_the_name_or_address_it_is_told() {
     server.wait_with_timeout(TIMEOUT).unwrap();
 }
 
+/// `-serverpref`: the server's cipher order decides (TLS 1.3 and 1.2), not the client's.
+#[test]
+fn serverpref_puts_the_servers_cipher_order_first() {
+    if !peer::require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let cert = pki.server_ecdsa.chain_path.display().to_string();
+    let key = pki.server_ecdsa.key_path.display().to_string();
+    let ours_13 = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
+    let theirs_13 = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
+    let ours_12 = "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256";
+    let theirs_12 = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305";
+    for (serverpref, expected_13, expected_12) in [
+        (
+            false,
+            "TLS_AES_128_GCM_SHA256",
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+        ),
+        (
+            true,
+            "TLS_CHACHA20_POLY1305_SHA256",
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+        ),
+    ] {
+        let port = peer::free_tcp_port();
+        let mut args = vec!["-cert", &cert, "-key", &key, "-naccept", "2"];
+        args.extend(["-ciphersuites", ours_13, "-cipher", ours_12]);
+        if serverpref {
+            args.push("-serverpref");
+        }
+        let mut server = s_server(port, &args);
+        for (offer, expected) in [
+            (vec!["-ciphersuites", theirs_13], expected_13),
+            (vec!["-tls1_2", "-cipher", theirs_12], expected_12),
+        ] {
+            let offer: Vec<String> = offer.into_iter().map(String::from).collect();
+            let out = peer::openssl_s_client(port, &offer)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                said.contains(&format!("Cipher is {expected}")),
+                "serverpref {serverpref}: {said}"
+            );
+        }
+        server.wait_with_timeout(TIMEOUT).unwrap();
+    }
+}
+
 #[test]
 fn ferrossl_client_with_openssl_server() {
     if !peer::require_tool("openssl") {
