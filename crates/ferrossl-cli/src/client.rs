@@ -10,7 +10,8 @@ use ferrossl::{Connection, Context, Error, Method};
 
 use crate::args::{Args, Spec};
 use crate::identity::{
-    alpn_list, describe, export_keying_material, handshake, key_log, pin_version, wants_dtls,
+    alpn_list, describe, export_keying_material, handshake, handshake_deadline, key_log,
+    pin_version, wants_dtls,
 };
 
 pub const SPEC: Spec = Spec {
@@ -28,6 +29,7 @@ pub const SPEC: Spec = Spec {
         "use_srtp",
         "keymatexport",
         "keymatexportlen",
+        "handshake_timeout",
     ],
     switches: &[
         "verify_return_error",
@@ -42,7 +44,7 @@ pub const SPEC: Spec = Spec {
 pub const USAGE: &str = "usage: ferrossl s_client -connect HOST:PORT [-servername N] [-CAfile F]
        [-CApath DIR] [-verify_hostname NAME | -verify_ip IP] [-cert F -key F]
        [-verify_return_error] [-alpn a,b] [-tls1_2 | -tls1_3] [-quiet]
-       [-keylogfile F] [-keymatexport LABEL [-keymatexportlen N]]
+       [-keylogfile F] [-keymatexport LABEL [-keymatexportlen N]] [-handshake_timeout SECS]
        [-dtls | -dtls1_2 [-use_srtp PROFILES]]
   Prints the session on stderr, then pipes stdin to the server and the server's data to
   stdout. -verify_return_error aborts when the server's certificate does not verify; the
@@ -87,6 +89,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     }
     let ctx = context(&args)?;
     let expected = expected_identity(&args)?;
+    let deadline = handshake_deadline(&args)?;
     let stream =
         TcpStream::connect(target).map_err(|e| format!("cannot connect to {target}: {e}"))?;
     stream
@@ -106,7 +109,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     if let Some(expected) = &expected {
         conn.set1_host(expected).map_err(|e| e.to_string())?;
     }
-    handshake(&mut conn)?;
+    handshake(&mut conn, deadline)?;
     if !args.has("quiet") {
         eprintln!("CONNECTED to {target}\n{}", describe(&conn));
     }

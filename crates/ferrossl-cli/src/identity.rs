@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ferrossl::constants::*;
 use ferrossl::{Context, PKey, X509};
@@ -94,14 +95,33 @@ pub fn key_log(ctx: &Context, file: Option<&str>) -> Result<(), String> {
 
 /// Completes the handshake over a stream with a short read timeout, retrying when a read timed
 /// out (`WantRead`).
-pub fn handshake(conn: &mut ferrossl::Connection) -> Result<(), String> {
+pub fn handshake(conn: &mut ferrossl::Connection, deadline: Duration) -> Result<(), String> {
+    let started = Instant::now();
     loop {
         match conn.do_handshake() {
             Ok(()) => return Ok(()),
-            Err(ferrossl::Error::WantRead) => continue,
+            // The socket's short read timeout brings us back here to look at the clock.
+            Err(ferrossl::Error::WantRead) if started.elapsed() < deadline => continue,
+            Err(ferrossl::Error::WantRead) => {
+                return Err(format!(
+                    "handshake failed: not done within {} s (-handshake_timeout)",
+                    deadline.as_secs_f64()
+                ))
+            }
             Err(e) => return Err(format!("handshake failed: {e}")),
         }
     }
+}
+
+/// `-handshake_timeout SECS` (default 10): how long a handshake may take.
+pub fn handshake_deadline(args: &crate::args::Args) -> Result<Duration, String> {
+    let secs = args.number::<f64>("handshake_timeout")?.unwrap_or(10.0);
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!(
+            "-handshake_timeout {secs}: must be a positive number of seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// A one-line description of a finished handshake.

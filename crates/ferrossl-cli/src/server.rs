@@ -2,9 +2,10 @@
 
 use std::io::{BufRead, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ferrossl::constants::*;
 use ferrossl::context::AlpnSelection;
@@ -12,8 +13,8 @@ use ferrossl::{Connection, Context, Error, Method};
 
 use crate::args::{Args, Spec};
 use crate::identity::{
-    alpn_list, describe, export_keying_material, handshake, key_log, pin_version, wants_dtls,
-    Throwaway,
+    alpn_list, describe, export_keying_material, handshake, handshake_deadline, key_log,
+    pin_version, wants_dtls, Throwaway,
 };
 
 pub const SPEC: Spec = Spec {
@@ -32,6 +33,9 @@ pub const SPEC: Spec = Spec {
         "keymatexportlen",
         "cipher",
         "ciphersuites",
+        "handshake_timeout",
+        "idle_timeout",
+        "max_conns",
     ],
     switches: &[
         "tls1_2",
@@ -49,9 +53,13 @@ pub const USAGE: &str =
        [-Verify N | -verify N] [-alpn a,b] [-tls1_2 | -tls1_3] [-www] [-quiet] [-naccept N]
        [-keylogfile F] [-keymatexport LABEL [-keymatexportlen N]]
        [-cipher LIST] [-ciphersuites LIST] [-serverpref]
+       [-handshake_timeout SECS] [-idle_timeout SECS] [-max_conns N]
        [-dtls | -dtls1_2 [-use_srtp PROFILES]]
   HOST defaults to 127.0.0.1. -cipher (TLS 1.2) and -ciphersuites (TLS 1.3) take OpenSSL's
-  cipher strings; with -serverpref the server's order decides, not the client's. Without -cert a throwaway certificate is made and its SHA-256
+  cipher strings; with -serverpref the server's order decides, not the client's.
+  Clients are served at once, each on its own thread: a handshake must finish within
+  -handshake_timeout (10 s), a connection silent for -idle_timeout (300 s) is closed, and
+  beyond -max_conns (256) open connections a new one is closed on arrival. Without -cert a throwaway certificate is made and its SHA-256
   fingerprint printed. -Verify requires a client certificate, -verify asks for one.
   -www answers HTTP GET with a status page; otherwise data is piped to stdout and stdin lines
   go to the client. With -dtls (DTLS 1.2 over UDP) the server takes many clients on one
@@ -123,6 +131,34 @@ fn listen_address(accept: &str) -> String {
     }
 }
 
+/// What keeps one client from holding the server: deadlines and a bound on connections.
+#[derive(Clone, Copy)]
+struct Limits {
+    handshake: Duration,
+    idle: Duration,
+    max_conns: usize,
+}
+
+impl Limits {
+    fn from_args(args: &Args) -> Result<Self, String> {
+        let idle = args.number::<f64>("idle_timeout")?.unwrap_or(300.0);
+        if !(idle.is_finite() && idle > 0.0) {
+            return Err(format!(
+                "-idle_timeout {idle}: must be a positive number of seconds"
+            ));
+        }
+        let max_conns = args.number::<usize>("max_conns")?.unwrap_or(256);
+        if max_conns == 0 {
+            return Err("-max_conns must be at least 1".into());
+        }
+        Ok(Self {
+            handshake: handshake_deadline(args)?,
+            idle: Duration::from_secs_f64(idle),
+            max_conns,
+        })
+    }
+}
+
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = Args::parse(argv, &SPEC)?;
     let accept = args.value("accept").ok_or("-accept is required")?;
@@ -130,21 +166,41 @@ pub fn run(argv: &[String]) -> Result<(), String> {
         return crate::dtls::server(&args, &listen_address(accept));
     }
     let ctx = context(&args)?;
+    let limits = Limits::from_args(&args)?;
     let listener = TcpListener::bind(listen_address(accept))
         .map_err(|e| format!("cannot listen on {accept}: {e}"))?;
     let naccept = args.number::<u64>("naccept")?;
     println!("ACCEPT");
     let _ = std::io::stdout().flush();
-    let lines = stdin_lines();
+    let lines = Arc::new(Mutex::new(stdin_lines()));
+    let args = Arc::new(args);
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
     let mut served = 0;
     while naccept.is_none_or(|n| served < n) {
         let (stream, peer) = listener
             .accept()
             .map_err(|e| format!("accept failed: {e}"))?;
         served += 1;
-        if let Err(e) = serve(&ctx, stream, &args, &lines) {
-            eprintln!("connection from {peer}: {e}");
+        if open.load(Ordering::Acquire) >= limits.max_conns {
+            eprintln!(
+                "connection from {peer}: closed, {} connections are open (-max_conns)",
+                limits.max_conns
+            );
+            continue;
         }
+        open.fetch_add(1, Ordering::AcqRel);
+        let (ctx, args, lines, open) = (ctx.clone(), args.clone(), lines.clone(), open.clone());
+        workers.push(std::thread::spawn(move || {
+            if let Err(e) = serve(&ctx, stream, &args, &lines, limits) {
+                eprintln!("connection from {peer}: {e}");
+            }
+            open.fetch_sub(1, Ordering::AcqRel);
+        }));
+        workers.retain(|w| !w.is_finished());
+    }
+    for worker in workers {
+        let _ = worker.join();
     }
     Ok(())
 }
@@ -169,7 +225,8 @@ fn serve(
     ctx: &Context,
     stream: TcpStream,
     args: &Args,
-    lines: &Receiver<Vec<u8>>,
+    lines: &Mutex<Receiver<Vec<u8>>>,
+    limits: Limits,
 ) -> Result<(), String> {
     let text = |e: Error| e.to_string();
     stream
@@ -177,25 +234,37 @@ fn serve(
         .map_err(|e| e.to_string())?;
     let mut conn = Connection::with_stream(ctx, stream).map_err(text)?;
     conn.set_accept_state().map_err(text)?;
-    handshake(&mut conn)?;
+    handshake(&mut conn, limits.handshake)?;
     if !args.has("quiet") {
         eprintln!("{}", describe(&conn));
     }
     export_keying_material(&conn, args)?;
     if args.has("www") {
-        return status_page(&mut conn);
+        return status_page(&mut conn, limits.handshake);
     }
     let mut buf = [0u8; 16384];
+    let mut heard = Instant::now();
     loop {
-        while let Ok(line) = lines.try_recv() {
+        // Stdin lines go to whichever client takes them first.
+        let line = lines.lock().map_or(None, |l| l.try_recv().ok());
+        if let Some(line) = line {
             conn.sendall(&line).map_err(text)?;
+            continue;
         }
         match conn.recv(&mut buf) {
             Ok(n) => {
+                heard = Instant::now();
                 let mut out = std::io::stdout();
                 let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
             }
-            Err(Error::WantRead) => {}
+            Err(Error::WantRead) if heard.elapsed() < limits.idle => {}
+            Err(Error::WantRead) => {
+                let _ = conn.shutdown();
+                return Err(format!(
+                    "closed after {} s without data (-idle_timeout)",
+                    limits.idle.as_secs_f64()
+                ));
+            }
             Err(Error::ZeroReturn) => {
                 eprintln!("DONE");
                 let _ = conn.shutdown();
@@ -206,17 +275,23 @@ fn serve(
     }
 }
 
-/// Answers one HTTP request with a page describing the session, then closes.
-fn status_page(conn: &mut Connection) -> Result<(), String> {
+/// Answers one HTTP request (which must come within `deadline`) with a page describing the
+/// session, then closes.
+fn status_page(conn: &mut Connection, deadline: Duration) -> Result<(), String> {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
-    let mut waited = 0;
+    let started = Instant::now();
     while !request.windows(4).any(|w| w == b"\r\n\r\n") && !request.windows(2).any(|w| w == b"\n\n")
     {
         match conn.recv(&mut buf) {
             Ok(n) => request.extend_from_slice(&buf[..n]),
-            Err(Error::WantRead) if waited < 200 => waited += 1,
+            Err(Error::WantRead) if started.elapsed() < deadline => {}
+            Err(Error::WantRead) => return Err("no request in time".into()),
             Err(e) => return Err(format!("no request: {e}")),
+        }
+        // A request line and headers fit in far less; a client streaming more is not served.
+        if request.len() > 64 * 1024 {
+            return Err("request too large".into());
         }
     }
     let body = format!(

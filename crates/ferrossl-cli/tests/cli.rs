@@ -264,6 +264,76 @@ fn serverpref_puts_the_servers_cipher_order_first() {
     }
 }
 
+/// Stalled clients (half a ClientHello, then nothing) hold no one else up, and their
+/// handshakes end at the deadline.
+#[test]
+fn stalled_clients_neither_block_others_nor_stay() {
+    if !peer::require_tool("openssl") {
+        return;
+    }
+    let port = peer::free_tcp_port();
+    let mut server = s_server(port, &["-handshake_timeout", "1", "-naccept", "3"]);
+    let stalled: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::io::Write::write_all(&mut s, &[0x16, 0x03, 0x01, 0x00]).unwrap();
+            s
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let mut client = PeerProcess::spawn(&mut peer::openssl_s_client(port, &[])).unwrap();
+    client.write_stdin(b"not held up\n").unwrap();
+    server.wait_for_output("not held up", TIMEOUT).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    client.close_stdin();
+    let _ = client.wait_with_timeout(TIMEOUT);
+    server.wait_with_timeout(TIMEOUT).unwrap();
+    let said = server.stderr();
+    assert_eq!(said.matches("not done within 1 s").count(), 2, "{said}");
+    drop(stalled);
+}
+
+/// A server that never answers: the client's handshake ends at its deadline.
+#[test]
+fn s_client_handshake_has_a_deadline() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let connect = silent.local_addr().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let out = ferrossl(&["s_client", "-connect", &connect, "-handshake_timeout", "1"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("not done within 1 s"), "{said}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Bad limits are refused with a message.
+#[test]
+fn s_server_refuses_bad_limits() {
+    for bad in [
+        ["-handshake_timeout", "0"],
+        ["-handshake_timeout", "soon"],
+        ["-idle_timeout", "-1"],
+        ["-max_conns", "0"],
+    ] {
+        let mut args = vec!["s_server", "-accept", "127.0.0.1:0"];
+        args.extend(bad);
+        let out = ferrossl(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        assert!(!out.stderr.is_empty(), "{bad:?}");
+    }
+}
+
 #[test]
 fn ferrossl_client_with_openssl_server() {
     if !peer::require_tool("openssl") {
