@@ -317,6 +317,42 @@ fn s_client_handshake_has_a_deadline() {
     );
 }
 
+/// RFC 8446 §4.1.1: a TLS 1.3 client whose signature_algorithms the server's key cannot
+/// meet (ECDSA only, an RSA server) gets handshake_failure instead of a ServerHello.
+#[test]
+fn tls13_certificate_must_suit_the_clients_signature_algorithms() {
+    if !peer::require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let port = peer::free_tcp_port();
+    let cert = pki.server_rsa.chain_path.display().to_string();
+    let key = pki.server_rsa.key_path.display().to_string();
+    let mut server = s_server(port, &["-cert", &cert, "-key", &key, "-naccept", "2"]);
+    let run = |sigalgs: &str| {
+        let args: Vec<String> = ["-tls1_3", "-msg", "-sigalgs", sigalgs]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let out = peer::openssl_s_client(port, &args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let refused = run("ECDSA+SHA256:ECDSA+SHA384");
+    assert!(refused.contains("handshake failure"), "{refused}");
+    assert!(!refused.contains("ServerHello"), "{refused}");
+    let served = run("RSA-PSS+SHA256");
+    assert!(served.contains("Cipher is TLS_"), "{served}");
+    server.wait_with_timeout(TIMEOUT).unwrap();
+    assert!(
+        server.stderr().contains("NoSignatureSchemesInCommon"),
+        "{}",
+        server.stderr()
+    );
+}
+
 /// Bad limits are refused with a message.
 #[test]
 fn s_server_refuses_bad_limits() {

@@ -244,6 +244,9 @@ fn protocol_reason(e: &rustls::Error) -> String {
             None => format!("ssl/tls alert number {}", u8::from(*alert)),
         },
         E::PeerIncompatible(P::NoCipherSuitesInCommon) => "no shared cipher".to_string(),
+        E::PeerIncompatible(P::NoSignatureSchemesInCommon) => {
+            "no suitable signature algorithm".to_string()
+        }
         E::PeerIncompatible(P::ServerDoesNotSupportTls12Or13)
         | E::PeerIncompatible(P::Tls12NotOffered)
         | E::PeerIncompatible(P::Tls12NotOfferedOrEnabled) => "unsupported protocol".to_string(),

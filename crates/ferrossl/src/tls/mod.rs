@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
 use rustls::server::ResolvesServerCertUsingSni;
-use rustls::sign::SingleCertAndKey;
+use rustls::sign::{SigningKey, SingleCertAndKey};
 use rustls::{ClientConfig, DistinguishedName, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::ServerName;
 
@@ -328,13 +328,19 @@ impl TlsEngine {
             return Err(Error::WrongState("no ClientHello is waiting"));
         };
         let built = self.server_config(config, params, alpn, ocsp);
-        let sc = match built {
-            Ok(sc) => sc,
+        let (sc, signing_key) = match built {
+            Ok(built) => built,
             Err(e) => {
                 self.state = State::Failed(rustls::Error::General(e.to_string()));
                 return Err(e);
             }
         };
+        if tls13_cannot_sign(&accepted.client_hello(), &*signing_key, config) {
+            self.abort_hello(rustls::AlertDescription::HandshakeFailure);
+            return Err(Error::Protocol(rustls::Error::PeerIncompatible(
+                rustls::PeerIncompatible::NoSignatureSchemesInCommon,
+            )));
+        }
         match accepted.into_connection(Arc::new(sc)) {
             Ok(mut conn) => {
                 conn.set_buffer_limit(None);
@@ -363,7 +369,7 @@ impl TlsEngine {
         params: &EngineParams<'_>,
         alpn: AlpnDecision,
         ocsp: Vec<u8>,
-    ) -> Result<ServerConfig> {
+    ) -> Result<(ServerConfig, Arc<dyn SigningKey>)> {
         let mut sc = if params.verify.mode & VERIFY_PEER != 0 {
             // The verifier is this connection's own, and rustls takes one only in the builder.
             server_settings(config, Some(self.verifier(config, Role::Server, params)))?
@@ -373,6 +379,7 @@ impl TlsEngine {
         let key = config
             .certified_key(Some(ocsp))?
             .ok_or(Error::Missing("certificate and private key"))?;
+        let signing_key = key.key.clone();
         sc.cert_resolver = Arc::new(SingleCertAndKey::from(key));
         sc.key_log = self.secrets.clone();
         sc.alpn_protocols = match alpn {
@@ -382,7 +389,7 @@ impl TlsEngine {
                 return Err(Error::WrongState("an aborted ClientHello cannot go on"))
             }
         };
-        Ok(sc)
+        Ok((sc, signing_key))
     }
 
     #[inline]
@@ -768,6 +775,47 @@ fn server_settings(config: &Config, verifier: Option<Arc<PeerVerifier>>) -> Resu
         sc.send_tls13_tickets = 0;
     }
     Ok(sc)
+}
+
+/// Whether TLS 1.3 will be negotiated and the server's key can sign its CertificateVerify
+/// with none of the client's signature_algorithms (an RSA key, a client that takes only
+/// ECDSA). Then the handshake fails with handshake_failure before any ServerHello (RFC 8446
+/// §4.1.1: no overlap in parameters), not after it.
+fn tls13_cannot_sign(
+    hello: &rustls::server::ClientHello<'_>,
+    key: &dyn SigningKey,
+    config: &Config,
+) -> bool {
+    use rustls::SignatureScheme as S;
+    // TLS 1.3 suites are 0x13XX (RFC 8446 §B.4).
+    let offers_tls13 = hello
+        .cipher_suites()
+        .iter()
+        .any(|s| u16::from(*s) >> 8 == 0x13);
+    if !offers_tls13 || !config.versions().contains(&Version::Tls13) {
+        return false;
+    }
+    // The schemes TLS 1.3 allows in CertificateVerify (RFC 8446 §4.2.3): no PKCS#1 v1.5,
+    // no SHA-1.
+    let usable: Vec<S> = hello
+        .signature_schemes()
+        .iter()
+        .copied()
+        .filter(|s| {
+            matches!(
+                s,
+                S::ECDSA_NISTP256_SHA256
+                    | S::ECDSA_NISTP384_SHA384
+                    | S::ECDSA_NISTP521_SHA512
+                    | S::RSA_PSS_SHA256
+                    | S::RSA_PSS_SHA384
+                    | S::RSA_PSS_SHA512
+                    | S::ED25519
+                    | S::ED448
+            )
+        })
+        .collect();
+    key.choose_scheme(&usable).is_none()
 }
 
 fn protocol_versions(config: &Config) -> Result<Vec<&'static SupportedProtocolVersion>> {
