@@ -6,7 +6,7 @@ use std::time::Duration;
 use ferrossl::bio::{Bio, BioMethod, Ssl, BIO_CLOSE};
 use ferrossl::{Context, Method};
 use ferrossl_testkit::peer::{self, PeerProcess};
-use ferrossl_testkit::pki::TestPki;
+use ferrossl_testkit::pki::{Identity, TestPki};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const FERROSSL: &str = env!("CARGO_BIN_EXE_ferrossl");
@@ -15,6 +15,12 @@ fn ferrossl(args: &[&str]) -> Command {
     let mut cmd = Command::new(FERROSSL);
     cmd.args(args);
     cmd
+}
+
+/// `-cert` and `-key` values for `id`.
+fn cert_and_key(id: &Identity) -> (String, String) {
+    let path = |p: &std::path::Path| p.display().to_string();
+    (path(&id.chain_path), path(&id.key_path))
 }
 
 fn s_server(port: u16, extra: &[&str]) -> PeerProcess {
@@ -138,8 +144,7 @@ fn s_client_checks_the_name_or_address_it_is_told() {
     }
     let pki = TestPki::generate();
     let port = peer::free_tcp_port();
-    let cert = pki.server_rsa.chain_path.display().to_string();
-    let key = pki.server_rsa.key_path.display().to_string();
+    let (cert, key) = cert_and_key(&pki.server_rsa);
     let mut server = s_server(port, &["-cert", &cert, "-key", &key, "-naccept", "7"]);
     let ca = pki.ca_path().display().to_string();
     // A hashed directory, as `openssl rehash` makes it.
@@ -220,8 +225,7 @@ fn serverpref_puts_the_servers_cipher_order_first() {
         return;
     }
     let pki = TestPki::generate();
-    let cert = pki.server_ecdsa.chain_path.display().to_string();
-    let key = pki.server_ecdsa.key_path.display().to_string();
+    let (cert, key) = cert_and_key(&pki.server_ecdsa);
     let ours_13 = "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
     let theirs_13 = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
     let ours_12 = "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256";
@@ -326,8 +330,7 @@ fn tls13_certificate_must_suit_the_clients_signature_algorithms() {
     }
     let pki = TestPki::generate();
     let port = peer::free_tcp_port();
-    let cert = pki.server_rsa.chain_path.display().to_string();
-    let key = pki.server_rsa.key_path.display().to_string();
+    let (cert, key) = cert_and_key(&pki.server_rsa);
     let mut server = s_server(port, &["-cert", &cert, "-key", &key, "-naccept", "2"]);
     let run = |sigalgs: &str| {
         let args: Vec<String> = ["-tls1_3", "-msg", "-sigalgs", sigalgs]
