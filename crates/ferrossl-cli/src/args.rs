@@ -53,6 +53,18 @@ impl Args {
             })
             .transpose()
     }
+
+    /// `-name SECS` as a duration (`default` seconds when absent); zero, negative and
+    /// non-finite values are refused.
+    pub fn seconds(&self, name: &str, default: f64) -> Result<std::time::Duration, String> {
+        let secs = self.number::<f64>(name)?.unwrap_or(default);
+        if !(secs.is_finite() && secs > 0.0) {
+            return Err(format!(
+                "-{name} {secs}: must be a positive number of seconds"
+            ));
+        }
+        Ok(std::time::Duration::from_secs_f64(secs))
+    }
 }
 
 #[cfg(test)]

@@ -115,13 +115,7 @@ pub fn handshake(conn: &mut ferrossl::Connection, deadline: Duration) -> Result<
 
 /// `-handshake_timeout SECS` (default 10): how long a handshake may take.
 pub fn handshake_deadline(args: &crate::args::Args) -> Result<Duration, String> {
-    let secs = args.number::<f64>("handshake_timeout")?.unwrap_or(10.0);
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!(
-            "-handshake_timeout {secs}: must be a positive number of seconds"
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    args.seconds("handshake_timeout", 10.0)
 }
 
 /// A one-line description of a finished handshake.

@@ -59,8 +59,9 @@ pub const USAGE: &str =
   cipher strings; with -serverpref the server's order decides, not the client's.
   Clients are served at once, each on its own thread: a handshake must finish within
   -handshake_timeout (10 s), a connection silent for -idle_timeout (300 s) is closed, and
-  beyond -max_conns (256) open connections a new one is closed on arrival. Without -cert a throwaway certificate is made and its SHA-256
-  fingerprint printed. -Verify requires a client certificate, -verify asks for one.
+  beyond -max_conns (256) open connections a new one is closed on arrival. Without -cert a
+  throwaway certificate is made and its SHA-256 fingerprint printed. -Verify requires a
+  client certificate, -verify asks for one.
   -www answers HTTP GET with a status page; otherwise data is piped to stdout and stdin lines
   go to the client. With -dtls (DTLS 1.2 over UDP) the server takes many clients on one
   socket and echoes every datagram back (and prints it).";
@@ -141,19 +142,13 @@ struct Limits {
 
 impl Limits {
     fn from_args(args: &Args) -> Result<Self, String> {
-        let idle = args.number::<f64>("idle_timeout")?.unwrap_or(300.0);
-        if !(idle.is_finite() && idle > 0.0) {
-            return Err(format!(
-                "-idle_timeout {idle}: must be a positive number of seconds"
-            ));
-        }
         let max_conns = args.number::<usize>("max_conns")?.unwrap_or(256);
         if max_conns == 0 {
             return Err("-max_conns must be at least 1".into());
         }
         Ok(Self {
             handshake: handshake_deadline(args)?,
-            idle: Duration::from_secs_f64(idle),
+            idle: args.seconds("idle_timeout", 300.0)?,
             max_conns,
         })
     }
