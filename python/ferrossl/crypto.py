@@ -786,11 +786,10 @@ class X509StoreContext:
         self._store = store
 
     def _verify(self) -> list[bytes]:
-        code, depth, chain = _native.verify_certificate(
+        code, depth, text, chain = _native.verify_certificate(
             self._store._native, self._cert._signed(), [c._signed() for c in self._chain]
         )
         if code != 0:
-            text = _VERIFY_TEXT.get(code, "certificate verify failed")
             raise X509StoreContextError(text, [code, depth, text], self._cert)
         return chain
 
@@ -808,18 +807,6 @@ class X509StoreContext:
         """
         return [X509._from_native(_native.NativeX509.from_der(d)) for d in self._verify()]
 
-
-_VERIFY_TEXT = {
-    2: "unable to get issuer certificate",
-    7: "certificate signature failure",
-    9: "certificate is not yet valid",
-    10: "certificate has expired",
-    18: "self-signed certificate",
-    19: "self-signed certificate in certificate chain",
-    20: "unable to get local issuer certificate",
-    24: "invalid CA certificate",
-    26: "unsupported certificate purpose",
-}
 
 
 def load_certificate(type: int, buffer: bytes) -> X509:

@@ -249,13 +249,13 @@ impl NativeStore {
 }
 
 /// Verifies `cert` with `untrusted` intermediates against `store`: (X509_V_ERR code, depth,
-/// chain as DER, peer first).
+/// OpenSSL's text for the code, chain as DER, peer first).
 #[pyfunction]
 pub fn verify_certificate(
     store: &NativeStore,
     cert: &NativeX509,
     untrusted: Vec<NativeX509>,
-) -> (i32, u32, Vec<Vec<u8>>) {
+) -> (i32, u32, &'static str, Vec<Vec<u8>>) {
     let verifier = ferrossl::verify::ChainVerifier {
         store: store.store.clone(),
         mode: ferrossl::constants::VERIFY_PEER,
@@ -263,6 +263,7 @@ pub fn verify_certificate(
         callback: None,
         hostname: None,
         purpose: ferrossl::verify::Purpose::ServerAuth,
+        leaf_key_usage: ferrossl::verify::LeafKeyUsage::AnyTls,
     };
     let ee = ferrossl::rustls::pki_types::CertificateDer::from(cert.cert.to_der().to_vec());
     let inter: Vec<_> = untrusted
@@ -276,7 +277,8 @@ pub fn verify_certificate(
         &Default::default(),
     );
     let chain = outcome.chain.iter().map(|c| c.to_der().to_vec()).collect();
-    (outcome.result, outcome.error_depth, chain)
+    let text = ferrossl::verify::verify_error_string(outcome.result);
+    (outcome.result, outcome.error_depth, text, chain)
 }
 
 /// The (attribute, value) pairs of a DER distinguished name.

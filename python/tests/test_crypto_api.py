@@ -168,3 +168,73 @@ def test_elliptic_curves_match_the_key_exchange(pki):
 def test_version_text():
     assert SSL.SSLeay_version(SSL.SSLEAY_VERSION) == SSL.OpenSSL_version(SSL.OPENSSL_VERSION)
     assert SSL.OpenSSL_version(12345) == b"not available"
+
+
+def _key_usage(**allowed: bool) -> cx509.KeyUsage:
+    bits = dict.fromkeys(
+        [
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ],
+        False,
+    )
+    bits.update(allowed)
+    return cx509.KeyUsage(**bits)
+
+
+def _issue(subject: str, issuer_key, issuer_name: str, *, ca: bool, usage: cx509.KeyUsage | None):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = lambda cn: cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME, cn)])  # noqa: E731
+    builder = (
+        cx509.CertificateBuilder()
+        .subject_name(name(subject))
+        .issuer_name(name(issuer_name))
+        .public_key(key.public_key())
+        .serial_number(cx509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(cx509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if usage is not None:
+        builder = builder.add_extension(usage, critical=True)
+    cert = builder.sign(issuer_key or key, hashes.SHA256())
+    return crypto.X509.from_cryptography(cert), key
+
+
+def test_store_context_checks_key_usage():
+    """KeyUsage as `openssl verify -purpose sslserver` checks it (RFC 5280 §4.2.1.3): a CA must
+    be allowed keyCertSign (else X509_V_ERR_INVALID_CA at its depth, as pyOpenSSL reports too),
+    the leaf one of digitalSignature, keyEncipherment, keyAgreement (else
+    X509_V_ERR_INVALID_PURPOSE; pyOpenSSL checks no purpose, see docs/guide-python.md)."""
+    root, root_key = _issue("root", None, "root", ca=True, usage=_key_usage(key_cert_sign=True))
+    store = crypto.X509Store()
+    store.add_cert(root)
+
+    def verify(leaf_usage, inter_usage):
+        inter, inter_key = _issue("inter", root_key, "root", ca=True, usage=inter_usage)
+        leaf, _ = _issue("leaf", inter_key, "inter", ca=False, usage=leaf_usage)
+        try:
+            crypto.X509StoreContext(store, leaf, [inter]).verify_certificate()
+        except crypto.X509StoreContextError as e:
+            return e.errors[0], e.errors[1], e.errors[2]
+        return 0, 0, "ok"
+
+    signing = _key_usage(digital_signature=True)
+    cert_sign = _key_usage(key_cert_sign=True)
+    assert verify(signing, cert_sign) == (0, 0, "ok")
+    assert verify(signing, None) == (0, 0, "ok")
+    assert verify(_key_usage(key_encipherment=True), cert_sign) == (0, 0, "ok")
+    assert verify(signing, signing) == (79, 1, "invalid CA certificate")
+    assert verify(cert_sign, cert_sign) == (26, 0, "unsuitable certificate purpose")
+    assert SSL.X509VerificationCodes.ERR_INVALID_CA == 79

@@ -40,6 +40,21 @@ pub enum Purpose {
     ClientAuth,
 }
 
+/// What the peer's own key must be allowed to do, by its keyUsage extension (RFC 5280
+/// §4.2.1.3); a certificate without the extension may be used for anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeafKeyUsage {
+    /// Sign the handshake: digitalSignature. Every key exchange the engines run authenticates
+    /// the peer by a signature with this key (ServerKeyExchange for ECDHE in TLS/DTLS 1.2,
+    /// RFC 8422 §5.4; CertificateVerify, RFC 8446 §4.4.3 and RFC 5246 §7.4.8), and none uses
+    /// static RSA encryption or (EC)DH agreement.
+    Signing,
+    /// Any TLS use: digitalSignature, keyEncipherment or keyAgreement. OpenSSL's SSL client and
+    /// server purposes check this, so chains verified outside a handshake agree with
+    /// `openssl verify -purpose sslserver`.
+    AnyTls,
+}
+
 /// The settings one verification runs with; built from a context's configuration.
 #[derive(Clone)]
 pub struct ChainVerifier {
@@ -55,6 +70,8 @@ pub struct ChainVerifier {
     pub hostname: Option<String>,
     /// The certificate purpose to check.
     pub purpose: Purpose,
+    /// What the peer's keyUsage must allow.
+    pub leaf_key_usage: LeafKeyUsage,
 }
 
 /// The result of verifying a chain.
@@ -95,7 +112,8 @@ impl ChainVerifier {
         let (chain, failure) = match self.build_chain(end_entity, intermediates, now, &presented) {
             Ok(chain) => {
                 let failure = self
-                    .check_depth(&chain)
+                    .check_key_usage(&chain)
+                    .or_else(|| self.check_depth(&chain))
                     .or_else(|| self.check_name(end_entity));
                 (chain, failure)
             }
@@ -187,6 +205,27 @@ impl ChainVerifier {
             }
         }
         out
+    }
+
+    /// The keyUsage checks webpki leaves out, in OpenSSL's order: the peer's certificate for
+    /// its purpose first, then each CA, which must be allowed to sign certificates (RFC 5280
+    /// §4.2.1.3, §6.1.4 (n)).
+    fn check_key_usage(&self, chain: &[X509]) -> Option<(i32, u32)> {
+        let leaf_allowed = |ku: crate::x509::KeyUsage| match self.leaf_key_usage {
+            LeafKeyUsage::Signing => ku.digital_signature(),
+            LeafKeyUsage::AnyTls => {
+                ku.digital_signature() || ku.key_encipherment() || ku.key_agreement()
+            }
+        };
+        if chain[0].key_usage().is_some_and(|ku| !leaf_allowed(ku)) {
+            return Some((X509_V_ERR_INVALID_PURPOSE, 0));
+        }
+        chain
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find(|(_, ca)| ca.key_usage().is_some_and(|ku| !ku.key_cert_sign()))
+            .map(|(depth, _)| (X509_V_ERR_INVALID_CA, depth as u32))
     }
 
     /// OpenSSL's verify depth counts the intermediates: depth N allows the peer's certificate,
@@ -343,7 +382,7 @@ pub fn verify_error_string(code: i32) -> &'static str {
         X509_V_ERR_CERT_REVOKED => "certificate revoked",
         X509_V_ERR_INVALID_CA => "invalid CA certificate",
         X509_V_ERR_PATH_LENGTH_EXCEEDED => "path length constraint exceeded",
-        X509_V_ERR_INVALID_PURPOSE => "unsupported certificate purpose",
+        X509_V_ERR_INVALID_PURPOSE => "unsuitable certificate purpose",
         X509_V_ERR_CERT_UNTRUSTED => "certificate not trusted",
         X509_V_ERR_CERT_REJECTED => "certificate rejected",
         X509_V_ERR_INVALID_EXTENSION => "invalid or inconsistent certificate extension",
@@ -366,6 +405,10 @@ pub fn certificate_error(code: i32) -> rustls::CertificateError {
         | X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
         | X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY => C::UnknownIssuer,
         X509_V_ERR_CERT_SIGNATURE_FAILURE => C::BadSignature,
+        // OpenSSL answers a chain that reaches no usable CA with unknown_ca.
+        X509_V_ERR_INVALID_CA
+        | X509_V_ERR_PATH_LENGTH_EXCEEDED
+        | X509_V_ERR_CERT_CHAIN_TOO_LONG => C::UnknownIssuer,
         X509_V_ERR_CERT_REVOKED => C::Revoked,
         X509_V_ERR_INVALID_PURPOSE => C::InvalidPurpose,
         X509_V_ERR_CERT_REJECTED => C::ApplicationVerificationFailure,

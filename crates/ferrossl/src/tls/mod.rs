@@ -20,7 +20,7 @@ use crate::constants::*;
 use crate::error::{Error, Result};
 use crate::ex_data::ExData;
 use crate::session::{ConnectionSessions, ServerSessions, Session, TimedTicketer};
-use crate::verify::{ChainVerifier, Purpose, VerifyOutcome};
+use crate::verify::{ChainVerifier, LeafKeyUsage, Purpose, VerifyOutcome};
 use crate::x509::{X509Name, X509};
 use hello::HelloScanner;
 use verifier::{client_hooks, with_client_scope, ClientIdentity, ClientScope, PeerVerifier};
@@ -854,6 +854,7 @@ fn chain_verifier(config: &Config, role: Role, params: &EngineParams<'_>) -> Cha
             Role::Client => Purpose::ServerAuth,
             Role::Server => Purpose::ClientAuth,
         },
+        leaf_key_usage: LeafKeyUsage::Signing,
     }
 }
 

@@ -157,6 +157,17 @@ impl X509 {
         self.parsed().is_ca()
     }
 
+    /// The keyUsage extension (RFC 5280 §4.2.1.3), when the certificate has one. A keyUsage
+    /// that cannot be read (malformed, or present twice) allows nothing: a verifier reading it
+    /// fails closed.
+    pub fn key_usage(&self) -> Option<KeyUsage> {
+        match self.parsed().key_usage() {
+            Ok(Some(ext)) => Some(KeyUsage(ext.value.flags)),
+            Ok(None) => None,
+            Err(_) => Some(KeyUsage(0)),
+        }
+    }
+
     /// The certificate's fingerprint as OpenSSL prints it: upper-case hex pairs joined by ':'.
     /// `algorithm` is one of OpenSSL's digest names: "md5", "sha1", "sha224", "sha256",
     /// "sha384", "sha512", "sha512-256" or "sha3-256"/"-384"/"-512" (a fingerprint is not a
@@ -185,6 +196,32 @@ impl X509 {
             }
         };
         Ok(fingerprint(digest::digest(alg, &self.der).as_ref()))
+    }
+}
+
+/// The bits of a keyUsage extension, bit 0 (digitalSignature) first as RFC 5280 numbers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyUsage(u16);
+
+impl KeyUsage {
+    /// Signatures other than on certificates and CRLs: handshake signatures.
+    pub fn digital_signature(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    /// Encrypting keys: RSA key transport.
+    pub fn key_encipherment(self) -> bool {
+        self.0 & (1 << 2) != 0
+    }
+
+    /// Static (EC)DH key agreement.
+    pub fn key_agreement(self) -> bool {
+        self.0 & (1 << 4) != 0
+    }
+
+    /// Signing certificates: what a CA's key must be allowed to do.
+    pub fn key_cert_sign(self) -> bool {
+        self.0 & (1 << 5) != 0
     }
 }
 

@@ -14,7 +14,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::ciphers::{self, CipherInfo};
 use crate::config::{Config, Role, VerifySettings};
-use crate::verify::{ChainVerifier, Purpose, VerifyOutcome};
+use crate::verify::{ChainVerifier, LeafKeyUsage, Purpose, VerifyOutcome};
 use crate::x509::{X509Name, X509};
 
 use super::codec::message::Message;
@@ -260,6 +260,7 @@ impl Context<'_> {
             callback: verify.callback.clone(),
             hostname,
             purpose,
+            leaf_key_usage: LeafKeyUsage::Signing,
         };
         let ders: Vec<CertificateDer<'_>> =
             chain.iter().map(|c| CertificateDer::from(&c[..])).collect();
