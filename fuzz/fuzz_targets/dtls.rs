@@ -13,7 +13,10 @@ fn server_context(cookies: bool) -> &'static Context {
     static CTX: OnceLock<[Context; 2]> = OnceLock::new();
     &CTX.get_or_init(|| {
         let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
         let make = |cookies: bool| {
             let ctx = Context::new(Method::Dtls);
             ctx.use_certificate(X509::from_der(cert.der()).unwrap());
@@ -28,7 +31,9 @@ fn server_context(cookies: bool) -> &'static Context {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     let mut conn = if selector & 1 == 0 {
         let mut c = Connection::new(server_context(selector & 2 != 0)).unwrap();
         c.set_accept_state().unwrap();

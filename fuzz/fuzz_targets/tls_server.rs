@@ -11,7 +11,10 @@ fn server_context() -> &'static Context {
     static CTX: OnceLock<Context> = OnceLock::new();
     CTX.get_or_init(|| {
         let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap().self_signed(&key).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
         let ctx = Context::new(Method::Tls);
         ctx.use_certificate(X509::from_der(cert.der()).unwrap());
         ctx.use_privatekey(PKey::from_der(&key.serialize_der()).unwrap());
