@@ -143,7 +143,8 @@ class PKey:
     def _spki(self) -> bytes:
         if self._native is not None:
             return self._native.public_spki()
-        assert self._public_spki is not None
+        if self._public_spki is None:
+            raise Error([("ENCODER routines", "", "passed invalid argument")])
         return self._public_spki
 
     def generate_key(self, type: int, bits: int) -> None:
@@ -751,9 +752,9 @@ class X509Store:
         :raises Error: if a location cannot be read.
         """
         if cafile is not None:
-            self._native.load_file(_text(cafile) if isinstance(cafile, bytes) else str(cafile))
+            self._native.load_file(cafile)
         if capath is not None:
-            self._native.load_dir(_text(capath) if isinstance(capath, bytes) else str(capath))
+            self._native.load_dir(capath)
 
 
 class X509StoreContextError(Exception):

@@ -7,6 +7,34 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyInt, PyMemoryView, PyString};
 
+/// A file-system path argument (str, bytes or os.PathLike), encoded as pyOpenSSL encodes one,
+/// with `os.fsencode`: a str the file-system encoding cannot hold (a lone surrogate) raises
+/// UnicodeEncodeError, and a bytes path need not be UTF-8.
+pub struct FsPath(pub std::path::PathBuf);
+
+impl<'py> FromPyObject<'py> for FsPath {
+    fn extract_bound(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        use std::os::unix::ffi::OsStrExt;
+        let encoded = obj.py().import("os")?.call_method1("fsencode", (obj,))?;
+        let bytes = encoded.downcast::<PyBytes>()?.as_bytes();
+        Ok(Self(std::ffi::OsStr::from_bytes(bytes).into()))
+    }
+}
+
+impl std::ops::Deref for FsPath {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for FsPath {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
 /// The bytes of a buffer argument: a `bytes` object borrowed as it is; a `str` encoded as
 /// UTF-8 with a DeprecationWarning (pyOpenSSL still takes one); any other object with the
 /// buffer protocol (`bytearray`, `memoryview`, ...) copied.

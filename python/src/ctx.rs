@@ -2,7 +2,6 @@
 //! callback is given the Python `Connection` (found through the connection's ex_data) and
 //! parks any exception it raises, so the running method re-raises it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use ferrossl::context::AlpnSelection;
@@ -10,6 +9,7 @@ use ferrossl::ex_data::ExData;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
+use crate::args::FsPath;
 use crate::errors::{park, ssl_error};
 use crate::x509::{passphrase_callback, NativePKey, NativeStore, NativeX509};
 
@@ -86,13 +86,13 @@ impl NativeContext {
         self.ctx.add_extra_chain_cert(cert.cert.clone())
     }
 
-    fn use_certificate_file(&self, path: PathBuf, filetype: i32) -> PyResult<()> {
+    fn use_certificate_file(&self, path: FsPath, filetype: i32) -> PyResult<()> {
         self.ctx
             .use_certificate_file(path, filetype)
             .map_err(ssl_error)
     }
 
-    fn use_certificate_chain_file(&self, path: PathBuf) -> PyResult<()> {
+    fn use_certificate_chain_file(&self, path: FsPath) -> PyResult<()> {
         self.ctx.use_certificate_chain_file(path).map_err(ssl_error)
     }
 
@@ -100,7 +100,7 @@ impl NativeContext {
         self.ctx.use_privatekey(key.key.clone())
     }
 
-    fn use_privatekey_file(&self, path: PathBuf, filetype: i32) -> PyResult<()> {
+    fn use_privatekey_file(&self, path: FsPath, filetype: i32) -> PyResult<()> {
         self.ctx
             .use_privatekey_file(path, filetype)
             .map_err(ssl_error)
@@ -135,8 +135,8 @@ impl NativeContext {
     #[pyo3(signature = (cafile=None, capath=None))]
     fn load_verify_locations(
         &self,
-        cafile: Option<PathBuf>,
-        capath: Option<PathBuf>,
+        cafile: Option<FsPath>,
+        capath: Option<FsPath>,
     ) -> PyResult<()> {
         self.ctx
             .load_verify_locations(cafile.as_deref(), capath.as_deref())
@@ -212,7 +212,7 @@ impl NativeContext {
         self.ctx.add_client_ca(&cert.cert)
     }
 
-    fn load_client_ca(&self, path: PathBuf) -> PyResult<()> {
+    fn load_client_ca(&self, path: FsPath) -> PyResult<()> {
         self.ctx.load_client_ca(path).map_err(ssl_error)
     }
 

@@ -1,11 +1,11 @@
 //! Certificates, keys and trust stores for `ferrossl.crypto`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::args::FsPath;
 use crate::errors::{crypto_error, park, CryptoError};
 
 #[pyclass(module = "ferrossl._native", frozen)]
@@ -231,11 +231,11 @@ impl NativeStore {
         self.store.set_flags(flags)
     }
 
-    fn load_file(&self, path: PathBuf) -> PyResult<usize> {
+    fn load_file(&self, path: FsPath) -> PyResult<usize> {
         self.store.load_file(&path).map_err(crypto_error)
     }
 
-    fn load_dir(&self, path: PathBuf) -> PyResult<usize> {
+    fn load_dir(&self, path: FsPath) -> PyResult<usize> {
         self.store.load_dir(&path).map_err(crypto_error)
     }
 

@@ -4,6 +4,7 @@ and huge sizes all give Python exceptions."""
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -318,3 +319,39 @@ def test_want_write_from_a_full_socket(pki):
             client.send(b"x" * 65536)
     a.close()
     b.close()
+
+
+@pytest.mark.filterwarnings("ignore:str for cafile is no longer accepted")
+def test_paths_that_cannot_be_encoded_raise_unicode_encode_error(pki, tmp_path):
+    """A str path with a lone surrogate raises UnicodeEncodeError (os.fsencode's answer, as in
+    pyOpenSSL), not a panic; bytes paths need not be UTF-8; other types raise TypeError. Found
+    by fuzz/python_args.py."""
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    store = crypto.X509Store()
+    calls = [
+        lambda p: ctx.load_verify_locations(p),
+        lambda p: ctx.load_verify_locations(None, p),
+        lambda p: ctx.use_certificate_file(p),
+        lambda p: ctx.use_certificate_chain_file(p),
+        lambda p: ctx.use_privatekey_file(p),
+        lambda p: ctx.load_client_ca(p),
+        lambda p: store.load_locations(p),
+        lambda p: store.load_locations(None, p),
+    ]
+    for call in calls:
+        with pytest.raises(UnicodeEncodeError):
+            call("\ud800")
+        with pytest.raises(TypeError):
+            call(12)
+    not_utf8 = os.fsencode(tmp_path) + b"/ca-\xe9.pem"
+    with open(not_utf8, "wb") as f:
+        f.write(pki.ca_pem)
+    store.load_locations(not_utf8)
+    ctx.load_verify_locations(not_utf8)
+    with pytest.raises(crypto.Error):
+        store.load_locations(os.fsencode(tmp_path) + b"/missing-\xff.pem")
+
+
+def test_dumping_an_empty_key_is_a_crypto_error():
+    with pytest.raises(crypto.Error):
+        crypto.dump_publickey(crypto.FILETYPE_PEM, crypto.PKey())
