@@ -18,6 +18,9 @@
 //! the typed handshake states, and [`DtlsEngine`] on top. [`cookie`] serves `DTLSv1_listen`;
 //! [`testing`] simulates lossy links for tests and benchmarks.
 //!
+//! DTLS 1.3 (RFC 9147) is being built beside it, from the record layer up: so far the unified
+//! header ([`codec::unified`]) and record number encryption ([`record_number`]).
+//!
 //! Supported: ECDHE-ECDSA and ECDHE-RSA with AES-128/256-GCM and ChaCha20-Poly1305; X25519,
 //! P-256, P-384; ECDSA, RSA PKCS#1 and PSS, Ed25519 signatures; extended master secret
 //! (required); session resumption by ID and by ticket (RFC 5077); SNI, ALPN, use_srtp,
@@ -33,6 +36,7 @@ pub mod flight;
 mod handshake;
 pub mod key_schedule;
 pub mod record;
+pub mod record_number;
 pub mod replay;
 pub mod srtp;
 pub mod testing;

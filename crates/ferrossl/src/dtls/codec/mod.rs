@@ -6,6 +6,7 @@
 pub mod extensions;
 pub mod message;
 pub mod record;
+pub mod unified;
 
 pub use super::error::DecodeError;
 
