@@ -27,7 +27,7 @@ impl PrfHash {
         }
     }
 
-    fn hmac(self) -> hmac::Algorithm {
+    pub(super) fn hmac(self) -> hmac::Algorithm {
         match self {
             PrfHash::Sha256 => hmac::HMAC_SHA256,
             PrfHash::Sha384 => hmac::HMAC_SHA384,

@@ -19,7 +19,8 @@
 //! [`testing`] simulates lossy links for tests and benchmarks.
 //!
 //! DTLS 1.3 (RFC 9147) is being built beside it, from the record layer up: so far the unified
-//! header ([`codec::unified`]) and record number encryption ([`record_number`]).
+//! header ([`codec::unified`]), record number encryption ([`record_number`]) and the key
+//! schedule ([`key_schedule13`]).
 //!
 //! Supported: ECDHE-ECDSA and ECDHE-RSA with AES-128/256-GCM and ChaCha20-Poly1305; X25519,
 //! P-256, P-384; ECDSA, RSA PKCS#1 and PSS, Ed25519 signatures; extended master secret
@@ -35,6 +36,7 @@ pub mod error;
 pub mod flight;
 mod handshake;
 pub mod key_schedule;
+pub mod key_schedule13;
 pub mod record;
 pub mod record_number;
 pub mod replay;
