@@ -19,8 +19,8 @@
 //! [`testing`] simulates lossy links for tests and benchmarks.
 //!
 //! DTLS 1.3 (RFC 9147) is being built beside it, from the record layer up: so far the unified
-//! header ([`codec::unified`]), record number encryption ([`record_number`]) and the key
-//! schedule ([`key_schedule13`]).
+//! header ([`codec::unified`]), record number encryption ([`record_number`]), the key
+//! schedule ([`key_schedule13`]) and record protection ([`record13`]).
 //!
 //! Supported: ECDHE-ECDSA and ECDHE-RSA with AES-128/256-GCM and ChaCha20-Poly1305; X25519,
 //! P-256, P-384; ECDSA, RSA PKCS#1 and PSS, Ed25519 signatures; extended master secret
@@ -38,6 +38,7 @@ mod handshake;
 pub mod key_schedule;
 pub mod key_schedule13;
 pub mod record;
+pub mod record13;
 pub mod record_number;
 pub mod replay;
 pub mod srtp;
