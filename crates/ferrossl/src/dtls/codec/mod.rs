@@ -3,6 +3,7 @@
 //! Every type decodes from a byte slice, rejects trailing bytes and encodes back to the same
 //! bytes.
 
+pub mod ack;
 pub mod extensions;
 pub mod message;
 pub mod record;
@@ -64,6 +65,11 @@ impl<'a> Reader<'a> {
     /// A big-endian 48-bit integer (record sequence numbers).
     pub fn u48(&mut self, what: &'static str) -> Result<u64, DecodeError> {
         self.uint(6, what)
+    }
+
+    /// A big-endian 64-bit integer (DTLS 1.3 record numbers).
+    pub fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        self.uint(8, what)
     }
 
     /// A fixed-size array.
