@@ -1,7 +1,7 @@
 //! `ferrossl s_server`: a TLS server modelled on `openssl s_server`.
 
 use std::io::{BufRead, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use ferrossl::constants::*;
 use ferrossl::context::AlpnSelection;
 use ferrossl::{Connection, Context, Error, Method};
+use socket2::{Domain, Socket, Type};
 
 use crate::args::{Args, Spec};
 use crate::identity::{
@@ -132,6 +133,30 @@ fn listen_address(accept: &str) -> String {
     }
 }
 
+/// The accept queue asked for (the kernel caps it at net.core.somaxconn). std's
+/// `TcpListener::bind` asks for 128, fewer than -max_conns: a burst of connections (a flood
+/// of half-open ones) overflowed it while the accept loop waited for a core, and each SYN
+/// dropped then costs the client behind it a second, its first retransmission.
+const ACCEPT_QUEUE: i32 = 4096;
+
+/// A listener on the first of `address`'s addresses that binds, as `TcpListener::bind`
+/// makes it (SO_REUSEADDR), but with [`ACCEPT_QUEUE`].
+fn listen(address: &str) -> std::io::Result<TcpListener> {
+    let mut last = std::io::Error::other("no address");
+    for addr in address.to_socket_addrs()? {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        match socket
+            .bind(&addr.into())
+            .and_then(|()| socket.listen(ACCEPT_QUEUE))
+        {
+            Ok(()) => return Ok(socket.into()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// What keeps one client from holding the server: deadlines and a bound on connections.
 #[derive(Clone, Copy)]
 struct Limits {
@@ -162,8 +187,8 @@ pub fn run(argv: &[String]) -> Result<(), String> {
     }
     let ctx = context(&args)?;
     let limits = Limits::from_args(&args)?;
-    let listener = TcpListener::bind(listen_address(accept))
-        .map_err(|e| format!("cannot listen on {accept}: {e}"))?;
+    let listener =
+        listen(&listen_address(accept)).map_err(|e| format!("cannot listen on {accept}: {e}"))?;
     let naccept = args.number::<u64>("naccept")?;
     println!("ACCEPT");
     let _ = std::io::stdout().flush();
