@@ -15,6 +15,10 @@ command -v ip >/dev/null || apt_packages+=(iproute2)
 # The benchmarks compare against the system OpenSSL through the openssl crate.
 command -v pkg-config >/dev/null || apt_packages+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || apt_packages+=(libssl-dev)
+# The audit tools of crates/ferrossl-cli/tests/audit.rs (Debian names its testssl.sh "testssl").
+command -v testssl >/dev/null || apt_packages+=(testssl.sh)
+command -v sslscan >/dev/null || apt_packages+=(sslscan)
+command -v nmap >/dev/null || apt_packages+=(nmap)
 if ((${#apt_packages[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -25,6 +29,11 @@ fi
 
 # Under CI a missing peer is a failure, not a skip.
 export CI="${CI:-}"
+
+# sslyze, the one audit tool from PyPI, in a venv of its own that the audit test finds.
+audit_venv=target/audit-venv
+[ -x "$audit_venv/bin/sslyze" ] || { python3 -m venv "$audit_venv" && "$audit_venv/bin/pip" install --quiet sslyze==6.3.1; }
+export FERROSSL_SSLYZE="$PWD/$audit_venv/bin/sslyze"
 
 log=$(mktemp)
 trap 'rm -f "$log" "$log.py"' EXIT
