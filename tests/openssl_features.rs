@@ -483,3 +483,37 @@ fn cipher_strings_groups_and_info_callback_on_the_wire() {
     );
     assert!(srv.join().is_err());
 }
+
+/// RFC 7507: a client's retry at TLS 1.2 marked with TLS_FALLBACK_SCSV is refused with
+/// inappropriate_fallback by a server that speaks TLS 1.3, and accepted by one that does not
+/// (there the retry is at the server's best). Found by sslscan's fallback check.
+#[test]
+fn fallback_scsv_below_tls13_is_refused() {
+    if !peer::require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let retry = ["-tls1_2", "-fallback_scsv"];
+
+    let srv = TestServer::start(server_ctx(&pki.server_ecdsa, &pki), 1, wait_close);
+    let out = finish(s_client(srv.port, &pki, &retry));
+    assert!(out.contains("tlsv1 alert inappropriate fallback"), "{out}");
+    let err = srv.join().unwrap_err();
+    assert!(
+        matches!(err, ferrossl::Error::InappropriateFallback),
+        "{err:?}"
+    );
+    assert_eq!(err.openssl_errors()[0].reason, "inappropriate fallback");
+
+    let tls12_only = context(&pki, Some(&pki.server_ecdsa), VERIFY_NONE, TLS1_2_VERSION);
+    let srv = TestServer::start(tls12_only, 1, wait_close);
+    let out = finish(s_client(srv.port, &pki, &retry));
+    assert!(out.contains("Protocol  : TLSv1.2"), "{out}");
+    srv.join().unwrap();
+
+    // Without the mark, a TLS 1.2 client is served as before.
+    let srv = TestServer::start(server_ctx(&pki.server_ecdsa, &pki), 1, wait_close);
+    let out = finish(s_client(srv.port, &pki, &["-tls1_2"]));
+    assert!(out.contains("Protocol  : TLSv1.2"), "{out}");
+    srv.join().unwrap();
+}

@@ -110,6 +110,10 @@ pub enum Error {
     /// A callback supplied by the user failed; the handshake was aborted.
     #[error("callback failed: {0}")]
     Callback(String),
+    /// A server refused a client's retry at a lower version than both support: its
+    /// ClientHello carried TLS_FALLBACK_SCSV (RFC 7507 §3), the mark of a downgraded retry.
+    #[error("inappropriate fallback: the client retried below the highest version both support")]
+    InappropriateFallback,
 }
 
 /// One entry of an OpenSSL-style error list: library, function and reason.
@@ -155,6 +159,7 @@ impl Error {
             Error::NoCipherMatch => ("SSL routines", "no cipher match".to_string()),
             Error::PlainHttp(reason) => ("SSL routines", reason.to_string()),
             Error::ProtocolIsShutdown => ("SSL routines", "protocol is shutdown".to_string()),
+            Error::InappropriateFallback => ("SSL routines", "inappropriate fallback".to_string()),
             Error::UnsupportedProtocol(_) => ("SSL routines", "unsupported protocol".to_string()),
             _ => ("SSL routines", self.to_string()),
         };

@@ -335,6 +335,10 @@ impl TlsEngine {
                 return Err(e);
             }
         };
+        if is_inappropriate_fallback(&accepted.client_hello(), config) {
+            self.abort_hello(rustls::AlertDescription::InappropriateFallback);
+            return Err(Error::InappropriateFallback);
+        }
         if tls13_cannot_sign(&accepted.client_hello(), &*signing_key, config) {
             self.abort_hello(rustls::AlertDescription::HandshakeFailure);
             return Err(Error::Protocol(rustls::Error::PeerIncompatible(
@@ -777,6 +781,30 @@ fn server_settings(config: &Config, verifier: Option<Arc<PeerVerifier>>) -> Resu
     Ok(sc)
 }
 
+/// TLS_FALLBACK_SCSV (RFC 7507 §6), which a client adds when it retries with a lower version
+/// after a failed handshake.
+const TLS_FALLBACK_SCSV: u16 = 0x5600;
+
+/// Whether a ClientHello is a downgraded retry that RFC 7507 §3 requires refusing with
+/// inappropriate_fallback: it carries TLS_FALLBACK_SCSV and we speak TLS 1.3, which it does
+/// not offer (no TLS 1.3 suite, 0x13XX, RFC 8446 §B.4). An attacker who broke the first
+/// attempt would otherwise get the weaker version. (TLS 1.3's downgrade sentinel in the
+/// ServerHello random protects clients that check it; this protects the others.)
+fn is_inappropriate_fallback(hello: &rustls::server::ClientHello<'_>, config: &Config) -> bool {
+    let suites = hello.cipher_suites();
+    suites.iter().any(|s| u16::from(*s) == TLS_FALLBACK_SCSV)
+        && !offers_tls13(hello)
+        && config.versions().contains(&Version::Tls13)
+}
+
+/// Whether a ClientHello offers a TLS 1.3 cipher suite (0x13XX, RFC 8446 §B.4).
+fn offers_tls13(hello: &rustls::server::ClientHello<'_>) -> bool {
+    hello
+        .cipher_suites()
+        .iter()
+        .any(|s| u16::from(*s) >> 8 == 0x13)
+}
+
 /// Whether TLS 1.3 will be negotiated and the server's key can sign its CertificateVerify
 /// with none of the client's signature_algorithms (an RSA key, a client that takes only
 /// ECDSA). Then the handshake fails with handshake_failure before any ServerHello (RFC 8446
@@ -787,12 +815,7 @@ fn tls13_cannot_sign(
     config: &Config,
 ) -> bool {
     use rustls::SignatureScheme as S;
-    // TLS 1.3 suites are 0x13XX (RFC 8446 §B.4).
-    let offers_tls13 = hello
-        .cipher_suites()
-        .iter()
-        .any(|s| u16::from(*s) >> 8 == 0x13);
-    if !offers_tls13 || !config.versions().contains(&Version::Tls13) {
+    if !offers_tls13(hello) || !config.versions().contains(&Version::Tls13) {
         return false;
     }
     // The schemes TLS 1.3 allows in CertificateVerify (RFC 8446 §4.2.3): no PKCS#1 v1.5,
