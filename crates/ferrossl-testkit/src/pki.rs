@@ -332,6 +332,9 @@ fn leaf_params(
     ];
     params.not_before = not_before;
     params.not_after = not_after;
+    // RFC 5280 §4.2.1.1 requires it of every certificate a CA issues; strict path builders
+    // (sslyze's) refuse a leaf without it.
+    params.use_authority_key_identifier_extension = true;
     params
 }
 
