@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine that has only Rust, gcc, Python and pip:
 # installs the peers the interop tests start (OpenSSL, GnuTLS, curl) and libssl-dev for the
-# benchmarks' OpenSSL column, builds once, then runs every test, clippy, rustfmt, the fuzzers
-# briefly and the Python module's tests.
+# benchmarks' OpenSSL column, and the audit tools (testssl.sh, sslscan, nmap; sslyze from
+# PyPI), builds once, then runs every test, clippy, rustfmt, the Python module's tests and
+# the fuzzers briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,11 +45,12 @@ cargo build --workspace --all-targets --locked "${features[@]}"
 cargo test --workspace --locked --no-fail-fast "${features[@]}" 2>&1 | tee "$log"
 cargo clippy --workspace --all-targets --locked "${features[@]}" -- -D warnings
 cargo fmt --all --check
-# Every fuzz target for a bounded time: no crash, no panic.
-bash fuzz/run.sh 15
 # The Python module: its own tests, then pyOpenSSL's suite and Twisted's TLS tests as
 # conformance checks.
 bash python/run-tests.sh 2>&1 | tee "$log.py"
+# Every fuzz target for a bounded time: no crash, no panic (the Python argument fuzzer uses
+# the module that venv now holds).
+bash fuzz/run.sh 15
 # The benchmarks' Python rows, briefly (no timing is asserted), with the module that venv now
 # holds; pyrtls is the one library they compare with that it lacks (without it, its column
 # says so).
