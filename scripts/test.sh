@@ -20,6 +20,10 @@ dpkg -s libssl-dev >/dev/null 2>&1 || apt_packages+=(libssl-dev)
 command -v testssl >/dev/null || apt_packages+=(testssl.sh)
 command -v sslscan >/dev/null || apt_packages+=(sslscan)
 command -v nmap >/dev/null || apt_packages+=(nmap)
+# wolfSSL, the DTLS 1.3 peer, is built from source by tests/peers/wolfssl.sh.
+command -v autoreconf >/dev/null || apt_packages+=(autoconf)
+command -v automake >/dev/null || apt_packages+=(automake)
+command -v libtoolize >/dev/null || apt_packages+=(libtool)
 if ((${#apt_packages[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

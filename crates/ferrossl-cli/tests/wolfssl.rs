@@ -1,0 +1,153 @@
+//! `ferrossl s_server -dtls` and `s_client -dtls1_2` against wolfSSL's example server and
+//! client, built from source by `tests/peers/wolfssl.sh` (wolfSSL is GPL: a test peer only).
+//! wolfSSL is the peer that speaks DTLS 1.3 and connection IDs; these tests keep DTLS 1.2
+//! with it working, both ways, with RSA and ECDSA certificates.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use ferrossl_testkit::peer::{self, PeerProcess};
+use ferrossl_testkit::pki::{Identity, TestPki};
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+const FERROSSL: &str = env!("CARGO_BIN_EXE_ferrossl");
+
+/// The directory holding wolfSSL's `client` and `server`, built once per test run; None (the
+/// test skips, or fails under CI) when the build tools are missing.
+fn wolfssl() -> Option<&'static PathBuf> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        for tool in ["autoreconf", "libtoolize", "make", "openssl"] {
+            if !peer::require_tool(tool) {
+                return None;
+            }
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/peers/wolfssl.sh");
+        let out = Command::new("bash").arg(script).output().unwrap();
+        assert!(
+            out.status.success(),
+            "building wolfSSL failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    })
+    .as_ref()
+}
+
+/// A wolfSSL example program, run in its directory (it looks for `certs/` there).
+fn wolfssl_program(dir: &PathBuf, name: &str, args: &[String]) -> PeerProcess {
+    let mut cmd = Command::new(dir.join(name));
+    cmd.current_dir(dir).args(args);
+    PeerProcess::spawn(&mut cmd).unwrap()
+}
+
+/// Waits until something listens on UDP 127.0.0.1:`port` (a datagram server gives no other
+/// sign that it is ready).
+fn wait_for_udp_port(port: u16) {
+    let wanted = format!("0100007F:{port:04X}");
+    let deadline = Instant::now() + TIMEOUT;
+    while Instant::now() < deadline {
+        let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+        if table
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(&wanted))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listened on UDP port {port} within {TIMEOUT:?}");
+}
+
+fn path(p: &std::path::Path) -> String {
+    p.display().to_string()
+}
+
+fn identities(pki: &TestPki) -> [(&'static str, &Identity); 2] {
+    [("RSA", &pki.server_rsa), ("ECDSA", &pki.server_ecdsa)]
+}
+
+#[test]
+fn wolfssl_client_with_ferrossl_dtls_server() {
+    let Some(dir) = wolfssl() else { return };
+    let pki = TestPki::generate();
+    for (kind, id) in identities(&pki) {
+        let port = peer::free_udp_port();
+        let accept = format!("127.0.0.1:{port}");
+        let (cert, key) = (path(&id.chain_path), path(&id.key_path));
+        let args = [
+            "s_server", "-dtls", "-accept", &accept, "-cert", &cert, "-key", &key,
+        ];
+        let mut server = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
+        server.wait_for_output("ACCEPT", TIMEOUT).unwrap();
+        // -u DTLS, -v 3 version 1.2, -x no client certificate, -A the CA to verify with.
+        let client_args: Vec<String> = ["-u", "-v", "3", "-x", "-h", "127.0.0.1"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([
+                "-p".into(),
+                port.to_string(),
+                "-A".into(),
+                path(&pki.ca_path()),
+            ])
+            .collect();
+        let mut client = wolfssl_program(dir, "client", &client_args);
+        client.wait_with_timeout(TIMEOUT).unwrap();
+        let out = client.stdout();
+        assert!(out.contains("SSL version is DTLSv1.2"), "{kind}: {out}");
+        // The example sends "hello wolfssl!" and prints the answer: our server's echo.
+        assert!(out.trim_end().ends_with("hello wolfssl!"), "{kind}: {out}");
+        server
+            .wait_for_output("Protocol: DTLSv1.2", TIMEOUT)
+            .unwrap();
+        server.wait_for_output("hello wolfssl!", TIMEOUT).unwrap();
+    }
+}
+
+#[test]
+fn ferrossl_dtls_client_with_wolfssl_server() {
+    let Some(dir) = wolfssl() else { return };
+    let pki = TestPki::generate();
+    for (kind, id) in identities(&pki) {
+        let port = peer::free_udp_port();
+        // -d: no client certificate asked for; one connection, then the server exits.
+        let server_args: Vec<String> = ["-u", "-v", "3", "-d", "-p"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([port.to_string(), "-c".into(), path(&id.chain_path)])
+            .chain(["-k".into(), path(&id.key_path)])
+            .collect();
+        let mut server = wolfssl_program(dir, "server", &server_args);
+        wait_for_udp_port(port);
+        let connect = format!("127.0.0.1:{port}");
+        let ca = path(&pki.ca_path());
+        let args = [
+            "s_client",
+            "-connect",
+            &connect,
+            "-dtls1_2",
+            "-CAfile",
+            &ca,
+            "-verify_return_error",
+        ];
+        let mut client = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
+        client
+            .wait_for_output("Verify return code: 0 (ok)", TIMEOUT)
+            .unwrap();
+        client.write_stdin(b"hello from ferrossl\n").unwrap();
+        // The example answers any message with this line.
+        client
+            .wait_for_output("I hear you fa shizzle!", TIMEOUT)
+            .unwrap();
+        server.wait_with_timeout(TIMEOUT).unwrap();
+        let said = server.stdout();
+        assert!(said.contains("SSL version is DTLSv1.2"), "{kind}: {said}");
+        assert!(
+            said.contains("Client message: hello from ferrossl"),
+            "{kind}: {said}"
+        );
+        client.kill();
+    }
+}
