@@ -31,6 +31,8 @@ struct Row {
     leaf: &'static str,
     intermediates: &'static [&'static str],
     host: &'static str,
+    /// The trusted certificates' file name (without ".pem").
+    trust: &'static str,
     expected: (i32, u32),
 }
 
@@ -40,6 +42,7 @@ const ROWS: &[Row] = &[
         leaf: "good",
         intermediates: &["inter"],
         host: HOST,
+        trust: "root",
         expected: (X509_V_OK, 0),
     },
     Row {
@@ -47,6 +50,7 @@ const ROWS: &[Row] = &[
         leaf: "expired",
         intermediates: &["inter"],
         host: HOST,
+        trust: "root",
         expected: (X509_V_ERR_CERT_HAS_EXPIRED, 0),
     },
     Row {
@@ -54,6 +58,7 @@ const ROWS: &[Row] = &[
         leaf: "future",
         intermediates: &["inter"],
         host: HOST,
+        trust: "root",
         expected: (X509_V_ERR_CERT_NOT_YET_VALID, 0),
     },
     Row {
@@ -61,6 +66,7 @@ const ROWS: &[Row] = &[
         leaf: "good",
         intermediates: &["inter"],
         host: "wrong.test",
+        trust: "root",
         expected: (X509_V_ERR_HOSTNAME_MISMATCH, 0),
     },
     Row {
@@ -68,6 +74,7 @@ const ROWS: &[Row] = &[
         leaf: "good",
         intermediates: &[],
         host: HOST,
+        trust: "root",
         expected: (X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 0),
     },
     Row {
@@ -75,6 +82,7 @@ const ROWS: &[Row] = &[
         leaf: "ku_certsign",
         intermediates: &["inter"],
         host: HOST,
+        trust: "root",
         expected: (X509_V_ERR_INVALID_PURPOSE, 0),
     },
     Row {
@@ -82,6 +90,7 @@ const ROWS: &[Row] = &[
         leaf: "eku_client",
         intermediates: &["inter"],
         host: HOST,
+        trust: "root",
         expected: (X509_V_ERR_INVALID_PURPOSE, 0),
     },
     Row {
@@ -89,6 +98,7 @@ const ROWS: &[Row] = &[
         leaf: "under_noku",
         intermediates: &["inter_noku"],
         host: HOST,
+        trust: "root",
         expected: (X509_V_ERR_INVALID_CA, 1),
     },
     Row {
@@ -96,6 +106,7 @@ const ROWS: &[Row] = &[
         leaf: "under_nonca",
         intermediates: &["inter_nonca"],
         host: HOST,
+        trust: "root",
         expected: (X509_V_ERR_INVALID_CA, 1),
     },
     Row {
@@ -103,6 +114,7 @@ const ROWS: &[Row] = &[
         leaf: "under_pathlen",
         intermediates: &["inter_below_pathlen", "inter_pathlen0"],
         host: HOST,
+        trust: "root",
         expected: (X509_V_ERR_PATH_LENGTH_EXCEEDED, 2),
     },
     Row {
@@ -110,13 +122,32 @@ const ROWS: &[Row] = &[
         leaf: "under_nc",
         intermediates: &["inter_nc"],
         host: HOST,
+        trust: "root",
         expected: (X509_V_ERR_PERMITTED_VIOLATION, 0),
+    },
+    Row {
+        what: "expired leaf under an intermediate without keyCertSign",
+        leaf: "expired_under_noku",
+        intermediates: &["inter_noku"],
+        host: HOST,
+        trust: "root",
+        // OpenSSL checks extensions before validity.
+        expected: (X509_V_ERR_INVALID_CA, 1),
+    },
+    Row {
+        what: "trusted self-signed leaf for clients only",
+        leaf: "selfsigned_client",
+        intermediates: &[],
+        host: HOST,
+        trust: "selfsigned_client",
+        expected: (X509_V_ERR_INVALID_PURPOSE, 0),
     },
     Row {
         what: "self-signed leaf",
         leaf: "selfsigned",
         intermediates: &[],
         host: HOST,
+        trust: "root",
         expected: (X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, 0),
     },
 ];
@@ -181,6 +212,18 @@ impl Pki {
         pki.issue("inter_nc", Some("root"), &nc, &days);
         pki.issue("under_nc", Some("inter_nc"), LEAF, &days);
         pki.issue("selfsigned", None, LEAF, &days);
+        pki.issue(
+            "selfsigned_client",
+            None,
+            &leaf_with("digitalSignature", "clientAuth"),
+            &days,
+        );
+        pki.issue_window(
+            "expired_under_noku",
+            "inter_noku",
+            "20200101000000Z",
+            "20210101000000Z",
+        );
         pki
     }
 
@@ -319,12 +362,13 @@ impl Pki {
 /// `openssl verify`'s first error for a row as (code, depth, text), or (0, 0, "ok").
 fn openssl_verify(pki: &Pki, row: &Row) -> (i32, u32, String) {
     let untrusted = pki.intermediates_file(row);
+    let trust = format!("{}.pem", row.trust);
     let out = Command::new("openssl")
         .current_dir(&pki.dir)
         .args([
             "verify",
             "-CAfile",
-            "root.pem",
+            &trust,
             "-purpose",
             "sslserver",
             "-verify_hostname",
@@ -372,7 +416,7 @@ fn callback_verdict(pki: &Pki, row: &Row, method: Method) -> (Option<(i32, u32)>
         .unwrap();
     let client_ctx = Context::new(method);
     client_ctx
-        .load_verify_locations(Some(pki.path("root.pem").as_ref()), None)
+        .load_verify_locations(Some(pki.path(&format!("{}.pem", row.trust)).as_ref()), None)
         .unwrap();
     let seen = Arc::new(Mutex::new(None));
     let record = seen.clone();
@@ -421,7 +465,7 @@ fn move_bytes(from: &mut Connection, to: &mut Connection) {
 fn s_client_outputs(pki: &Pki, row: &Row) -> (String, String) {
     let port = peer::free_tcp_port();
     let (leaf, key) = (format!("{}.pem", row.leaf), format!("{}.key", row.leaf));
-    let accept = port.to_string();
+    let accept = format!("127.0.0.1:{port}");
     let chain = pki.intermediates_file(row);
     // Three accepts: the probe that waits for the port, then the two clients.
     let mut server = PeerProcess::spawn(
@@ -438,7 +482,10 @@ fn s_client_outputs(pki: &Pki, row: &Row) -> (String, String) {
     .unwrap();
     server.wait_for_tcp_port(port, TIMEOUT).unwrap();
     let connect = format!("127.0.0.1:{port}");
-    let root = pki.path("root.pem").display().to_string();
+    let root = pki
+        .path(&format!("{}.pem", row.trust))
+        .display()
+        .to_string();
     let args = [
         "s_client",
         "-connect",
@@ -532,6 +579,7 @@ fn a_leaf_that_may_not_sign_is_refused_in_a_handshake() {
         leaf: "ku_encipher",
         intermediates: &["inter"],
         host: HOST,
+        trust: "root",
         expected: (X509_V_ERR_INVALID_PURPOSE, 0),
     };
     assert_eq!(

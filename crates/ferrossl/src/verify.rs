@@ -55,6 +55,17 @@ pub enum LeafKeyUsage {
     AnyTls,
 }
 
+impl Purpose {
+    /// Whether `cert`'s extendedKeyUsage, if it has one, allows this purpose (OpenSSL's
+    /// check; anyExtendedKeyUsage alone does not count for TLS).
+    fn allowed_by(self, cert: &X509) -> bool {
+        cert.extended_key_usage().is_none_or(|eku| match self {
+            Purpose::ServerAuth => eku.server_auth,
+            Purpose::ClientAuth => eku.client_auth,
+        })
+    }
+}
+
 /// The settings one verification runs with; built from a context's configuration.
 #[derive(Clone)]
 pub struct ChainVerifier {
@@ -97,10 +108,14 @@ impl ChainVerifier {
         now: UnixTime,
         ex_data: &ExData,
     ) -> VerifyOutcome {
-        let presented: Vec<X509> = std::iter::once(end_entity)
-            .chain(intermediates)
-            .filter_map(|c| X509::from_der(c).ok())
-            .collect();
+        // The peer's own certificate must parse: dropping it would let an intermediate (or a
+        // trusted root the peer sent) stand in for it.
+        let presented: Vec<X509> = match X509::from_der(end_entity) {
+            Ok(leaf) => std::iter::once(leaf)
+                .chain(intermediates.iter().filter_map(|c| X509::from_der(c).ok()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         if presented.is_empty() {
             return VerifyOutcome {
                 result: X509_V_ERR_UNSPECIFIED,
@@ -111,11 +126,19 @@ impl ChainVerifier {
         }
         let (chain, failure) = match self.build_chain(end_entity, intermediates, now, &presented) {
             Ok(chain) => {
+                // OpenSSL's order: the chain's length while building it, then the extensions,
+                // then the name.
                 let failure = self
-                    .check_key_usage(&chain)
-                    .or_else(|| self.check_depth(&chain))
+                    .check_depth(&chain)
+                    .or_else(|| self.check_key_usage(&chain))
                     .or_else(|| self.check_name(end_entity));
                 (chain, failure)
+            }
+            // OpenSSL checks extensions before signatures and validity: a bad keyUsage in the
+            // presented chain is reported before an expired or badly signed certificate.
+            Err(failure @ (code, _)) if checked_after_extensions(code) => {
+                let failure = self.check_key_usage(&presented).unwrap_or(failure);
+                (presented, Some(failure))
             }
             Err(failure) => (presented, Some(failure)),
         };
@@ -132,6 +155,9 @@ impl ChainVerifier {
         // A trusted self-issued certificate is its own anchor (OpenSSL accepts a self-signed
         // certificate that is in the store; webpki would call it a CA used as end entity).
         if presented[0].is_self_issued() && self.store.contains(&presented[0]) {
+            if !self.purpose.allowed_by(&presented[0]) {
+                return Err((X509_V_ERR_INVALID_PURPOSE, 0));
+            }
             return check_validity(&presented[0], now, 0).map(|()| vec![presented[0].clone()]);
         }
         let ee =
@@ -290,6 +316,17 @@ impl ChainVerifier {
     }
 }
 
+/// Whether OpenSSL reports `code` only after the chain's extensions were found good: the
+/// signature and validity checks run after them (its `verify_chain`).
+fn checked_after_extensions(code: i32) -> bool {
+    matches!(
+        code,
+        X509_V_ERR_CERT_HAS_EXPIRED
+            | X509_V_ERR_CERT_NOT_YET_VALID
+            | X509_V_ERR_CERT_SIGNATURE_FAILURE
+    )
+}
+
 /// A name as OpenSSL compares it: attribute by attribute, values case-folded with runs of
 /// white space collapsed, whatever string type encoded them.
 fn canonical(name: &crate::x509::X509Name) -> Vec<(String, String)> {
@@ -353,7 +390,15 @@ fn map_webpki_error(e: &webpki::Error, presented: &[X509], now: UnixTime) -> (i3
         | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
         | W::SignatureAlgorithmMismatch => (X509_V_ERR_CERT_SIGNATURE_FAILURE, 0),
         W::CaUsedAsEndEntity => (X509_V_ERR_INVALID_PURPOSE, 0),
-        W::EndEntityUsedAsCa => (X509_V_ERR_INVALID_CA, 1.min(top)),
+        W::EndEntityUsedAsCa => {
+            // The first certificate above the peer's that is not a CA.
+            let depth = presented
+                .iter()
+                .skip(1)
+                .position(|c| !c.is_ca())
+                .map_or(1.min(top), |i| i as u32 + 1);
+            (X509_V_ERR_INVALID_CA, depth)
+        }
         W::RequiredEkuNotFoundContext(_) => (X509_V_ERR_INVALID_PURPOSE, 0),
         W::PathLenConstraintViolated => (X509_V_ERR_PATH_LENGTH_EXCEEDED, top),
         W::MaximumPathDepthExceeded => (X509_V_ERR_CERT_CHAIN_TOO_LONG, top),

@@ -53,6 +53,9 @@ pub enum DtlsError {
     /// The peer does not speak DTLS 1.2.
     #[error("unsupported protocol version: {0}")]
     ProtocolVersion(&'static str),
+    /// A record decrypted to more than the protocol allows (RFC 8446 §5.4).
+    #[error("record overflow: a record over 2^14 bytes of content")]
+    RecordOverflow,
     /// A local failure: a key that cannot sign, the random generator.
     #[error("internal error: {0}")]
     Internal(String),
@@ -93,6 +96,7 @@ impl DtlsError {
                 A::from(crate::verify::certificate_error(*code))
             }
             DtlsError::DecryptError(_) => A::DecryptError,
+            DtlsError::RecordOverflow => A::RecordOverflow,
             DtlsError::NoApplicationProtocol => A::NoApplicationProtocol,
             DtlsError::ProtocolVersion(_) => A::ProtocolVersion,
             // RFC 5246 §7.2.2: a failure the peer did not cause.

@@ -42,25 +42,39 @@ struct Labels {
 }
 
 impl Labels {
-    /// HKDF-Expand-Label(secret, label, context, length) (RFC 8446 §7.1).
-    fn expand(&self, secret: &hkdf::Prk, label: &[u8], context: &[u8], len: usize) -> Vec<u8> {
-        let length = (len as u16).to_be_bytes();
-        let label_len = [(self.prefix.len() + label.len()) as u8];
-        let context_len = [context.len() as u8];
-        let info = [
-            &length[..],
-            &label_len,
-            self.prefix,
-            label,
-            &context_len,
-            context,
-        ];
+    /// The HkdfLabel structure (RFC 8446 §7.1): length, "prefix" + label, context; None when
+    /// a field does not fit its length prefix.
+    fn hkdf_label(&self, label: &[u8], context: &[u8], len: usize) -> Option<Vec<u8>> {
+        let mut info = u16::try_from(len).ok()?.to_be_bytes().to_vec();
+        info.push(u8::try_from(self.prefix.len() + label.len()).ok()?);
+        info.extend_from_slice(self.prefix);
+        info.extend_from_slice(label);
+        info.push(u8::try_from(context.len()).ok()?);
+        info.extend_from_slice(context);
+        Some(info)
+    }
+
+    /// HKDF-Expand-Label(secret, label, context, length) (RFC 8446 §7.1); None when the
+    /// length is beyond what HKDF gives (255 hash lengths) or a field does not fit.
+    fn try_expand(
+        &self,
+        secret: &hkdf::Prk,
+        label: &[u8],
+        context: &[u8],
+        len: usize,
+    ) -> Option<Vec<u8>> {
+        let info = self.hkdf_label(label, context, len)?;
         let mut out = vec![0; len];
-        secret
-            .expand(&info, Len(len))
-            .and_then(|okm| okm.fill(&mut out))
-            .expect("HKDF-Expand-Label lengths are bounded by the labels' own sizes");
-        out
+        let info = [info.as_slice()];
+        let okm = secret.expand(&info, Len(len)).ok()?;
+        okm.fill(&mut out).ok()?;
+        Some(out)
+    }
+
+    /// HKDF-Expand-Label for the schedule's own labels and lengths, which always fit.
+    fn expand(&self, secret: &hkdf::Prk, label: &[u8], context: &[u8], len: usize) -> Vec<u8> {
+        self.try_expand(secret, label, context, len)
+            .expect("the schedule's labels, contexts (hashes) and lengths fit HkdfLabel")
     }
 
     /// Derive-Secret(secret, label, transcript_hash): the transcript is passed hashed.
@@ -268,18 +282,14 @@ impl<'a> Secret<'a> {
 
     /// TLS-Exporter(label, context, length) from the exporter master secret (RFC 8446
     /// §7.5): the same function whether or not a context is given, as TLS 1.3 defines it.
-    pub fn export(&self, label: &[u8], context: &[u8], len: usize) -> Vec<u8> {
-        let hash = self.labels.hash;
-        let empty = hash.hash(&[]);
-        let per_label = self
-            .labels
-            .derive(&self.labels.prk(self.bytes), label, &empty);
-        let context_hash = hash.hash(context);
-        Secret {
-            labels: self.labels,
-            bytes: &per_label,
-        }
-        .expand(b"exporter", &context_hash, len)
+    /// None for a label over 249 bytes or more output than HKDF gives (255 hash lengths).
+    pub fn export(&self, label: &[u8], context: &[u8], len: usize) -> Option<Vec<u8>> {
+        let labels = self.labels;
+        let empty = labels.hash.hash(&[]);
+        let per_label =
+            labels.try_expand(&labels.prk(self.bytes), label, &empty, labels.hash.len())?;
+        let context_hash = labels.hash.hash(context);
+        labels.try_expand(&labels.prk(&per_label), b"exporter", &context_hash, len)
     }
 }
 
@@ -357,6 +367,43 @@ mod tests {
         let keys = server.traffic_keys(16);
         assert_eq!(keys.key, hex("3fce516009c21727d0f2e4e86ee403bc"));
         assert_eq!(keys.iv, hex("5d313eb2671276ee13000b30"));
+    }
+
+    /// The exact HkdfLabel bytes: DTLS 1.3's prefix is "dtls13", six bytes with no space
+    /// (RFC 9147 §5.9), where TLS 1.3's is "tls13 ".
+    #[test]
+    fn hkdf_label_bytes_use_the_dtls13_prefix() {
+        let labels = Labels {
+            hash: PrfHash::Sha256,
+            prefix: DTLS13_PREFIX,
+        };
+        let mut expected = vec![0x00, 0x10, 9];
+        expected.extend_from_slice(b"dtls13key");
+        expected.push(0);
+        assert_eq!(labels.hkdf_label(b"key", &[], 16).unwrap(), expected);
+        assert_eq!(labels.hkdf_label(&[b'x'; 250], &[], 16), None);
+        assert_eq!(labels.hkdf_label(b"key", &[], 1 << 16), None);
+    }
+
+    #[test]
+    fn exports_beyond_what_hkdf_gives_are_refused() {
+        let secret = [9u8; 32];
+        let exporter = Secret::new(PrfHash::Sha256, &secret);
+        assert_eq!(
+            exporter.export(b"EXPORTER-test", b"", 32).unwrap().len(),
+            32
+        );
+        let most = 255 * 32;
+        assert_eq!(
+            exporter.export(b"EXPORTER-test", b"", most).unwrap().len(),
+            most
+        );
+        assert_eq!(exporter.export(b"EXPORTER-test", b"", most + 1), None);
+        assert_eq!(exporter.export(&[b'l'; 250], b"", 32), None);
+        assert_ne!(
+            exporter.export(b"EXPORTER-test", b"a", 32),
+            exporter.export(b"EXPORTER-test", b"", 32)
+        );
     }
 
     #[test]

@@ -12,10 +12,16 @@ use rustls::ContentType;
 use super::codec::unified::{SequenceWidth, UnifiedHeader, UnifiedRecord};
 use super::error::DtlsError;
 use super::key_schedule13::TrafficKeys;
-use super::record_number::{reconstruct, sequence_bits, SequenceNumberKey, SnCipher, SAMPLE_LEN};
+use super::record::MAX_PLAINTEXT;
+use super::record_number::{reconstruct, sequence_bits, SequenceNumberKey, SnCipher};
 use crate::ciphers::Encryption;
 
 const TAG_LEN: usize = 16;
+/// The largest DTLSInnerPlaintext: 2^14 bytes of content and padding, plus the type (RFC 8446
+/// §5.4, which RFC 9147 §4 keeps).
+const MAX_INNER_PLAINTEXT: usize = MAX_PLAINTEXT + 1;
+/// The largest encrypted record a peer may send (RFC 8446 §5.2).
+const MAX_ENCRYPTED_RECORD: usize = MAX_PLAINTEXT + 256;
 
 /// What one record opened to.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,7 +79,9 @@ impl Protection {
     /// Appends record `sequence` carrying `content` of `content_type` to `out`, with `cid` in
     /// its header when the peer asked for one, and `padding` zero bytes inside the encryption.
     /// The header always carries a 16-bit sequence number and the length, so records can
-    /// share a datagram.
+    /// share a datagram. Content and padding together may not pass 2^14 bytes (the caller
+    /// fragments): an error otherwise, and nothing is written. The 16-byte tag alone leaves
+    /// the sequence number mask its 16-byte sample.
     pub fn seal(
         &self,
         sequence: u64,
@@ -82,7 +90,13 @@ impl Protection {
         content: &[u8],
         padding: usize,
         out: &mut Vec<u8>,
-    ) {
+    ) -> Result<(), DtlsError> {
+        if content.len() + padding > MAX_PLAINTEXT {
+            return Err(DtlsError::Internal(format!(
+                "a DTLS 1.3 record of {} bytes, over 2^14",
+                content.len() + padding
+            )));
+        }
         let header = UnifiedHeader {
             epoch_bits: (self.epoch & 3) as u8,
             cid,
@@ -90,9 +104,6 @@ impl Protection {
             width: SequenceWidth::Bits16,
             has_length: true,
         };
-        // A short record would leave nothing to sample for the sequence number mask: pad it.
-        let inner_len = content.len() + 1 + padding;
-        let padding = padding + SAMPLE_LEN.saturating_sub(inner_len + TAG_LEN);
         let start = out.len();
         header.encode((content.len() + 1 + padding + TAG_LEN) as u16, out);
         let body = out.len();
@@ -106,17 +117,23 @@ impl Protection {
             .expect("sealing cannot fail for a valid key and length");
         out.extend_from_slice(tag.as_ref());
         let (head, ciphertext) = out[start..].split_at_mut(body - start);
-        self.sn.apply(&header, head, ciphertext);
+        let masked = self.sn.apply(&header, head, ciphertext);
+        debug_assert!(masked, "a sealed record is at least its tag long");
+        Ok(())
     }
 
     /// Opens a record whose header named this epoch; `expected` is one more than the highest
-    /// sequence number received in the epoch. None: the record is invalid (drop it). An error:
-    /// it authenticated but holds no content type (RFC 8446 §5.4).
+    /// sequence number received in the epoch. None: the record is invalid (drop it; RFC 9147
+    /// §4.5.2), an oversized one included. An error: it authenticated but holds no content type
+    /// or more than 2^14 bytes of content (RFC 8446 §5.4).
     pub fn open(
         &self,
         record: &UnifiedRecord<'_>,
         expected: u64,
     ) -> Result<Option<Opened>, DtlsError> {
+        if record.ciphertext.len() > MAX_ENCRYPTED_RECORD {
+            return Ok(None);
+        }
         let mut head = record.header_bytes.to_vec();
         if !self.sn.apply(&record.header, &mut head, record.ciphertext) {
             return Ok(None);
@@ -130,6 +147,9 @@ impl Protection {
         else {
             return Ok(None);
         };
+        if inner.len() > MAX_INNER_PLAINTEXT {
+            return Err(DtlsError::RecordOverflow);
+        }
         let Some(type_at) = inner.iter().rposition(|&b| b != 0) else {
             return Err(DtlsError::UnexpectedMessage {
                 expected: "a record with a content type",
@@ -178,7 +198,8 @@ mod tests {
                 b"hello",
                 3,
                 &mut wire,
-            );
+            )
+            .unwrap();
             let (record, rest) = read_record(&wire, 2).unwrap();
             assert!(rest.is_empty());
             assert_eq!(record.header.epoch_bits, 1, "epoch 5's low bits");
@@ -197,7 +218,8 @@ mod tests {
     fn tampering_and_wrong_keys_make_invalid_records() {
         let (tx, rx) = pair(Encryption::Aes128Gcm, 16);
         let mut wire = Vec::new();
-        tx.seal(9, None, ContentType::Handshake, &[1; 40], 0, &mut wire);
+        tx.seal(9, None, ContentType::Handshake, &[1; 40], 0, &mut wire)
+            .unwrap();
         for i in 0..wire.len() {
             let mut bad = wire.clone();
             bad[i] ^= 0x01;
@@ -216,13 +238,31 @@ mod tests {
     }
 
     #[test]
-    fn tiny_records_are_padded_so_the_mask_has_a_sample() {
+    fn sizes_beyond_2_to_the_14_are_refused_both_ways() {
         let (tx, rx) = pair(Encryption::Chacha20Poly1305, 32);
+        let most = vec![1u8; MAX_PLAINTEXT];
         let mut wire = Vec::new();
-        tx.seal(1, None, ContentType::Alert, &[], 0, &mut wire);
+        tx.seal(1, None, ContentType::ApplicationData, &most, 0, &mut wire)
+            .unwrap();
         let (record, _) = read_record(&wire, 0).unwrap();
-        assert!(record.ciphertext.len() >= SAMPLE_LEN);
         let opened = rx.open(&record, 1).unwrap().unwrap();
+        assert_eq!(opened.content.len(), MAX_PLAINTEXT);
+        let mut refused = Vec::new();
+        let over = tx.seal(
+            2,
+            None,
+            ContentType::ApplicationData,
+            &most,
+            1,
+            &mut refused,
+        );
+        assert!(over.is_err() && refused.is_empty());
+        // An empty record still leaves the mask its sample: the tag is 16 bytes.
+        let mut empty = Vec::new();
+        tx.seal(3, None, ContentType::Alert, &[], 0, &mut empty)
+            .unwrap();
+        let (record, _) = read_record(&empty, 0).unwrap();
+        let opened = rx.open(&record, 3).unwrap().unwrap();
         assert_eq!(
             (opened.content_type, opened.content.len()),
             (ContentType::Alert, 0)
@@ -234,7 +274,8 @@ mod tests {
         let (tx, rx) = pair(Encryption::Aes128Gcm, 16);
         let mut wire = Vec::new();
         // Content type 0 is what padding looks like: nothing marks where content ends.
-        tx.seal(3, None, ContentType::from(0), &[0, 0], 4, &mut wire);
+        tx.seal(3, None, ContentType::from(0), &[0, 0], 4, &mut wire)
+            .unwrap();
         let (record, _) = read_record(&wire, 0).unwrap();
         assert!(matches!(
             rx.open(&record, 3),
@@ -246,7 +287,8 @@ mod tests {
     fn records_share_a_datagram() {
         let (tx, rx) = pair(Encryption::Aes256Gcm, 32);
         let mut wire = Vec::new();
-        tx.seal(10, None, ContentType::Handshake, b"first", 0, &mut wire);
+        tx.seal(10, None, ContentType::Handshake, b"first", 0, &mut wire)
+            .unwrap();
         tx.seal(
             11,
             None,
@@ -254,7 +296,8 @@ mod tests {
             b"second",
             0,
             &mut wire,
-        );
+        )
+        .unwrap();
         let (first, rest) = read_record(&wire, 0).unwrap();
         let (second, rest) = read_record(rest, 0).unwrap();
         assert!(rest.is_empty());

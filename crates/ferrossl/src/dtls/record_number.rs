@@ -12,7 +12,7 @@ use super::codec::unified::{SequenceWidth, UnifiedHeader};
 /// The cipher that masks sequence numbers: the one of the record's AEAD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SnCipher {
-    /// For AES-128-GCM and AES-128-CCM suites.
+    /// For AES-128-GCM.
     Aes128,
     /// For AES-256-GCM.
     Aes256,
@@ -85,9 +85,9 @@ pub fn reconstruct(expected: u64, low: u16, width: SequenceWidth) -> u64 {
     let window = 1u64 << width.bits();
     let half = window / 2;
     let candidate = (expected & !(window - 1)) | u64::from(low);
-    if candidate + half <= expected && candidate < u64::MAX - window {
+    if candidate.saturating_add(half) <= expected && candidate < u64::MAX - window {
         candidate + window
-    } else if candidate > expected + half && candidate >= window {
+    } else if candidate > expected.saturating_add(half) && candidate >= window {
         candidate - window
     } else {
         candidate
@@ -175,5 +175,10 @@ mod tests {
         );
         assert_eq!(reconstruct(100, 0x7f, Bits8), 0x7f);
         assert_eq!(reconstruct(0x1_0005, 0xFFFE, Bits16), 0xFFFE);
+        assert_eq!(
+            reconstruct(u64::MAX, 0xFF, Bits8),
+            u64::MAX,
+            "no overflow at the top"
+        );
     }
 }

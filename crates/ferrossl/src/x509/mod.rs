@@ -168,6 +168,19 @@ impl X509 {
         }
     }
 
+    /// The TLS purposes of the extendedKeyUsage extension (RFC 5280 §4.2.1.12), when the
+    /// certificate has one; an unreadable one allows nothing.
+    pub fn extended_key_usage(&self) -> Option<ExtendedKeyUsage> {
+        match self.parsed().extended_key_usage() {
+            Ok(Some(ext)) => Some(ExtendedKeyUsage {
+                server_auth: ext.value.server_auth,
+                client_auth: ext.value.client_auth,
+            }),
+            Ok(None) => None,
+            Err(_) => Some(ExtendedKeyUsage::default()),
+        }
+    }
+
     /// The certificate's fingerprint as OpenSSL prints it: upper-case hex pairs joined by ':'.
     /// `algorithm` is one of OpenSSL's digest names: "md5", "sha1", "sha224", "sha256",
     /// "sha384", "sha512", "sha512-256" or "sha3-256"/"-384"/"-512" (a fingerprint is not a
@@ -197,6 +210,15 @@ impl X509 {
         };
         Ok(fingerprint(digest::digest(alg, &self.der).as_ref()))
     }
+}
+
+/// What an extendedKeyUsage extension allows for TLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExtendedKeyUsage {
+    /// id-kp-serverAuth: a TLS server's certificate.
+    pub server_auth: bool,
+    /// id-kp-clientAuth: a TLS client's certificate.
+    pub client_auth: bool,
 }
 
 /// The bits of a keyUsage extension, bit 0 (digitalSignature) first as RFC 5280 numbers them.
