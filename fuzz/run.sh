@@ -11,7 +11,7 @@
 # and commit what it adds (keep the corpus small). A crash, panic, unexpected Python exception
 # or hang fails the run (exit 1) and says where the input is. Python: the venv FERROSSL_VENV
 # (relative to python/, default .venv, as scripts/test.sh); a missing atheris or ferrossl
-# module is installed there, and when that fails the target is skipped, unless CI=true.
+# module is installed there, and when that fails the target is skipped, unless CI is set.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -30,6 +30,11 @@ venv="${FERROSSL_VENV:-.venv}"
 [[ $venv = /* ]] || venv="../python/$venv"
 new_units=target/new-corpus
 mkdir -p "$new_units" artifacts
+# The targets' scratch files (the loaders' inputs written to disk) go to a directory of this
+# run, removed at its end: libFuzzer exits without running the targets' own clean-up.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
 targets=("$@")
@@ -66,7 +71,7 @@ run() {
         if ! python_ready >"$log" 2>&1; then
             echo "skipping python_args: atheris or ferrossl cannot be installed in $venv:"
             tail -n 5 "$log"
-            [[ ${CI:-} == true ]] && return 1
+            [[ -n ${CI:-} ]] && return 1
             return 0
         fi
         "$venv/bin/python" python_args.py "${flags[@]}" -artifact_prefix="artifacts/$target/" "${dirs[@]}" >"$log" 2>&1 || status=$?
