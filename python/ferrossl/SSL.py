@@ -217,14 +217,6 @@ def _make_requires(flag: bool, error: str) -> typing.Callable[[typing.Callable[.
     return _requires_decorator
 
 
-def _path(value: typing.Any, what: str = "path") -> str:
-    if isinstance(value, bytes):
-        return os.fsdecode(value)
-    if isinstance(value, (str, os.PathLike)):
-        return os.fspath(value)
-    raise TypeError(f"{what} must be str, bytes or os.PathLike")
-
-
 def _native_cert(cert: typing.Any) -> _native.NativeX509:
     if isinstance(cert, X509):
         if cert._native is None:
@@ -315,8 +307,8 @@ class Context:
         :raises Error: if a file cannot be read or holds no certificate.
         """
         self._native.load_verify_locations(
-            None if cafile is None else _path(cafile, "cafile"),
-            None if capath is None else _path(capath, "capath"),
+            cafile,
+            capath,
         )
 
     def set_passwd_cb(self, callback: typing.Callable[[int, bool, typing.Any], bytes], userdata: typing.Any = None) -> None:
@@ -346,7 +338,7 @@ class Context:
         :raises TypeError: for another argument type.
         :raises Error: if the file cannot be read or parsed.
         """
-        self._native.use_certificate_chain_file(_path(certfile, "certfile"))
+        self._native.use_certificate_chain_file(certfile)
 
     def use_certificate_file(self, certfile: typing.Any, filetype: int = FILETYPE_PEM) -> None:
         """Loads the context's certificate from a file.
@@ -358,7 +350,7 @@ class Context:
         """
         if not isinstance(filetype, int):
             raise TypeError("filetype must be an integer")
-        self._native.use_certificate_file(_path(certfile, "certfile"), filetype)
+        self._native.use_certificate_file(certfile, filetype)
 
     def use_certificate(self, cert: typing.Any) -> None:
         """Sets the context's certificate.
@@ -388,7 +380,7 @@ class Context:
         """
         if not isinstance(filetype, int):
             raise TypeError("filetype must be an integer")
-        self._native.use_privatekey_file(_path(keyfile, "keyfile"), filetype)
+        self._native.use_privatekey_file(keyfile, filetype)
 
     def use_privatekey(self, pkey: typing.Any) -> None:
         """Sets the context's private key.
@@ -414,7 +406,7 @@ class Context:
         """
         if isinstance(cafile, str):
             warnings.warn("str for cafile is no longer accepted, use bytes", DeprecationWarning, stacklevel=2)
-        self._native.load_client_ca(_path(cafile, "cafile"))
+        self._native.load_client_ca(cafile)
 
     def set_session_id(self, buf: bytes) -> None:
         """Sets the session id context: sessions are resumed only under the same value.
@@ -493,7 +485,7 @@ class Context:
         :raises TypeError: if ``dhfile`` is not a path.
         :raises Error: always; ferrossl uses ECDHE only.
         """
-        _path(dhfile, "dhfile")
+        os.fspath(dhfile)
         raise _not_supported("finite-field DHE; ECDHE is used")
 
     def set_tmp_ecdh(self, curve: typing.Any) -> None:

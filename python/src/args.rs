@@ -7,15 +7,23 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyInt, PyMemoryView, PyString};
 
-/// A file-system path argument (str, bytes or os.PathLike), encoded as pyOpenSSL encodes one,
-/// with `os.fsencode`: a str the file-system encoding cannot hold (a lone surrogate) raises
-/// UnicodeEncodeError, and a bytes path need not be UTF-8.
+/// A file-system path argument (str, bytes or os.PathLike), converted as pyOpenSSL converts
+/// one: `os.fspath`, then a str encoded strictly in the file-system encoding. A non-path
+/// raises os.fspath's TypeError; a str it cannot encode (a lone surrogate, or a surrogate
+/// escape from an undecodable name) raises UnicodeEncodeError; bytes pass as they are.
 pub struct FsPath(pub std::path::PathBuf);
 
 impl<'py> FromPyObject<'py> for FsPath {
     fn extract_bound(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
         use std::os::unix::ffi::OsStrExt;
-        let encoded = obj.py().import("os")?.call_method1("fsencode", (obj,))?;
+        let py = obj.py();
+        let path = py.import("os")?.call_method1("fspath", (obj,))?;
+        let encoded = if path.is_instance_of::<PyString>() {
+            let encoding = py.import("sys")?.call_method0("getfilesystemencoding")?;
+            path.call_method1("encode", (encoding,))?
+        } else {
+            path
+        };
         let bytes = encoded.downcast::<PyBytes>()?.as_bytes();
         Ok(Self(std::ffi::OsStr::from_bytes(bytes).into()))
     }

@@ -323,9 +323,9 @@ def test_want_write_from_a_full_socket(pki):
 
 @pytest.mark.filterwarnings("ignore:str for cafile is no longer accepted")
 def test_paths_that_cannot_be_encoded_raise_unicode_encode_error(pki, tmp_path):
-    """A str path with a lone surrogate raises UnicodeEncodeError (os.fsencode's answer, as in
-    pyOpenSSL), not a panic; bytes paths need not be UTF-8; other types raise TypeError. Found
-    by fuzz/python_args.py."""
+    """As pyOpenSSL converts paths (os.fspath, then a strict encoding): a str with a lone
+    surrogate or a surrogate escape raises UnicodeEncodeError, not a panic; bytes paths need
+    not be UTF-8; other types raise os.fspath's TypeError. Found by fuzz/python_args.py."""
     ctx = SSL.Context(SSL.TLS_METHOD)
     store = crypto.X509Store()
     calls = [
@@ -339,9 +339,10 @@ def test_paths_that_cannot_be_encoded_raise_unicode_encode_error(pki, tmp_path):
         lambda p: store.load_locations(None, p),
     ]
     for call in calls:
-        with pytest.raises(UnicodeEncodeError):
-            call("\ud800")
-        with pytest.raises(TypeError):
+        for unencodable in ("\ud800", "ca-\udce9.pem"):
+            with pytest.raises(UnicodeEncodeError):
+                call(unencodable)
+        with pytest.raises(TypeError, match="expected str, bytes or os.PathLike object, not int"):
             call(12)
     not_utf8 = os.fsencode(tmp_path) + b"/ca-\xe9.pem"
     with open(not_utf8, "wb") as f:

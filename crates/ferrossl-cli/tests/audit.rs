@@ -138,11 +138,9 @@ fn unavailable(why: &str) -> Option<PathBuf> {
     None
 }
 
+/// The first of `names` found on PATH.
 fn on_path(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
-        .find(|p| p.is_file())
+    names.iter().find_map(|n| peer::find_on_path(n))
 }
 
 /// Runs `cmd` to completion within `limit`: killed and failed on timeout or a failing exit.

@@ -34,7 +34,8 @@ pub fn have_tool(name: &str) -> bool {
     find_on_path(name).is_some()
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
+/// Where `name` is on PATH.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
