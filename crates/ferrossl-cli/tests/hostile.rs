@@ -82,6 +82,24 @@ struct Usage {
     threads: u64,
 }
 
+/// A `ferrossl s_server` on 127.0.0.1, its pid, and what it used when it started.
+struct Hosted {
+    server: PeerProcess,
+    pid: u32,
+    before: Usage,
+}
+
+fn host(port: u16, extra: &[&str]) -> Hosted {
+    let accept = format!("127.0.0.1:{port}");
+    let server = s_server(&accept, extra);
+    let pid = server_pid(&accept);
+    Hosted {
+        server,
+        pid,
+        before: usage(pid),
+    }
+}
+
 /// The pid of the `ferrossl` serving `accept` (unique by its port), found by command line:
 /// the peer wrapper does not hand out its child's id.
 fn server_pid(accept: &str) -> u32 {
@@ -337,10 +355,11 @@ fn run_junk(port: u16, seed: u64, tally: &Mutex<Tally>) {
 fn random_bytes_from_a_thousand_connections() {
     let _serial = one_at_a_time();
     let port = peer::free_tcp_port();
-    let accept = format!("127.0.0.1:{port}");
-    let server = s_server(&accept, &["-www"]);
-    let pid = server_pid(&accept);
-    let before = usage(pid);
+    let Hosted {
+        server,
+        pid,
+        before,
+    } = host(port, &["-www"]);
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let tally = Mutex::new(Tally::default());
@@ -424,10 +443,11 @@ fn all_closed(stalled: &mut [TcpStream], from: Instant, bound: Duration) -> (Dur
 fn half_open_hellos_neither_keep_others_out_nor_stay() {
     let _serial = one_at_a_time();
     let port = peer::free_tcp_port();
-    let accept = format!("127.0.0.1:{port}");
-    let server = s_server(&accept, &["-www", "-handshake_timeout", "2"]);
-    let pid = server_pid(&accept);
-    let before = usage(pid);
+    let Hosted {
+        server,
+        pid,
+        before,
+    } = host(port, &["-www", "-handshake_timeout", "2"]);
     let opened = Instant::now();
     let mut stalled = stall(port, 200);
     let opening = opened.elapsed();
@@ -563,10 +583,11 @@ fn stream_sixteen_mib(port: u16) -> (usize, End) {
 fn oversized_client_hellos_are_refused_at_once() {
     let _serial = one_at_a_time();
     let port = peer::free_tcp_port();
-    let accept = format!("127.0.0.1:{port}");
-    let server = s_server(&accept, &["-www"]);
-    let pid = server_pid(&accept);
-    let before = usage(pid);
+    let Hosted {
+        server,
+        pid,
+        before,
+    } = host(port, &["-www"]);
     // A handshake message claiming 16 MiB, then one just over rustls's 64 KiB, each in one
     // whole record. rustls refuses them on sight but queues no alert for this error (its
     // Acceptor hands back an empty AcceptedAlert), so the server closes without one: a
@@ -753,10 +774,11 @@ fn dtls_server_shrugs_off_random_datagrams_and_spoofed_hellos() {
         return;
     }
     let port = peer::free_udp_port();
-    let accept = format!("127.0.0.1:{port}");
-    let server = s_server(&accept, &["-dtls"]);
-    let pid = server_pid(&accept);
-    let before = usage(pid);
+    let Hosted {
+        server,
+        pid,
+        before,
+    } = host(port, &["-dtls"]);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let started = Instant::now();
     datagram_flood(addr);
