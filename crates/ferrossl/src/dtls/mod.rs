@@ -19,7 +19,8 @@
 //! [`testing`] simulates lossy links for tests and benchmarks.
 //!
 //! DTLS 1.3 (RFC 9147) is being built beside it, from the record layer up: so far the unified
-//! header ([`codec::unified`]), ACKs ([`codec::ack`]), record number encryption ([`record_number`]), the key
+//! header ([`codec::unified`]), ACKs ([`codec::ack`]), the hello extensions
+//! ([`codec::extensions13`]), record number encryption ([`record_number`]), the key
 //! schedule ([`key_schedule13`]) and record protection ([`record13`]).
 //!
 //! Supported: ECDHE-ECDSA and ECDHE-RSA with AES-128/256-GCM and ChaCha20-Poly1305; X25519,

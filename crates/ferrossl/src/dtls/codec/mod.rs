@@ -5,6 +5,7 @@
 
 pub mod ack;
 pub mod extensions;
+pub mod extensions13;
 pub mod message;
 pub mod record;
 pub mod unified;
