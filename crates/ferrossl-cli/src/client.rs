@@ -27,6 +27,7 @@ pub const SPEC: Spec = Spec {
         "alpn",
         "keylogfile",
         "use_srtp",
+        "cid",
         "keymatexport",
         "keymatexportlen",
         "handshake_timeout",
@@ -45,12 +46,13 @@ pub const USAGE: &str = "usage: ferrossl s_client -connect HOST:PORT [-servernam
        [-CApath DIR] [-verify_hostname NAME | -verify_ip IP] [-cert F -key F]
        [-verify_return_error] [-alpn a,b] [-tls1_2 | -tls1_3] [-quiet]
        [-keylogfile F] [-keymatexport LABEL [-keymatexportlen N]] [-handshake_timeout SECS]
-       [-dtls | -dtls1_2 [-use_srtp PROFILES]]
+       [-dtls | -dtls1_2 [-use_srtp PROFILES] [-cid N]]
   Prints the session on stderr, then pipes stdin to the server and the server's data to
   stdout. -verify_return_error aborts when the server's certificate does not verify; the
   certificate must match -verify_hostname or -verify_ip when given (else the result is
   reported, as openssl's does). -CApath takes a directory of hashed CA files. With -dtls
-  (DTLS 1.2 over UDP) each stdin line goes as one datagram.";
+  (DTLS 1.2 over UDP) each stdin line goes as one datagram; -cid N asks the server for a
+  random connection ID of N bytes (RFC 9146; 0: none, while using the server's).";
 
 fn context(args: &Args) -> Result<Context, String> {
     let text = |e: Error| e.to_string();

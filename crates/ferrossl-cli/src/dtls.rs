@@ -76,6 +76,9 @@ pub fn server(args: &Args, address: &str) -> Result<(), String> {
     server
         .set_srtp_profiles(args.value("use_srtp"))
         .map_err(text)?;
+    server
+        .set_connection_id_length(args.number::<u8>("cid")?)
+        .map_err(text)?;
     let naccept = args.number::<u64>("naccept")?;
     println!("ACCEPT");
     let _ = std::io::stdout().flush();
@@ -140,10 +143,11 @@ fn report_keying_material<B: DatagramBased>(
 fn describe<B: DatagramBased>(conn: &DtlsConnection<B>) -> String {
     let flags = conn.get_peer_certificate_errors();
     format!(
-        "Protocol: DTLSv1.2\nCipher: {}\nALPN protocol: {}\nSRTP profile: {}\nPeer subject: {}\nVerify return code: {}",
+        "Protocol: DTLSv1.2\nCipher: {}\nALPN protocol: {}\nSRTP profile: {}\nConnection ID: {}\nPeer subject: {}\nVerify return code: {}",
         conn.get_ciphersuite_name().unwrap_or("none"),
         conn.get_negotiated_protocol().as_deref().unwrap_or("none"),
         conn.get_selected_srtp_profile().unwrap_or("none"),
+        connection_ids(conn),
         conn.get_peer_certificate()
             .map(|c| c.subject().to_string())
             .unwrap_or_else(|| "none".into()),
@@ -153,6 +157,20 @@ fn describe<B: DatagramBased>(conn: &DtlsConnection<B>) -> String {
             format!("{flags:?}")
         },
     )
+}
+
+/// "received HEX, sent HEX" for the connection IDs in use (RFC 9146), or "none".
+fn connection_ids<B: DatagramBased>(conn: &DtlsConnection<B>) -> String {
+    let hex = |b: &[u8]| match b {
+        [] => "none".to_string(),
+        _ => b.iter().map(|x| format!("{x:02x}")).collect(),
+    };
+    match conn.connection_ids() {
+        Some((ours, peers)) if !ours.is_empty() || !peers.is_empty() => {
+            format!("received {}, sent {}", hex(&ours), hex(&peers))
+        }
+        _ => "none".to_string(),
+    }
 }
 
 /// Runs the client: each stdin line goes as one datagram; received datagrams go to stdout.
@@ -197,6 +215,7 @@ pub fn client(args: &Args, target: &str) -> Result<(), String> {
     }
     conn.set_advertised_protocols(alpn(args).as_deref())
         .map_err(text)?;
+    conn.set_connection_id_length(args.number::<u8>("cid")?);
     conn.set_srtp_profiles(args.value("use_srtp"))
         .map_err(text)?;
     conn.handshake_within(Timeout::after(HANDSHAKE_TIMEOUT), None)

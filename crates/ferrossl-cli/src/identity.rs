@@ -148,7 +148,7 @@ pub fn print_keying_material(label: &str, material: &[u8]) {
 }
 
 /// -dtls / -dtls1_2 (the same: DTLS 1.2 is the version there is); a TLS-only flag with them,
-/// or -use_srtp without them, is an error.
+/// or -use_srtp or -cid without them, is an error.
 pub fn wants_dtls(args: &crate::args::Args) -> Result<bool, String> {
     let dtls = args.has("dtls") || args.has("dtls1_2");
     if dtls {
@@ -157,8 +157,12 @@ pub fn wants_dtls(args: &crate::args::Args) -> Result<bool, String> {
                 return Err(format!("-{tls_only} does not go with -dtls"));
             }
         }
-    } else if args.value("use_srtp").is_some() {
-        return Err("-use_srtp needs -dtls".into());
+    } else {
+        for dtls_only in ["use_srtp", "cid"] {
+            if args.value(dtls_only).is_some() {
+                return Err(format!("-{dtls_only} needs -dtls"));
+            }
+        }
     }
     Ok(dtls)
 }

@@ -30,6 +30,7 @@ pub const SPEC: Spec = Spec {
         "naccept",
         "keylogfile",
         "use_srtp",
+        "cid",
         "keymatexport",
         "keymatexportlen",
         "cipher",
@@ -55,7 +56,7 @@ pub const USAGE: &str =
        [-keylogfile F] [-keymatexport LABEL [-keymatexportlen N]]
        [-cipher LIST] [-ciphersuites LIST] [-serverpref]
        [-handshake_timeout SECS] [-idle_timeout SECS] [-max_conns N]
-       [-dtls | -dtls1_2 [-use_srtp PROFILES]]
+       [-dtls | -dtls1_2 [-use_srtp PROFILES] [-cid N]]
   HOST defaults to 127.0.0.1. -cipher (TLS 1.2) and -ciphersuites (TLS 1.3) take OpenSSL's
   cipher strings; with -serverpref the server's order decides, not the client's.
   Clients are served at once, each on its own thread: a handshake must finish within
@@ -65,7 +66,8 @@ pub const USAGE: &str =
   client certificate, -verify asks for one.
   -www answers HTTP GET with a status page; otherwise data is piped to stdout and stdin lines
   go to the client. With -dtls (DTLS 1.2 over UDP) the server takes many clients on one
-  socket and echoes every datagram back (and prints it).";
+  socket and echoes every datagram back (and prints it); -cid N asks each client for a
+  random connection ID of N bytes (RFC 9146; 0: none, while using the client's).";
 
 fn context(args: &Args) -> Result<Context, String> {
     let ctx = Context::new(Method::TlsServer);

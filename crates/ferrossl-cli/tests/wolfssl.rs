@@ -69,30 +69,43 @@ fn identities(pki: &TestPki) -> [(&'static str, &Identity); 2] {
     [("RSA", &pki.server_rsa), ("ECDSA", &pki.server_ecdsa)]
 }
 
+/// Each case: a certificate, and whether both ends ask for connection IDs.
+fn cases(pki: &TestPki) -> Vec<(&'static str, &Identity, bool)> {
+    identities(pki)
+        .into_iter()
+        .flat_map(|(kind, id)| [(kind, id, false), (kind, id, true)])
+        .collect()
+}
+
+/// wolfSSL's option for asking its peer for a connection ID: "wolf", 776f6c66 in hex.
+const WOLFSSL_CID: [&str; 2] = ["--cid", "wolf"];
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
 #[test]
 fn wolfssl_client_with_ferrossl_dtls_server() {
     let Some(dir) = wolfssl() else { return };
     let pki = TestPki::generate();
-    for (kind, id) in identities(&pki) {
+    for (kind, id, cid) in cases(&pki) {
         let port = peer::free_udp_port();
         let accept = format!("127.0.0.1:{port}");
         let (cert, key) = (path(&id.chain_path), path(&id.key_path));
-        let args = [
+        let mut args = vec![
             "s_server", "-dtls", "-accept", &accept, "-cert", &cert, "-key", &key,
         ];
+        if cid {
+            args.extend(["-cid", "4"]);
+        }
         let mut server = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
         server.wait_for_output("ACCEPT", TIMEOUT).unwrap();
         // -u DTLS, -v 3 version 1.2, -x no client certificate, -A the CA to verify with.
-        let client_args: Vec<String> = ["-u", "-v", "3", "-x", "-h", "127.0.0.1"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([
-                "-p".into(),
-                port.to_string(),
-                "-A".into(),
-                path(&pki.ca_path()),
-            ])
-            .collect();
+        let mut client_args = strings(&["-u", "-v", "3", "-x", "-h", "127.0.0.1", "-p"]);
+        client_args.extend([port.to_string(), "-A".into(), path(&pki.ca_path())]);
+        if cid {
+            client_args.extend(strings(&WOLFSSL_CID));
+        }
         let mut client = wolfssl_program(dir, "client", &client_args);
         client.wait_with_timeout(TIMEOUT).unwrap();
         let out = client.stdout();
@@ -103,6 +116,7 @@ fn wolfssl_client_with_ferrossl_dtls_server() {
             .wait_for_output("Protocol: DTLSv1.2", TIMEOUT)
             .unwrap();
         server.wait_for_output("hello wolfssl!", TIMEOUT).unwrap();
+        assert_connection_ids(cid, &out, &server.stderr());
     }
 }
 
@@ -110,20 +124,20 @@ fn wolfssl_client_with_ferrossl_dtls_server() {
 fn ferrossl_dtls_client_with_wolfssl_server() {
     let Some(dir) = wolfssl() else { return };
     let pki = TestPki::generate();
-    for (kind, id) in identities(&pki) {
+    for (kind, id, cid) in cases(&pki) {
         let port = peer::free_udp_port();
         // -d: no client certificate asked for; one connection, then the server exits.
-        let server_args: Vec<String> = ["-u", "-v", "3", "-d", "-p"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([port.to_string(), "-c".into(), path(&id.chain_path)])
-            .chain(["-k".into(), path(&id.key_path)])
-            .collect();
+        let mut server_args = strings(&["-u", "-v", "3", "-d", "-p"]);
+        server_args.extend([port.to_string(), "-c".into(), path(&id.chain_path)]);
+        server_args.extend(["-k".into(), path(&id.key_path)]);
+        if cid {
+            server_args.extend(strings(&WOLFSSL_CID));
+        }
         let mut server = wolfssl_program(dir, "server", &server_args);
         wait_for_udp_port(port);
         let connect = format!("127.0.0.1:{port}");
         let ca = path(&pki.ca_path());
-        let args = [
+        let mut args = vec![
             "s_client",
             "-connect",
             &connect,
@@ -132,6 +146,9 @@ fn ferrossl_dtls_client_with_wolfssl_server() {
             &ca,
             "-verify_return_error",
         ];
+        if cid {
+            args.extend(["-cid", "4"]);
+        }
         let mut client = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
         client
             .wait_for_output("Verify return code: 0 (ok)", TIMEOUT)
@@ -148,6 +165,28 @@ fn ferrossl_dtls_client_with_wolfssl_server() {
             said.contains("Client message: hello from ferrossl"),
             "{kind}: {said}"
         );
+        assert_connection_ids(cid, &said, &client.stderr());
         client.kill();
+    }
+}
+
+/// With CIDs, wolfSSL says it negotiated them and our end reports sending the CID wolfSSL
+/// asked for (the data exchanged afterwards travelled in tls12_cid records); without, neither
+/// speaks of one.
+fn assert_connection_ids(cid: bool, wolfssl: &str, ours: &str) {
+    let line = ours
+        .lines()
+        .find(|l| l.starts_with("Connection ID:"))
+        .unwrap_or_else(|| panic!("no Connection ID line in {ours}"));
+    if cid {
+        assert!(
+            wolfssl.contains("CID extension was negotiated"),
+            "{wolfssl}"
+        );
+        assert!(line.starts_with("Connection ID: received "), "{line}");
+        assert!(line.ends_with(", sent 776f6c66"), "{line}");
+    } else {
+        assert!(!wolfssl.contains("CID extension"), "{wolfssl}");
+        assert_eq!(line, "Connection ID: none");
     }
 }

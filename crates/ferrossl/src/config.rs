@@ -209,6 +209,9 @@ pub struct Config {
     /// DTLS-SRTP profiles (`set_tlsext_use_srtp`), as OpenSSL names them, joined by ':';
     /// empty when SRTP is off.
     pub srtp_profiles: String,
+    /// DTLS 1.2 connection IDs (RFC 9146): the length of the random CID each association
+    /// asks its peer for (0: none, while using the peer's); None leaves CIDs off.
+    pub dtls_cid_length: Option<u8>,
     /// The context's session ticket keys.
     pub ticket_keys: Arc<dyn rustls::server::ProducesTickets>,
     /// `cert_chain` and `key` checked against each other and ready for the engines: `None`

@@ -127,6 +127,7 @@ impl Context {
             identity: Ok(None),
             engines: Default::default(),
             srtp_profiles: String::new(),
+            dtls_cid_length: None,
         };
         Self {
             inner: Arc::new(Mutex::new(Inner {
@@ -560,6 +561,14 @@ impl Context {
         crate::dtls::SrtpProfile::parse_list(profiles)?;
         self.with(|i| i.config.srtp_profiles = profiles.to_string());
         Ok(())
+    }
+
+    /// Negotiates DTLS connection IDs (RFC 9146): each association asks its peer for a
+    /// random CID of `length` bytes (0 asks for none while using the peer's), so that its
+    /// records stay recognisable when the peer's address changes. None (the default) leaves
+    /// CIDs off. A ferrossl addition: OpenSSL has no DTLS connection IDs.
+    pub fn set_dtls_connection_id_length(&self, length: Option<u8>) {
+        self.with(|i| i.config.dtls_cid_length = length)
     }
 
     /// Sets the callback that makes DTLS cookies (`DTLSv1_listen`, `OP_COOKIE_EXCHANGE`).

@@ -258,6 +258,11 @@ impl Connection {
                     .clone()
                     .unwrap_or_else(|| Session::with_timeout(self.config.session_timeout))
             }),
+            connection_id: self
+                .config
+                .dtls_cid_length
+                .map(|n| random_cid(usize::from(n)))
+                .transpose()?,
             ..DtlsParams::default()
         })
     }
@@ -519,4 +524,21 @@ impl Connection {
                 .name(),
         )
     }
+
+    /// The DTLS connection IDs negotiated (RFC 9146): the one the peer's records carry to
+    /// us and the one ours carry to the peer, empty where none; None without a DTLS engine.
+    pub fn dtls_connection_ids(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let engine = self.dgram.as_ref()?.engine.as_ref()?;
+        let (ours, peers) = engine.connection_ids();
+        Some((ours.to_vec(), peers.to_vec()))
+    }
+}
+
+/// A random connection ID of `len` bytes (RFC 9146 §3 leaves the choice to the receiver:
+/// random ones are hard for an on-path party to link across address changes).
+fn random_cid(len: usize) -> Result<Vec<u8>> {
+    let mut cid = vec![0; len];
+    aws_lc_rs::rand::fill(&mut cid)
+        .map_err(|_| crate::Error::InvalidArgument("no randomness for a connection ID".into()))?;
+    Ok(cid)
 }

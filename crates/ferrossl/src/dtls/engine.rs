@@ -15,8 +15,8 @@ use crate::x509::{X509Name, X509};
 
 use super::codec::message::{ClientHello, Message};
 use super::codec::record::{
-    handshake_fragments, is_change_cipher_spec, records, Alert, AlertLevel, HandshakeHeader,
-    RecordHeader,
+    handshake_fragments, is_change_cipher_spec, records, records_with_cid, Alert, AlertLevel,
+    HandshakeHeader, RecordHeader,
 };
 use super::cookie::{self, CookieProvider, HmacCookies, ListenOutcome};
 use super::error::DtlsError;
@@ -169,7 +169,7 @@ impl DtlsEngine {
         } else if let Some(initial) = self.restarting_hello(datagram) {
             self.handle_restart_hello(&initial, datagram, now)
         } else {
-            records(datagram).try_for_each(|(header, body)| self.handle_record(header, body, now))
+            self.handle_records(datagram, now)
         };
         result.map_err(|e| self.fail(e))
     }
@@ -217,6 +217,12 @@ impl DtlsEngine {
             let floor = PMTU_FLOOR.min(self.params.mtu);
             self.flight_mtu = (self.flight_mtu / 2).max(floor);
         }
+    }
+
+    /// The connection IDs negotiated (RFC 9146): the one the peer's records carry to us, and
+    /// the one ours carry to the peer; empty where none.
+    pub fn connection_ids(&self) -> (&[u8], &[u8]) {
+        (self.records.receive_cid(), self.records.send_cid())
     }
 
     /// Our role.
@@ -580,7 +586,21 @@ impl DtlsEngine {
             self.records.set_write_sequence(0, record_seq);
             self.hello_seq_adopted = true;
         }
-        records(datagram).try_for_each(|(header, body)| self.handle_record(header, body, now))
+        self.handle_records(datagram, now)
+    }
+
+    /// Handles each record of a datagram; with a connection ID negotiated, records carry ours
+    /// (RFC 9146 §4).
+    fn handle_records(
+        &mut self,
+        datagram: &[u8],
+        now: Instant,
+    ) -> std::result::Result<(), DtlsError> {
+        let cid = self.records.receive_cid().to_vec();
+        for (header, body) in records_with_cid(datagram, &cid) {
+            self.handle_record(header, body, now)?;
+        }
+        Ok(())
     }
 
     fn handle_record(
@@ -605,11 +625,11 @@ impl DtlsEngine {
             }
             return Ok(());
         }
-        let Some(plain) = self.records.open(&header, body) else {
+        let Some((content_type, plain)) = self.records.open(&header, body) else {
             self.stats.records_discarded += 1;
             return Ok(());
         };
-        match header.content_type {
+        match content_type {
             ContentType::Handshake => self.handle_handshake_record(header.epoch, &plain, now),
             ContentType::ChangeCipherSpec => {
                 self.handle_change_cipher_spec(header.epoch, &plain, now)
@@ -908,6 +928,87 @@ mod tests {
         out
     }
 
+    /// Engines asking for connection IDs `client_cid` and `server_cid` (None: not at all),
+    /// through their handshake.
+    fn with_cids(
+        client_cid: Option<Vec<u8>>,
+        server_cid: Option<Vec<u8>>,
+        now: Instant,
+    ) -> (DtlsEngine, DtlsEngine) {
+        let pki = TestPki::generate();
+        let server = Context::new(Method::Dtls);
+        server
+            .use_certificate_chain_file(&pki.server_ecdsa.chain_path)
+            .unwrap();
+        server
+            .use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM)
+            .unwrap();
+        let params = |connection_id| DtlsParams {
+            connection_id,
+            ..DtlsParams::default()
+        };
+        let client = Context::new(Method::Dtls).config();
+        let mut c = DtlsEngine::new(client, Role::Client, params(client_cid), now).unwrap();
+        let mut s =
+            DtlsEngine::new(server.config(), Role::Server, params(server_cid), now).unwrap();
+        for _ in 0..10 {
+            transfer(&mut c, &mut s, now);
+            transfer(&mut s, &mut c, now);
+        }
+        assert!(c.is_established() && s.is_established());
+        (c, s)
+    }
+
+    /// RFC 9146: once both ask, protected records are tls12_cid records carrying the
+    /// receiver's CID (type 25, the CID after the 48-bit sequence number), and data flows.
+    #[test]
+    fn connection_ids_go_into_protected_records_both_ways() {
+        let now = Instant::now();
+        let (mut c, mut s) = with_cids(Some(vec![1, 2, 3, 4]), Some(vec![9, 9]), now);
+        assert_eq!(c.connection_ids(), (&[1, 2, 3, 4][..], &[9, 9][..]));
+        assert_eq!(s.connection_ids(), (&[9, 9][..], &[1, 2, 3, 4][..]));
+        c.send(b"to the server").unwrap();
+        let datagram = c.poll_datagram().unwrap();
+        assert_eq!((datagram[0], &datagram[11..13]), (25, &[9, 9][..]));
+        s.handle_datagram(&datagram, now).unwrap();
+        assert_eq!(s.recv().as_deref(), Some(&b"to the server"[..]));
+        s.send(b"to the client").unwrap();
+        let datagram = s.poll_datagram().unwrap();
+        assert_eq!((datagram[0], &datagram[11..15]), (25, &[1, 2, 3, 4][..]));
+        c.handle_datagram(&datagram, now).unwrap();
+        assert_eq!(c.recv().as_deref(), Some(&b"to the client"[..]));
+
+        // A record with another CID is not this association's: dropped.
+        c.send(b"misrouted").unwrap();
+        let mut other = c.poll_datagram().unwrap();
+        other[11] ^= 0xFF;
+        s.handle_datagram(&other, now).unwrap();
+        assert_eq!(s.recv(), None);
+    }
+
+    /// An empty CID asks for none while using the peer's (RFC 9146 §3); a server that does
+    /// not want CIDs answers without the extension and records stay as in RFC 6347.
+    #[test]
+    fn empty_or_refused_connection_ids() {
+        let now = Instant::now();
+        let (mut c, mut s) = with_cids(Some(Vec::new()), Some(vec![7; 8]), now);
+        c.send(b"x").unwrap();
+        let datagram = c.poll_datagram().unwrap();
+        assert_eq!((datagram[0], &datagram[11..19]), (25, &[7; 8][..]));
+        s.handle_datagram(&datagram, now).unwrap();
+        s.send(b"y").unwrap();
+        let datagram = s.poll_datagram().unwrap();
+        assert_eq!(datagram[0], u8::from(ContentType::ApplicationData));
+        c.handle_datagram(&datagram, now).unwrap();
+        assert_eq!(c.recv().as_deref(), Some(&b"y"[..]));
+
+        let (mut c, _) = with_cids(Some(vec![1]), None, now);
+        assert_eq!(c.connection_ids(), (&[][..], &[][..]));
+        c.send(b"z").unwrap();
+        let datagram = c.poll_datagram().unwrap();
+        assert_eq!(datagram[0], u8::from(ContentType::ApplicationData));
+    }
+
     #[test]
     fn engines_move_between_threads() {
         fn send_and_sync<T: Send + Sync>() {}
@@ -967,7 +1068,13 @@ mod tests {
                 .records
                 .open(&h, records(&alert).next().unwrap().1)
                 .unwrap();
-            assert_eq!(opened, [1, u8::from(AlertDescription::NoRenegotiation)]);
+            assert_eq!(
+                opened,
+                (
+                    ContentType::Alert,
+                    vec![1, u8::from(AlertDescription::NoRenegotiation)]
+                )
+            );
         };
         // The server asks (HelloRequest, message_seq 0 as RFC 6347 §4.2.2 has it).
         let hello_request = forge(

@@ -26,8 +26,9 @@
 //! Supported: ECDHE-ECDSA and ECDHE-RSA with AES-128/256-GCM and ChaCha20-Poly1305; X25519,
 //! P-256, P-384; ECDSA, RSA PKCS#1 and PSS, Ed25519 signatures; extended master secret
 //! (required); session resumption by ID and by ticket (RFC 5077); SNI, ALPN, use_srtp,
-//! record_size_limit; the RFC 5705 exporter; a servername callback that may switch the
-//! configuration; restarted clients (RFC 6347 §4.2.8); path MTU back-off (§4.1.1.1).
+//! record_size_limit; connection IDs (RFC 9146); the RFC 5705 exporter; a servername callback
+//! that may switch the configuration; restarted clients (RFC 6347 §4.2.8); path MTU back-off
+//! (§4.1.1.1).
 //! Renegotiation is refused with a no_renegotiation warning.
 
 pub mod codec;
@@ -126,6 +127,9 @@ pub struct DtlsParams {
     /// Client: the session to offer (`set_session`), which a full handshake then fills for
     /// later resumption.
     pub session: Option<Session>,
+    /// The connection ID this endpoint asks its peer to put in the protected records it
+    /// sends (RFC 9146); empty asks for none while accepting the peer's. None: no CIDs.
+    pub connection_id: Option<Vec<u8>>,
 }
 
 impl Default for DtlsParams {
@@ -145,6 +149,7 @@ impl Default for DtlsParams {
             ex_data: Arc::new(ExData::default()),
             wall_clock: Arc::new(UnixTime::now),
             session: None,
+            connection_id: None,
         }
     }
 }

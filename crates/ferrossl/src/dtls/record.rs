@@ -8,7 +8,9 @@
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use rustls::ContentType;
 
-use super::codec::record::{RecordHeader, DTLS10, DTLS12, MAX_SEQUENCE, RECORD_HEADER_LEN};
+use super::codec::record::{
+    RecordHeader, DTLS10, DTLS12, MAX_SEQUENCE, RECORD_HEADER_LEN, TLS12_CID,
+};
 use super::error::DtlsError;
 use super::replay::ReplayWindow;
 use crate::ciphers::Encryption;
@@ -70,8 +72,10 @@ impl Aead {
         Nonce::assume_unique_for_key(nonce)
     }
 
-    fn seal(&self, header: &RecordHeader, plaintext: &[u8], out: &mut Vec<u8>) {
-        let epoch_seq = header.epoch_sequence().to_be_bytes();
+    /// Appends the protected `plaintext` of the record numbered `epoch_seq`, authenticated
+    /// with `aad`.
+    fn seal(&self, epoch_seq: u64, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) {
+        let epoch_seq = epoch_seq.to_be_bytes();
         if self.explicit_nonce {
             // The record's own epoch ‖ sequence is unique per key: a safe explicit nonce.
             out.extend_from_slice(&epoch_seq);
@@ -80,31 +84,30 @@ impl Aead {
         out.extend_from_slice(plaintext);
         let tag = self
             .key
-            .seal_in_place_separate_tag(
-                self.nonce(epoch_seq),
-                Aad::from(additional_data(header, plaintext.len())),
-                &mut out[start..],
-            )
+            .seal_in_place_separate_tag(self.nonce(epoch_seq), Aad::from(aad), &mut out[start..])
             .expect("sealing cannot fail for a valid key and length");
         out.extend_from_slice(tag.as_ref());
     }
 
-    fn open(&self, header: &RecordHeader, body: &[u8]) -> Option<Vec<u8>> {
+    /// Opens the protected `body` of the record numbered `epoch_seq`; `aad` gives the
+    /// additional data for the plaintext's length.
+    fn open(
+        &self,
+        epoch_seq: u64,
+        body: &[u8],
+        aad: impl FnOnce(usize) -> Vec<u8>,
+    ) -> Option<Vec<u8>> {
         let (explicit, ciphertext) = if self.explicit_nonce {
             let (n, c) = body.split_at_checked(EXPLICIT_NONCE_LEN)?;
             (n.try_into().ok()?, c)
         } else {
-            (header.epoch_sequence().to_be_bytes(), body)
+            (epoch_seq.to_be_bytes(), body)
         };
         let plain_len = ciphertext.len().checked_sub(TAG_LEN)?;
         let mut buf = ciphertext.to_vec();
         let plain = self
             .key
-            .open_in_place(
-                self.nonce(explicit),
-                Aad::from(additional_data(header, plain_len)),
-                &mut buf,
-            )
+            .open_in_place(self.nonce(explicit), Aad::from(aad(plain_len)), &mut buf)
             .ok()?;
         let n = plain.len();
         buf.truncate(n);
@@ -112,12 +115,24 @@ impl Aead {
     }
 }
 
-fn additional_data(header: &RecordHeader, plain_len: usize) -> [u8; 13] {
-    let mut ad = [0u8; 13];
-    ad[..8].copy_from_slice(&header.epoch_sequence().to_be_bytes());
-    ad[8] = u8::from(header.content_type);
-    ad[9..11].copy_from_slice(&header.version.to_be_bytes());
-    ad[11..].copy_from_slice(&(plain_len as u16).to_be_bytes());
+fn additional_data(header: &RecordHeader, plain_len: usize) -> Vec<u8> {
+    let mut ad = header.epoch_sequence().to_be_bytes().to_vec();
+    ad.push(u8::from(header.content_type));
+    ad.extend_from_slice(&header.version.to_be_bytes());
+    ad.extend_from_slice(&(plain_len as u16).to_be_bytes());
+    ad
+}
+
+/// The additional data of a tls12_cid record (RFC 9146 §5): a placeholder of eight 0xff
+/// bytes, tls12_cid, the CID's length, tls12_cid, then the header's version, epoch, sequence
+/// number and CID, and the length of the DTLSInnerPlaintext.
+fn cid_additional_data(header: &RecordHeader, cid: &[u8], inner_len: usize) -> Vec<u8> {
+    let mut ad = vec![0xFF; 8];
+    ad.extend_from_slice(&[TLS12_CID, cid.len() as u8, TLS12_CID]);
+    ad.extend_from_slice(&header.version.to_be_bytes());
+    ad.extend_from_slice(&header.epoch_sequence().to_be_bytes());
+    ad.extend_from_slice(cid);
+    ad.extend_from_slice(&(inner_len as u16).to_be_bytes());
     ad
 }
 
@@ -141,6 +156,11 @@ pub struct RecordLayer {
     write_epoch: u16,
     /// The largest plaintext the peer accepts in a protected record (RFC 8449 §4).
     pub peer_limit: usize,
+    /// The connection ID the peer asked for: it goes into every protected record we send
+    /// (RFC 9146 §4). Empty: none.
+    send_cid: Vec<u8>,
+    /// The connection ID we asked for, which the peer's protected records carry. Empty: none.
+    receive_cid: Vec<u8>,
 }
 
 impl Default for RecordLayer {
@@ -157,6 +177,8 @@ impl Default for RecordLayer {
             read_epoch: 0,
             write_epoch: 0,
             peer_limit: MAX_PLAINTEXT,
+            send_cid: Vec::new(),
+            receive_cid: Vec::new(),
         }
     }
 }
@@ -210,9 +232,39 @@ impl RecordLayer {
         }
     }
 
-    /// Bytes a record in `epoch` adds to its plaintext: header and AEAD expansion.
+    /// Records the connection IDs both peers asked for (RFC 9146 §3): `send` goes into our
+    /// protected records, `receive` is expected in the peer's. From epoch 1 on.
+    pub fn set_connection_ids(&mut self, send: Vec<u8>, receive: Vec<u8>) {
+        self.send_cid = send;
+        self.receive_cid = receive;
+    }
+
+    /// The connection ID the peer's records carry to us (empty: none).
+    pub fn receive_cid(&self) -> &[u8] {
+        &self.receive_cid
+    }
+
+    /// The connection ID our records carry to the peer (empty: none).
+    pub fn send_cid(&self) -> &[u8] {
+        &self.send_cid
+    }
+
+    /// Whether records of `epoch` go out as tls12_cid records: protected ones, once the peer
+    /// asked for a connection ID.
+    fn sends_cid(&self, epoch: u16) -> bool {
+        epoch > 0 && !self.send_cid.is_empty()
+    }
+
+    /// Bytes a record in `epoch` adds to its plaintext: header and AEAD expansion, and with
+    /// a connection ID the CID and the inner content type.
     pub fn overhead(&self, epoch: u16) -> usize {
+        let cid = if self.sends_cid(epoch) {
+            self.send_cid.len() + 1
+        } else {
+            0
+        };
         RECORD_HEADER_LEN
+            + cid
             + self.write[usize::from(epoch)]
                 .aead
                 .as_ref()
@@ -236,25 +288,55 @@ impl RecordLayer {
             ));
         }
         let expansion = state.aead.as_ref().map_or(0, Aead::overhead);
+        let sequence = state.next_sequence;
+        state.next_sequence += 1;
+        let aead = self.write[usize::from(epoch)].aead.as_ref();
+        if let (Some(aead), true) = (aead, self.sends_cid(epoch)) {
+            // RFC 9146 §4: DTLSInnerPlaintext (content and real type) under a tls12_cid
+            // header that carries the peer's CID.
+            let cid = &self.send_cid;
+            let inner_len = plaintext.len() + 1;
+            let header = RecordHeader {
+                content_type: ContentType::from(TLS12_CID),
+                version: DTLS12,
+                epoch,
+                sequence,
+                length: (inner_len + expansion) as u16,
+            };
+            let mut inner = plaintext.to_vec();
+            inner.push(u8::from(content_type));
+            out.push(TLS12_CID);
+            out.extend_from_slice(&DTLS12.to_be_bytes());
+            out.extend_from_slice(&epoch.to_be_bytes());
+            out.extend_from_slice(&sequence.to_be_bytes()[2..]);
+            out.extend_from_slice(cid);
+            out.extend_from_slice(&header.length.to_be_bytes());
+            let aad = cid_additional_data(&header, cid, inner_len);
+            aead.seal(header.epoch_sequence(), &aad, &inner, out);
+            return Ok(());
+        }
         let header = RecordHeader {
             content_type,
             version: DTLS12,
             epoch,
-            sequence: state.next_sequence,
+            sequence,
             length: (plaintext.len() + expansion) as u16,
         };
-        state.next_sequence += 1;
         header.encode(out);
-        match &state.aead {
-            Some(aead) => aead.seal(&header, plaintext, out),
+        match aead {
+            Some(aead) => {
+                let aad = additional_data(&header, plaintext.len());
+                aead.seal(header.epoch_sequence(), &aad, plaintext, out)
+            }
             None => out.extend_from_slice(plaintext),
         }
         Ok(())
     }
 
-    /// Authenticates and decrypts a record of the current or an older epoch. `None` means
-    /// drop it silently (RFC 6347 §4.1.2.7): unknown epoch, replayed, too long or forged.
-    pub fn open(&mut self, header: &RecordHeader, body: &[u8]) -> Option<Vec<u8>> {
+    /// Authenticates and decrypts a record of the current or an older epoch: its real content
+    /// type (from inside a tls12_cid record) and plaintext. `None` means drop it silently
+    /// (RFC 6347 §4.1.2.7): unknown epoch, replayed, too long or forged.
+    pub fn open(&mut self, header: &RecordHeader, body: &[u8]) -> Option<(ContentType, Vec<u8>)> {
         if header.epoch > self.read_epoch || body.len() > MAX_CIPHERTEXT {
             return None;
         }
@@ -266,15 +348,35 @@ impl RecordLayer {
         if !version_ok || !state.window.is_fresh(header.sequence) {
             return None;
         }
-        let plain = match &state.aead {
-            Some(aead) => aead.open(header, body)?,
-            None => body.to_vec(),
+        let with_cid = u8::from(header.content_type) == TLS12_CID;
+        let (content_type, plain) = match (&state.aead, with_cid) {
+            (Some(aead), true) => {
+                // The parser only frames tls12_cid records that carry our CID.
+                let cid = &self.receive_cid;
+                let aad = |len| cid_additional_data(header, cid, len);
+                let mut inner = aead.open(header.epoch_sequence(), body, aad)?;
+                // RFC 9146 §4: the real type is the last non-zero byte; zeros pad.
+                let at = inner.iter().rposition(|&b| b != 0)?;
+                let real = ContentType::from(inner[at]);
+                inner.truncate(at);
+                (real, inner)
+            }
+            // A tls12_cid record in the clear is not one.
+            (None, true) => return None,
+            (Some(aead), false) => {
+                let aad = |len| additional_data(header, len);
+                (
+                    header.content_type,
+                    aead.open(header.epoch_sequence(), body, aad)?,
+                )
+            }
+            (None, false) => (header.content_type, body.to_vec()),
         };
-        if plain.len() > MAX_PLAINTEXT {
+        if plain.len() > MAX_PLAINTEXT || u8::from(content_type) == TLS12_CID {
             return None;
         }
         state.window.mark(header.sequence);
-        Some(plain)
+        Some((content_type, plain))
     }
 }
 
@@ -322,7 +424,7 @@ mod tests {
             let expected = RECORD_HEADER_LEN * 2 + 11 + 2 * (a.overhead(1) - RECORD_HEADER_LEN);
             assert_eq!(datagram.len(), expected);
             let opened: Vec<_> = records(&datagram)
-                .map(|(h, body)| b.open(&h, body).unwrap())
+                .map(|(h, body)| b.open(&h, body).unwrap().1)
                 .collect();
             assert_eq!(opened, [b"first".to_vec(), b"second".to_vec()]);
             // Replays are refused.
@@ -338,7 +440,7 @@ mod tests {
             assert!(b.open(&h, body).is_none(), "{enc:?} forgery");
             forged[last] ^= 1;
             let (h, body) = records(&forged).next().unwrap();
-            assert_eq!(b.open(&h, body).unwrap(), b"third");
+            assert_eq!(b.open(&h, body).unwrap().1, b"third");
             // The header is authenticated too.
             let mut other_type = vec![];
             a.seal(1, ContentType::ApplicationData, b"x", &mut other_type)
@@ -366,7 +468,7 @@ mod tests {
             "TLS version in a DTLS record"
         );
         h.version = DTLS10;
-        assert_eq!(layer.open(&h, body).unwrap(), b"hello");
+        assert_eq!(layer.open(&h, body).unwrap().1, b"hello");
         layer.set_write_sequence(0, 41);
         let mut out = vec![];
         layer

@@ -128,6 +128,7 @@ pub(crate) struct Settings {
     handler: Option<AcceptCertificate>,
     interaction: Option<Arc<dyn TlsInteraction>>,
     srtp_profiles: Option<String>,
+    connection_id_length: Option<u8>,
 }
 
 impl Settings {
@@ -152,6 +153,7 @@ impl Settings {
             handler: None,
             interaction: None,
             srtp_profiles: None,
+            connection_id_length: None,
         }
     }
 
@@ -176,6 +178,7 @@ impl Settings {
         if let Some(profiles) = &self.srtp_profiles {
             context.set_tlsext_use_srtp(profiles)?;
         }
+        context.set_dtls_connection_id_length(self.connection_id_length);
         if let Some(protocols) = &self.advertised {
             let refs: Vec<&[u8]> = protocols.iter().map(Vec::as_slice).collect();
             context.set_alpn_protos(&refs)?;
@@ -388,6 +391,18 @@ impl<B: DatagramBased> DtlsConnection<B> {
     /// addition to GIO's API, for WebRTC-style media keys.
     pub fn set_srtp_profiles(&mut self, profiles: Option<&str>) -> GioResult<()> {
         self.settings_mut().set_srtp_profiles(profiles)
+    }
+
+    /// Negotiates DTLS connection IDs of `length` bytes (RFC 9146; see
+    /// [`Context::set_dtls_connection_id_length`]). A ferrossl addition to GIO's API.
+    pub fn set_connection_id_length(&mut self, length: Option<u8>) {
+        self.settings_mut().connection_id_length = length;
+    }
+
+    /// The connection IDs negotiated: the one the peer's records carry to us and the one
+    /// ours carry to it (empty where none); None before the handshake.
+    pub fn connection_ids(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.conn.as_ref()?.dtls_connection_ids()
     }
 
     /// The SRTP profile the handshake selected.

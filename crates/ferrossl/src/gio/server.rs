@@ -230,6 +230,14 @@ impl DtlsServer {
         self.configure(|s| s.set_srtp_profiles(profiles))
     }
 
+    /// Negotiates DTLS connection IDs (see [`DtlsConnection::set_connection_id_length`]).
+    pub fn set_connection_id_length(&self, length: Option<u8>) -> GioResult<()> {
+        self.configure(|s| {
+            s.connection_id_length = length;
+            Ok(())
+        })
+    }
+
     /// The bounds on associations.
     pub fn set_limits(&self, limits: ServerLimits) {
         self.shared.config().limits = limits;

@@ -3,6 +3,7 @@
 
 use rustls::{NamedGroup, SignatureScheme};
 
+use super::extensions13::{encode_connection_id, read_connection_id, CONNECTION_ID};
 use super::{put_bytes, put_prefixed, put_u16, DecodeError, Reader};
 
 const SERVER_NAME: u16 = 0;
@@ -52,6 +53,8 @@ pub struct HelloExtensions {
     pub session_ticket: Option<Vec<u8>>,
     /// renegotiation_info (RFC 5746 §3.2): empty on an initial handshake.
     pub renegotiation_info: Option<Vec<u8>>,
+    /// connection_id (RFC 9146 §3): the CID the sender wants in the records it receives.
+    pub connection_id: Option<Vec<u8>>,
     /// Extensions ferrossl does not interpret: (type, data).
     pub unknown: Vec<(u16, Vec<u8>)>,
 }
@@ -141,6 +144,7 @@ impl HelloExtensions {
             RENEGOTIATION_INFO => {
                 self.renegotiation_info = Some(r.prefixed(1, "renegotiation_info")?.to_vec());
             }
+            CONNECTION_ID => self.connection_id = Some(read_connection_id(r.rest())?),
             other => self.unknown.push((other, r.rest().to_vec())),
         }
         r.finish("extension data")
@@ -207,6 +211,9 @@ impl HelloExtensions {
             if let Some(info) = &self.renegotiation_info {
                 ext(RENEGOTIATION_INFO, &|o| put_bytes(o, 1, info));
             }
+            if let Some(cid) = &self.connection_id {
+                ext(CONNECTION_ID, &|o| encode_connection_id(cid, o));
+            }
             for (typ, data) in &self.unknown {
                 ext(*typ, &|o| o.extend_from_slice(data));
             }
@@ -224,6 +231,7 @@ impl HelloExtensions {
             || (self.record_size_limit.is_some() && offered.record_size_limit.is_none())
             || (self.session_ticket.is_some() && offered.session_ticket.is_none())
             || (self.renegotiation_info.is_some() && offered.renegotiation_info.is_none())
+            || (self.connection_id.is_some() && offered.connection_id.is_none())
             || self.supported_groups.is_some()
             || self.signature_algorithms.is_some()
             || !self.unknown.is_empty()
@@ -252,6 +260,7 @@ mod tests {
             record_size_limit: Some(16384),
             session_ticket: Some(vec![]),
             renegotiation_info: Some(vec![]),
+            connection_id: Some(vec![1, 2, 3, 4]),
             unknown: vec![(0x1234, vec![9, 9])],
         }
     }

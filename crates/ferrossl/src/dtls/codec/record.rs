@@ -32,13 +32,21 @@ pub struct RecordHeader {
 }
 
 impl RecordHeader {
-    /// Reads a header.
-    pub fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    /// Reads a header, which for a tls12_cid record (RFC 9146 §4) holds `cid` before the
+    /// length.
+    fn read_with_cid(r: &mut Reader<'_>, cid: &[u8]) -> Result<Self, DecodeError> {
+        let content_type = r.u8("record type")?;
+        let version = r.u16("record version")?;
+        let epoch = r.u16("record epoch")?;
+        let sequence = r.u48("record sequence number")?;
+        if content_type == TLS12_CID && (cid.is_empty() || r.take(cid.len(), "CID")? != cid) {
+            return Err(DecodeError("a connection ID that is not ours"));
+        }
         Ok(Self {
-            content_type: ContentType::from(r.u8("record type")?),
-            version: r.u16("record version")?,
-            epoch: r.u16("record epoch")?,
-            sequence: r.u48("record sequence number")?,
+            content_type: ContentType::from(content_type),
+            version,
+            epoch,
+            sequence,
             length: r.u16("record length")?,
         })
     }
@@ -59,12 +67,26 @@ impl RecordHeader {
     }
 }
 
+/// The outer content type of a DTLS 1.2 record that carries a connection ID (RFC 9146 §4).
+pub const TLS12_CID: u8 = 25;
+
 /// Splits a datagram into its records. A datagram may hold several (RFC 6347 §4.1.1); parsing
 /// stops at the first malformed header, and the rest of the datagram is dropped.
 pub fn records(datagram: &[u8]) -> impl Iterator<Item = (RecordHeader, &[u8])> {
+    records_with_cid(datagram, &[])
+}
+
+/// [`records`] for an endpoint that asked its peer for the connection ID `cid` (RFC 9146):
+/// a tls12_cid record carries the CID between sequence number and length, and one with another
+/// CID is not for this association (parsing stops there). With an empty `cid`, tls12_cid
+/// records cannot be framed and end the parse as malformed headers do.
+pub fn records_with_cid<'a>(
+    datagram: &'a [u8],
+    cid: &'a [u8],
+) -> impl Iterator<Item = (RecordHeader, &'a [u8])> {
     let mut r = Reader::new(datagram);
     std::iter::from_fn(move || {
-        let header = RecordHeader::read(&mut r).ok()?;
+        let header = RecordHeader::read_with_cid(&mut r, cid).ok()?;
         let body = r.take(usize::from(header.length), "record body").ok()?;
         Some((header, body))
     })

@@ -84,6 +84,7 @@ impl ClientState {
             record_size_limit: Some(MAX_PLAINTEXT as u16),
             renegotiation_info: Some(Vec::new()),
             session_ticket: offer.ticket_extension,
+            connection_id: params.connection_id.clone(),
             ..Default::default()
         };
         let hello = ClientHello {
@@ -304,6 +305,11 @@ impl ExpectServerHello {
                 ));
             }
             cx.records.peer_limit = usize::from(limit).min(MAX_PLAINTEXT);
+        }
+        if let Some(server_cid) = &ext.connection_id {
+            // RFC 9146 §3: our records carry the server's CID, its records ours.
+            let ours = cx.params.connection_id.clone().unwrap_or_default();
+            cx.records.set_connection_ids(server_cid.clone(), ours);
         }
         cx.session.server_random = Some(sh.random);
         cx.session.suite = Some(suite);

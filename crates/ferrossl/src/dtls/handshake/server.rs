@@ -196,6 +196,16 @@ impl ExpectClientHello {
             }
             cx.records.peer_limit = usize::from(limit).min(MAX_PLAINTEXT);
         }
+        // RFC 9146 §3: when both want connection IDs, our records carry the client's CID and
+        // its records ours.
+        let connection_id = match (&ext.connection_id, &cx.params.connection_id) {
+            (Some(client_cid), Some(ours)) => {
+                cx.records
+                    .set_connection_ids(client_cid.clone(), ours.clone());
+                Some(ours.clone())
+            }
+            _ => None,
+        };
         let server_random = random()?;
         cx.session.client_random = Some(hello.random);
         cx.session.server_random = Some(server_random);
@@ -228,6 +238,7 @@ impl ExpectClientHello {
             record_size_limit: ext.record_size_limit.map(|_| MAX_PLAINTEXT as u16),
             renegotiation_info: secure_renegotiation.then(Vec::new),
             session_ticket: issue_ticket.then(Vec::new),
+            connection_id,
             ..Default::default()
         };
         let hello_out = HelloOut {
