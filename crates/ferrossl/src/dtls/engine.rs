@@ -978,12 +978,27 @@ mod tests {
         c.handle_datagram(&datagram, now).unwrap();
         assert_eq!(c.recv().as_deref(), Some(&b"to the client"[..]));
 
-        // A record with another CID is not this association's: dropped.
+        // A record with another CID is not this association's: dropped. So is a protected
+        // record without the CID.
         c.send(b"misrouted").unwrap();
         let mut other = c.poll_datagram().unwrap();
         other[11] ^= 0xFF;
         s.handle_datagram(&other, now).unwrap();
         assert_eq!(s.recv(), None);
+        let plain = forge_without_cid(&mut c, b"no CID");
+        s.handle_datagram(&plain, now).unwrap();
+        assert_eq!(s.recv(), None);
+    }
+
+    /// An application data record in `peer`'s current epoch, sealed as if no CID had been
+    /// negotiated.
+    fn forge_without_cid(peer: &mut DtlsEngine, body: &[u8]) -> Vec<u8> {
+        let receive = peer.records.receive_cid().to_vec();
+        let send = peer.records.send_cid().to_vec();
+        peer.records.set_connection_ids(Vec::new(), receive.clone());
+        let datagram = forge(peer, ContentType::ApplicationData, body);
+        peer.records.set_connection_ids(send, receive);
+        datagram
     }
 
     /// An empty CID asks for none while using the peer's (RFC 9146 §3); a server that does

@@ -361,8 +361,11 @@ impl RecordLayer {
                 inner.truncate(at);
                 (real, inner)
             }
-            // A tls12_cid record in the clear is not one.
+            // A tls12_cid record in the clear is not one; once we asked for a CID, a
+            // protected record without it is not this association's (RFC 9146 §4: every
+            // protected record carries it).
             (None, true) => return None,
+            (Some(_), false) if !self.receive_cid.is_empty() => return None,
             (Some(aead), false) => {
                 let aad = |len| additional_data(header, len);
                 (
