@@ -894,21 +894,26 @@ mod tests {
     use ferrossl_testkit::pki::TestPki;
 
     fn engines(pki: &TestPki, now: Instant) -> (DtlsEngine, DtlsEngine) {
-        let server = Context::new(Method::Dtls);
-        server
+        engines_with(pki, DtlsParams::default(), DtlsParams::default(), now)
+    }
+
+    /// A client and a server (with the test PKI's ECDSA identity) engine.
+    fn engines_with(
+        pki: &TestPki,
+        client: DtlsParams,
+        server: DtlsParams,
+        now: Instant,
+    ) -> (DtlsEngine, DtlsEngine) {
+        let server_ctx = Context::new(Method::Dtls);
+        server_ctx
             .use_certificate_chain_file(&pki.server_ecdsa.chain_path)
             .unwrap();
-        server
+        server_ctx
             .use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM)
             .unwrap();
-        let c = DtlsEngine::new(
-            Context::new(Method::Dtls).config(),
-            Role::Client,
-            DtlsParams::default(),
-            now,
-        )
-        .unwrap();
-        let s = DtlsEngine::new(server.config(), Role::Server, DtlsParams::default(), now).unwrap();
+        let client_ctx = Context::new(Method::Dtls);
+        let c = DtlsEngine::new(client_ctx.config(), Role::Client, client, now).unwrap();
+        let s = DtlsEngine::new(server_ctx.config(), Role::Server, server, now).unwrap();
         (c, s)
     }
 
@@ -935,22 +940,12 @@ mod tests {
         server_cid: Option<Vec<u8>>,
         now: Instant,
     ) -> (DtlsEngine, DtlsEngine) {
-        let pki = TestPki::generate();
-        let server = Context::new(Method::Dtls);
-        server
-            .use_certificate_chain_file(&pki.server_ecdsa.chain_path)
-            .unwrap();
-        server
-            .use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM)
-            .unwrap();
         let params = |connection_id| DtlsParams {
             connection_id,
             ..DtlsParams::default()
         };
-        let client = Context::new(Method::Dtls).config();
-        let mut c = DtlsEngine::new(client, Role::Client, params(client_cid), now).unwrap();
-        let mut s =
-            DtlsEngine::new(server.config(), Role::Server, params(server_cid), now).unwrap();
+        let pki = TestPki::generate();
+        let (mut c, mut s) = engines_with(&pki, params(client_cid), params(server_cid), now);
         for _ in 0..10 {
             transfer(&mut c, &mut s, now);
             transfer(&mut s, &mut c, now);
