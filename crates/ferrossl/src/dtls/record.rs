@@ -9,7 +9,8 @@ use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use rustls::ContentType;
 
 use super::codec::record::{
-    RecordHeader, DTLS10, DTLS12, MAX_SEQUENCE, RECORD_HEADER_LEN, TLS12_CID,
+    encode_inner_plaintext, read_inner_plaintext, RecordHeader, DTLS10, DTLS12, MAX_SEQUENCE,
+    RECORD_HEADER_LEN, TLS12_CID,
 };
 use super::error::DtlsError;
 use super::replay::ReplayWindow;
@@ -19,7 +20,8 @@ use crate::ciphers::Encryption;
 pub const MAX_PLAINTEXT: usize = 1 << 14;
 /// The largest protected record body (RFC 5246 §6.2.3: plaintext + 2048).
 const MAX_CIPHERTEXT: usize = MAX_PLAINTEXT + 2048;
-const TAG_LEN: usize = 16;
+/// The AEAD tag of every suite DTLS runs (GCM, ChaCha20-Poly1305).
+pub(super) const TAG_LEN: usize = 16;
 const EXPLICIT_NONCE_LEN: usize = 8;
 
 /// One direction's AEAD key for one epoch.
@@ -303,14 +305,9 @@ impl RecordLayer {
                 sequence,
                 length: (inner_len + expansion) as u16,
             };
-            let mut inner = plaintext.to_vec();
-            inner.push(u8::from(content_type));
-            out.push(TLS12_CID);
-            out.extend_from_slice(&DTLS12.to_be_bytes());
-            out.extend_from_slice(&epoch.to_be_bytes());
-            out.extend_from_slice(&sequence.to_be_bytes()[2..]);
-            out.extend_from_slice(cid);
-            out.extend_from_slice(&header.length.to_be_bytes());
+            let mut inner = Vec::with_capacity(inner_len);
+            encode_inner_plaintext(plaintext, content_type, 0, &mut inner);
+            header.encode_with_cid(cid, out);
             let aad = cid_additional_data(&header, cid, inner_len);
             aead.seal(header.epoch_sequence(), &aad, &inner, out);
             return Ok(());
@@ -354,12 +351,7 @@ impl RecordLayer {
                 // The parser only frames tls12_cid records that carry our CID.
                 let cid = &self.receive_cid;
                 let aad = |len| cid_additional_data(header, cid, len);
-                let mut inner = aead.open(header.epoch_sequence(), body, aad)?;
-                // RFC 9146 §4: the real type is the last non-zero byte; zeros pad.
-                let at = inner.iter().rposition(|&b| b != 0)?;
-                let real = ContentType::from(inner[at]);
-                inner.truncate(at);
-                (real, inner)
+                read_inner_plaintext(aead.open(header.epoch_sequence(), body, aad)?)?
             }
             // A tls12_cid record in the clear is not one; once we asked for a CID, a
             // protected record without it is not this association's (RFC 9146 §4: every

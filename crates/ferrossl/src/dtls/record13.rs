@@ -9,14 +9,14 @@
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use rustls::ContentType;
 
+use super::codec::record::{encode_inner_plaintext, read_inner_plaintext};
 use super::codec::unified::{SequenceWidth, UnifiedHeader, UnifiedRecord};
 use super::error::DtlsError;
 use super::key_schedule13::TrafficKeys;
-use super::record::MAX_PLAINTEXT;
+use super::record::{MAX_PLAINTEXT, TAG_LEN};
 use super::record_number::{reconstruct, sequence_bits, SequenceNumberKey, SnCipher};
 use crate::ciphers::Encryption;
 
-const TAG_LEN: usize = 16;
 /// The largest DTLSInnerPlaintext: 2^14 bytes of content and padding, plus the type (RFC 8446
 /// §5.4, which RFC 9147 §4 keeps).
 const MAX_INNER_PLAINTEXT: usize = MAX_PLAINTEXT + 1;
@@ -107,9 +107,7 @@ impl Protection {
         let start = out.len();
         header.encode((content.len() + 1 + padding + TAG_LEN) as u16, out);
         let body = out.len();
-        out.extend_from_slice(content);
-        out.push(u8::from(content_type));
-        out.resize(out.len() + padding, 0);
+        encode_inner_plaintext(content, content_type, padding, out);
         let (head, inner) = out[start..].split_at_mut(body - start);
         let tag = self
             .key
@@ -150,18 +148,18 @@ impl Protection {
         if inner.len() > MAX_INNER_PLAINTEXT {
             return Err(DtlsError::RecordOverflow);
         }
-        let Some(type_at) = inner.iter().rposition(|&b| b != 0) else {
+        let inner_len = inner.len();
+        buf.truncate(inner_len);
+        let Some((content_type, content)) = read_inner_plaintext(buf) else {
             return Err(DtlsError::UnexpectedMessage {
                 expected: "a record with a content type",
                 got: "a record of padding only".into(),
             });
         };
-        let content_type = ContentType::from(inner[type_at]);
-        buf.truncate(type_at);
         Ok(Some(Opened {
             sequence,
             content_type,
-            content: buf,
+            content,
         }))
     }
 }

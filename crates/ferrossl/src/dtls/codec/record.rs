@@ -53,10 +53,17 @@ impl RecordHeader {
 
     /// Writes the header.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_with_cid(&[], out);
+    }
+
+    /// Writes the header with `cid` between sequence number and length, as a tls12_cid
+    /// record has it (RFC 9146 §4); an empty `cid` writes the plain header.
+    pub fn encode_with_cid(&self, cid: &[u8], out: &mut Vec<u8>) {
         out.push(u8::from(self.content_type));
         put_u16(out, self.version);
         put_u16(out, self.epoch);
         put_uint(out, self.sequence, 6);
+        out.extend_from_slice(cid);
         put_u16(out, self.length);
     }
 
@@ -90,6 +97,28 @@ pub fn records_with_cid<'a>(
         let body = r.take(usize::from(header.length), "record body").ok()?;
         Some((header, body))
     })
+}
+
+/// Appends DTLSInnerPlaintext (RFC 9146 §4, RFC 9147 §4): the content, its real type, then
+/// `padding` zeros.
+pub fn encode_inner_plaintext(
+    content: &[u8],
+    content_type: ContentType,
+    padding: usize,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(content);
+    out.push(u8::from(content_type));
+    out.resize(out.len() + padding, 0);
+}
+
+/// Splits DTLSInnerPlaintext into its real type and content: the type is the last non-zero
+/// byte, the zeros behind it padding. None when it is all zeros (no type at all).
+pub fn read_inner_plaintext(mut inner: Vec<u8>) -> Option<(ContentType, Vec<u8>)> {
+    let at = inner.iter().rposition(|&b| b != 0)?;
+    let content_type = ContentType::from(inner[at]);
+    inner.truncate(at);
+    Some((content_type, inner))
 }
 
 /// A handshake message header, which in DTLS also says which part of the message follows.
