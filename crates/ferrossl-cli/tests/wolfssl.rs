@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferrossl_testkit::peer::{self, PeerProcess};
 use ferrossl_testkit::pki::{Identity, TestPki};
@@ -41,24 +41,6 @@ fn wolfssl_program(dir: &PathBuf, name: &str, args: &[String]) -> PeerProcess {
     let mut cmd = Command::new(dir.join(name));
     cmd.current_dir(dir).args(args);
     PeerProcess::spawn(&mut cmd).unwrap()
-}
-
-/// Waits until something listens on UDP 127.0.0.1:`port` (a datagram server gives no other
-/// sign that it is ready).
-fn wait_for_udp_port(port: u16) {
-    let wanted = format!("0100007F:{port:04X}");
-    let deadline = Instant::now() + TIMEOUT;
-    while Instant::now() < deadline {
-        let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
-        if table
-            .lines()
-            .any(|l| l.split_whitespace().nth(1) == Some(&wanted))
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("nothing listened on UDP port {port} within {TIMEOUT:?}");
 }
 
 fn path(p: &std::path::Path) -> String {
@@ -134,7 +116,7 @@ fn ferrossl_dtls_client_with_wolfssl_server() {
             server_args.extend(strings(&WOLFSSL_CID));
         }
         let mut server = wolfssl_program(dir, "server", &server_args);
-        wait_for_udp_port(port);
+        server.wait_for_udp_port(port, TIMEOUT).unwrap();
         let connect = format!("127.0.0.1:{port}");
         let ca = path(&pki.ca_path());
         let mut args = vec![

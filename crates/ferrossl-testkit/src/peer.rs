@@ -142,6 +142,31 @@ impl PeerProcess {
         )))
     }
 
+    /// Waits until something listens on UDP 127.0.0.1:`port` (a datagram server that prints
+    /// nothing when ready gives no other sign), as the kernel's socket table shows it.
+    pub fn wait_for_udp_port(&mut self, port: u16, timeout: Duration) -> io::Result<()> {
+        let wanted = format!("0100007F:{port:04X}");
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+            if table
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(wanted.as_str()))
+            {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(
+                    self.failure(format!("peer exited ({status}) before listening on {port}"))
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(self.failure(format!(
+            "peer did not listen on UDP port {port} within {timeout:?}"
+        )))
+    }
+
     /// Waits until stdout or stderr contains `needle`.
     pub fn wait_for_output(&mut self, needle: &str, timeout: Duration) -> io::Result<()> {
         let deadline = Instant::now() + timeout;
