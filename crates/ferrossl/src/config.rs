@@ -259,6 +259,16 @@ impl Config {
         }
     }
 
+    /// The DTLS versions this configuration allows: (DTLS 1.2, DTLS 1.3). DTLS 1.3 is opt-in
+    /// for now: it needs `set_max_proto_version(DTLS1_3_VERSION)`, and a client offers it
+    /// alone, since falling back to 1.2 within one handshake is not built yet. A
+    /// `set_min_proto_version(DTLS1_3_VERSION)` turns 1.2 off.
+    pub fn dtls_versions(&self) -> (bool, bool) {
+        let dtls13 = self.max_version == DTLS1_3_VERSION;
+        let dtls12 = self.options & OP_NO_DTLSv1_2 == 0 && self.min_version != DTLS1_3_VERSION;
+        (dtls12, dtls13)
+    }
+
     /// The versions this configuration allows, lowest first. Empty when options and bounds
     /// exclude every version.
     pub fn versions(&self) -> Vec<Version> {

@@ -135,6 +135,7 @@ pub const TLS1_2_VERSION: i32 = 0x0303;
 pub const TLS1_3_VERSION: i32 = 0x0304;
 pub const DTLS1_VERSION: i32 = 0xFEFF;
 pub const DTLS1_2_VERSION: i32 = 0xFEFD;
+pub const DTLS1_3_VERSION: i32 = 0xFEFC;
 
 // X509 verification results (X509_V_*), as passed to the verify callback.
 pub const X509_V_OK: i32 = 0;

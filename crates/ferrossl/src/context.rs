@@ -635,7 +635,7 @@ impl std::fmt::Debug for Context {
 
 fn check_version(version: i32) -> Result<i32> {
     match version {
-        0 | TLS1_2_VERSION | TLS1_3_VERSION | DTLS1_2_VERSION => Ok(version),
+        0 | TLS1_2_VERSION | TLS1_3_VERSION | DTLS1_2_VERSION | DTLS1_3_VERSION => Ok(version),
         SSL3_VERSION | TLS1_VERSION | TLS1_1_VERSION | DTLS1_VERSION => Err(
             Error::UnsupportedProtocol("versions below TLS 1.2 / DTLS 1.2 are refused on purpose"),
         ),

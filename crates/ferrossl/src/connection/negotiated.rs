@@ -3,7 +3,7 @@
 
 use crate::ciphers::CipherInfo;
 use crate::config::Role;
-use crate::dtls::{DtlsEngine, DTLS_VERSION_NAME};
+use crate::dtls::{dtls_version_name, DtlsEngine};
 use crate::error::Result;
 use crate::tls::TlsEngine;
 use crate::verify::VerifyOutcome;
@@ -87,7 +87,7 @@ impl Negotiated for DtlsEngine {
         DtlsEngine::cipher(self)
     }
     fn version(&self) -> Option<(i32, &'static str)> {
-        self.protocol_version().map(|v| (v, DTLS_VERSION_NAME))
+        self.protocol_version().map(|v| (v, dtls_version_name(v)))
     }
     fn peer_chain(&self) -> Vec<X509> {
         self.peer_certificates().to_vec()

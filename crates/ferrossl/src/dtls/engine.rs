@@ -6,12 +6,9 @@ use std::time::Instant;
 
 use rustls::{AlertDescription, ContentType, HandshakeType};
 
-use crate::ciphers::CipherInfo;
 use crate::config::{Config, Role};
-use crate::constants::{OP_NO_DTLSv1_2, DTLS1_2_VERSION};
+use crate::constants::OP_NO_DTLSv1_2;
 use crate::error::{Error, Result};
-use crate::verify::VerifyOutcome;
-use crate::x509::{X509Name, X509};
 
 use super::codec::message::{ClientHello, Message};
 use super::codec::record::{
@@ -26,11 +23,8 @@ use super::handshake::{
     Handshake, ServerState, SessionInfo, Transcript,
 };
 use super::record::RecordLayer;
-use super::srtp::SrtpProfile;
 use super::DtlsParams;
 
-/// OpenSSL's name for the protocol version.
-pub const DTLS_VERSION_NAME: &str = "DTLSv1.2";
 /// Records of the next epoch held while its ChangeCipherSpec is missing.
 const MAX_FUTURE_RECORDS: usize = 64;
 /// Application records held while the peer's Finished is missing.
@@ -49,7 +43,7 @@ const RESTART_COOKIE_ROTATION: std::time::Duration = std::time::Duration::from_s
 /// Counters for tests, benchmarks and diagnostics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DtlsStats {
-    /// Datagrams handed out by [`DtlsEngine::poll_datagram`] so far (queued included).
+    /// Datagrams handed out by [`super::DtlsEngine::poll_datagram`] so far (queued included).
     pub datagrams_sent: u64,
     /// Flights sent again, on a timeout or because the peer retransmitted.
     pub retransmissions: u32,
@@ -57,8 +51,8 @@ pub struct DtlsStats {
     pub records_discarded: u64,
 }
 
-/// One DTLS 1.2 association, client or server.
-pub struct DtlsEngine {
+/// One DTLS 1.2 association, client or server (behind [`super::DtlsEngine`]).
+pub struct Engine12 {
     role: Role,
     config: Arc<Config>,
     params: DtlsParams,
@@ -92,7 +86,7 @@ pub struct DtlsEngine {
     stats: DtlsStats,
 }
 
-impl DtlsEngine {
+impl Engine12 {
     /// Starts an association as `role`. A client queues its ClientHello at once (`now` arms
     /// the retransmission timer); a server waits for one.
     pub fn new(config: Arc<Config>, role: Role, params: DtlsParams, now: Instant) -> Result<Self> {
@@ -174,6 +168,11 @@ impl DtlsEngine {
         result.map_err(|e| self.fail(e))
     }
 
+    /// Server: whether the first ClientHello is still to come.
+    pub fn awaits_client_hello(&self) -> bool {
+        self.handshake.awaits_client_hello()
+    }
+
     /// Server: the ClientHello datagram that ended the association with
     /// [`DtlsError::PeerRestarted`], once, for a new server engine.
     pub fn take_restart_hello(&mut self) -> Option<Vec<u8>> {
@@ -185,7 +184,7 @@ impl DtlsEngine {
         self.outgoing.pop_front()
     }
 
-    /// When [`DtlsEngine::handle_timeout`] must be called (`DTLSv1_get_timeout`).
+    /// When [`Engine12::handle_timeout`] must be called (`DTLSv1_get_timeout`).
     pub fn next_timeout(&self) -> Option<Instant> {
         self.retransmitter.deadline()
     }
@@ -297,80 +296,9 @@ impl DtlsEngine {
         self.close_received
     }
 
-    /// The suite, once the ServerHello chose it.
-    pub fn cipher(&self) -> Option<&'static CipherInfo> {
-        self.session.suite
-    }
-
-    /// The protocol version's wire value (`DTLS1_2_VERSION`), once negotiated.
-    pub fn protocol_version(&self) -> Option<i32> {
-        self.session.suite.map(|_| DTLS1_2_VERSION)
-    }
-
-    /// The ECDHE group, once known.
-    pub fn group(&self) -> Option<rustls::NamedGroup> {
-        self.session.group
-    }
-
-    /// The chain the peer presented, its own certificate first.
-    pub fn peer_certificates(&self) -> &[X509] {
-        &self.session.peer_chain
-    }
-
-    /// How the peer's chain fared (`get_verify_result`, the verified chain).
-    pub fn verify_outcome(&self) -> Option<&VerifyOutcome> {
-        self.session.verify_outcome.as_ref()
-    }
-
-    /// The SRTP profile use_srtp selected.
-    pub fn selected_srtp_profile(&self) -> Option<SrtpProfile> {
-        self.session.srtp_profile
-    }
-
-    /// The ALPN protocol selected.
-    pub fn alpn_protocol(&self) -> Option<&[u8]> {
-        self.session.alpn.as_deref()
-    }
-
-    /// Server: the host name the client sent (SNI).
-    pub fn server_name(&self) -> Option<&str> {
-        self.session.server_name.as_deref()
-    }
-
-    /// Client: the CA names the server's CertificateRequest listed (`None` when it sent none).
-    pub fn client_ca_names(&self) -> Option<&[X509Name]> {
-        self.session.client_ca_names.as_deref()
-    }
-
-    /// ClientHello.random.
-    pub fn client_random(&self) -> Option<[u8; 32]> {
-        self.session.client_random
-    }
-
-    /// ServerHello.random.
-    pub fn server_random(&self) -> Option<[u8; 32]> {
-        self.session.server_random
-    }
-
-    /// Whether the handshake resumed a session.
-    pub fn session_reused(&self) -> bool {
-        self.session.resumed
-    }
-
-    /// The verify_data of the Finished message we sent (`SSL_get_finished`).
-    pub fn finished(&self) -> Option<&[u8]> {
-        self.session.finished.as_deref()
-    }
-
-    /// The verify_data of the peer's Finished message, once verified
-    /// (`SSL_get_peer_finished`).
-    pub fn peer_finished(&self) -> Option<&[u8]> {
-        self.session.peer_finished.as_deref()
-    }
-
-    /// The master secret, once the handshake finished.
-    pub fn master_secret(&self) -> Option<[u8; 48]> {
-        self.session.keys.as_ref().map(|k| *k.master_secret())
+    /// What the handshake negotiated.
+    pub fn session(&self) -> &SessionInfo {
+        &self.session
     }
 
     /// RFC 5705 keying material; `context` `None` and `Some(b"")` differ. With the label
@@ -455,7 +383,7 @@ impl DtlsEngine {
 
     /// Sends the kept flight again, with fresh record sequence numbers.
     fn resend_flight(&mut self) -> std::result::Result<(), DtlsError> {
-        let Some(items) = self.retransmitter.flight().map(<[_]>::to_vec) else {
+        let Some(items) = self.retransmitter.flight().cloned() else {
             return Ok(());
         };
         self.stats.retransmissions += 1;
@@ -746,7 +674,7 @@ impl DtlsEngine {
         if let (Some(log), Some(random), Some(master)) = (
             &self.config.keylog,
             self.session.client_random,
-            self.master_secret(),
+            self.session.keys.as_ref().map(|k| *k.master_secret()),
         ) {
             // NSS key log format, as the TLS engine writes it.
             let line = format!("CLIENT_RANDOM {} {}", hex(&random), hex(&master));
@@ -870,7 +798,7 @@ fn first_client_hello(datagram: &[u8]) -> Option<(u16, u64)> {
         })
 }
 
-fn check_mtu(mtu: usize) -> Result<()> {
+pub(super) fn check_mtu(mtu: usize) -> Result<()> {
     if mtu < MIN_MTU {
         return Err(Error::InvalidArgument(format!(
             "MTU {mtu} is below the minimum of {MIN_MTU}"
@@ -893,7 +821,7 @@ mod tests {
     use crate::{Context, Method};
     use ferrossl_testkit::pki::TestPki;
 
-    fn engines(pki: &TestPki, now: Instant) -> (DtlsEngine, DtlsEngine) {
+    fn engines(pki: &TestPki, now: Instant) -> (Engine12, Engine12) {
         engines_with(pki, DtlsParams::default(), DtlsParams::default(), now)
     }
 
@@ -903,7 +831,7 @@ mod tests {
         client: DtlsParams,
         server: DtlsParams,
         now: Instant,
-    ) -> (DtlsEngine, DtlsEngine) {
+    ) -> (Engine12, Engine12) {
         let server_ctx = Context::new(Method::Dtls);
         server_ctx
             .use_certificate_chain_file(&pki.server_ecdsa.chain_path)
@@ -912,19 +840,19 @@ mod tests {
             .use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM)
             .unwrap();
         let client_ctx = Context::new(Method::Dtls);
-        let c = DtlsEngine::new(client_ctx.config(), Role::Client, client, now).unwrap();
-        let s = DtlsEngine::new(server_ctx.config(), Role::Server, server, now).unwrap();
+        let c = Engine12::new(client_ctx.config(), Role::Client, client, now).unwrap();
+        let s = Engine12::new(server_ctx.config(), Role::Server, server, now).unwrap();
         (c, s)
     }
 
-    fn transfer(from: &mut DtlsEngine, to: &mut DtlsEngine, now: Instant) {
+    fn transfer(from: &mut Engine12, to: &mut Engine12, now: Instant) {
         while let Some(d) = from.poll_datagram() {
             to.handle_datagram(&d, now).unwrap();
         }
     }
 
     /// A record `content_type` carrying `body`, sealed by `peer` in its current write epoch.
-    fn forge(peer: &mut DtlsEngine, content_type: ContentType, body: &[u8]) -> Vec<u8> {
+    fn forge(peer: &mut Engine12, content_type: ContentType, body: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         let epoch = peer.records.write_epoch();
         peer.records
@@ -939,7 +867,7 @@ mod tests {
         client_cid: Option<Vec<u8>>,
         server_cid: Option<Vec<u8>>,
         now: Instant,
-    ) -> (DtlsEngine, DtlsEngine) {
+    ) -> (Engine12, Engine12) {
         let params = |connection_id| DtlsParams {
             connection_id,
             ..DtlsParams::default()
@@ -987,7 +915,7 @@ mod tests {
 
     /// An application data record in `peer`'s current epoch, sealed as if no CID had been
     /// negotiated.
-    fn forge_without_cid(peer: &mut DtlsEngine, body: &[u8]) -> Vec<u8> {
+    fn forge_without_cid(peer: &mut Engine12, body: &[u8]) -> Vec<u8> {
         let receive = peer.records.receive_cid().to_vec();
         let send = peer.records.send_cid().to_vec();
         peer.records.set_connection_ids(Vec::new(), receive.clone());
@@ -1022,7 +950,7 @@ mod tests {
     #[test]
     fn engines_move_between_threads() {
         fn send_and_sync<T: Send + Sync>() {}
-        send_and_sync::<DtlsEngine>();
+        send_and_sync::<Engine12>();
     }
 
     fn handshake_body(msg_type: HandshakeType, message_seq: u16, body: &[u8]) -> Vec<u8> {
@@ -1070,7 +998,7 @@ mod tests {
             transfer(&mut s, &mut c, now);
         }
         assert!(c.is_established() && s.is_established());
-        let expect_no_renegotiation = |from: &mut DtlsEngine, to: &mut DtlsEngine| {
+        let expect_no_renegotiation = |from: &mut Engine12, to: &mut Engine12| {
             let alert = from.poll_datagram().expect("an alert");
             let (h, _) = records(&alert).next().unwrap();
             assert_eq!((h.content_type, h.epoch), (ContentType::Alert, 1));

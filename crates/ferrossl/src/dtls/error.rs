@@ -26,6 +26,9 @@ pub enum DtlsError {
     /// The server answered with an extension the client did not offer (RFC 5246 §7.4.1.4).
     #[error("unsolicited extension in the ServerHello")]
     UnsupportedExtension,
+    /// A message lacks an extension the protocol requires there (RFC 8446 §9.2).
+    #[error("missing extension: {0}")]
+    MissingExtension(&'static str),
     /// The peers share no cipher suite usable with the certificate.
     #[error("no shared cipher")]
     NoSharedCipher,
@@ -88,6 +91,7 @@ impl DtlsError {
             DtlsError::IllegalParameter(_) => A::IllegalParameter,
             DtlsError::UnexpectedMessage { .. } => A::UnexpectedMessage,
             DtlsError::UnsupportedExtension => A::UnsupportedExtension,
+            DtlsError::MissingExtension(_) => A::MissingExtension,
             DtlsError::NoSharedCipher
             | DtlsError::HandshakeFailure(_)
             // TLS 1.2 has no certificate_required alert; OpenSSL sends handshake_failure.

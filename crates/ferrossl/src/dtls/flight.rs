@@ -127,30 +127,47 @@ impl Default for RetransmitConfig {
     }
 }
 
-/// The last flight sent and its timer.
-#[derive(Debug, Default)]
-pub struct Retransmitter {
-    flight: Vec<FlightItem>,
+/// The last flight sent and its timer; `F` is the flight as the record layer resends it
+/// (DTLS 1.2's items, or DTLS 1.3's messages with their acknowledgement state).
+#[derive(Debug)]
+pub struct Retransmitter<F = Vec<FlightItem>> {
+    flight: Option<F>,
     deadline: Option<Instant>,
     timeout: Duration,
     retransmissions: u32,
 }
 
-impl Retransmitter {
+impl<F> Default for Retransmitter<F> {
+    fn default() -> Self {
+        Self {
+            flight: None,
+            deadline: None,
+            timeout: Duration::ZERO,
+            retransmissions: 0,
+        }
+    }
+}
+
+impl<F> Retransmitter<F> {
     /// Keeps a new flight. A flight that waits for an answer arms the timer at the initial
     /// value (back-off restarts after each round trip); the final flight of a handshake only
     /// answers the peer's retransmissions.
     pub fn start(
         &mut self,
-        flight: Vec<FlightItem>,
+        flight: F,
         awaits_reply: bool,
         config: &RetransmitConfig,
         now: Instant,
     ) {
-        self.flight = flight;
+        self.flight = Some(flight);
         self.timeout = config.initial;
         self.retransmissions = 0;
         self.deadline = awaits_reply.then(|| now + config.initial);
+    }
+
+    /// Stops the timer but keeps the flight (DTLS 1.3: the peer acknowledged all of it).
+    pub fn stop_timer(&mut self) {
+        self.deadline = None;
     }
 
     /// Forgets the flight (the peer proved it has everything).
@@ -164,8 +181,13 @@ impl Retransmitter {
     }
 
     /// The flight to resend, if one is kept.
-    pub fn flight(&self) -> Option<&[FlightItem]> {
-        (!self.flight.is_empty()).then_some(&self.flight[..])
+    pub fn flight(&self) -> Option<&F> {
+        self.flight.as_ref()
+    }
+
+    /// The kept flight, to update its acknowledgement state.
+    pub fn flight_mut(&mut self) -> Option<&mut F> {
+        self.flight.as_mut()
     }
 
     /// How many times the timer resent the kept flight.
@@ -499,6 +521,8 @@ mod tests {
         );
         assert!(t.deadline().is_none());
         t.start(vec![], false, &config, now);
-        assert!(t.deadline().is_none() && t.flight().is_none());
+        assert!(t.deadline().is_none() && t.flight().is_some());
+        t.clear();
+        assert!(t.flight().is_none());
     }
 }

@@ -31,12 +31,17 @@
 //! (§4.1.1.1).
 //! Renegotiation is refused with a no_renegotiation warning.
 
+mod association;
 pub mod codec;
 pub mod cookie;
 mod engine;
+mod engine13;
+pub mod epochs13;
 pub mod error;
 pub mod flight;
+mod flight13;
 mod handshake;
+mod handshake13;
 pub mod key_schedule;
 pub mod key_schedule13;
 pub mod record;
@@ -56,11 +61,12 @@ use crate::ex_data::ExData;
 use crate::session::Session;
 use crate::tls::AlpnDecision;
 
+pub use association::{dtls_version_name, DtlsEngine};
 pub use cookie::{
     CookieCallbacks, CookieGenerateCallback, CookieInput, CookieProvider, CookieVerifyCallback,
     HmacCookies, ListenOutcome,
 };
-pub use engine::{DtlsEngine, DtlsStats, DTLS_VERSION_NAME};
+pub use engine::DtlsStats;
 pub use error::DtlsError;
 pub use flight::RetransmitConfig;
 pub use srtp::SrtpProfile;

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::engine::DtlsEngine;
 use super::error::DtlsError;
+use super::DtlsEngine;
 
 /// A small deterministic generator (SplitMix64): reproducible runs without a dependency.
 #[derive(Clone, Debug)]

@@ -220,6 +220,23 @@ impl HelloExtensions {
         });
     }
 
+    /// The body of an extension kept as bytes: one read by a codec of its own, such as
+    /// DTLS 1.3's ([`super::extensions13`]).
+    pub fn raw(&self, typ: u16) -> Option<&[u8]> {
+        self.unknown
+            .iter()
+            .find(|(t, _)| *t == typ)
+            .map(|(_, data)| &data[..])
+    }
+
+    /// Sets an extension kept as bytes, replacing one of the same type.
+    pub fn set_raw(&mut self, typ: u16, data: Vec<u8>) {
+        match self.unknown.iter_mut().find(|(t, _)| *t == typ) {
+            Some(entry) => entry.1 = data,
+            None => self.unknown.push((typ, data)),
+        }
+    }
+
     /// Extensions present in `self` that a client did not offer in `offered` (a server may
     /// only answer what was asked, RFC 5246 §7.4.1.4).
     pub fn unsolicited(&self, offered: &HelloExtensions) -> bool {

@@ -7,6 +7,7 @@ pub mod ack;
 pub mod extensions;
 pub mod extensions13;
 pub mod message;
+pub mod message13;
 pub mod record;
 pub mod unified;
 

@@ -5,7 +5,7 @@
 //! beneath ([`super::flight`]).
 
 mod client;
-mod crypto;
+pub(crate) mod crypto;
 mod resumption;
 mod server;
 
@@ -14,6 +14,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::ciphers::{self, CipherInfo};
 use crate::config::{Config, Role, VerifySettings};
+use crate::tls::AlpnDecision;
 use crate::verify::{ChainVerifier, LeafKeyUsage, Purpose, VerifyOutcome};
 use crate::x509::{X509Name, X509};
 
@@ -235,48 +236,78 @@ impl Context<'_> {
         chain: &[Vec<u8>],
         purpose: Purpose,
     ) -> Result<Vec<u8>, DtlsError> {
-        let Some(leaf) = chain.first() else {
-            return Err(DtlsError::NoPeerCertificate);
-        };
-        let certs = chain
+        verify_peer_chain(self.config, self.params, self.session, chain, purpose)
+    }
+}
+
+/// Verifies the peer's chain (either DTLS version) and keeps it and the outcome in
+/// `session`. Returns the peer's own certificate.
+pub(crate) fn verify_peer_chain(
+    config: &Config,
+    params: &DtlsParams,
+    session: &mut SessionInfo,
+    chain: &[Vec<u8>],
+    purpose: Purpose,
+) -> Result<Vec<u8>, DtlsError> {
+    let Some(leaf) = chain.first() else {
+        return Err(DtlsError::NoPeerCertificate);
+    };
+    let certs = chain
+        .iter()
+        .map(|der| X509::from_der(der))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| DtlsError::Decode("peer certificate"))?;
+    let verify = params.verify.as_ref().unwrap_or(&config.verify);
+    let hostname = match purpose {
+        Purpose::ClientAuth => None,
+        Purpose::ServerAuth => params
+            .verify_host
+            .clone()
+            .or_else(|| params.server_name.clone().filter(|_| verify.check_hostname)),
+    };
+    let verifier = ChainVerifier {
+        store: config.store.clone(),
+        mode: verify.mode,
+        depth: verify.depth,
+        callback: verify.callback.clone(),
+        hostname,
+        purpose,
+        leaf_key_usage: LeafKeyUsage::Signing,
+    };
+    let ders: Vec<CertificateDer<'_>> =
+        chain.iter().map(|c| CertificateDer::from(&c[..])).collect();
+    let outcome = verifier.verify(&ders[0], &ders[1..], (params.wall_clock)(), &params.ex_data);
+    let (accepted, code, depth) = (outcome.accepted, outcome.result, outcome.error_depth);
+    session.peer_chain = certs;
+    session.verify_outcome = Some(outcome);
+    if !accepted {
+        return Err(DtlsError::Certificate { code, depth });
+    }
+    Ok(leaf.clone())
+}
+
+/// ALPN (RFC 7301 §3.2): the application's callback decides, else the first of our protocols
+/// the client offers; none in common is fatal when we have a list.
+pub(crate) fn choose_alpn(
+    offer: &[Vec<u8>],
+    params: &DtlsParams,
+) -> Result<Option<Vec<u8>>, DtlsError> {
+    let decision = match &params.alpn_select {
+        Some(select) => select(offer),
+        None if params.alpn_protocols.is_empty() => AlpnDecision::None,
+        None => params
+            .alpn_protocols
             .iter()
-            .map(|der| X509::from_der(der))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| DtlsError::Decode("peer certificate"))?;
-        let verify = self.verify_settings();
-        let hostname = match purpose {
-            Purpose::ClientAuth => None,
-            Purpose::ServerAuth => self.params.verify_host.clone().or_else(|| {
-                self.params
-                    .server_name
-                    .clone()
-                    .filter(|_| verify.check_hostname)
-            }),
-        };
-        let verifier = ChainVerifier {
-            store: self.config.store.clone(),
-            mode: verify.mode,
-            depth: verify.depth,
-            callback: verify.callback.clone(),
-            hostname,
-            purpose,
-            leaf_key_usage: LeafKeyUsage::Signing,
-        };
-        let ders: Vec<CertificateDer<'_>> =
-            chain.iter().map(|c| CertificateDer::from(&c[..])).collect();
-        let outcome = verifier.verify(
-            &ders[0],
-            &ders[1..],
-            (self.params.wall_clock)(),
-            &self.params.ex_data,
-        );
-        let (accepted, code, depth) = (outcome.accepted, outcome.result, outcome.error_depth);
-        self.session.peer_chain = certs;
-        self.session.verify_outcome = Some(outcome);
-        if !accepted {
-            return Err(DtlsError::Certificate { code, depth });
-        }
-        Ok(leaf.clone())
+            .find(|p| offer.contains(p))
+            .map_or(AlpnDecision::Abort, |p| AlpnDecision::Select(p.clone())),
+    };
+    match decision {
+        AlpnDecision::None => Ok(None),
+        AlpnDecision::Select(p) if offer.contains(&p) => Ok(Some(p)),
+        AlpnDecision::Select(_) => Err(DtlsError::Internal(
+            "the ALPN callback chose a protocol the client did not offer".into(),
+        )),
+        AlpnDecision::Abort => Err(DtlsError::NoApplicationProtocol),
     }
 }
 
@@ -297,7 +328,7 @@ pub fn groups(config: &Config) -> Vec<NamedGroup> {
     }
 }
 
-fn random() -> Result<[u8; 32], DtlsError> {
+pub(crate) fn random() -> Result<[u8; 32], DtlsError> {
     let mut r = [0u8; 32];
     aws_lc_rs::rand::fill(&mut r)
         .map_err(|_| DtlsError::Internal("the random generator failed".into()))?;
@@ -305,7 +336,7 @@ fn random() -> Result<[u8; 32], DtlsError> {
 }
 
 /// Compares verify_data in constant time.
-fn verify_data_matches(expected: &[u8], got: &[u8]) -> bool {
+pub(crate) fn verify_data_matches(expected: &[u8], got: &[u8]) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(expected, got).is_ok()
 }
 

@@ -8,7 +8,6 @@ use rustls::{CipherSuite, NamedGroup};
 
 use crate::ciphers::CipherInfo;
 use crate::constants::{OP_CIPHER_SERVER_PREFERENCE, VERIFY_FAIL_IF_NO_PEER_CERT, VERIFY_PEER};
-use crate::tls::AlpnDecision;
 use crate::verify::Purpose;
 
 use super::super::codec::extensions::{HelloExtensions, UseSrtp, EC_POINT_UNCOMPRESSED};
@@ -23,7 +22,8 @@ use super::super::record::MAX_PLAINTEXT;
 use super::crypto::{self, KeyExchange, SIGNATURE_SCHEMES};
 use super::resumption::SessionState;
 use super::{
-    dtls_suites, groups, random, unexpected, unexpected_ccs, verify_data_matches, Context,
+    choose_alpn, dtls_suites, groups, random, unexpected, unexpected_ccs, verify_data_matches,
+    Context,
 };
 
 /// ClientCertificateType values we accept (RFC 5246 §7.4.4, RFC 8422 §5.5).
@@ -173,7 +173,7 @@ impl ExpectClientHello {
             ));
         }
         let alpn = match &ext.alpn {
-            Some(offer) => choose_alpn(offer, cx)?,
+            Some(offer) => choose_alpn(offer, cx.params)?,
             None => None,
         };
         let srtp = ext.use_srtp.as_ref().and_then(|u| {
@@ -434,29 +434,6 @@ fn choose_suite(
             .find_map(|s| ours.iter().copied().find(|c| c.suite == *s))
     };
     chosen.ok_or(DtlsError::NoSharedCipher)
-}
-
-/// ALPN (RFC 7301 §3.2): the application's callback decides, else the first of our protocols
-/// the client offers; none in common is fatal when we have a list.
-fn choose_alpn(offer: &[Vec<u8>], cx: &Context<'_>) -> Result<Option<Vec<u8>>, DtlsError> {
-    let decision = match &cx.params.alpn_select {
-        Some(select) => select(offer),
-        None if cx.params.alpn_protocols.is_empty() => AlpnDecision::None,
-        None => cx
-            .params
-            .alpn_protocols
-            .iter()
-            .find(|p| offer.contains(p))
-            .map_or(AlpnDecision::Abort, |p| AlpnDecision::Select(p.clone())),
-    };
-    match decision {
-        AlpnDecision::None => Ok(None),
-        AlpnDecision::Select(p) if offer.contains(&p) => Ok(Some(p)),
-        AlpnDecision::Select(_) => Err(DtlsError::Internal(
-            "the ALPN callback chose a protocol the client did not offer".into(),
-        )),
-        AlpnDecision::Abort => Err(DtlsError::NoApplicationProtocol),
-    }
 }
 
 /// Waiting for the client's Certificate.

@@ -1,0 +1,365 @@
+//! [`DtlsEngine`]: one association of either DTLS version behind one interface, as BoringSSL
+//! keeps its record layers apart behind one SSL object. A client starts in the version its
+//! configuration allows (DTLS 1.3 when the maximum says so); a server starts as DTLS 1.2 and
+//! becomes DTLS 1.3 when the first ClientHello offers it and the configuration allows it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::ciphers::CipherInfo;
+use crate::config::{Config, Role};
+use crate::constants::{DTLS1_2_VERSION, DTLS1_3_VERSION};
+use crate::error::{Error, Result};
+use crate::verify::VerifyOutcome;
+use crate::x509::{X509Name, X509};
+
+use super::codec::extensions13::{read_versions_offer, DTLS13, SUPPORTED_VERSIONS};
+use super::cookie::initial_hello;
+use super::engine::{check_mtu, Engine12};
+use super::engine13::Engine13;
+use super::error::DtlsError;
+use super::handshake::SessionInfo;
+use super::handshake13::{groups13, suites13};
+use super::srtp::SrtpProfile;
+use super::{DtlsParams, DtlsStats};
+
+/// OpenSSL's name for a DTLS version.
+pub fn dtls_version_name(version: i32) -> &'static str {
+    match version {
+        DTLS1_3_VERSION => "DTLSv1.3",
+        _ => "DTLSv1.2",
+    }
+}
+
+enum Inner {
+    V12(Box<Engine12>),
+    V13(Box<Engine13>),
+}
+
+/// One DTLS association, client or server, of DTLS 1.2 or 1.3.
+pub struct DtlsEngine {
+    inner: Inner,
+    config: Arc<Config>,
+    /// Server: the parameters a DTLS 1.3 engine would start with.
+    params: Option<DtlsParams>,
+}
+
+/// Calls the same method on whichever engine runs.
+macro_rules! either {
+    ($self:expr, $e:ident => $body:expr) => {
+        match &$self.inner {
+            Inner::V12($e) => $body,
+            Inner::V13($e) => $body,
+        }
+    };
+    (mut $self:expr, $e:ident => $body:expr) => {
+        match &mut $self.inner {
+            Inner::V12($e) => $body,
+            Inner::V13($e) => $body,
+        }
+    };
+}
+
+impl DtlsEngine {
+    /// Starts an association as `role`. A client queues its ClientHello at once (`now` arms
+    /// the retransmission timer); a server waits for one.
+    pub fn new(config: Arc<Config>, role: Role, params: DtlsParams, now: Instant) -> Result<Self> {
+        let (dtls12, dtls13) = config.dtls_versions();
+        if !dtls12 && !dtls13 {
+            return Err(Error::UnsupportedProtocol(
+                "DTLS 1.2 is disabled (OP_NO_DTLSv1_2) and DTLS 1.0 is refused",
+            ));
+        }
+        let inner = if dtls13 && (role == Role::Client || !dtls12) {
+            Inner::V13(Box::new(new13(config.clone(), role, params.clone(), now)?))
+        } else {
+            Inner::V12(Box::new(Engine12::new(
+                config.clone(),
+                role,
+                params.clone(),
+                now,
+            )?))
+        };
+        if dtls13 && role == Role::Server {
+            check13(&config, role, &params)?;
+        }
+        Ok(Self {
+            inner,
+            params: (dtls13 && role == Role::Server).then_some(params),
+            config,
+        })
+    }
+
+    /// Takes one datagram from the peer (see [`Engine12::handle_datagram`]).
+    pub fn handle_datagram(
+        &mut self,
+        datagram: &[u8],
+        now: Instant,
+    ) -> std::result::Result<(), DtlsError> {
+        self.switch_to_13(datagram, now)
+            .map_err(|e| DtlsError::Internal(e.to_string()))?;
+        either!(mut self, e => e.handle_datagram(datagram, now))
+    }
+
+    /// A server still waiting for its first ClientHello becomes a DTLS 1.3 server when that
+    /// ClientHello offers 1.3 (the first record must hold it whole).
+    fn switch_to_13(&mut self, datagram: &[u8], now: Instant) -> Result<()> {
+        let Inner::V12(e) = &self.inner else {
+            return Ok(());
+        };
+        if self.params.is_none() || !e.awaits_client_hello() {
+            return Ok(());
+        }
+        let offers_13 = initial_hello(datagram).is_some_and(|i| {
+            i.hello
+                .extensions
+                .raw(SUPPORTED_VERSIONS)
+                .and_then(|v| read_versions_offer(v).ok())
+                .is_some_and(|v| v.contains(&DTLS13))
+        });
+        if offers_13 {
+            let params = self.params.take().expect("checked above");
+            self.inner = Inner::V13(Box::new(new13(
+                self.config.clone(),
+                Role::Server,
+                params,
+                now,
+            )?));
+        }
+        Ok(())
+    }
+
+    /// Server: the ClientHello datagram that ended a DTLS 1.2 association with
+    /// [`DtlsError::PeerRestarted`], once, for a new server engine.
+    pub fn take_restart_hello(&mut self) -> Option<Vec<u8>> {
+        match &mut self.inner {
+            Inner::V12(e) => e.take_restart_hello(),
+            Inner::V13(_) => None,
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_datagram(&mut self) -> Option<Vec<u8>> {
+        either!(mut self, e => e.poll_datagram())
+    }
+
+    /// When [`DtlsEngine::handle_timeout`] must be called (`DTLSv1_get_timeout`).
+    pub fn next_timeout(&self) -> Option<Instant> {
+        either!(self, e => e.next_timeout())
+    }
+
+    /// Lets time pass (`DTLSv1_handle_timeout`).
+    pub fn handle_timeout(&mut self, now: Instant) -> std::result::Result<(), DtlsError> {
+        either!(mut self, e => e.handle_timeout(now))
+    }
+
+    /// The connection IDs negotiated: the one the peer's records carry to us, and the one
+    /// ours carry to the peer; empty where none (DTLS 1.3 associations use none yet).
+    pub fn connection_ids(&self) -> (&[u8], &[u8]) {
+        match &self.inner {
+            Inner::V12(e) => e.connection_ids(),
+            Inner::V13(_) => (&[], &[]),
+        }
+    }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        either!(self, e => e.role())
+    }
+
+    /// Whether the handshake is still running (neither finished nor failed).
+    pub fn is_handshaking(&self) -> bool {
+        self.error().is_none() && !self.handshake_done()
+    }
+
+    /// Whether the handshake finished and the association has not failed.
+    pub fn is_established(&self) -> bool {
+        self.error().is_none() && self.handshake_done()
+    }
+
+    fn handshake_done(&self) -> bool {
+        match &self.inner {
+            Inner::V12(e) => e.is_established(),
+            Inner::V13(e) => e.handshake_done(),
+        }
+    }
+
+    /// The failure that ended the association, if any.
+    pub fn error(&self) -> Option<&DtlsError> {
+        either!(self, e => e.error())
+    }
+
+    /// Sends `data` as one application-data record in one datagram.
+    pub fn send(&mut self, data: &[u8]) -> Result<()> {
+        either!(mut self, e => e.send(data))
+    }
+
+    /// The next application datagram received, in arrival order.
+    pub fn recv(&mut self) -> Option<Vec<u8>> {
+        either!(mut self, e => e.recv())
+    }
+
+    /// Queues a close_notify alert (once). Nothing may be sent afterwards.
+    pub fn close(&mut self) -> Result<()> {
+        either!(mut self, e => e.close())
+    }
+
+    /// Whether we sent close_notify.
+    pub fn close_sent(&self) -> bool {
+        either!(self, e => e.close_sent())
+    }
+
+    /// Whether the peer sent close_notify.
+    pub fn peer_closed(&self) -> bool {
+        either!(self, e => e.peer_closed())
+    }
+
+    fn session(&self) -> &SessionInfo {
+        either!(self, e => e.session())
+    }
+
+    /// The suite, once the ServerHello chose it.
+    pub fn cipher(&self) -> Option<&'static CipherInfo> {
+        self.session().suite
+    }
+
+    /// The protocol version's wire value (`DTLS1_2_VERSION`, `DTLS1_3_VERSION`), once
+    /// negotiated.
+    pub fn protocol_version(&self) -> Option<i32> {
+        let version = match self.inner {
+            Inner::V12(_) => DTLS1_2_VERSION,
+            Inner::V13(_) => DTLS1_3_VERSION,
+        };
+        self.session().suite.map(|_| version)
+    }
+
+    /// The key exchange group, once known.
+    pub fn group(&self) -> Option<rustls::NamedGroup> {
+        self.session().group
+    }
+
+    /// The chain the peer presented, its own certificate first.
+    pub fn peer_certificates(&self) -> &[X509] {
+        &self.session().peer_chain
+    }
+
+    /// How the peer's chain fared (`get_verify_result`, the verified chain).
+    pub fn verify_outcome(&self) -> Option<&VerifyOutcome> {
+        self.session().verify_outcome.as_ref()
+    }
+
+    /// The SRTP profile use_srtp selected.
+    pub fn selected_srtp_profile(&self) -> Option<SrtpProfile> {
+        self.session().srtp_profile
+    }
+
+    /// The ALPN protocol selected.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.session().alpn.as_deref()
+    }
+
+    /// Server: the host name the client sent (SNI).
+    pub fn server_name(&self) -> Option<&str> {
+        self.session().server_name.as_deref()
+    }
+
+    /// Client: the CA names the server's CertificateRequest listed (`None` when it sent none).
+    pub fn client_ca_names(&self) -> Option<&[X509Name]> {
+        self.session().client_ca_names.as_deref()
+    }
+
+    /// ClientHello.random.
+    pub fn client_random(&self) -> Option<[u8; 32]> {
+        self.session().client_random
+    }
+
+    /// ServerHello.random.
+    pub fn server_random(&self) -> Option<[u8; 32]> {
+        self.session().server_random
+    }
+
+    /// Whether the handshake resumed a session.
+    pub fn session_reused(&self) -> bool {
+        self.session().resumed
+    }
+
+    /// The verify_data of the Finished message we sent (`SSL_get_finished`).
+    pub fn finished(&self) -> Option<&[u8]> {
+        self.session().finished.as_deref()
+    }
+
+    /// The verify_data of the peer's Finished message, once verified.
+    pub fn peer_finished(&self) -> Option<&[u8]> {
+        self.session().peer_finished.as_deref()
+    }
+
+    /// The DTLS 1.2 master secret, once the handshake finished (DTLS 1.3 has none).
+    pub fn master_secret(&self) -> Option<[u8; 48]> {
+        self.session().keys.as_ref().map(|k| *k.master_secret())
+    }
+
+    /// Keying material: RFC 5705's in DTLS 1.2, where `context` `None` and `Some(b"")`
+    /// differ; RFC 8446 §7.5's in DTLS 1.3. With the label "EXTRACTOR-dtls_srtp" and no
+    /// context this is the SRTP keying material (RFC 5764 §4.2).
+    pub fn export_keying_material(
+        &self,
+        label: &[u8],
+        len: usize,
+        context: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
+        either!(self, e => e.export_keying_material(label, len, context))
+    }
+
+    /// The datagram size limit.
+    pub fn mtu(&self) -> usize {
+        either!(self, e => e.mtu())
+    }
+
+    /// Changes the datagram size limit (`set_ciphertext_mtu`).
+    pub fn set_mtu(&mut self, mtu: usize) -> Result<()> {
+        check_mtu(mtu)?;
+        if let Some(params) = &mut self.params {
+            params.mtu = mtu;
+        }
+        match &mut self.inner {
+            Inner::V12(e) => e.set_mtu(mtu),
+            Inner::V13(e) => {
+                e.set_mtu(mtu);
+                Ok(())
+            }
+        }
+    }
+
+    /// The most application data one datagram can carry (`get_cleartext_mtu`).
+    pub fn cleartext_mtu(&self) -> usize {
+        either!(self, e => e.cleartext_mtu())
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> DtlsStats {
+        either!(self, e => e.stats())
+    }
+}
+
+/// What a DTLS 1.3 association needs of its configuration.
+fn check13(config: &Config, role: Role, params: &DtlsParams) -> Result<()> {
+    if suites13(config).is_empty() {
+        return Err(Error::NoCipherMatch);
+    }
+    if groups13(config).is_empty() {
+        return Err(Error::InvalidArgument(
+            "no key exchange group usable with DTLS 1.3 is enabled".into(),
+        ));
+    }
+    check_mtu(params.mtu)?;
+    match (config.cert_chain.first(), &config.key) {
+        (Some(cert), Some(key)) => key.matches(cert),
+        _ if role == Role::Server => Err(Error::Missing("certificate and private key")),
+        _ => Ok(()),
+    }
+}
+
+fn new13(config: Arc<Config>, role: Role, params: DtlsParams, now: Instant) -> Result<Engine13> {
+    check13(&config, role, &params)?;
+    Engine13::new(config, role, params, now)
+}

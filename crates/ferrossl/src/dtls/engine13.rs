@@ -1,0 +1,704 @@
+//! The DTLS 1.3 engine (RFC 9147): datagrams and time in, datagrams and application data
+//! out, like the DTLS 1.2 one. Beneath the handshake it owns what DTLS adds to TLS 1.3:
+//! fragment reassembly, ACKs of handshake records (§7), retransmission of what the peer did
+//! not acknowledge (§5.8) and the epochs of the record layer ([`super::epochs13`]).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::{AlertDescription, ContentType};
+
+use crate::config::{Config, Role};
+use crate::error::{Error, Result};
+
+use super::codec::ack::{encode_ack, read_ack, RecordNumber, ACK_CONTENT_TYPE};
+use super::codec::message13::Message13;
+use super::codec::record::{handshake_fragments, Alert, AlertLevel, HandshakeHeader};
+use super::cookie::{CookieProvider, HmacCookies};
+use super::engine::DtlsStats;
+use super::epochs13::{Epochs13, Received};
+use super::error::DtlsError;
+use super::flight::{Fragment, Reassembler, Retransmitter};
+use super::flight13::SentFlight;
+use super::handshake::SessionInfo;
+use super::handshake13::{
+    ClientState13, Context13, FlightBuilder13, Handshake13, Secrets13, ServerState13, Transcript13,
+    APPLICATION_EPOCH,
+};
+use super::key_schedule13::Secret;
+use super::record::MAX_PLAINTEXT;
+use super::DtlsParams;
+
+/// Application records held while the client's Finished is missing.
+const MAX_EARLY_DATA: usize = 64;
+/// The highest message_seq a first ClientHello may have.
+const MAX_FIRST_HELLO_SEQ: u16 = 32;
+/// How often the secret of a server's own HelloRetryRequest cookies changes.
+const RETRY_COOKIE_ROTATION: Duration = Duration::from_secs(300);
+
+/// One DTLS 1.3 association, client or server.
+pub struct Engine13 {
+    role: Role,
+    config: Arc<Config>,
+    params: DtlsParams,
+    records: Epochs13,
+    transcript: Transcript13,
+    flight: FlightBuilder13,
+    session: SessionInfo,
+    secrets: Option<Secrets13>,
+    handshake: Handshake13,
+    reassembler: Reassembler,
+    retransmitter: Retransmitter<SentFlight>,
+    /// The peer's handshake records since our last flight, to acknowledge.
+    to_ack: Vec<RecordNumber>,
+    /// When to acknowledge a flight that arrived in part (§7.1).
+    ack_deadline: Option<Instant>,
+    cookies: Arc<dyn CookieProvider>,
+    /// The size of the datagram being handled: a stateless answer may not exceed it.
+    datagram_len: usize,
+    early_data: Vec<Vec<u8>>,
+    outgoing: VecDeque<Vec<u8>>,
+    received: VecDeque<Vec<u8>>,
+    error: Option<DtlsError>,
+    close_sent: bool,
+    close_received: bool,
+    stats: DtlsStats,
+}
+
+impl Engine13 {
+    /// Starts an association; a client queues its ClientHello at once.
+    pub fn new(config: Arc<Config>, role: Role, params: DtlsParams, now: Instant) -> Result<Self> {
+        let cookies = match &params.cookies {
+            Some(provider) => provider.clone(),
+            None => Arc::new(HmacCookies::new(RETRY_COOKIE_ROTATION)),
+        };
+        let mut engine = Self {
+            role,
+            config,
+            params,
+            records: Epochs13::default(),
+            transcript: Transcript13::default(),
+            flight: FlightBuilder13::default(),
+            session: SessionInfo::default(),
+            secrets: None,
+            handshake: Handshake13::Failed,
+            reassembler: Reassembler::default(),
+            retransmitter: Retransmitter::default(),
+            to_ack: Vec::new(),
+            ack_deadline: None,
+            cookies,
+            datagram_len: usize::MAX,
+            early_data: Vec::new(),
+            outgoing: VecDeque::new(),
+            received: VecDeque::new(),
+            error: None,
+            close_sent: false,
+            close_received: false,
+            stats: DtlsStats::default(),
+        };
+        match role {
+            Role::Client => {
+                engine.advance(now, |_, cx| {
+                    ClientState13::start(cx).map(|s| Handshake13::Client(Box::new(s)))
+                })?;
+                engine.flush_flight(now)?;
+            }
+            Role::Server => {
+                engine.handshake = Handshake13::Server(Box::new(ServerState13::ExpectClientHello))
+            }
+        }
+        Ok(engine)
+    }
+
+    /// Takes one datagram from the peer. Invalid records are dropped silently (RFC 9147
+    /// §4.5.2); an error means the association failed.
+    pub fn handle_datagram(
+        &mut self,
+        datagram: &[u8],
+        now: Instant,
+    ) -> std::result::Result<(), DtlsError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        self.datagram_len = datagram.len();
+        let result = self.handle_records(datagram, now);
+        self.datagram_len = usize::MAX;
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn handle_records(
+        &mut self,
+        datagram: &[u8],
+        now: Instant,
+    ) -> std::result::Result<(), DtlsError> {
+        let mut rest = datagram;
+        let mut retransmitted = false;
+        while let Some(record) = self
+            .records
+            .open_next(&mut rest, &mut self.stats.records_discarded)?
+        {
+            if self.close_received {
+                break;
+            }
+            match record.content_type {
+                ContentType::Handshake => {
+                    retransmitted |= self.take_handshake_record(&record);
+                    // Before the next record: this one may bring its keys.
+                    self.process_messages(now)?;
+                }
+                ContentType::Alert => self.handle_alert(&record)?,
+                ContentType::ApplicationData => self.handle_application_data(record),
+                t if u8::from(t) == ACK_CONTENT_TYPE => self.handle_ack(&record),
+                _ => self.stats.records_discarded += 1,
+            }
+        }
+        if retransmitted {
+            self.answer_retransmission()?;
+        }
+        if !self.to_ack.is_empty() && self.ack_deadline.is_none() {
+            // Part of a flight: acknowledge it unless the rest comes soon (§7.1).
+            self.ack_deadline = Some(now + self.params.retransmit.initial / 4);
+        }
+        Ok(())
+    }
+
+    /// Puts a record's fragments into the reassembler. Returns whether it repeated
+    /// messages already processed (the peer retransmits: it lacks our answer or our ACK).
+    fn take_handshake_record(&mut self, record: &Received) -> bool {
+        let epoch = u16::try_from(record.epoch).unwrap_or(u16::MAX);
+        let mut old = false;
+        let mut useful = false;
+        for fragment in handshake_fragments(&record.content) {
+            let Ok((header, body)) = fragment else {
+                break;
+            };
+            self.adopt_hello_seq(record, &header);
+            match self.reassembler.insert(epoch, &header, body) {
+                Fragment::Accepted => useful = true,
+                Fragment::Old => old = true,
+                Fragment::Dropped => {}
+            }
+        }
+        if useful || old {
+            self.to_ack.push(RecordNumber {
+                epoch: record.epoch,
+                sequence: record.sequence,
+            });
+        } else {
+            self.stats.records_discarded += 1;
+        }
+        old
+    }
+
+    /// A server waiting for a ClientHello keeps no state, so each one numbers the messages
+    /// and records that answer it (RFC 9147 §5.1: the HelloRetryRequest repeats the
+    /// ClientHello's record number).
+    fn adopt_hello_seq(&mut self, record: &Received, header: &HandshakeHeader) {
+        let awaiting = matches!(&self.handshake, Handshake13::Server(s) if matches!(**s, ServerState13::ExpectClientHello));
+        if awaiting
+            && record.epoch == 0
+            && header.msg_type == rustls::HandshakeType::ClientHello
+            && header.message_seq <= MAX_FIRST_HELLO_SEQ
+            && header.message_seq != self.reassembler.next_seq()
+        {
+            self.reassembler.restart_at(header.message_seq);
+        }
+    }
+
+    /// Hands every complete message to the handshake, in order, and sends what it answers.
+    fn process_messages(&mut self, now: Instant) -> std::result::Result<(), DtlsError> {
+        while let Some(assembled) = self.reassembler.pop() {
+            let message = Message13::read(assembled.msg_type, &assembled.body)?;
+            let epoch = u64::from(assembled.epoch);
+            if self.handshake.is_established() {
+                self.handle_post_handshake(&message, epoch)?;
+                continue;
+            }
+            if let Message13::ClientHello(_) = message {
+                self.flight.set_next_message_seq(assembled.message_seq);
+            }
+            self.advance(now, |h, cx| h.handle(message, &assembled.body, epoch, cx))?;
+            self.flush_flight(now)?;
+            if self.handshake.is_established() {
+                self.on_established();
+            }
+        }
+        Ok(())
+    }
+
+    fn on_established(&mut self) {
+        if self.role == Role::Server {
+            // The client's last flight has no answer but this (§7.1).
+            self.send_ack();
+            self.retransmitter.clear();
+        }
+        for data in std::mem::take(&mut self.early_data) {
+            self.received.push_back(data);
+        }
+    }
+
+    /// Post-handshake messages (RFC 8446 §4.6). Tickets are acknowledged and not kept:
+    /// resumption is not built yet; KeyUpdate is not either, and is refused.
+    fn handle_post_handshake(
+        &mut self,
+        message: &Message13,
+        epoch: u64,
+    ) -> std::result::Result<(), DtlsError> {
+        if epoch < APPLICATION_EPOCH {
+            // A retransmission of a handshake message after the end.
+            return Ok(());
+        }
+        match message {
+            Message13::NewSessionTicket(_) if self.role == Role::Client => {
+                self.send_ack();
+                Ok(())
+            }
+            other => Err(DtlsError::UnexpectedMessage {
+                expected: "a post-handshake message ferrossl handles",
+                got: format!("{:?}", other.msg_type()),
+            }),
+        }
+    }
+
+    /// The peer repeated messages we processed: our answer was lost. Resend what it did not
+    /// acknowledge, or acknowledge again when nothing is left to send.
+    fn answer_retransmission(&mut self) -> std::result::Result<(), DtlsError> {
+        let unacked = self.retransmitter.flight().is_some_and(|f| !f.all_acked());
+        if unacked {
+            self.resend_flight()
+        } else {
+            self.send_ack();
+            Ok(())
+        }
+    }
+
+    fn handle_ack(&mut self, record: &Received) {
+        let Ok(acked) = read_ack(&record.content) else {
+            self.stats.records_discarded += 1;
+            return;
+        };
+        let Some(flight) = self.retransmitter.flight_mut() else {
+            return;
+        };
+        flight.acknowledge(&acked);
+        if flight.all_acked() {
+            // §7.1: a fully acknowledged flight is not retransmitted.
+            if self.handshake.is_established() {
+                self.retransmitter.clear();
+            } else {
+                self.retransmitter.stop_timer();
+            }
+        }
+    }
+
+    fn handle_alert(&mut self, record: &Received) -> std::result::Result<(), DtlsError> {
+        let Ok(alert) = Alert::read(&record.content) else {
+            self.stats.records_discarded += 1;
+            return Ok(());
+        };
+        if alert.description == AlertDescription::CloseNotify {
+            self.close_received = true;
+            return Ok(());
+        }
+        match alert.level {
+            AlertLevel::Fatal => Err(DtlsError::AlertReceived(alert.description)),
+            AlertLevel::Warning => Ok(()),
+        }
+    }
+
+    fn handle_application_data(&mut self, record: Received) {
+        if record.epoch < APPLICATION_EPOCH {
+            self.stats.records_discarded += 1;
+        } else if self.handshake.is_established() {
+            self.received.push_back(record.content);
+        } else if self.early_data.len() < MAX_EARLY_DATA {
+            // It overtook the client's Finished.
+            self.early_data.push(record.content);
+        } else {
+            self.stats.records_discarded += 1;
+        }
+    }
+
+    /// Runs one handshake step with the engine's parts lent out as a [`Context13`].
+    fn advance(
+        &mut self,
+        now: Instant,
+        step: impl FnOnce(
+            Handshake13,
+            &mut Context13<'_>,
+        ) -> std::result::Result<Handshake13, DtlsError>,
+    ) -> std::result::Result<(), DtlsError> {
+        let handshake = std::mem::replace(&mut self.handshake, Handshake13::Failed);
+        let mut cx = Context13 {
+            role: self.role,
+            config: &self.config,
+            params: &self.params,
+            transcript: &mut self.transcript,
+            flight: &mut self.flight,
+            records: &mut self.records,
+            session: &mut self.session,
+            secrets: &mut self.secrets,
+            cookies: self.cookies.as_ref(),
+            now,
+        };
+        self.handshake = step(handshake, &mut cx)?;
+        Ok(())
+    }
+
+    /// Sends the flight the handshake just completed: it answers (so acknowledges) the
+    /// peer's, and is kept for retransmission unless it was a stateless answer.
+    fn flush_flight(&mut self, now: Instant) -> std::result::Result<(), DtlsError> {
+        let Some((messages, keep)) = self.flight.take() else {
+            return Ok(());
+        };
+        self.to_ack.clear();
+        self.ack_deadline = None;
+        let mut sent = SentFlight::new(messages, self.params.mtu, &self.records);
+        let datagrams = sent.pack(self.params.mtu, &mut self.records)?;
+        if !keep {
+            // A stateless HelloRetryRequest: never more bytes than came in (§5.1).
+            let size: usize = datagrams.iter().map(Vec::len).sum();
+            if size > self.datagram_len {
+                self.stats.records_discarded += 1;
+                return Ok(());
+            }
+        }
+        for datagram in datagrams {
+            self.queue(datagram);
+        }
+        if keep {
+            self.retransmitter
+                .start(sent, true, &self.params.retransmit, now);
+        } else {
+            self.retransmitter.clear();
+        }
+        Ok(())
+    }
+
+    /// Sends again what the peer did not acknowledge of the kept flight.
+    fn resend_flight(&mut self) -> std::result::Result<(), DtlsError> {
+        let mtu = self.params.mtu;
+        let Some(flight) = self.retransmitter.flight_mut() else {
+            return Ok(());
+        };
+        let datagrams = flight.pack(mtu, &mut self.records)?;
+        self.stats.retransmissions += 1;
+        for datagram in datagrams {
+            self.queue(datagram);
+        }
+        Ok(())
+    }
+
+    /// Acknowledges the peer's handshake records received since our last flight or ACK (the
+    /// sender marks what each ACK names, so one ACK need not repeat another).
+    fn send_ack(&mut self) {
+        self.ack_deadline = None;
+        if self.to_ack.is_empty() {
+            return;
+        }
+        let mut body = Vec::new();
+        encode_ack(&std::mem::take(&mut self.to_ack), &mut body);
+        let mut datagram = Vec::new();
+        let epoch = self.records.write_epoch();
+        if self
+            .records
+            .seal(
+                epoch,
+                ContentType::from(ACK_CONTENT_TYPE),
+                &body,
+                &mut datagram,
+            )
+            .is_ok()
+        {
+            self.queue(datagram);
+        }
+    }
+
+    /// When [`Engine13::handle_timeout`] must be called.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        match (self.retransmitter.deadline(), self.ack_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Lets time pass: a delayed ACK goes out; a flight whose answer is overdue goes out
+    /// again (what was not acknowledged of it), with the timeout doubled.
+    pub fn handle_timeout(&mut self, now: Instant) -> std::result::Result<(), DtlsError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if self.ack_deadline.is_some_and(|d| now >= d) {
+            self.send_ack();
+        }
+        if self.retransmitter.deadline().is_none_or(|d| now < d) {
+            return Ok(());
+        }
+        let result = self
+            .retransmitter
+            .back_off(&self.params.retransmit, now)
+            .and_then(|()| self.resend_flight());
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// The next datagram to send.
+    pub fn poll_datagram(&mut self) -> Option<Vec<u8>> {
+        self.outgoing.pop_front()
+    }
+
+    /// The next application datagram received.
+    pub fn recv(&mut self) -> Option<Vec<u8>> {
+        self.received.pop_front()
+    }
+
+    /// Sends `data` as one application-data record in one datagram.
+    pub fn send(&mut self, data: &[u8]) -> Result<()> {
+        if let Some(e) = &self.error {
+            return Err(e.clone().into());
+        }
+        if !self.handshake.is_established() {
+            return Err(Error::WrongState("the DTLS handshake has not finished"));
+        }
+        if self.close_sent {
+            return Err(Error::ProtocolIsShutdown);
+        }
+        if data.len() > MAX_PLAINTEXT {
+            return Err(Error::InvalidArgument(format!(
+                "{} bytes do not fit one DTLS record (at most {MAX_PLAINTEXT})",
+                data.len()
+            )));
+        }
+        let mut datagram = Vec::new();
+        let epoch = self.records.write_epoch();
+        self.records
+            .seal(epoch, ContentType::ApplicationData, data, &mut datagram)
+            .map_err(|e| Error::from(self.fail(e)))?;
+        self.queue(datagram);
+        Ok(())
+    }
+
+    /// Queues a close_notify alert (once).
+    pub fn close(&mut self) -> Result<()> {
+        if self.close_sent || self.error.is_some() {
+            return Ok(());
+        }
+        self.close_sent = true;
+        self.send_alert(AlertLevel::Warning, AlertDescription::CloseNotify)
+            .map_err(|e| Error::from(self.fail(e)))
+    }
+
+    fn send_alert(
+        &mut self,
+        level: AlertLevel,
+        description: AlertDescription,
+    ) -> std::result::Result<(), DtlsError> {
+        let mut datagram = Vec::new();
+        let epoch = self.records.write_epoch();
+        let body = Alert { level, description }.encode();
+        self.records
+            .seal(epoch, ContentType::Alert, &body, &mut datagram)?;
+        self.queue(datagram);
+        Ok(())
+    }
+
+    /// Ends the association: sends the alert the error calls for and keeps the error.
+    fn fail(&mut self, e: DtlsError) -> DtlsError {
+        if let Some(alert) = e.alert() {
+            let _ = self.send_alert(AlertLevel::Fatal, alert);
+        }
+        self.error = Some(e.clone());
+        self.handshake = Handshake13::Failed;
+        self.retransmitter.clear();
+        self.ack_deadline = None;
+        e
+    }
+
+    fn queue(&mut self, datagram: Vec<u8>) {
+        self.stats.datagrams_sent += 1;
+        self.outgoing.push_back(datagram);
+    }
+
+    /// What the handshake negotiated.
+    pub fn session(&self) -> &SessionInfo {
+        &self.session
+    }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the handshake finished.
+    pub fn handshake_done(&self) -> bool {
+        self.handshake.is_established()
+    }
+
+    /// The failure that ended the association, if any.
+    pub fn error(&self) -> Option<&DtlsError> {
+        self.error.as_ref()
+    }
+
+    /// Whether we sent close_notify.
+    pub fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    /// Whether the peer sent close_notify.
+    pub fn peer_closed(&self) -> bool {
+        self.close_received
+    }
+
+    /// TLS 1.3's exporter (RFC 8446 §7.5); no context and an empty one are the same.
+    pub fn export_keying_material(
+        &self,
+        label: &[u8],
+        len: usize,
+        context: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
+        let secrets = self.secrets.as_ref().ok_or(Error::WrongState(
+            "keying material exists once the handshake finished",
+        ))?;
+        Secret::new(secrets.hash, &secrets.exporter)
+            .export(label, context.unwrap_or_default(), len)
+            .ok_or_else(|| Error::InvalidArgument("exporter label or length too long".into()))
+    }
+
+    /// Changes the datagram size limit for flights sent from now on.
+    pub fn set_mtu(&mut self, mtu: usize) {
+        self.params.mtu = mtu;
+    }
+
+    /// The datagram size limit.
+    pub fn mtu(&self) -> usize {
+        self.params.mtu
+    }
+
+    /// The most application data one datagram can carry.
+    pub fn cleartext_mtu(&self) -> usize {
+        let overhead = self
+            .records
+            .overhead(self.records.write_epoch().max(APPLICATION_EPOCH));
+        self.params.mtu.saturating_sub(overhead).min(MAX_PLAINTEXT)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> DtlsStats {
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constants::{DTLS1_3_VERSION, FILETYPE_PEM, VERIFY_PEER};
+    use crate::dtls::DtlsEngine;
+    use crate::{Context, Method};
+    use ferrossl_testkit::pki::TestPki;
+
+    fn context13(pki: &TestPki, server: bool) -> Context {
+        let ctx = Context::new(Method::Dtls);
+        ctx.set_max_proto_version(DTLS1_3_VERSION).unwrap();
+        if server {
+            ctx.use_certificate_chain_file(&pki.server_ecdsa.chain_path)
+                .unwrap();
+            ctx.use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM)
+                .unwrap();
+        }
+        ctx
+    }
+
+    fn engines(pki: &TestPki, client: DtlsParams, server: DtlsParams) -> (DtlsEngine, DtlsEngine) {
+        let now = Instant::now();
+        let c = DtlsEngine::new(context13(pki, false).config(), Role::Client, client, now).unwrap();
+        let s = DtlsEngine::new(context13(pki, true).config(), Role::Server, server, now).unwrap();
+        (c, s)
+    }
+
+    /// Moves datagrams both ways until neither side has any; returns how many moved.
+    fn exchange(c: &mut DtlsEngine, s: &mut DtlsEngine, now: Instant) -> usize {
+        let mut moved = 0;
+        for _ in 0..20 {
+            let mut any = false;
+            while let Some(d) = c.poll_datagram() {
+                s.handle_datagram(&d, now).unwrap();
+                any = true;
+                moved += 1;
+            }
+            while let Some(d) = s.poll_datagram() {
+                c.handle_datagram(&d, now).unwrap();
+                any = true;
+                moved += 1;
+            }
+            if !any {
+                break;
+            }
+        }
+        moved
+    }
+
+    #[test]
+    fn full_handshake_with_a_retry_for_the_hybrid_group_then_data_both_ways() {
+        let pki = TestPki::generate();
+        let (mut c, mut s) = engines(&pki, DtlsParams::default(), DtlsParams::default());
+        exchange(&mut c, &mut s, Instant::now());
+        assert!(c.is_established() && s.is_established());
+        assert_eq!(c.protocol_version(), Some(DTLS1_3_VERSION));
+        assert_eq!(s.protocol_version(), Some(DTLS1_3_VERSION));
+        assert_eq!(c.group(), Some(rustls::NamedGroup::X25519MLKEM768));
+        assert_eq!(c.cipher().map(|c| c.tls13), Some(true));
+        c.send(b"ping").unwrap();
+        s.send(b"pong").unwrap();
+        exchange(&mut c, &mut s, Instant::now());
+        assert_eq!(s.recv().as_deref(), Some(&b"ping"[..]));
+        assert_eq!(c.recv().as_deref(), Some(&b"pong"[..]));
+        let label = b"EXTRACTOR-dtls_srtp";
+        assert_eq!(
+            c.export_keying_material(label, 60, None).unwrap(),
+            s.export_keying_material(label, 60, None).unwrap()
+        );
+        assert_eq!(c.peer_finished(), s.finished());
+        // The server's ACK of the client's Finished stopped the client's timer.
+        assert_eq!(c.next_timeout(), None);
+        assert_eq!(s.next_timeout(), None);
+    }
+
+    #[test]
+    fn client_authentication_and_the_classic_group_without_retry() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let client_ctx = context13(&pki, false);
+        client_ctx
+            .use_certificate_chain_file(&pki.client_rsa.chain_path)
+            .unwrap();
+        client_ctx
+            .use_privatekey_file(&pki.client_rsa.key_path, FILETYPE_PEM)
+            .unwrap();
+        client_ctx.set_groups(&["X25519"]).unwrap();
+        let server_ctx = context13(&pki, true);
+        server_ctx.set_verify(VERIFY_PEER, None);
+        server_ctx
+            .load_verify_locations(Some(&pki.ca.cert_path), None)
+            .unwrap();
+        let mut c = DtlsEngine::new(
+            client_ctx.config(),
+            Role::Client,
+            DtlsParams::default(),
+            now,
+        )
+        .unwrap();
+        let mut s = DtlsEngine::new(
+            server_ctx.config(),
+            Role::Server,
+            DtlsParams::default(),
+            now,
+        )
+        .unwrap();
+        // ClientHello, the server's flight, the client's flight, the ACK: no retry.
+        assert_eq!(exchange(&mut c, &mut s, now), 4);
+        assert!(c.is_established() && s.is_established());
+        assert!(s.verify_outcome().unwrap().accepted);
+        assert_eq!(s.peer_certificates()[0].to_der(), pki.client_rsa.cert_der);
+        assert_eq!(c.group(), Some(rustls::NamedGroup::X25519));
+    }
+}
