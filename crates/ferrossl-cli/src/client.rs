@@ -38,6 +38,7 @@ pub const SPEC: Spec = Spec {
         "tls1_3",
         "dtls",
         "dtls1_2",
+        "dtls1_3",
         "quiet",
     ],
 };
@@ -46,7 +47,7 @@ pub const USAGE: &str = "usage: ferrossl s_client -connect HOST:PORT [-servernam
        [-CApath DIR] [-verify_hostname NAME | -verify_ip IP] [-cert F -key F]
        [-verify_return_error] [-alpn a,b] [-tls1_2 | -tls1_3] [-quiet]
        [-keylogfile F] [-keymatexport LABEL [-keymatexportlen N]] [-handshake_timeout SECS]
-       [-dtls | -dtls1_2 [-use_srtp PROFILES] [-cid N]]
+       [-dtls | -dtls1_2 | -dtls1_3 [-use_srtp PROFILES] [-cid N]]
   Prints the session on stderr, then pipes stdin to the server and the server's data to
   stdout. -verify_return_error aborts when the server's certificate does not verify; the
   certificate must match -verify_hostname or -verify_ip when given (else the result is

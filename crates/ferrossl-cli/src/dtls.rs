@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ferrossl::constants::DTLS1_3_VERSION;
 use ferrossl::gio::{
     AuthenticationMode, DtlsConnection, DtlsServer, GioError, TlsCertificateFlags,
+    TlsProtocolVersion,
 };
 use ferrossl::transport::{DatagramBased, Timeout, UdpDatagrams};
 use ferrossl::X509Store;
@@ -36,6 +38,15 @@ fn database(args: &Args) -> Result<Option<X509Store>, String> {
         .load_file(ca.as_ref())
         .map_err(|e| format!("cannot load {ca}: {e}"))?;
     Ok(Some(store))
+}
+
+/// The DTLS version bounds: -dtls1_3 pins DTLS 1.3 (opt-in for now), the rest DTLS 1.2.
+fn versions(args: &Args) -> (i32, i32) {
+    if args.has("dtls1_3") {
+        (DTLS1_3_VERSION, DTLS1_3_VERSION)
+    } else {
+        (0, 0)
+    }
 }
 
 fn alpn(args: &Args) -> Option<Vec<&str>> {
@@ -79,6 +90,8 @@ pub fn server(args: &Args, address: &str) -> Result<(), String> {
     server
         .set_connection_id_length(args.number::<u8>("cid")?)
         .map_err(text)?;
+    let (min, max) = versions(args);
+    server.set_protocol_versions(min, max).map_err(text)?;
     let naccept = args.number::<u64>("naccept")?;
     println!("ACCEPT");
     let _ = std::io::stdout().flush();
@@ -142,8 +155,13 @@ fn report_keying_material<B: DatagramBased>(
 
 fn describe<B: DatagramBased>(conn: &DtlsConnection<B>) -> String {
     let flags = conn.get_peer_certificate_errors();
+    let protocol = match conn.get_protocol_version() {
+        TlsProtocolVersion::Dtls13 => "DTLSv1.3",
+        _ => "DTLSv1.2",
+    };
     format!(
-        "Protocol: DTLSv1.2\nCipher: {}\nALPN protocol: {}\nSRTP profile: {}\nConnection ID: {}\nPeer subject: {}\nVerify return code: {}",
+        "Protocol: {}\nCipher: {}\nALPN protocol: {}\nSRTP profile: {}\nConnection ID: {}\nPeer subject: {}\nVerify return code: {}",
+        protocol,
         conn.get_ciphersuite_name().unwrap_or("none"),
         conn.get_negotiated_protocol().as_deref().unwrap_or("none"),
         conn.get_selected_srtp_profile().unwrap_or("none"),
@@ -216,6 +234,8 @@ pub fn client(args: &Args, target: &str) -> Result<(), String> {
     conn.set_advertised_protocols(alpn(args).as_deref())
         .map_err(text)?;
     conn.set_connection_id_length(args.number::<u8>("cid")?);
+    let (min, max) = versions(args);
+    conn.set_protocol_versions(min, max);
     conn.set_srtp_profiles(args.value("use_srtp"))
         .map_err(text)?;
     conn.handshake_within(Timeout::after(HANDSHAKE_TIMEOUT), None)

@@ -147,10 +147,10 @@ pub fn print_keying_material(label: &str, material: &[u8]) {
     let _ = std::io::stdout().flush();
 }
 
-/// -dtls / -dtls1_2 (the same: DTLS 1.2 is the version there is); a TLS-only flag with them,
-/// or -use_srtp or -cid without them, is an error.
+/// -dtls, -dtls1_2 or -dtls1_3; a TLS-only flag with them, or -use_srtp or -cid without
+/// them, is an error.
 pub fn wants_dtls(args: &crate::args::Args) -> Result<bool, String> {
-    let dtls = args.has("dtls") || args.has("dtls1_2");
+    let dtls = args.has("dtls") || args.has("dtls1_2") || args.has("dtls1_3");
     if dtls {
         for tls_only in ["tls1_2", "tls1_3", "www"] {
             if args.has(tls_only) {

@@ -44,6 +44,7 @@ pub const SPEC: Spec = Spec {
         "tls1_3",
         "dtls",
         "dtls1_2",
+        "dtls1_3",
         "www",
         "quiet",
         "serverpref",
@@ -56,7 +57,7 @@ pub const USAGE: &str =
        [-keylogfile F] [-keymatexport LABEL [-keymatexportlen N]]
        [-cipher LIST] [-ciphersuites LIST] [-serverpref]
        [-handshake_timeout SECS] [-idle_timeout SECS] [-max_conns N]
-       [-dtls | -dtls1_2 [-use_srtp PROFILES] [-cid N]]
+       [-dtls | -dtls1_2 | -dtls1_3 [-use_srtp PROFILES] [-cid N]]
   HOST defaults to 127.0.0.1. -cipher (TLS 1.2) and -ciphersuites (TLS 1.3) take OpenSSL's
   cipher strings; with -serverpref the server's order decides, not the client's.
   Clients are served at once, each on its own thread: a handshake must finish within

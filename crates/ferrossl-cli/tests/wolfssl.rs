@@ -172,3 +172,77 @@ fn assert_connection_ids(cid: bool, wolfssl: &str, ours: &str) {
         assert_eq!(line, "Connection ID: none");
     }
 }
+
+/// DTLS 1.3 (RFC 9147) both ways: wolfSSL's client gets a HelloRetryRequest with a cookie
+/// from our stateless listener and the post-quantum hybrid it offered; our client, which
+/// sends a classic share first, is accepted by wolfSSL's server as it is.
+#[test]
+fn dtls13_both_ways_with_wolfssl() {
+    let Some(dir) = wolfssl() else { return };
+    let pki = TestPki::generate();
+    let id = &pki.server_ecdsa;
+    let ca = path(&pki.ca_path());
+
+    let port = peer::free_udp_port();
+    let accept = format!("127.0.0.1:{port}");
+    let (cert, key) = (path(&id.chain_path), path(&id.key_path));
+    let args = [
+        "s_server", "-accept", &accept, "-dtls1_3", "-cert", &cert, "-key", &key, "-naccept", "1",
+    ];
+    let mut server = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
+    server.wait_for_output("ACCEPT", TIMEOUT).unwrap();
+    let mut client_args = strings(&["-u", "-v", "4", "-x", "-h", "127.0.0.1", "-p"]);
+    client_args.extend([port.to_string(), "-A".into(), ca.clone()]);
+    let mut client = wolfssl_program(dir, "client", &client_args);
+    client.wait_with_timeout(TIMEOUT).unwrap();
+    let out = client.stdout();
+    assert!(out.contains("SSL version is DTLSv1.3"), "{out}");
+    assert!(out.contains("SSL curve name is X25519MLKEM768"), "{out}");
+    server.wait_for_output("hello wolfssl!", TIMEOUT).unwrap();
+    assert!(
+        server.stderr().contains("Protocol: DTLSv1.3"),
+        "{}",
+        server.stderr()
+    );
+    server.kill();
+
+    let port = peer::free_udp_port();
+    let mut server_args = strings(&["-u", "-v", "4", "-d", "-p"]);
+    server_args.extend([
+        port.to_string(),
+        "-c".into(),
+        cert.clone(),
+        "-k".into(),
+        key.clone(),
+    ]);
+    let mut server = wolfssl_program(dir, "server", &server_args);
+    server.wait_for_udp_port(port, TIMEOUT).unwrap();
+    let connect = format!("127.0.0.1:{port}");
+    let args = [
+        "s_client",
+        "-connect",
+        &connect,
+        "-dtls1_3",
+        "-CAfile",
+        &ca,
+        "-verify_return_error",
+    ];
+    let mut client = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
+    client
+        .wait_for_output("Verify return code: 0 (ok)", TIMEOUT)
+        .unwrap();
+    assert!(
+        client.stderr().contains("Protocol: DTLSv1.3"),
+        "{}",
+        client.stderr()
+    );
+    client.write_stdin(b"hello over 1.3\n").unwrap();
+    client
+        .wait_for_output("I hear you fa shizzle!", TIMEOUT)
+        .unwrap();
+    server.wait_with_timeout(TIMEOUT).unwrap();
+    let said = server.stdout();
+    assert!(said.contains("SSL version is DTLSv1.3"), "{said}");
+    assert!(said.contains("Client message: hello over 1.3"), "{said}");
+    client.kill();
+}

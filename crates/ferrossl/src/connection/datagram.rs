@@ -26,6 +26,8 @@ pub(super) struct Datagrams {
     incoming: VecDeque<Vec<u8>>,
     outgoing: VecDeque<Vec<u8>>,
     socket: Option<UdpSocket>,
+    /// The peer's address when the datagrams travel without a socket of ours.
+    peer_addr: Option<std::net::SocketAddr>,
     eof: bool,
     mtu: usize,
     nonblocking: bool,
@@ -43,6 +45,7 @@ impl Datagrams {
             incoming: VecDeque::new(),
             outgoing: VecDeque::new(),
             socket,
+            peer_addr: None,
             eof: false,
             mtu: dtls::DEFAULT_MTU,
             nonblocking: false,
@@ -228,9 +231,15 @@ impl Connection {
 
     fn dtls_params(&self, role: Role) -> Result<DtlsParams> {
         let dgram = self.dgram.as_ref().expect("a DTLS connection");
-        let peer_addr = dgram.socket.as_ref().and_then(|s| s.peer_addr().ok());
+        let peer_addr = dgram
+            .socket
+            .as_ref()
+            .and_then(|s| s.peer_addr().ok())
+            .or(dgram.peer_addr);
         let cookies = (role == Role::Server && self.config.options & OP_COOKIE_EXCHANGE != 0)
             .then(|| self.context.cookie_provider(self.ex_data.clone()));
+        let cookie_secret =
+            (role == Role::Server).then(|| self.context.cookie_provider(self.ex_data.clone()));
         let servername = self
             .context
             .hello_callbacks()
@@ -251,6 +260,7 @@ impl Connection {
             verify_host: self.verify_host.clone(),
             verify: self.verify.clone(),
             cookies,
+            cookie_secret,
             peer_addr,
             ex_data: self.ex_data.clone(),
             session: (role == Role::Client).then(|| {
@@ -463,7 +473,13 @@ impl Connection {
         datagram: &[u8],
     ) -> ListenOutcome {
         let provider = context.cookie_provider(Arc::default());
-        dtls::cookie::listen(provider.as_ref(), Some(peer), datagram, Instant::now())
+        let now = Instant::now();
+        if let Some(outcome) =
+            dtls::listen13(&context.config(), provider.clone(), peer, datagram, now)
+        {
+            return outcome;
+        }
+        dtls::cookie::listen(provider.as_ref(), Some(peer), datagram, now)
     }
 
     /// Server: after [`Error::PeerRestarted`], the new ClientHello datagram that ended the
@@ -471,6 +487,14 @@ impl Connection {
     /// `bio_write` (over a memory BIO) to serve the restarted client.
     pub fn dtls_take_restart_hello(&mut self) -> Option<Vec<u8>> {
         self.dgram.as_mut()?.engine.as_mut()?.take_restart_hello()
+    }
+
+    /// Tells a DTLS connection over a memory BIO its peer's address, which a server binds
+    /// its cookies to (as a stateless listener did before the connection existed).
+    pub fn set_dtls_peer_address(&mut self, peer: Option<std::net::SocketAddr>) {
+        if let Some(dgram) = self.dgram.as_mut() {
+            dgram.peer_addr = peer;
+        }
     }
 
     /// Sets the path MTU (`set_ciphertext_mtu`): the largest datagram DTLS may send.

@@ -3,8 +3,11 @@
 //! configuration allows (DTLS 1.3 when the maximum says so); a server starts as DTLS 1.2 and
 //! becomes DTLS 1.3 when the first ClientHello offers it and the configuration allows it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+
+use rustls::{ContentType, HandshakeType};
 
 use crate::ciphers::CipherInfo;
 use crate::config::{Config, Role};
@@ -13,13 +16,18 @@ use crate::error::{Error, Result};
 use crate::verify::VerifyOutcome;
 use crate::x509::{X509Name, X509};
 
-use super::codec::extensions13::{read_versions_offer, DTLS13, SUPPORTED_VERSIONS};
-use super::cookie::initial_hello;
+use super::codec::extensions13::{
+    read_cookie, read_versions_offer, COOKIE, DTLS13, SUPPORTED_VERSIONS,
+};
+use super::codec::message::ClientHello;
+use super::codec::record::{records, HandshakeHeader};
+use super::codec::Reader;
+use super::cookie::{initial_hello, CookieProvider, ListenOutcome};
 use super::engine::{check_mtu, Engine12};
 use super::engine13::Engine13;
 use super::error::DtlsError;
 use super::handshake::SessionInfo;
-use super::handshake13::{groups13, suites13};
+use super::handshake13::{cookie13, groups13, suites13};
 use super::srtp::SrtpProfile;
 use super::{DtlsParams, DtlsStats};
 
@@ -110,14 +118,7 @@ impl DtlsEngine {
         if self.params.is_none() || !e.awaits_client_hello() {
             return Ok(());
         }
-        let offers_13 = initial_hello(datagram).is_some_and(|i| {
-            i.hello
-                .extensions
-                .raw(SUPPORTED_VERSIONS)
-                .and_then(|v| read_versions_offer(v).ok())
-                .is_some_and(|v| v.contains(&DTLS13))
-        });
-        if offers_13 {
+        if initial_hello(datagram).is_some_and(|i| offers_13(&i.hello)) {
             let params = self.params.take().expect("checked above");
             self.inner = Inner::V13(Box::new(new13(
                 self.config.clone(),
@@ -339,6 +340,82 @@ impl DtlsEngine {
     pub fn stats(&self) -> DtlsStats {
         either!(self, e => e.stats())
     }
+}
+
+/// A stateless listener's answer to a DTLS 1.3 ClientHello (`DTLSv1_listen`, and a
+/// many-client server before it keeps anything): a valid cookie admits the client; without
+/// one a HelloRetryRequest with a cookie goes back, no larger than the ClientHello. None when
+/// the datagram is not a whole ClientHello offering DTLS 1.3 that the configuration takes.
+pub fn listen13(
+    config: &Arc<Config>,
+    provider: Arc<dyn CookieProvider>,
+    peer: SocketAddr,
+    datagram: &[u8],
+    now: Instant,
+) -> Option<ListenOutcome> {
+    if !config.dtls_versions().1 {
+        return None;
+    }
+    if second_hello_fragment(datagram) {
+        // A second ClientHello too big for one datagram (a post-quantum key share): its
+        // cookie can be checked only once it is whole, so the association reassembles it,
+        // checks the cookie and ends at once when it is not ours. The half-open limit of
+        // the listener bounds what this costs.
+        return Some(ListenOutcome::Verified);
+    }
+    let hello = initial_hello(datagram)?.hello;
+    if !offers_13(&hello) {
+        return None;
+    }
+    if let Some(cookie) = hello
+        .extensions
+        .raw(COOKIE)
+        .and_then(|c| read_cookie(c).ok())
+    {
+        let valid = cookie13::open(provider.as_ref(), Some(peer), &hello.random, &cookie, now);
+        return Some(match valid {
+            Some(_) => ListenOutcome::Verified,
+            None => ListenOutcome::Drop,
+        });
+    }
+    let params = DtlsParams {
+        cookies: Some(provider),
+        peer_addr: Some(peer),
+        ..DtlsParams::default()
+    };
+    let mut engine = new13(config.clone(), Role::Server, params, now).ok()?;
+    if engine.handle_datagram(datagram, now).is_err() {
+        return Some(ListenOutcome::Drop);
+    }
+    Some(match engine.poll_datagram() {
+        Some(retry) => ListenOutcome::HelloVerifyRequest(retry),
+        None => ListenOutcome::Drop,
+    })
+}
+
+/// Whether `datagram` starts with the first fragment of a ClientHello that answers a retry
+/// (message_seq above 0) and does not hold it whole.
+fn second_hello_fragment(datagram: &[u8]) -> bool {
+    let Some((record, body)) = records(datagram).next() else {
+        return false;
+    };
+    let mut r = Reader::new(body);
+    record.content_type == ContentType::Handshake
+        && record.epoch == 0
+        && HandshakeHeader::read(&mut r).is_ok_and(|h| {
+            h.msg_type == HandshakeType::ClientHello
+                && h.message_seq > 0
+                && h.fragment_offset == 0
+                && h.fragment_length < h.length
+        })
+}
+
+fn offers_13(hello: &ClientHello) -> bool {
+    hello
+        .extensions
+        .raw(SUPPORTED_VERSIONS)
+        .and_then(|v| read_versions_offer(v).ok())
+        .is_some_and(|v| v.contains(&DTLS13))
 }
 
 /// What a DTLS 1.3 association needs of its configuration.

@@ -69,7 +69,7 @@ pub struct Engine13 {
 impl Engine13 {
     /// Starts an association; a client queues its ClientHello at once.
     pub fn new(config: Arc<Config>, role: Role, params: DtlsParams, now: Instant) -> Result<Self> {
-        let cookies = match &params.cookies {
+        let cookies = match params.cookies.as_ref().or(params.cookie_secret.as_ref()) {
             Some(provider) => provider.clone(),
             None => Arc::new(HmacCookies::new(RETRY_COOKIE_ROTATION)),
         };
@@ -255,8 +255,8 @@ impl Engine13 {
                 Ok(())
             }
             other => Err(DtlsError::UnexpectedMessage {
-                expected: "a post-handshake message ferrossl handles",
-                got: format!("{:?}", other.msg_type()),
+                expected: self.handshake.expects(),
+                got: format!("{:?} (not supported yet)", other.msg_type()),
             }),
         }
     }

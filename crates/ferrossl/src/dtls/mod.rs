@@ -61,7 +61,7 @@ use crate::ex_data::ExData;
 use crate::session::Session;
 use crate::tls::AlpnDecision;
 
-pub use association::{dtls_version_name, DtlsEngine};
+pub use association::{dtls_version_name, listen13, DtlsEngine};
 pub use cookie::{
     CookieCallbacks, CookieGenerateCallback, CookieInput, CookieProvider, CookieVerifyCallback,
     HmacCookies, ListenOutcome,
@@ -124,6 +124,10 @@ pub struct DtlsParams {
     pub verify: Option<VerifySettings>,
     /// Server: require a cookie exchange with this provider before keeping any state.
     pub cookies: Option<Arc<dyn CookieProvider>>,
+    /// Server: the cookie secret of its context, which a DTLS 1.3 server checks a
+    /// HelloRetryRequest cookie with (made by it or by the stateless listener before it) when
+    /// `cookies` does not require cookies.
+    pub cookie_secret: Option<Arc<dyn CookieProvider>>,
     /// The peer's address, which cookies are bound to.
     pub peer_addr: Option<SocketAddr>,
     /// The connection's application data, handed to the verify callback.
@@ -151,6 +155,7 @@ impl Default for DtlsParams {
             verify_host: None,
             verify: None,
             cookies: None,
+            cookie_secret: None,
             peer_addr: None,
             ex_data: Arc::new(ExData::default()),
             wall_clock: Arc::new(UnixTime::now),

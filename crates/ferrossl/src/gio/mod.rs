@@ -129,6 +129,7 @@ pub(crate) struct Settings {
     interaction: Option<Arc<dyn TlsInteraction>>,
     srtp_profiles: Option<String>,
     connection_id_length: Option<u8>,
+    versions: (i32, i32),
 }
 
 impl Settings {
@@ -154,6 +155,7 @@ impl Settings {
             interaction: None,
             srtp_profiles: None,
             connection_id_length: None,
+            versions: (0, 0),
         }
     }
 
@@ -179,6 +181,8 @@ impl Settings {
             context.set_tlsext_use_srtp(profiles)?;
         }
         context.set_dtls_connection_id_length(self.connection_id_length);
+        context.set_min_proto_version(self.versions.0)?;
+        context.set_max_proto_version(self.versions.1)?;
         if let Some(protocols) = &self.advertised {
             let refs: Vec<&[u8]> = protocols.iter().map(Vec::as_slice).collect();
             context.set_alpn_protos(&refs)?;
@@ -399,6 +403,13 @@ impl<B: DatagramBased> DtlsConnection<B> {
         self.settings_mut().connection_id_length = length;
     }
 
+    /// Bounds the DTLS versions (`DTLS1_2_VERSION`, `DTLS1_3_VERSION`; 0: no bound), as
+    /// [`Context::set_min_proto_version`] and [`Context::set_max_proto_version`] do. DTLS 1.3
+    /// needs a maximum of `DTLS1_3_VERSION`. A ferrossl addition to GIO's API.
+    pub fn set_protocol_versions(&mut self, min: i32, max: i32) {
+        self.settings_mut().versions = (min, max);
+    }
+
     /// The connection IDs negotiated: the one the peer's records carry to us and the one
     /// ours carry to it (empty where none); None before the handshake.
     pub fn connection_ids(&self) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -474,6 +485,7 @@ impl<B: DatagramBased> DtlsConnection<B> {
                 self.context = Some(self.settings.context()?);
             }
             let mut conn = Connection::new(self.context.as_ref().expect("built above"))?;
+            conn.set_dtls_peer_address(self.base.peer_address());
             conn.set_verify(self.settings.verify_mode, Some(self.verifier()))?;
             match self.settings.method {
                 Method::DtlsServer => conn.set_accept_state()?,
@@ -724,6 +736,7 @@ impl<B: DatagramBased> DtlsConnection<B> {
     pub fn get_protocol_version(&self) -> TlsProtocolVersion {
         match self.conn.as_ref().map(Connection::get_protocol_version) {
             Some(DTLS1_2_VERSION) if !self.closed => TlsProtocolVersion::Dtls12,
+            Some(DTLS1_3_VERSION) if !self.closed => TlsProtocolVersion::Dtls13,
             _ => TlsProtocolVersion::Unknown,
         }
     }

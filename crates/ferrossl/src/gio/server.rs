@@ -238,6 +238,14 @@ impl DtlsServer {
         })
     }
 
+    /// Bounds the DTLS versions (see [`DtlsConnection::set_protocol_versions`]).
+    pub fn set_protocol_versions(&self, min: i32, max: i32) -> GioResult<()> {
+        self.configure(|s| {
+            s.versions = (min, max);
+            Ok(())
+        })
+    }
+
     /// The bounds on associations.
     pub fn set_limits(&self, limits: ServerLimits) {
         self.shared.config().limits = limits;

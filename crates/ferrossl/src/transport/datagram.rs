@@ -111,6 +111,11 @@ pub trait DatagramBased: Send {
         timeout: Timeout,
         cancellable: Option<&Cancellable>,
     ) -> io::Result<usize>;
+
+    /// The peer's address, when the transport knows it: a server binds its cookies to it.
+    fn peer_address(&self) -> Option<SocketAddr> {
+        None
+    }
 }
 
 /// A UDP socket: connected, or sending to a fixed peer and accepting datagrams only from it.
@@ -374,6 +379,10 @@ impl PeerDatagrams {
 }
 
 impl DatagramBased for PeerDatagrams {
+    fn peer_address(&self) -> Option<SocketAddr> {
+        Some(self.peer)
+    }
+
     fn send_datagram(
         &self,
         datagram: &[u8],

@@ -39,7 +39,7 @@ const MIN_HELLO_LEN: usize = 256;
 /// The client's handshake, state by state.
 pub enum ClientState13 {
     /// ClientHello sent.
-    ExpectServerHello(ExpectServerHello),
+    ExpectServerHello(Box<ExpectServerHello>),
     /// Handshake keys in place.
     ExpectEncryptedExtensions(Box<Keyed>),
     /// The server's CertificateRequest may come before its Certificate.
@@ -102,7 +102,7 @@ impl ClientState13 {
         cx.session.client_random = Some(state.hello.random);
         cx.send(&Message13::ClientHello(state.hello.clone()));
         cx.finish_flight(true);
-        Ok(ClientState13::ExpectServerHello(state))
+        Ok(ClientState13::ExpectServerHello(Box::new(state)))
     }
 
     /// Takes the next handshake message and its body as received (for the transcript).
@@ -115,7 +115,7 @@ impl ClientState13 {
         use ClientState13 as S;
         use Message13 as M;
         Ok(match (self, message) {
-            (S::ExpectServerHello(s), M::ServerHello(m)) => s.handle(m, raw, cx)?,
+            (S::ExpectServerHello(s), M::ServerHello(m)) => (*s).handle(m, raw, cx)?,
             (S::ExpectEncryptedExtensions(s), M::EncryptedExtensions(m)) => {
                 S::ExpectCertificateOrRequest(s.handle_encrypted_extensions(&m, raw, cx)?)
             }
@@ -151,7 +151,7 @@ impl ClientState13 {
             ClientState13::ExpectCertificate(_) => "Certificate",
             ClientState13::ExpectCertificateVerify(..) => "CertificateVerify",
             ClientState13::ExpectFinished(_) => "Finished",
-            ClientState13::Established => "a post-handshake message",
+            ClientState13::Established => "NewSessionTicket",
         }
     }
 }
@@ -343,7 +343,7 @@ impl ExpectServerHello {
         self.retry_suite = Some(suite);
         cx.send(&Message13::ClientHello(self.hello.clone()));
         cx.finish_flight(true);
-        Ok(ClientState13::ExpectServerHello(self))
+        Ok(ClientState13::ExpectServerHello(Box::new(self)))
     }
 }
 
@@ -474,13 +474,7 @@ impl Keyed {
         cx.send(&Message13::Finished(finished));
         cx.finish_flight(true);
         cx.install(APPLICATION_EPOCH, self.suite, &application)?;
-        *cx.secrets = Some(Secrets13 {
-            hash,
-            suite: self.suite,
-            application,
-            exporter,
-            resumption: master.resumption_master(&cx.transcript.hash(hash)),
-        });
+        *cx.secrets = Some(Secrets13 { hash, exporter });
         Ok(())
     }
 }

@@ -236,19 +236,13 @@ impl FlightBuilder13 {
     }
 }
 
-/// The secrets an established association keeps: the application traffic secrets (for
-/// KeyUpdate), the exporter and resumption master secrets.
+/// The secrets an established association keeps (KeyUpdate and resumption, which would
+/// keep more, are not built yet).
 pub struct Secrets13 {
     /// The suite's hash.
     pub hash: PrfHash,
-    /// The suite's AEAD.
-    pub suite: &'static CipherInfo,
-    /// The current application traffic secrets.
-    pub application: TrafficSecrets,
     /// The exporter master secret (RFC 8446 §7.5).
     pub exporter: Vec<u8>,
-    /// The resumption master secret (RFC 8446 §7.1).
-    pub resumption: Vec<u8>,
 }
 
 /// What a state may touch.

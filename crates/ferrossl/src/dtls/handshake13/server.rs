@@ -24,7 +24,7 @@ use super::super::codec::record::DTLS12;
 use super::super::error::DtlsError;
 use super::super::handshake::{choose_alpn, random, verify_data_matches, verify_peer_chain};
 use super::super::key_schedule::PrfHash;
-use super::super::key_schedule13::{EarlySecret, MasterSecret, Secret, TrafficSecrets};
+use super::super::key_schedule13::{EarlySecret, Secret, TrafficSecrets};
 use super::cookie13::{self, RetryState};
 use super::{
     crypto, groups13, kx_group, schemes13, sign_certificate_verify, suites13, unexpected,
@@ -66,7 +66,7 @@ impl ServerState13 {
                 S::ExpectFinished(s)
             }
             (S::ExpectFinished(s), M::Finished(m)) => {
-                s.handle_finished(&m, raw, cx)?;
+                (*s).handle_finished(&m, raw, cx)?;
                 S::Established
             }
             (state, m) => return Err(unexpected(state.expects(), &m)),
@@ -80,7 +80,7 @@ impl ServerState13 {
             ServerState13::ExpectCertificate(_) => "Certificate",
             ServerState13::ExpectCertificateVerify(..) => "CertificateVerify",
             ServerState13::ExpectFinished(_) => "Finished",
-            ServerState13::Established => "a post-handshake message",
+            ServerState13::Established => "no handshake message",
         }
     }
 }
@@ -377,11 +377,8 @@ fn send_flight(
     let exporter = master.exporter_master(&server_finished);
     cx.install(APPLICATION_EPOCH, suite, &application)?;
     let flown = Box::new(Flown {
-        suite,
         hash,
         traffic,
-        master,
-        application,
         exporter,
     });
     Ok(if request {
@@ -428,11 +425,8 @@ fn encrypted_extensions(
 
 /// Our flight is out: what the client's flight is checked against.
 pub struct Flown {
-    suite: &'static CipherInfo,
     hash: PrfHash,
     traffic: TrafficSecrets,
-    master: MasterSecret,
-    application: TrafficSecrets,
     exporter: Vec<u8>,
 }
 
@@ -468,7 +462,7 @@ impl Flown {
     }
 
     fn handle_finished(
-        self: Box<Self>,
+        self,
         verify_data: &[u8],
         raw: &[u8],
         cx: &mut Context13<'_>,
@@ -482,10 +476,7 @@ impl Flown {
         cx.transcript.add(HandshakeType::Finished, raw);
         *cx.secrets = Some(Secrets13 {
             hash,
-            suite: self.suite,
-            application: self.application,
             exporter: self.exporter,
-            resumption: self.master.resumption_master(&cx.transcript.hash(hash)),
         });
         Ok(())
     }
