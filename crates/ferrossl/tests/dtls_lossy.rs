@@ -22,23 +22,34 @@ struct Outcome {
 }
 
 fn run(pki: &TestPki, conditions: LinkConditions, seed: u64) -> Outcome {
+    run_version(pki, conditions, seed, false)
+}
+
+/// One run over `conditions`, in DTLS 1.3 when `v13`.
+fn run_version(pki: &TestPki, conditions: LinkConditions, seed: u64, v13: bool) -> Outcome {
     let start = Instant::now();
+    let version = |config| if v13 { dtls13(config) } else { config };
     // Small datagrams make the RSA flights fragment; client authentication makes them longer.
     let params = DtlsParams {
         mtu: 400,
         ..Default::default()
     };
     let (c, s) = pair(
-        client_config_with_cert(pki, &pki.client_ecdsa),
-        server_config_verifying(
+        version(client_config_with_cert(pki, &pki.client_ecdsa)),
+        version(server_config_verifying(
             &pki.server_rsa,
             pki,
             VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT,
-        ),
+        )),
         params.clone(),
         params,
         start,
     );
+    let expected_version = if v13 {
+        DTLS1_3_VERSION
+    } else {
+        DTLS1_2_VERSION
+    };
     let mut sim = Simulation::new(c, s, conditions, seed, start);
     let limit = Duration::from_secs(600);
     // The server finishes first and talks at once; its data may overtake its Finished.
@@ -50,6 +61,7 @@ fn run(pki: &TestPki, conditions: LinkConditions, seed: u64) -> Outcome {
     }
     sim.handshake(limit)
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    assert_eq!(sim.client.engine.protocol_version(), Some(expected_version));
     let simulated = sim.now - start;
     for i in 1..=MESSAGES {
         sim.send_application(true, format!("c{i}").as_bytes(), i)
@@ -105,13 +117,17 @@ fn run(pki: &TestPki, conditions: LinkConditions, seed: u64) -> Outcome {
 }
 
 fn sweep(loss: f64, seeds: u64, max_retransmissions: u32) {
+    sweep_version(loss, seeds, max_retransmissions, false)
+}
+
+fn sweep_version(loss: f64, seeds: u64, max_retransmissions: u32, v13: bool) {
     let pki = TestPki::generate();
     let mut worst = 0;
     let mut total = 0;
     let mut slowest = Duration::ZERO;
     let (mut lost, mut sent) = (0, 0);
     for seed in 0..seeds {
-        let o = run(&pki, LinkConditions::lossy(loss), seed);
+        let o = run_version(&pki, LinkConditions::lossy(loss), seed, v13);
         assert!(
             o.retransmissions <= max_retransmissions,
             "seed {seed}: {} retransmissions at {loss} loss",
@@ -124,9 +140,10 @@ fn sweep(loss: f64, seeds: u64, max_retransmissions: u32) {
         sent += o.sent;
     }
     eprintln!(
-        "{loss} loss, {seeds} seeds: {lost} of {sent} datagrams lost; {total} retransmissions \
+        "{} {loss} loss, {seeds} seeds: {lost} of {sent} datagrams lost; {total} retransmissions \
          in all, at most {worst} in one handshake; slowest handshake {slowest:?} of simulated \
-         time"
+         time",
+        if v13 { "DTLS 1.3" } else { "DTLS 1.2" }
     );
 }
 
@@ -145,6 +162,80 @@ fn ten_percent_loss_with_duplication_and_reordering() {
 #[test]
 fn thirty_percent_loss_with_duplication_and_reordering() {
     sweep(0.30, 40, 30);
+}
+
+#[test]
+fn dtls13_perfect_link_needs_no_retransmission() {
+    let pki = TestPki::generate();
+    let o = run_version(&pki, LinkConditions::perfect(), 1, true);
+    assert_eq!(o.retransmissions, 0);
+}
+
+#[test]
+fn dtls13_ten_percent_loss_with_duplication_and_reordering() {
+    sweep_version(0.10, 40, 12, true);
+}
+
+#[test]
+fn dtls13_thirty_percent_loss_with_duplication_and_reordering() {
+    sweep_version(0.30, 40, 30, true);
+}
+
+/// RFC 9147 §7.1: the server acknowledges the records of the client's flight it received,
+/// and the client's retransmission then carries only the record that was lost.
+#[test]
+fn dtls13_an_ack_stops_retransmission_of_what_it_names() {
+    let pki = TestPki::generate();
+    let now = Instant::now();
+    let params = DtlsParams {
+        mtu: 300,
+        ..Default::default()
+    };
+    let (mut c, mut s) = pair(
+        dtls13(client_config_with_cert(&pki, &pki.client_rsa)),
+        dtls13(server_config_verifying(
+            &pki.server_ecdsa,
+            &pki,
+            VERIFY_PEER,
+        )),
+        params.clone(),
+        params,
+        now,
+    );
+    // ClientHello, HelloRetryRequest, ClientHello, the server's flight: the client's flight
+    // (Certificate, CertificateVerify, Finished) is queued.
+    for _ in 0..2 {
+        transfer(&mut c, &mut s, now).unwrap();
+        transfer(&mut s, &mut c, now).unwrap();
+    }
+    assert!(c.is_established() && !s.is_established());
+    let flight: Vec<Vec<u8>> = std::iter::from_fn(|| c.poll_datagram()).collect();
+    assert!(
+        flight.len() >= 3,
+        "a fragmented client flight: {}",
+        flight.len()
+    );
+    // The first datagram is lost; the server acknowledges the rest after a quarter of the
+    // retransmission timeout.
+    for d in &flight[1..] {
+        s.handle_datagram(d, now).unwrap();
+    }
+    assert!(!s.is_established());
+    let ack_time = s.next_timeout().expect("an ACK timer");
+    assert!(ack_time < now + Duration::from_secs(1));
+    s.handle_timeout(ack_time).unwrap();
+    let ack = s.poll_datagram().expect("an ACK");
+    c.handle_datagram(&ack, ack_time).unwrap();
+    let deadline = c.next_timeout().unwrap();
+    c.handle_timeout(deadline).unwrap();
+    let again: Vec<Vec<u8>> = std::iter::from_fn(|| c.poll_datagram()).collect();
+    assert_eq!(again.len(), 1, "only the unacknowledged records");
+    assert!(again[0].len() <= flight[0].len());
+    s.handle_datagram(&again[0], deadline).unwrap();
+    assert!(s.is_established());
+    // The server acknowledges the whole flight: the client stops its timer.
+    transfer(&mut s, &mut c, deadline).unwrap();
+    assert_eq!(c.next_timeout(), None);
 }
 
 #[test]

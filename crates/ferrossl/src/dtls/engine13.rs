@@ -176,11 +176,17 @@ impl Engine13 {
             self.adopt_hello_seq(record, &header);
             match self.reassembler.insert(epoch, &header, body) {
                 Fragment::Accepted => useful = true,
-                Fragment::Old => old = true,
+                Fragment::Old => {
+                    useful = true;
+                    // The end of the peer's last flight: it is sending that flight again
+                    // (once per retransmission, however many records it takes).
+                    old |= header.message_seq + 1 == self.reassembler.next_seq()
+                        && header.is_last_fragment();
+                }
                 Fragment::Dropped => {}
             }
         }
-        if useful || old {
+        if useful {
             self.to_ack.push(RecordNumber {
                 epoch: record.epoch,
                 sequence: record.sequence,
@@ -193,16 +199,22 @@ impl Engine13 {
 
     /// A server waiting for a ClientHello keeps no state, so each one numbers the messages
     /// and records that answer it (RFC 9147 §5.1: the HelloRetryRequest repeats the
-    /// ClientHello's record number).
+    /// ClientHello's record number). The ServerHello after a stateless retry thus goes out
+    /// under a higher record number than the retry did, whoever sent that.
     fn adopt_hello_seq(&mut self, record: &Received, header: &HandshakeHeader) {
         let awaiting = matches!(&self.handshake, Handshake13::Server(s) if matches!(**s, ServerState13::ExpectClientHello));
-        if awaiting
-            && record.epoch == 0
-            && header.msg_type == rustls::HandshakeType::ClientHello
-            && header.message_seq <= MAX_FIRST_HELLO_SEQ
-            && header.message_seq != self.reassembler.next_seq()
+        if !awaiting
+            || record.epoch != 0
+            || header.msg_type != rustls::HandshakeType::ClientHello
+            || header.message_seq > MAX_FIRST_HELLO_SEQ
         {
+            return;
+        }
+        if header.message_seq != self.reassembler.next_seq() {
             self.reassembler.restart_at(header.message_seq);
+        }
+        if header.fragment_offset == 0 {
+            self.records.set_plaintext_write_sequence(record.sequence);
         }
     }
 
@@ -232,6 +244,7 @@ impl Engine13 {
             // The client's last flight has no answer but this (§7.1).
             self.send_ack();
             self.retransmitter.clear();
+            self.records.retire_write_before(APPLICATION_EPOCH);
         }
         for data in std::mem::take(&mut self.early_data) {
             self.received.push_back(data);
@@ -286,6 +299,7 @@ impl Engine13 {
             // §7.1: a fully acknowledged flight is not retransmitted.
             if self.handshake.is_established() {
                 self.retransmitter.clear();
+                self.records.retire_write_before(APPLICATION_EPOCH);
             } else {
                 self.retransmitter.stop_timer();
             }

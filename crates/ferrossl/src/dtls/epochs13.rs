@@ -96,6 +96,14 @@ impl Epochs13 {
         });
     }
 
+    /// Numbers our next epoch-0 record `sequence` (a stateless server answering a
+    /// ClientHello with its record number).
+    pub fn set_plaintext_write_sequence(&mut self, sequence: u64) {
+        if let Some(plain) = self.write.iter_mut().find(|w| w.epoch == 0) {
+            plain.next = sequence;
+        }
+    }
+
     /// Forgets write epochs older than `epoch` (nothing of them will be sent again).
     pub fn retire_write_before(&mut self, epoch: u64) {
         let newest = self.write_epoch();

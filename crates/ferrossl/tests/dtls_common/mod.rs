@@ -52,6 +52,13 @@ pub fn client_config_with_cert(pki: &TestPki, id: &Identity) -> Arc<Config> {
     ctx.config()
 }
 
+/// The same configuration with DTLS 1.3 allowed (`set_max_proto_version(DTLS1_3_VERSION)`).
+pub fn dtls13(config: Arc<Config>) -> Arc<Config> {
+    let mut config = (*config).clone();
+    config.max_version = DTLS1_3_VERSION;
+    Arc::new(config)
+}
+
 /// A client and a server engine.
 pub fn pair(
     client: Arc<Config>,
