@@ -52,7 +52,8 @@ pub const USAGE: &str = "usage: ferrossl s_client -connect HOST:PORT [-servernam
   stdout. -verify_return_error aborts when the server's certificate does not verify; the
   certificate must match -verify_hostname or -verify_ip when given (else the result is
   reported, as openssl's does). -CApath takes a directory of hashed CA files. With -dtls
-  (DTLS 1.2 over UDP) each stdin line goes as one datagram; -cid N asks the server for a
+  or -dtls1_3 (DTLS 1.2 or 1.3 over UDP) each stdin line goes as one datagram (with 1.3 a line \"K\" or \"k\"
+  sends a KeyUpdate, asking the peer to update too or not); -cid N asks the server for a
   random connection ID of N bytes (RFC 9146; 0: none, while using the server's).";
 
 fn context(args: &Args) -> Result<Context, String> {

@@ -271,6 +271,12 @@ fn pipe<B: DatagramBased>(conn: &mut DtlsConnection<B>) -> Result<(), String> {
     loop {
         while let Ok(input) = rx.try_recv() {
             match input {
+                // As openssl's s_client: a line "K" updates the keys and asks the peer to
+                // update its own, "k" updates ours only.
+                Some(line) if line == b"K\n" || line == b"k\n" => {
+                    conn.key_update(line[0] == b'K', None).map_err(text)?;
+                    eprintln!("KEYUPDATE");
+                }
                 Some(line) => conn.send(&line, None).map_err(text)?,
                 None => {
                     conn.shutdown(false, true, None).map_err(text)?;

@@ -66,7 +66,7 @@ pub const USAGE: &str =
   throwaway certificate is made and its SHA-256 fingerprint printed. -Verify requires a
   client certificate, -verify asks for one.
   -www answers HTTP GET with a status page; otherwise data is piped to stdout and stdin lines
-  go to the client. With -dtls (DTLS 1.2 over UDP) the server takes many clients on one
+  go to the client. With -dtls or -dtls1_3 (DTLS 1.2 or 1.3 over UDP) the server takes many clients on one
   socket and echoes every datagram back (and prints it); -cid N asks each client for a
   random connection ID of N bytes (RFC 9146; 0: none, while using the client's).";
 

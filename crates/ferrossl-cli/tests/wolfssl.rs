@@ -246,3 +246,72 @@ fn dtls13_both_ways_with_wolfssl() {
     assert!(said.contains("Client message: hello over 1.3"), "{said}");
     client.kill();
 }
+
+/// KeyUpdate (RFC 9147 §8) both ways with data after it: wolfSSL's client updates its keys
+/// (and asks us to) before it talks; our client does with a "K" line, and wolfSSL's server
+/// updates its own before answering and then reads once more.
+#[test]
+fn dtls13_key_update_both_ways_with_wolfssl() {
+    let Some(dir) = wolfssl() else { return };
+    let pki = TestPki::generate();
+    let id = &pki.server_ecdsa;
+    let ca = path(&pki.ca_path());
+    let (cert, key) = (path(&id.chain_path), path(&id.key_path));
+
+    let port = peer::free_udp_port();
+    let accept = format!("127.0.0.1:{port}");
+    let args = [
+        "s_server", "-accept", &accept, "-dtls1_3", "-cert", &cert, "-key", &key, "-naccept", "1",
+    ];
+    let mut server = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
+    server.wait_for_output("ACCEPT", TIMEOUT).unwrap();
+    let mut client_args = strings(&["-u", "-v", "4", "-x", "-I", "-h", "127.0.0.1", "-p"]);
+    client_args.extend([port.to_string(), "-A".into(), ca.clone()]);
+    let mut client = wolfssl_program(dir, "client", &client_args);
+    client.wait_with_timeout(TIMEOUT).unwrap();
+    // Its message after the update came through, and our echo of it went back.
+    assert!(
+        client.stdout().contains("hello wolfssl!"),
+        "{}",
+        client.stdout()
+    );
+    server
+        .wait_for_output("hello wolfssl!hello wolfssl!", TIMEOUT)
+        .unwrap();
+    server.kill();
+
+    let port = peer::free_udp_port();
+    let mut server_args = strings(&["-u", "-v", "4", "-d", "-U", "-p"]);
+    server_args.extend([port.to_string(), "-c".into(), cert, "-k".into(), key]);
+    let mut server = wolfssl_program(dir, "server", &server_args);
+    server.wait_for_udp_port(port, TIMEOUT).unwrap();
+    let connect = format!("127.0.0.1:{port}");
+    let args = [
+        "s_client",
+        "-connect",
+        &connect,
+        "-dtls1_3",
+        "-CAfile",
+        &ca,
+        "-verify_return_error",
+    ];
+    let mut client = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
+    client
+        .wait_for_output("Verify return code: 0 (ok)", TIMEOUT)
+        .unwrap();
+    client.write_stdin(b"K\n").unwrap();
+    client.wait_for_output("KEYUPDATE", TIMEOUT).unwrap();
+    client.write_stdin(b"after our update\n").unwrap();
+    client
+        .wait_for_output("I hear you fa shizzle!", TIMEOUT)
+        .unwrap();
+    client.write_stdin(b"after both updates\n").unwrap();
+    server.wait_with_timeout(TIMEOUT).unwrap();
+    let said = server.stdout();
+    assert!(said.contains("Client message: after our update"), "{said}");
+    assert!(
+        said.contains("Client message: after both updates"),
+        "{said}"
+    );
+    client.kill();
+}

@@ -549,6 +549,22 @@ impl Connection {
         )
     }
 
+    /// Sends a DTLS 1.3 KeyUpdate (`SSL_key_update`); `request_peer` asks the peer to update
+    /// its keys too (`SSL_KEY_UPDATE_REQUESTED`).
+    pub fn dtls_key_update(&mut self, request_peer: bool) -> Result<()> {
+        let Some(dgram) = self.dgram.as_mut() else {
+            return Err(Error::WrongState(
+                "KeyUpdate applies to DTLS connections here",
+            ));
+        };
+        let engine = dgram
+            .engine
+            .as_mut()
+            .ok_or(Error::WrongState("the DTLS handshake has not started"))?;
+        engine.key_update(request_peer, Instant::now())?;
+        dgram.flush()
+    }
+
     /// The DTLS connection IDs negotiated (RFC 9146): the one the peer's records carry to
     /// us and the one ours carry to the peer, empty where none; None without a DTLS engine.
     pub fn dtls_connection_ids(&self) -> Option<(Vec<u8>, Vec<u8>)> {

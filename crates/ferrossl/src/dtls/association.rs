@@ -139,6 +139,17 @@ impl DtlsEngine {
         }
     }
 
+    /// Sends a KeyUpdate (`SSL_key_update`, DTLS 1.3 only); `request_peer` asks the peer to
+    /// update its keys too. Ours change once the peer acknowledges it (RFC 9147 §8).
+    pub fn key_update(&mut self, request_peer: bool, now: Instant) -> Result<()> {
+        match &mut self.inner {
+            Inner::V12(_) => Err(Error::UnsupportedProtocol(
+                "DTLS 1.2 has no KeyUpdate (and renegotiation is refused)",
+            )),
+            Inner::V13(e) => e.key_update(request_peer, now),
+        }
+    }
+
     /// The next datagram to send.
     pub fn poll_datagram(&mut self) -> Option<Vec<u8>> {
         either!(mut self, e => e.poll_datagram())

@@ -23,9 +23,10 @@ use super::flight::{Fragment, Reassembler, Retransmitter};
 use super::flight13::SentFlight;
 use super::handshake::SessionInfo;
 use super::handshake13::{
-    ClientState13, Context13, FlightBuilder13, Handshake13, Secrets13, ServerState13, Transcript13,
-    APPLICATION_EPOCH,
+    protection, ClientState13, Context13, FlightBuilder13, Handshake13, Secrets13, ServerState13,
+    Transcript13, APPLICATION_EPOCH,
 };
+use super::key_schedule::PrfHash;
 use super::key_schedule13::Secret;
 use super::record::MAX_PLAINTEXT;
 use super::DtlsParams;
@@ -34,6 +35,9 @@ use super::DtlsParams;
 const MAX_EARLY_DATA: usize = 64;
 /// The highest message_seq a first ClientHello may have.
 const MAX_FIRST_HELLO_SEQ: u16 = 32;
+/// Records sealed in one epoch after which we update our keys: well below the limits of
+/// RFC 9147 §4.5.3 (AES-GCM: 2^24.5 full-size records for confidentiality).
+const KEY_UPDATE_AFTER: u64 = 1 << 23;
 /// How often the secret of a server's own HelloRetryRequest cookies changes.
 const RETRY_COOKIE_ROTATION: Duration = Duration::from_secs(300);
 
@@ -63,6 +67,13 @@ pub struct Engine13 {
     error: Option<DtlsError>,
     close_sent: bool,
     close_received: bool,
+    /// Our KeyUpdate in flight: the secret we switch to once the peer acknowledges it (RFC
+    /// 9147 §8: not before, or the peer could not read what follows).
+    key_update: Option<Vec<u8>>,
+    /// Records sealed in one epoch that make us update our keys.
+    key_update_after: u64,
+    /// The latest time the caller gave, for timers armed by `send`.
+    last_now: Instant,
     stats: DtlsStats,
 }
 
@@ -95,6 +106,9 @@ impl Engine13 {
             error: None,
             close_sent: false,
             close_received: false,
+            key_update: None,
+            key_update_after: KEY_UPDATE_AFTER,
+            last_now: now,
             stats: DtlsStats::default(),
         };
         match role {
@@ -122,6 +136,7 @@ impl Engine13 {
             return Err(e.clone());
         }
         self.datagram_len = datagram.len();
+        self.last_now = now;
         let result = self.handle_records(datagram, now);
         self.datagram_len = usize::MAX;
         result.map_err(|e| self.fail(e))
@@ -149,7 +164,7 @@ impl Engine13 {
                 }
                 ContentType::Alert => self.handle_alert(&record)?,
                 ContentType::ApplicationData => self.handle_application_data(record),
-                t if u8::from(t) == ACK_CONTENT_TYPE => self.handle_ack(&record),
+                t if u8::from(t) == ACK_CONTENT_TYPE => self.handle_ack(&record)?,
                 _ => self.stats.records_discarded += 1,
             }
         }
@@ -224,7 +239,7 @@ impl Engine13 {
             let message = Message13::read(assembled.msg_type, &assembled.body)?;
             let epoch = u64::from(assembled.epoch);
             if self.handshake.is_established() {
-                self.handle_post_handshake(&message, epoch)?;
+                self.handle_post_handshake(&message, epoch, now)?;
                 continue;
             }
             if let Message13::ClientHello(_) = message {
@@ -251,59 +266,135 @@ impl Engine13 {
         }
     }
 
-    /// Post-handshake messages (RFC 8446 §4.6). Tickets are acknowledged and not kept:
-    /// resumption is not built yet; KeyUpdate is not either, and is refused.
+    /// Post-handshake messages (RFC 8446 §4.6), each acknowledged. Tickets are not kept:
+    /// resumption is not built yet.
     fn handle_post_handshake(
         &mut self,
         message: &Message13,
         epoch: u64,
+        now: Instant,
     ) -> std::result::Result<(), DtlsError> {
         if epoch < APPLICATION_EPOCH {
             // A retransmission of a handshake message after the end.
             return Ok(());
         }
-        match message {
-            Message13::NewSessionTicket(_) if self.role == Role::Client => {
-                self.send_ack();
-                Ok(())
+        let update_ours = match message {
+            Message13::NewSessionTicket(_) if self.role == Role::Client => false,
+            Message13::KeyUpdate(request) => self.handle_key_update(*request, epoch)?,
+            other => {
+                return Err(DtlsError::UnexpectedMessage {
+                    expected: self.handshake.expects(),
+                    got: format!("{:?}", other.msg_type()),
+                })
             }
-            other => Err(DtlsError::UnexpectedMessage {
-                expected: self.handshake.expects(),
-                got: format!("{:?} (not supported yet)", other.msg_type()),
-            }),
+        };
+        // Acknowledged before our own KeyUpdate goes out, which starts a flight of its own.
+        self.send_ack();
+        if update_ours {
+            self.start_key_update(false, now)?;
         }
+        Ok(())
     }
 
-    /// The peer repeated messages we processed: our answer was lost. Resend what it did not
-    /// acknowledge, or acknowledge again when nothing is left to send.
+    /// The peer's KeyUpdate (RFC 8446 §4.6.3, RFC 9147 §8): its records after this one use
+    /// the next epoch, under the next generation of its secret. Returns whether we must
+    /// update ours (asked to, and not doing so already).
+    fn handle_key_update(
+        &mut self,
+        request: bool,
+        epoch: u64,
+    ) -> std::result::Result<bool, DtlsError> {
+        if epoch != self.records.read_epoch() {
+            return Ok(false);
+        }
+        let secrets = self.secrets.as_mut().expect("established");
+        let peer = match self.role {
+            Role::Client => &mut secrets.application.server,
+            Role::Server => &mut secrets.application.client,
+        };
+        *peer = Secret::new(PrfHash::of(secrets.suite), peer).next_generation();
+        self.records
+            .install_read(protection(epoch + 1, secrets.suite, peer)?);
+        Ok(request && self.key_update.is_none())
+    }
+
+    /// Sends a KeyUpdate (`SSL_key_update`); `request_peer` asks the peer to update its keys
+    /// too. Ours change once the peer acknowledges it.
+    pub fn key_update(&mut self, request_peer: bool, now: Instant) -> Result<()> {
+        if !self.handshake.is_established() || self.error.is_some() {
+            return Err(Error::WrongState(
+                "a KeyUpdate needs an established association",
+            ));
+        }
+        if self.key_update.is_some() {
+            return Err(Error::WrongState("a KeyUpdate is already in flight"));
+        }
+        self.start_key_update(request_peer, now)
+            .map_err(|e| Error::from(self.fail(e)))
+    }
+
+    fn start_key_update(
+        &mut self,
+        request: bool,
+        now: Instant,
+    ) -> std::result::Result<(), DtlsError> {
+        let secrets = self.secrets.as_ref().expect("established");
+        let (ours, _) = secrets.application.split(self.role);
+        self.key_update = Some(Secret::new(PrfHash::of(secrets.suite), ours).next_generation());
+        let epoch = self.records.write_epoch();
+        self.flight
+            .post_handshake(epoch, &Message13::KeyUpdate(request));
+        self.flush_flight(now)
+    }
+
+    /// The peer acknowledged our KeyUpdate: send under the next epoch from now on.
+    fn finish_key_update(&mut self) -> std::result::Result<(), DtlsError> {
+        let Some(next) = self.key_update.take() else {
+            return Ok(());
+        };
+        let secrets = self.secrets.as_mut().expect("established");
+        let epoch = self.records.write_epoch() + 1;
+        self.records
+            .install_write(protection(epoch, secrets.suite, &next)?);
+        match self.role {
+            Role::Client => secrets.application.client = next,
+            Role::Server => secrets.application.server = next,
+        }
+        self.records.retire_write_before(epoch);
+        Ok(())
+    }
+
+    /// The peer repeated messages we processed: our answer or our ACK was lost. Acknowledge
+    /// again, and resend what the peer did not acknowledge of ours.
     fn answer_retransmission(&mut self) -> std::result::Result<(), DtlsError> {
+        self.send_ack();
         let unacked = self.retransmitter.flight().is_some_and(|f| !f.all_acked());
         if unacked {
-            self.resend_flight()
-        } else {
-            self.send_ack();
-            Ok(())
+            self.resend_flight()?;
         }
+        Ok(())
     }
 
-    fn handle_ack(&mut self, record: &Received) {
+    fn handle_ack(&mut self, record: &Received) -> std::result::Result<(), DtlsError> {
         let Ok(acked) = read_ack(&record.content) else {
             self.stats.records_discarded += 1;
-            return;
+            return Ok(());
         };
         let Some(flight) = self.retransmitter.flight_mut() else {
-            return;
+            return Ok(());
         };
         flight.acknowledge(&acked);
-        if flight.all_acked() {
-            // §7.1: a fully acknowledged flight is not retransmitted.
-            if self.handshake.is_established() {
-                self.retransmitter.clear();
-                self.records.retire_write_before(APPLICATION_EPOCH);
-            } else {
-                self.retransmitter.stop_timer();
-            }
+        if !flight.all_acked() {
+            return Ok(());
         }
+        // §7.1: a fully acknowledged flight is not retransmitted.
+        if !self.handshake.is_established() {
+            self.retransmitter.stop_timer();
+            return Ok(());
+        }
+        self.retransmitter.clear();
+        self.records.retire_write_before(APPLICATION_EPOCH);
+        self.finish_key_update()
     }
 
     fn handle_alert(&mut self, record: &Received) -> std::result::Result<(), DtlsError> {
@@ -443,6 +534,7 @@ impl Engine13 {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
+        self.last_now = now;
         if self.ack_deadline.is_some_and(|d| now >= d) {
             self.send_ack();
         }
@@ -485,10 +577,17 @@ impl Engine13 {
         }
         let mut datagram = Vec::new();
         let epoch = self.records.write_epoch();
-        self.records
+        let sequence = self
+            .records
             .seal(epoch, ContentType::ApplicationData, data, &mut datagram)
             .map_err(|e| Error::from(self.fail(e)))?;
         self.queue(datagram);
+        if sequence >= self.key_update_after && self.key_update.is_none() {
+            // The AEAD limits of RFC 9147 §4.5.3 come before the sequence numbers run out.
+            let now = self.last_now;
+            self.start_key_update(false, now)
+                .map_err(|e| Error::from(self.fail(e)))?;
+        }
         Ok(())
     }
 
@@ -573,7 +672,7 @@ impl Engine13 {
         let secrets = self.secrets.as_ref().ok_or(Error::WrongState(
             "keying material exists once the handshake finished",
         ))?;
-        Secret::new(secrets.hash, &secrets.exporter)
+        Secret::new(PrfHash::of(secrets.suite), &secrets.exporter)
             .export(label, context.unwrap_or_default(), len)
             .ok_or_else(|| Error::InvalidArgument("exporter label or length too long".into()))
     }
@@ -606,9 +705,11 @@ impl Engine13 {
 mod tests {
     use super::*;
     use crate::constants::{DTLS1_3_VERSION, FILETYPE_PEM, VERIFY_PEER};
+    use crate::dtls::codec::record::RECORD_HEADER_LEN;
     use crate::dtls::DtlsEngine;
     use crate::{Context, Method};
     use ferrossl_testkit::pki::TestPki;
+    use rustls::HandshakeType;
 
     fn context13(pki: &TestPki, server: bool) -> Context {
         let ctx = Context::new(Method::Dtls);
@@ -714,5 +815,221 @@ mod tests {
         assert!(s.verify_outcome().unwrap().accepted);
         assert_eq!(s.peer_certificates()[0].to_der(), pki.client_rsa.cert_der);
         assert_eq!(c.group(), Some(rustls::NamedGroup::X25519));
+    }
+
+    #[test]
+    fn key_update_both_ways_with_data_after_it() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let (mut c, mut s) = engines(&pki, DtlsParams::default(), DtlsParams::default());
+        exchange(&mut c, &mut s, now);
+        // The client asks the server to update too (RFC 8446 §4.6.3).
+        c.key_update(true, now).unwrap();
+        assert!(c.key_update(false, now).is_err(), "one KeyUpdate at a time");
+        exchange(&mut c, &mut s, now);
+        // Epoch 4's low bits: both sides send in the next epoch now.
+        let one_way = |from: &mut DtlsEngine, to: &mut DtlsEngine, text: &[u8], bits: u8| {
+            from.send(text).unwrap();
+            let datagram = from.poll_datagram().unwrap();
+            assert_eq!(datagram[0] & 3, bits);
+            to.handle_datagram(&datagram, now).unwrap();
+            assert_eq!(to.recv().as_deref(), Some(text));
+        };
+        one_way(&mut c, &mut s, b"after c", 0);
+        one_way(&mut s, &mut c, b"after s", 0);
+        assert_eq!(c.next_timeout(), None);
+        assert_eq!(s.next_timeout(), None);
+        // A second update, from the server alone.
+        s.key_update(false, now).unwrap();
+        exchange(&mut c, &mut s, now);
+        one_way(&mut s, &mut c, b"epoch 5", 1);
+        one_way(&mut c, &mut s, b"still epoch 4", 0);
+    }
+
+    /// Two DTLS 1.3 engines, unwrapped (tests below forge records with their keys).
+    fn raw_engines(pki: &TestPki, now: Instant) -> (Engine13, Engine13) {
+        let c = Engine13::new(
+            context13(pki, false).config(),
+            Role::Client,
+            DtlsParams::default(),
+            now,
+        )
+        .unwrap();
+        let s = Engine13::new(
+            context13(pki, true).config(),
+            Role::Server,
+            DtlsParams::default(),
+            now,
+        )
+        .unwrap();
+        (c, s)
+    }
+
+    fn pass(
+        from: &mut Engine13,
+        to: &mut Engine13,
+        now: Instant,
+    ) -> std::result::Result<(), DtlsError> {
+        while let Some(d) = from.poll_datagram() {
+            to.handle_datagram(&d, now)?;
+        }
+        Ok(())
+    }
+
+    /// A handshake message in one record of `from`'s `epoch`.
+    fn forge(
+        from: &mut Engine13,
+        epoch: u64,
+        msg_type: HandshakeType,
+        seq: u16,
+        body: &[u8],
+    ) -> Vec<u8> {
+        let mut content = Vec::new();
+        HandshakeHeader {
+            msg_type,
+            length: body.len() as u32,
+            message_seq: seq,
+            fragment_offset: 0,
+            fragment_length: body.len() as u32,
+        }
+        .encode(&mut content);
+        content.extend_from_slice(body);
+        let mut datagram = Vec::new();
+        from.records
+            .seal(epoch, ContentType::Handshake, &content, &mut datagram)
+            .unwrap();
+        datagram
+    }
+
+    #[test]
+    fn automatic_key_update_before_the_aead_limit() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let (mut c, mut s) = raw_engines(&pki, now);
+        for _ in 0..3 {
+            pass(&mut c, &mut s, now).unwrap();
+            pass(&mut s, &mut c, now).unwrap();
+        }
+        c.key_update_after = 3;
+        for i in 0..6u8 {
+            c.send(&[i]).unwrap();
+            pass(&mut c, &mut s, now).unwrap();
+            pass(&mut s, &mut c, now).unwrap();
+        }
+        assert_eq!(
+            c.records.write_epoch(),
+            4,
+            "updated once the limit was reached"
+        );
+        let got: Vec<Vec<u8>> = std::iter::from_fn(|| s.recv()).collect();
+        assert_eq!(got, (0..6u8).map(|i| vec![i]).collect::<Vec<_>>());
+    }
+
+    /// RFC 9147 §4.5.2: records of an epoch without keys, records with a connection ID none
+    /// was negotiated for, and garbage are dropped, not fatal; an ACK for records never sent
+    /// changes nothing.
+    #[test]
+    fn invalid_records_are_dropped_silently() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let (mut c, mut s) = raw_engines(&pki, now);
+        pass(&mut c, &mut s, now).unwrap();
+        // A protected record of epoch 3 before any keys, one with the CID bit, junk.
+        for junk in [
+            &[
+                0x2F, 0, 1, 0, 17, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+            ][..],
+            &[0x3F, 9, 9, 0, 1, 0, 17][..],
+            &[0xFF; 40][..],
+        ] {
+            c.handle_datagram(junk, now).unwrap();
+        }
+        assert_eq!(c.stats().records_discarded, 3);
+        pass(&mut s, &mut c, now).unwrap();
+        pass(&mut c, &mut s, now).unwrap();
+        // An ACK of records the client never sent.
+        let mut ack = Vec::new();
+        encode_ack(
+            &[RecordNumber {
+                epoch: 2,
+                sequence: 99,
+            }],
+            &mut ack,
+        );
+        let mut datagram = Vec::new();
+        s.records
+            .seal(2, ContentType::from(ACK_CONTENT_TYPE), &ack, &mut datagram)
+            .unwrap();
+        c.handle_datagram(&datagram, now).unwrap();
+        assert!(c.retransmitter.flight().is_some_and(|f| !f.all_acked()));
+        pass(&mut s, &mut c, now).unwrap();
+        pass(&mut c, &mut s, now).unwrap();
+        assert!(c.handshake_done() && s.handshake_done());
+    }
+
+    #[test]
+    fn a_second_hello_retry_request_is_fatal() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let (mut c, mut s) = raw_engines(&pki, now);
+        pass(&mut c, &mut s, now).unwrap();
+        let retry = s.poll_datagram().unwrap();
+        c.handle_datagram(&retry, now).unwrap();
+        // The same retry again, renumbered as the answer to the second ClientHello.
+        let mut second = retry.clone();
+        second[10] = 1; // record sequence number
+        second[RECORD_HEADER_LEN + 5] = 1; // message_seq
+        let err = c.handle_datagram(&second, now).unwrap_err();
+        assert!(matches!(err, DtlsError::UnexpectedMessage { .. }), "{err}");
+    }
+
+    #[test]
+    fn key_update_before_the_handshake_ends_is_fatal() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let (mut c, mut s) = raw_engines(&pki, now);
+        for _ in 0..2 {
+            pass(&mut c, &mut s, now).unwrap();
+            pass(&mut s, &mut c, now).unwrap();
+        }
+        // The server waits for the client's Finished; a KeyUpdate under the handshake keys
+        // comes instead.
+        assert!(!s.handshake_done());
+        let update = forge(&mut c, 2, HandshakeType::KeyUpdate, 2, &[0]);
+        let err = s.handle_datagram(&update, now).unwrap_err();
+        assert!(matches!(err, DtlsError::UnexpectedMessage { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_finished_over_another_transcript_is_a_decrypt_error() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let (mut c, mut s) = raw_engines(&pki, now);
+        for _ in 0..2 {
+            pass(&mut c, &mut s, now).unwrap();
+            pass(&mut s, &mut c, now).unwrap();
+        }
+        while c.poll_datagram().is_some() {}
+        let suite_hash_len = PrfHash::of(c.session.suite.unwrap()).hash(b"").len();
+        let wrong = forge(
+            &mut c,
+            2,
+            HandshakeType::Finished,
+            2,
+            &vec![0; suite_hash_len],
+        );
+        let err = s.handle_datagram(&wrong, now).unwrap_err();
+        assert_eq!(
+            err,
+            DtlsError::DecryptError("Finished verify_data mismatch")
+        );
+        // The client hears why.
+        let alert = s.poll_datagram().expect("an alert");
+        let mut rest = &alert[..];
+        let opened = c.records.open_next(&mut rest, &mut 0).unwrap().unwrap();
+        assert_eq!(
+            opened.content,
+            [2, u8::from(AlertDescription::DecryptError)]
+        );
     }
 }

@@ -612,6 +612,25 @@ impl<B: DatagramBased> DtlsConnection<B> {
         }
     }
 
+    /// Updates the DTLS 1.3 keys (RFC 9147 §8); `request_peer` asks the peer to update its
+    /// own. A ferrossl addition to GIO's API.
+    pub fn key_update(
+        &mut self,
+        request_peer: bool,
+        cancellable: Option<&Cancellable>,
+    ) -> GioResult<()> {
+        self.check_open()?;
+        let conn = self
+            .conn
+            .as_mut()
+            .filter(|c| c.is_handshake_done())
+            .ok_or(GioError::Tls(Error::WrongState(
+                "the handshake has not finished",
+            )))?;
+        conn.dtls_key_update(request_peer)?;
+        self.flush(cancellable)
+    }
+
     /// Sends each datagram; returns how many were sent.
     pub fn send_messages(
         &mut self,

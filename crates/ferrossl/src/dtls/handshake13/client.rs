@@ -474,7 +474,11 @@ impl Keyed {
         cx.send(&Message13::Finished(finished));
         cx.finish_flight(true);
         cx.install(APPLICATION_EPOCH, self.suite, &application)?;
-        *cx.secrets = Some(Secrets13 { hash, exporter });
+        *cx.secrets = Some(Secrets13 {
+            suite: self.suite,
+            application,
+            exporter,
+        });
         Ok(())
     }
 }

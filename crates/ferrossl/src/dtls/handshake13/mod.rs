@@ -228,6 +228,22 @@ impl FlightBuilder13 {
         self.next_message_seq = seq;
     }
 
+    /// A post-handshake message (RFC 8446 §4.6) as a flight of its own, in `epoch`; it is
+    /// kept until acknowledged.
+    pub fn post_handshake(&mut self, epoch: u64, message: &Message13) {
+        let mut body = Vec::new();
+        message.encode(&mut body);
+        let message_seq = self.next_message_seq;
+        self.next_message_seq += 1;
+        self.messages.push(OutMessage {
+            epoch,
+            msg_type: message.msg_type(),
+            message_seq,
+            body,
+        });
+        self.complete = Some(true);
+    }
+
     /// The completed flight and whether it waits for an answer (a flight that ends the
     /// handshake waits only for an ACK).
     pub fn take(&mut self) -> Option<(Vec<OutMessage>, bool)> {
@@ -236,11 +252,12 @@ impl FlightBuilder13 {
     }
 }
 
-/// The secrets an established association keeps (KeyUpdate and resumption, which would
-/// keep more, are not built yet).
+/// The secrets an established association keeps.
 pub struct Secrets13 {
-    /// The suite's hash.
-    pub hash: PrfHash,
+    /// The suite.
+    pub suite: &'static CipherInfo,
+    /// The current application traffic secrets, which KeyUpdate replaces (RFC 8446 §7.2).
+    pub application: TrafficSecrets,
     /// The exporter master secret (RFC 8446 §7.5).
     pub exporter: Vec<u8>,
 }
@@ -307,22 +324,27 @@ impl Context13<'_> {
         suite: &CipherInfo,
         secrets: &TrafficSecrets,
     ) -> Result<(), DtlsError> {
-        let hash = PrfHash::of(suite);
-        let (ours, theirs) = match self.role {
-            Role::Client => (&secrets.client, &secrets.server),
-            Role::Server => (&secrets.server, &secrets.client),
-        };
-        let protection = |secret: &[u8]| {
-            Protection::new(
-                epoch,
-                suite.enc,
-                &Secret::new(hash, secret).traffic_keys(key_len(suite)),
-            )
-        };
-        self.records.install_read(protection(theirs)?);
-        self.records.install_write(protection(ours)?);
+        let (ours, theirs) = secrets.split(self.role);
+        self.records.install_read(protection(epoch, suite, theirs)?);
+        self.records.install_write(protection(epoch, suite, ours)?);
         Ok(())
     }
+}
+
+impl TrafficSecrets {
+    /// Our sending secret and the peer's, for `role`.
+    pub fn split(&self, role: Role) -> (&[u8], &[u8]) {
+        match role {
+            Role::Client => (&self.client, &self.server),
+            Role::Server => (&self.server, &self.client),
+        }
+    }
+}
+
+/// The record protection of `epoch` from one direction's traffic secret.
+pub fn protection(epoch: u64, suite: &CipherInfo, secret: &[u8]) -> Result<Protection, DtlsError> {
+    let keys = Secret::new(PrfHash::of(suite), secret).traffic_keys(key_len(suite));
+    Protection::new(epoch, suite.enc, &keys)
 }
 
 /// Either side's handshake.

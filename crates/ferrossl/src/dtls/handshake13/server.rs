@@ -377,8 +377,10 @@ fn send_flight(
     let exporter = master.exporter_master(&server_finished);
     cx.install(APPLICATION_EPOCH, suite, &application)?;
     let flown = Box::new(Flown {
+        suite,
         hash,
         traffic,
+        application,
         exporter,
     });
     Ok(if request {
@@ -425,8 +427,10 @@ fn encrypted_extensions(
 
 /// Our flight is out: what the client's flight is checked against.
 pub struct Flown {
+    suite: &'static CipherInfo,
     hash: PrfHash,
     traffic: TrafficSecrets,
+    application: TrafficSecrets,
     exporter: Vec<u8>,
 }
 
@@ -475,7 +479,8 @@ impl Flown {
         cx.session.peer_finished = Some(verify_data.to_vec());
         cx.transcript.add(HandshakeType::Finished, raw);
         *cx.secrets = Some(Secrets13 {
-            hash,
+            suite: self.suite,
+            application: self.application,
             exporter: self.exporter,
         });
         Ok(())
