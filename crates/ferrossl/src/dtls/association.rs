@@ -17,9 +17,9 @@ use crate::verify::VerifyOutcome;
 use crate::x509::{X509Name, X509};
 
 use super::codec::extensions13::{
-    read_cookie, read_versions_offer, COOKIE, DTLS13, SUPPORTED_VERSIONS,
+    read_cookie, read_selected_version, read_versions_offer, COOKIE, DTLS13, SUPPORTED_VERSIONS,
 };
-use super::codec::message::ClientHello;
+use super::codec::message::{ClientHello, ServerHello};
 use super::codec::record::{records, HandshakeHeader};
 use super::codec::Reader;
 use super::cookie::{initial_hello, CookieProvider, ListenOutcome};
@@ -50,6 +50,9 @@ pub struct DtlsEngine {
     config: Arc<Config>,
     /// Server: the parameters a DTLS 1.3 engine would start with.
     params: Option<DtlsParams>,
+    /// Client offering both versions: the DTLS 1.2 engine that takes over when the server
+    /// answers with 1.2, until a DTLS 1.3 ServerHello makes it useless.
+    fallback: Option<Box<Engine12>>,
 }
 
 /// Calls the same method on whichever engine runs.
@@ -78,8 +81,17 @@ impl DtlsEngine {
                 "DTLS 1.2 is disabled (OP_NO_DTLSv1_2) and DTLS 1.0 is refused",
             ));
         }
+        let mut fallback = None;
         let inner = if dtls13 && (role == Role::Client || !dtls12) {
-            Inner::V13(Box::new(new13(config.clone(), role, params.clone(), now)?))
+            let hello12 = if dtls12 && role == Role::Client {
+                let engine = Engine12::new(config.clone(), role, params.clone(), now)?;
+                let hello = engine.sent_hello();
+                fallback = Some(Box::new(engine));
+                hello
+            } else {
+                None
+            };
+            Inner::V13(Box::new(new13(config.clone(), role, params.clone(), now, hello12)?))
         } else {
             Inner::V12(Box::new(Engine12::new(
                 config.clone(),
@@ -95,6 +107,7 @@ impl DtlsEngine {
             inner,
             params: (dtls13 && role == Role::Server).then_some(params),
             config,
+            fallback,
         })
     }
 
@@ -106,7 +119,32 @@ impl DtlsEngine {
     ) -> std::result::Result<(), DtlsError> {
         self.switch_to_13(datagram, now)
             .map_err(|e| DtlsError::Internal(e.to_string()))?;
-        either!(mut self, e => e.handle_datagram(datagram, now))
+        self.fall_back_to_12(datagram, now)
+            .map_err(|e| DtlsError::Internal(e.to_string()))?;
+        either!(mut self, e => e.handle_datagram(datagram, now))?;
+        if self.fallback.is_some() && self.session().suite.is_some() {
+            // The server chose DTLS 1.3.
+            self.fallback = None;
+        }
+        Ok(())
+    }
+
+    /// A client that offered both versions goes on in DTLS 1.2 when the server answers so:
+    /// with a HelloVerifyRequest, or a ServerHello that does not choose 1.3.
+    fn fall_back_to_12(&mut self, datagram: &[u8], now: Instant) -> Result<()> {
+        let Inner::V13(e13) = &self.inner else {
+            return Ok(());
+        };
+        if self.fallback.is_none() || !answers_with_12(datagram) {
+            return Ok(());
+        }
+        let (Some(hello), mut e12) = (e13.sent_hello(), self.fallback.take().expect("checked"))
+        else {
+            return Ok(());
+        };
+        e12.adopt_hello(hello, e13.next_plaintext_sequence(), now)?;
+        self.inner = Inner::V12(e12);
+        Ok(())
     }
 
     /// A server still waiting for its first ClientHello becomes a DTLS 1.3 server when that
@@ -125,6 +163,7 @@ impl DtlsEngine {
                 Role::Server,
                 params,
                 now,
+                None,
             )?));
         }
         Ok(())
@@ -394,7 +433,7 @@ pub fn listen13(
         peer_addr: Some(peer),
         ..DtlsParams::default()
     };
-    let mut engine = new13(config.clone(), Role::Server, params, now).ok()?;
+    let mut engine = new13(config.clone(), Role::Server, params, now, None).ok()?;
     if engine.handle_datagram(datagram, now).is_err() {
         return Some(ListenOutcome::Drop);
     }
@@ -429,6 +468,36 @@ fn offers_13(hello: &ClientHello) -> bool {
         .is_some_and(|v| v.contains(&DTLS13))
 }
 
+/// Whether `datagram` starts with a DTLS 1.2 answer to a ClientHello: a HelloVerifyRequest,
+/// or a ServerHello (whole in its record) without a supported_versions choosing 1.3.
+fn answers_with_12(datagram: &[u8]) -> bool {
+    let Some((record, body)) = records(datagram).next() else {
+        return false;
+    };
+    let mut r = Reader::new(body);
+    let Ok(header) = HandshakeHeader::read(&mut r) else {
+        return false;
+    };
+    if record.content_type != ContentType::Handshake || record.epoch != 0 {
+        return false;
+    }
+    match header.msg_type {
+        HandshakeType::HelloVerifyRequest => true,
+        HandshakeType::ServerHello if header.is_last_fragment() && header.fragment_offset == 0 => {
+            r.take(header.length as usize, "ServerHello")
+                .ok()
+                .and_then(|body| ServerHello::read(body).ok())
+                .is_some_and(|sh| {
+                    sh.extensions
+                        .raw(SUPPORTED_VERSIONS)
+                        .and_then(|v| read_selected_version(v).ok())
+                        != Some(DTLS13)
+                })
+        }
+        _ => false,
+    }
+}
+
 /// What a DTLS 1.3 association needs of its configuration.
 fn check13(config: &Config, role: Role, params: &DtlsParams) -> Result<()> {
     if suites13(config).is_empty() {
@@ -447,7 +516,13 @@ fn check13(config: &Config, role: Role, params: &DtlsParams) -> Result<()> {
     }
 }
 
-fn new13(config: Arc<Config>, role: Role, params: DtlsParams, now: Instant) -> Result<Engine13> {
+fn new13(
+    config: Arc<Config>,
+    role: Role,
+    params: DtlsParams,
+    now: Instant,
+    fallback: Option<ClientHello>,
+) -> Result<Engine13> {
     check13(&config, role, &params)?;
-    Engine13::new(config, role, params, now)
+    Engine13::new(config, role, params, now, fallback)
 }

@@ -168,6 +168,38 @@ impl Engine12 {
         result.map_err(|e| self.fail(e))
     }
 
+    /// Client: the ClientHello sent, while the ServerHello is still to come.
+    pub fn sent_hello(&self) -> Option<ClientHello> {
+        match &self.handshake {
+            Handshake::Client(s) => s.sent_hello().cloned(),
+            _ => None,
+        }
+    }
+
+    /// Client: goes on as if `hello` (which offered DTLS 1.3 too and went out from a DTLS 1.3
+    /// engine, its last epoch-0 record numbered `record_seq - 1`) had been ours; the server
+    /// answered it with DTLS 1.2. Nothing of our own ClientHello went out.
+    pub fn adopt_hello(&mut self, hello: ClientHello, record_seq: u64, now: Instant) -> Result<()> {
+        self.outgoing.clear();
+        self.stats = DtlsStats::default();
+        self.records.set_write_sequence(0, record_seq);
+        self.advance(|mut handshake, cx| {
+            match &mut handshake {
+                Handshake::Client(s) => s.adopt_hello(hello, cx),
+                _ => None,
+            }
+            .ok_or_else(|| DtlsError::Internal("no ClientHello to replace".into()))?;
+            Ok(handshake)
+        })?;
+        // Our flight is the hello that went out: kept for retransmission, not sent again.
+        let Some((items, awaits_reply)) = self.flight.take() else {
+            return Ok(());
+        };
+        self.retransmitter
+            .start(items, awaits_reply, &self.params.retransmit, now);
+        Ok(())
+    }
+
     /// Server: whether the first ClientHello is still to come.
     pub fn awaits_client_hello(&self) -> bool {
         self.handshake.awaits_client_hello()

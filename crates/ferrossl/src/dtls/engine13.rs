@@ -13,6 +13,7 @@ use crate::config::{Config, Role};
 use crate::error::{Error, Result};
 
 use super::codec::ack::{encode_ack, read_ack, RecordNumber, ACK_CONTENT_TYPE};
+use super::codec::message::ClientHello;
 use super::codec::message13::Message13;
 use super::codec::record::{handshake_fragments, Alert, AlertLevel, HandshakeHeader};
 use super::cookie::{CookieProvider, HmacCookies};
@@ -78,8 +79,16 @@ pub struct Engine13 {
 }
 
 impl Engine13 {
-    /// Starts an association; a client queues its ClientHello at once.
-    pub fn new(config: Arc<Config>, role: Role, params: DtlsParams, now: Instant) -> Result<Self> {
+    /// Starts an association; a client queues its ClientHello at once, one that offers
+    /// DTLS 1.2 as well when `fallback` is the ClientHello of a 1.2 client (see
+    /// [`ClientState13::start`]).
+    pub fn new(
+        config: Arc<Config>,
+        role: Role,
+        params: DtlsParams,
+        now: Instant,
+        fallback: Option<ClientHello>,
+    ) -> Result<Self> {
         let cookies = match params.cookies.as_ref().or(params.cookie_secret.as_ref()) {
             Some(provider) => provider.clone(),
             None => Arc::new(HmacCookies::new(RETRY_COOKIE_ROTATION)),
@@ -114,7 +123,7 @@ impl Engine13 {
         match role {
             Role::Client => {
                 engine.advance(now, |_, cx| {
-                    ClientState13::start(cx).map(|s| Handshake13::Client(Box::new(s)))
+                    ClientState13::start(cx, fallback).map(|s| Handshake13::Client(Box::new(s)))
                 })?;
                 engine.flush_flight(now)?;
             }
@@ -632,6 +641,19 @@ impl Engine13 {
         self.outgoing.push_back(datagram);
     }
 
+    /// Client: the ClientHello sent, while the ServerHello is still to come.
+    pub fn sent_hello(&self) -> Option<ClientHello> {
+        match &self.handshake {
+            Handshake13::Client(s) => s.sent_hello().cloned(),
+            _ => None,
+        }
+    }
+
+    /// The number our next epoch-0 record would get.
+    pub fn next_plaintext_sequence(&self) -> u64 {
+        self.records.next_plaintext_sequence()
+    }
+
     /// What the handshake negotiated.
     pub fn session(&self) -> &SessionInfo {
         &self.session
@@ -714,6 +736,10 @@ mod tests {
     fn context13(pki: &TestPki, server: bool) -> Context {
         let ctx = Context::new(Method::Dtls);
         ctx.set_max_proto_version(DTLS1_3_VERSION).unwrap();
+        if !server {
+            // Our tests of DTLS 1.3 itself: nothing to fall back to.
+            ctx.set_min_proto_version(DTLS1_3_VERSION).unwrap();
+        }
         if server {
             ctx.use_certificate_chain_file(&pki.server_ecdsa.chain_path)
                 .unwrap();
@@ -800,14 +826,14 @@ mod tests {
             Role::Client,
             DtlsParams::default(),
             now,
-        )
+                    )
         .unwrap();
         let mut s = DtlsEngine::new(
             server_ctx.config(),
             Role::Server,
             DtlsParams::default(),
             now,
-        )
+                    )
         .unwrap();
         // ClientHello, the server's flight, the client's flight, the ACK: no retry.
         assert_eq!(exchange(&mut c, &mut s, now), 4);
@@ -853,6 +879,7 @@ mod tests {
             Role::Client,
             DtlsParams::default(),
             now,
+            None,
         )
         .unwrap();
         let s = Engine13::new(
@@ -860,6 +887,7 @@ mod tests {
             Role::Server,
             DtlsParams::default(),
             now,
+            None,
         )
         .unwrap();
         (c, s)
@@ -1032,4 +1060,43 @@ mod tests {
             [2, u8::from(AlertDescription::DecryptError)]
         );
     }
+
+    /// A client that allows both versions offers both; a DTLS 1.2 server answers in 1.2 and
+    /// the client goes on in 1.2 from the same ClientHello; a 1.3 server gets 1.3.
+    #[test]
+    fn a_client_offering_both_versions_falls_back_to_a_12_server() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let server12 = Context::new(Method::Dtls);
+        server12
+            .use_certificate_chain_file(&pki.server_ecdsa.chain_path)
+            .unwrap();
+        server12
+            .use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM)
+            .unwrap();
+        for (server, version) in [
+            (server12, crate::constants::DTLS1_2_VERSION),
+            (context13(&pki, true), DTLS1_3_VERSION),
+        ] {
+            let both = Context::new(Method::Dtls);
+            both.set_max_proto_version(DTLS1_3_VERSION).unwrap();
+            let mut c = DtlsEngine::new(
+                both.config(),
+                Role::Client,
+                DtlsParams::default(),
+                now,
+            )
+            .unwrap();
+            let mut s =
+                DtlsEngine::new(server.config(), Role::Server, DtlsParams::default(), now).unwrap();
+            exchange(&mut c, &mut s, now);
+            assert!(c.is_established() && s.is_established(), "{version:#x}");
+            assert_eq!(c.protocol_version(), Some(version));
+            assert_eq!(s.protocol_version(), Some(version));
+            c.send(b"either way").unwrap();
+            exchange(&mut c, &mut s, now);
+            assert_eq!(s.recv().as_deref(), Some(&b"either way"[..]));
+        }
+    }
+
 }

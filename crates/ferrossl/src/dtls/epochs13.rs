@@ -96,6 +96,11 @@ impl Epochs13 {
         });
     }
 
+    /// The number our next epoch-0 record would get.
+    pub fn next_plaintext_sequence(&self) -> u64 {
+        self.write.iter().find(|w| w.epoch == 0).map_or(0, |w| w.next)
+    }
+
     /// Numbers our next epoch-0 record `sequence` (a stateless server answering a
     /// ClientHello with its record number).
     pub fn set_plaintext_write_sequence(&mut self, sequence: u64) {

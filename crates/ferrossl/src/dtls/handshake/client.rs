@@ -17,6 +17,7 @@ use super::super::codec::message::{
     Certificate, CertificateRequest, ClientHello, EcdhParams, HelloVerifyRequest, Message,
     NewSessionTicket, ServerHello, ServerKeyExchange,
 };
+use super::super::codec::message13::DOWNGRADE_TO_12;
 use super::super::codec::record::{DTLS10, DTLS12};
 use super::super::error::DtlsError;
 use super::super::key_schedule::{KeySchedule, PrfHash};
@@ -103,7 +104,32 @@ impl ClientState {
             hello,
             hello_verify_requests: 0,
             offered: offer.session,
+            offered_dtls13: false,
         }))
+    }
+
+    /// The ClientHello a client waiting for the ServerHello sent.
+    pub fn sent_hello(&self) -> Option<&ClientHello> {
+        match self {
+            ClientState::ExpectServerHello(s) => Some(&s.hello),
+            _ => None,
+        }
+    }
+
+    /// Goes on from `hello`, which offered DTLS 1.3 as well and went out instead of ours
+    /// (the server chose 1.2). Returns it encoded as the transcript's first message.
+    pub fn adopt_hello(&mut self, hello: ClientHello, cx: &mut Context<'_>) -> Option<()> {
+        let ClientState::ExpectServerHello(s) = self else {
+            return None;
+        };
+        cx.transcript.clear();
+        cx.flight.set_next_message_seq(0);
+        cx.session.client_random = Some(hello.random);
+        s.hello = hello.clone();
+        s.offered_dtls13 = true;
+        cx.send(&Message::ClientHello(hello));
+        cx.finish_flight(true);
+        Some(())
     }
 
     /// Takes the next handshake message.
@@ -183,6 +209,9 @@ pub struct ExpectServerHello {
     hello_verify_requests: u8,
     /// The session offered for resumption, with its ticket.
     offered: Option<(SessionState, Option<Vec<u8>>)>,
+    /// Whether the hello offered DTLS 1.3 too (a 1.2 answer is then checked for the
+    /// downgrade mark).
+    offered_dtls13: bool,
 }
 
 impl ExpectServerHello {
@@ -235,9 +264,18 @@ impl ExpectServerHello {
             .contains(&sh.cipher_suite)
             .then(|| crate::ciphers::info(sh.cipher_suite))
             .flatten()
+            .filter(|s| !s.tls13)
             .ok_or(DtlsError::IllegalParameter(
                 "the server chose a cipher suite that was not offered",
             ))?;
+        // RFC 8446 §4.1.3 (RFC 9147 §5.3): a server able to speak DTLS 1.3 that answers a
+        // client offering it with 1.2 marks its random; seeing the mark means an attacker
+        // removed 1.3 from the offer.
+        if self.offered_dtls13 && sh.random[24..] == DOWNGRADE_TO_12 {
+            return Err(DtlsError::IllegalParameter(
+                "a downgrade from DTLS 1.3 to 1.2 (the server random says so)",
+            ));
+        }
         if sh.compression_method != 0 {
             return Err(DtlsError::IllegalParameter(
                 "the server chose compression, which was not offered",

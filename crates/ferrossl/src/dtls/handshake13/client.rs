@@ -58,7 +58,12 @@ impl ClientState13 {
     /// Builds the first ClientHello. It offers the post-quantum hybrid but carries a share
     /// of the first classic group only, so that it fits one datagram; a server that wants
     /// the hybrid asks with a HelloRetryRequest.
-    pub fn start(cx: &mut Context13<'_>) -> Result<Self, DtlsError> {
+    /// `fallback` is the ClientHello a DTLS 1.2 client would send: the hello then offers
+    /// DTLS 1.2 too, with everything of that one, so that a 1.2 server can answer it.
+    pub fn start(
+        cx: &mut Context13<'_>,
+        fallback: Option<ClientHello>,
+    ) -> Result<Self, DtlsError> {
         let groups = groups13(cx.config);
         let first = groups.iter().copied().find(|g| !is_large(*g));
         let shares = first.map(start_share).transpose()?.into_iter().collect();
@@ -69,28 +74,38 @@ impl ClientState13 {
             .as_deref()
             .filter(|n| matches!(ServerName::try_from(*n), Ok(ServerName::DnsName(_))))
             .map(|n| n.as_bytes().to_vec());
-        let mut extensions = HelloExtensions {
-            server_name,
-            supported_groups: Some(groups),
-            // RSA PKCS#1 stays in the list for signatures in certificates (RFC 8446 §4.2.3).
-            signature_algorithms: Some(crypto::SIGNATURE_SCHEMES.to_vec()),
-            use_srtp: (!params.srtp_profiles.is_empty()).then(|| UseSrtp {
-                profiles: params.srtp_profiles.iter().map(|p| p.id()).collect(),
-                mki: Vec::new(),
-            }),
-            alpn: (!params.alpn_protocols.is_empty()).then(|| params.alpn_protocols.clone()),
-            ..Default::default()
+        let mut cipher_suites: Vec<_> = suites13(cx.config).iter().map(|c| c.suite).collect();
+        let mut versions = vec![DTLS13];
+        let mut extensions = match fallback {
+            Some(hello12) => {
+                cipher_suites.extend(hello12.cipher_suites);
+                versions.push(DTLS12);
+                hello12.extensions
+            }
+            None => HelloExtensions {
+                server_name,
+                use_srtp: (!params.srtp_profiles.is_empty()).then(|| UseSrtp {
+                    profiles: params.srtp_profiles.iter().map(|p| p.id()).collect(),
+                    mki: Vec::new(),
+                }),
+                alpn: (!params.alpn_protocols.is_empty())
+                    .then(|| params.alpn_protocols.clone()),
+                ..Default::default()
+            },
         };
-        let mut versions = Vec::new();
-        encode_versions_offer(&[DTLS13], &mut versions);
-        extensions.set_raw(SUPPORTED_VERSIONS, versions);
+        extensions.supported_groups = Some(groups);
+        // RSA PKCS#1 stays in the list for signatures in certificates (RFC 8446 §4.2.3).
+        extensions.signature_algorithms = Some(crypto::SIGNATURE_SCHEMES.to_vec());
+        let mut offer = Vec::new();
+        encode_versions_offer(&versions, &mut offer);
+        extensions.set_raw(SUPPORTED_VERSIONS, offer);
         let mut state = ExpectServerHello {
             hello: ClientHello {
                 client_version: DTLS12,
                 random: random()?,
                 session_id: Vec::new(),
                 cookie: Vec::new(),
-                cipher_suites: suites13(cx.config).iter().map(|c| c.suite).collect(),
+                cipher_suites,
                 compression_methods: vec![0],
                 extensions,
             },
@@ -103,6 +118,14 @@ impl ClientState13 {
         cx.send(&Message13::ClientHello(state.hello.clone()));
         cx.finish_flight(true);
         Ok(ClientState13::ExpectServerHello(Box::new(state)))
+    }
+
+    /// The ClientHello sent, while the ServerHello is still to come.
+    pub fn sent_hello(&self) -> Option<&ClientHello> {
+        match self {
+            ClientState13::ExpectServerHello(s) => Some(&s.hello),
+            _ => None,
+        }
     }
 
     /// Takes the next handshake message and its body as received (for the transcript).
