@@ -66,70 +66,139 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-#[test]
-fn wolfssl_client_with_ferrossl_dtls_server() {
+/// A DTLS version as each program names it.
+#[derive(Clone, Copy)]
+struct Version {
+    /// wolfSSL's -v.
+    wolfssl: &'static str,
+    /// Our flag.
+    flag: &'static str,
+    /// How both print it.
+    name: &'static str,
+}
+
+const DTLS12: Version = Version {
+    wolfssl: "3",
+    flag: "-dtls1_2",
+    name: "DTLSv1.2",
+};
+const DTLS13: Version = Version {
+    wolfssl: "4",
+    flag: "-dtls1_3",
+    name: "DTLSv1.3",
+};
+
+/// wolfSSL's client against our server: RSA and ECDSA, with and without connection IDs; with
+/// `client_auth` the client presents the test client certificate and our server requires one.
+fn wolfssl_client_with_ferrossl_server(version: Version, client_auth: bool) {
     let Some(dir) = wolfssl() else { return };
     let pki = TestPki::generate();
     for (kind, id, cid) in cases(&pki) {
         let port = peer::free_udp_port();
         let accept = format!("127.0.0.1:{port}");
-        let (cert, key) = (path(&id.chain_path), path(&id.key_path));
+        let (cert, key, ca) = (
+            path(&id.chain_path),
+            path(&id.key_path),
+            path(&pki.ca_path()),
+        );
         let mut args = vec![
-            "s_server", "-dtls", "-accept", &accept, "-cert", &cert, "-key", &key,
+            "s_server",
+            version.flag,
+            "-accept",
+            &accept,
+            "-cert",
+            &cert,
+            "-key",
+            &key,
         ];
         if cid {
             args.extend(["-cid", "4"]);
         }
+        if client_auth {
+            args.extend(["-Verify", "1", "-CAfile", &ca]);
+        }
         let mut server = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
         server.wait_for_output("ACCEPT", TIMEOUT).unwrap();
-        // -u DTLS, -v 3 version 1.2, -x no client certificate, -A the CA to verify with.
-        let mut client_args = strings(&["-u", "-v", "3", "-x", "-h", "127.0.0.1", "-p"]);
-        client_args.extend([port.to_string(), "-A".into(), path(&pki.ca_path())]);
+        // -u DTLS, -v the version, -x no client certificate, -A the CA to verify with.
+        let mut client_args = strings(&["-u", "-v", version.wolfssl, "-h", "127.0.0.1", "-p"]);
+        client_args.extend([port.to_string(), "-A".into(), ca]);
+        if client_auth {
+            let client = &pki.client_ecdsa;
+            client_args.extend(["-c".into(), path(&client.chain_path)]);
+            client_args.extend(["-k".into(), path(&client.key_path)]);
+        } else {
+            client_args.push("-x".into());
+        }
         if cid {
             client_args.extend(strings(&WOLFSSL_CID));
         }
         let mut client = wolfssl_program(dir, "client", &client_args);
         client.wait_with_timeout(TIMEOUT).unwrap();
         let out = client.stdout();
-        assert!(out.contains("SSL version is DTLSv1.2"), "{kind}: {out}");
+        assert!(
+            out.contains(&format!("SSL version is {}", version.name)),
+            "{kind}: {out}"
+        );
+        if version.name == DTLS13.name {
+            // wolfSSL offers the hybrid without a share; our server's retry asks for it.
+            assert!(
+                out.contains("SSL curve name is X25519MLKEM768"),
+                "{kind}: {out}"
+            );
+        }
         // The example sends "hello wolfssl!" and prints the answer: our server's echo.
         assert!(out.trim_end().ends_with("hello wolfssl!"), "{kind}: {out}");
         server
-            .wait_for_output("Protocol: DTLSv1.2", TIMEOUT)
+            .wait_for_output(&format!("Protocol: {}", version.name), TIMEOUT)
             .unwrap();
         server.wait_for_output("hello wolfssl!", TIMEOUT).unwrap();
-        assert_connection_ids(cid, &out, &server.stderr());
+        let said = server.stderr();
+        if client_auth {
+            assert!(said.contains("CN=ferrossl test client"), "{said}");
+        }
+        assert_connection_ids(cid, &out, &said);
     }
 }
 
-#[test]
-fn ferrossl_dtls_client_with_wolfssl_server() {
+/// Our client against wolfSSL's server, as above; with `client_auth` the server requires a
+/// certificate and verifies it against the test root.
+fn ferrossl_client_with_wolfssl_server(version: Version, client_auth: bool) {
     let Some(dir) = wolfssl() else { return };
     let pki = TestPki::generate();
     for (kind, id, cid) in cases(&pki) {
         let port = peer::free_udp_port();
+        let ca = path(&pki.ca_path());
         // -d: no client certificate asked for; one connection, then the server exits.
-        let mut server_args = strings(&["-u", "-v", "3", "-d", "-p"]);
+        let mut server_args = strings(&["-u", "-v", version.wolfssl, "-p"]);
         server_args.extend([port.to_string(), "-c".into(), path(&id.chain_path)]);
         server_args.extend(["-k".into(), path(&id.key_path)]);
+        if client_auth {
+            server_args.extend(["-A".into(), ca.clone()]);
+        } else {
+            server_args.push("-d".into());
+        }
         if cid {
             server_args.extend(strings(&WOLFSSL_CID));
         }
         let mut server = wolfssl_program(dir, "server", &server_args);
         server.wait_for_udp_port(port, TIMEOUT).unwrap();
         let connect = format!("127.0.0.1:{port}");
-        let ca = path(&pki.ca_path());
+        let client = &pki.client_rsa;
+        let (cert, key) = (path(&client.chain_path), path(&client.key_path));
         let mut args = vec![
             "s_client",
             "-connect",
             &connect,
-            "-dtls1_2",
+            version.flag,
             "-CAfile",
             &ca,
             "-verify_return_error",
         ];
         if cid {
             args.extend(["-cid", "4"]);
+        }
+        if client_auth {
+            args.extend(["-cert", &cert, "-key", &key]);
         }
         let mut client = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
         client
@@ -142,7 +211,10 @@ fn ferrossl_dtls_client_with_wolfssl_server() {
             .unwrap();
         server.wait_with_timeout(TIMEOUT).unwrap();
         let said = server.stdout();
-        assert!(said.contains("SSL version is DTLSv1.2"), "{kind}: {said}");
+        assert!(
+            said.contains(&format!("SSL version is {}", version.name)),
+            "{kind}: {said}"
+        );
         assert!(
             said.contains("Client message: hello from ferrossl"),
             "{kind}: {said}"
@@ -150,6 +222,35 @@ fn ferrossl_dtls_client_with_wolfssl_server() {
         assert_connection_ids(cid, &said, &client.stderr());
         client.kill();
     }
+}
+
+#[test]
+fn wolfssl_client_with_ferrossl_dtls12_server() {
+    wolfssl_client_with_ferrossl_server(DTLS12, false);
+}
+
+#[test]
+fn ferrossl_dtls12_client_with_wolfssl_server() {
+    ferrossl_client_with_wolfssl_server(DTLS12, false);
+}
+
+/// DTLS 1.3 (RFC 9147): wolfSSL's client gets a HelloRetryRequest with a cookie from our
+/// stateless listener and the post-quantum hybrid it offered.
+#[test]
+fn wolfssl_client_with_ferrossl_dtls13_server() {
+    wolfssl_client_with_ferrossl_server(DTLS13, false);
+}
+
+/// Our client sends a classic share first, which wolfSSL's server takes as it is.
+#[test]
+fn ferrossl_dtls13_client_with_wolfssl_server() {
+    ferrossl_client_with_wolfssl_server(DTLS13, false);
+}
+
+#[test]
+fn dtls13_client_authentication_both_ways_with_wolfssl() {
+    wolfssl_client_with_ferrossl_server(DTLS13, true);
+    ferrossl_client_with_wolfssl_server(DTLS13, true);
 }
 
 /// With CIDs, wolfSSL says it negotiated them and our end reports sending the CID wolfSSL
@@ -171,80 +272,6 @@ fn assert_connection_ids(cid: bool, wolfssl: &str, ours: &str) {
         assert!(!wolfssl.contains("CID extension"), "{wolfssl}");
         assert_eq!(line, "Connection ID: none");
     }
-}
-
-/// DTLS 1.3 (RFC 9147) both ways: wolfSSL's client gets a HelloRetryRequest with a cookie
-/// from our stateless listener and the post-quantum hybrid it offered; our client, which
-/// sends a classic share first, is accepted by wolfSSL's server as it is.
-#[test]
-fn dtls13_both_ways_with_wolfssl() {
-    let Some(dir) = wolfssl() else { return };
-    let pki = TestPki::generate();
-    let id = &pki.server_ecdsa;
-    let ca = path(&pki.ca_path());
-
-    let port = peer::free_udp_port();
-    let accept = format!("127.0.0.1:{port}");
-    let (cert, key) = (path(&id.chain_path), path(&id.key_path));
-    let args = [
-        "s_server", "-accept", &accept, "-dtls1_3", "-cert", &cert, "-key", &key, "-naccept", "1",
-    ];
-    let mut server = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
-    server.wait_for_output("ACCEPT", TIMEOUT).unwrap();
-    let mut client_args = strings(&["-u", "-v", "4", "-x", "-h", "127.0.0.1", "-p"]);
-    client_args.extend([port.to_string(), "-A".into(), ca.clone()]);
-    let mut client = wolfssl_program(dir, "client", &client_args);
-    client.wait_with_timeout(TIMEOUT).unwrap();
-    let out = client.stdout();
-    assert!(out.contains("SSL version is DTLSv1.3"), "{out}");
-    assert!(out.contains("SSL curve name is X25519MLKEM768"), "{out}");
-    server.wait_for_output("hello wolfssl!", TIMEOUT).unwrap();
-    assert!(
-        server.stderr().contains("Protocol: DTLSv1.3"),
-        "{}",
-        server.stderr()
-    );
-    server.kill();
-
-    let port = peer::free_udp_port();
-    let mut server_args = strings(&["-u", "-v", "4", "-d", "-p"]);
-    server_args.extend([
-        port.to_string(),
-        "-c".into(),
-        cert.clone(),
-        "-k".into(),
-        key.clone(),
-    ]);
-    let mut server = wolfssl_program(dir, "server", &server_args);
-    server.wait_for_udp_port(port, TIMEOUT).unwrap();
-    let connect = format!("127.0.0.1:{port}");
-    let args = [
-        "s_client",
-        "-connect",
-        &connect,
-        "-dtls1_3",
-        "-CAfile",
-        &ca,
-        "-verify_return_error",
-    ];
-    let mut client = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
-    client
-        .wait_for_output("Verify return code: 0 (ok)", TIMEOUT)
-        .unwrap();
-    assert!(
-        client.stderr().contains("Protocol: DTLSv1.3"),
-        "{}",
-        client.stderr()
-    );
-    client.write_stdin(b"hello over 1.3\n").unwrap();
-    client
-        .wait_for_output("I hear you fa shizzle!", TIMEOUT)
-        .unwrap();
-    server.wait_with_timeout(TIMEOUT).unwrap();
-    let said = server.stdout();
-    assert!(said.contains("SSL version is DTLSv1.3"), "{said}");
-    assert!(said.contains("Client message: hello over 1.3"), "{said}");
-    client.kill();
 }
 
 /// KeyUpdate (RFC 9147 §8) both ways with data after it: wolfSSL's client updates its keys

@@ -91,7 +91,13 @@ impl DtlsEngine {
             } else {
                 None
             };
-            Inner::V13(Box::new(new13(config.clone(), role, params.clone(), now, hello12)?))
+            Inner::V13(Box::new(new13(
+                config.clone(),
+                role,
+                params.clone(),
+                now,
+                hello12,
+            )?))
         } else {
             Inner::V12(Box::new(Engine12::new(
                 config.clone(),
@@ -205,12 +211,9 @@ impl DtlsEngine {
     }
 
     /// The connection IDs negotiated: the one the peer's records carry to us, and the one
-    /// ours carry to the peer; empty where none (DTLS 1.3 associations use none yet).
+    /// ours carry to the peer; empty where none.
     pub fn connection_ids(&self) -> (&[u8], &[u8]) {
-        match &self.inner {
-            Inner::V12(e) => e.connection_ids(),
-            Inner::V13(_) => (&[], &[]),
-        }
+        either!(self, e => e.connection_ids())
     }
 
     /// Our role.
@@ -483,17 +486,16 @@ fn answers_with_12(datagram: &[u8]) -> bool {
     }
     match header.msg_type {
         HandshakeType::HelloVerifyRequest => true,
-        HandshakeType::ServerHello if header.is_last_fragment() && header.fragment_offset == 0 => {
-            r.take(header.length as usize, "ServerHello")
-                .ok()
-                .and_then(|body| ServerHello::read(body).ok())
-                .is_some_and(|sh| {
-                    sh.extensions
-                        .raw(SUPPORTED_VERSIONS)
-                        .and_then(|v| read_selected_version(v).ok())
-                        != Some(DTLS13)
-                })
-        }
+        HandshakeType::ServerHello if header.is_last_fragment() && header.fragment_offset == 0 => r
+            .take(header.length as usize, "ServerHello")
+            .ok()
+            .and_then(|body| ServerHello::read(body).ok())
+            .is_some_and(|sh| {
+                sh.extensions
+                    .raw(SUPPORTED_VERSIONS)
+                    .and_then(|v| read_selected_version(v).ok())
+                    != Some(DTLS13)
+            }),
         _ => false,
     }
 }

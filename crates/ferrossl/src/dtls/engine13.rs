@@ -654,6 +654,12 @@ impl Engine13 {
         self.records.next_plaintext_sequence()
     }
 
+    /// The connection IDs in use (RFC 9147 §9): the one the peer's records carry to us, and
+    /// the one ours carry to the peer; empty where none.
+    pub fn connection_ids(&self) -> (&[u8], &[u8]) {
+        self.records.connection_ids()
+    }
+
     /// What the handshake negotiated.
     pub fn session(&self) -> &SessionInfo {
         &self.session
@@ -826,14 +832,14 @@ mod tests {
             Role::Client,
             DtlsParams::default(),
             now,
-                    )
+        )
         .unwrap();
         let mut s = DtlsEngine::new(
             server_ctx.config(),
             Role::Server,
             DtlsParams::default(),
             now,
-                    )
+        )
         .unwrap();
         // ClientHello, the server's flight, the client's flight, the ACK: no retry.
         assert_eq!(exchange(&mut c, &mut s, now), 4);
@@ -1080,13 +1086,8 @@ mod tests {
         ] {
             let both = Context::new(Method::Dtls);
             both.set_max_proto_version(DTLS1_3_VERSION).unwrap();
-            let mut c = DtlsEngine::new(
-                both.config(),
-                Role::Client,
-                DtlsParams::default(),
-                now,
-            )
-            .unwrap();
+            let mut c =
+                DtlsEngine::new(both.config(), Role::Client, DtlsParams::default(), now).unwrap();
             let mut s =
                 DtlsEngine::new(server.config(), Role::Server, DtlsParams::default(), now).unwrap();
             exchange(&mut c, &mut s, now);
@@ -1099,4 +1100,41 @@ mod tests {
         }
     }
 
+    /// RFC 9147 §9: connection IDs asked for in the hellos go into every protected record,
+    /// the receiver's; a record with another CID is not this association's.
+    #[test]
+    fn connection_ids_in_protected_records() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let params = |cid: &[u8]| DtlsParams {
+            connection_id: Some(cid.to_vec()),
+            ..DtlsParams::default()
+        };
+        let (mut c, mut s) = engines(&pki, params(&[1, 2, 3, 4]), params(&[9, 9]));
+        exchange(&mut c, &mut s, now);
+        assert!(c.is_established() && s.is_established());
+        assert_eq!(c.connection_ids(), (&[1, 2, 3, 4][..], &[9, 9][..]));
+        assert_eq!(s.connection_ids(), (&[9, 9][..], &[1, 2, 3, 4][..]));
+        c.send(b"with a CID").unwrap();
+        let datagram = c.poll_datagram().unwrap();
+        assert_eq!((datagram[0] & 0x10, &datagram[1..3]), (0x10, &[9, 9][..]));
+        let mut misrouted = datagram.clone();
+        misrouted[1] ^= 0xFF;
+        s.handle_datagram(&misrouted, now).unwrap();
+        assert_eq!(s.recv(), None);
+        s.handle_datagram(&datagram, now).unwrap();
+        assert_eq!(s.recv().as_deref(), Some(&b"with a CID"[..]));
+        // A client that asks for none while taking the server's: its records carry the
+        // server's CID, the server's none.
+        let (mut c, mut s) = engines(&pki, params(&[]), params(&[7; 8]));
+        exchange(&mut c, &mut s, now);
+        s.send(b"no CID").unwrap();
+        let datagram = s.poll_datagram().unwrap();
+        assert_eq!(datagram[0] & 0x10, 0);
+        c.handle_datagram(&datagram, now).unwrap();
+        assert_eq!(c.recv().as_deref(), Some(&b"no CID"[..]));
+        c.send(b"to 7s").unwrap();
+        let datagram = c.poll_datagram().unwrap();
+        assert_eq!(&datagram[1..9], &[7; 8]);
+    }
 }

@@ -51,8 +51,8 @@ pub struct Epochs13 {
     write: Vec<WriteEpoch>,
     /// The connection ID our records carry (the peer's), when one was negotiated.
     send_cid: Option<Vec<u8>>,
-    /// The length of the connection ID the peer's records carry (ours).
-    receive_cid_len: usize,
+    /// The connection ID the peer's records carry (ours); empty when none.
+    receive_cid: Vec<u8>,
 }
 
 impl Default for Epochs13 {
@@ -67,7 +67,7 @@ impl Default for Epochs13 {
                 next: 0,
             }],
             send_cid: None,
-            receive_cid_len: 0,
+            receive_cid: Vec::new(),
         }
     }
 }
@@ -98,7 +98,10 @@ impl Epochs13 {
 
     /// The number our next epoch-0 record would get.
     pub fn next_plaintext_sequence(&self) -> u64 {
-        self.write.iter().find(|w| w.epoch == 0).map_or(0, |w| w.next)
+        self.write
+            .iter()
+            .find(|w| w.epoch == 0)
+            .map_or(0, |w| w.next)
     }
 
     /// Numbers our next epoch-0 record `sequence` (a stateless server answering a
@@ -115,11 +118,19 @@ impl Epochs13 {
         self.write.retain(|w| w.epoch >= epoch.min(newest));
     }
 
-    /// Uses connection IDs (RFC 9147 §9): `send` in our records, `receive_len` bytes of ours
-    /// in the peer's.
-    pub fn set_connection_ids(&mut self, send: Option<Vec<u8>>, receive_len: usize) {
-        self.send_cid = send.filter(|c| !c.is_empty());
-        self.receive_cid_len = receive_len;
+    /// Uses connection IDs (RFC 9147 §9) in protected records: `send` (the peer's) in ours,
+    /// `receive` (ours) in the peer's; an empty one means none that way.
+    pub fn set_connection_ids(&mut self, send: Vec<u8>, receive: Vec<u8>) {
+        self.send_cid = Some(send).filter(|c| !c.is_empty());
+        self.receive_cid = receive;
+    }
+
+    /// The connection IDs in use: the one the peer's records carry, the one ours carry.
+    pub fn connection_ids(&self) -> (&[u8], &[u8]) {
+        (
+            &self.receive_cid,
+            self.send_cid.as_deref().unwrap_or_default(),
+        )
     }
 
     /// The epoch records go out in.
@@ -188,11 +199,17 @@ impl Epochs13 {
     ) -> Result<Option<Received>, DtlsError> {
         while let Some(&first) = datagram.first() {
             let opened = if is_unified(first) {
-                let Ok((record, rest)) = read_record(datagram, self.receive_cid_len) else {
+                let Ok((record, rest)) = read_record(datagram, self.receive_cid.len()) else {
                     break;
                 };
                 *datagram = rest;
-                self.open_protected(&record)?
+                // Another association's connection ID: not ours to open.
+                let ours = record.header.cid.unwrap_or_default() == self.receive_cid.as_slice();
+                if ours {
+                    self.open_protected(&record)?
+                } else {
+                    None
+                }
             } else {
                 let Some((header, body)) = records(datagram).next() else {
                     break;

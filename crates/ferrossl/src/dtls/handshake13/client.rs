@@ -60,10 +60,7 @@ impl ClientState13 {
     /// the hybrid asks with a HelloRetryRequest.
     /// `fallback` is the ClientHello a DTLS 1.2 client would send: the hello then offers
     /// DTLS 1.2 too, with everything of that one, so that a 1.2 server can answer it.
-    pub fn start(
-        cx: &mut Context13<'_>,
-        fallback: Option<ClientHello>,
-    ) -> Result<Self, DtlsError> {
+    pub fn start(cx: &mut Context13<'_>, fallback: Option<ClientHello>) -> Result<Self, DtlsError> {
         let groups = groups13(cx.config);
         let first = groups.iter().copied().find(|g| !is_large(*g));
         let shares = first.map(start_share).transpose()?.into_iter().collect();
@@ -88,8 +85,8 @@ impl ClientState13 {
                     profiles: params.srtp_profiles.iter().map(|p| p.id()).collect(),
                     mki: Vec::new(),
                 }),
-                alpn: (!params.alpn_protocols.is_empty())
-                    .then(|| params.alpn_protocols.clone()),
+                alpn: (!params.alpn_protocols.is_empty()).then(|| params.alpn_protocols.clone()),
+                connection_id: params.connection_id.clone(),
                 ..Default::default()
             },
         };
@@ -289,6 +286,12 @@ impl ExpectServerHello {
             .complete(&choice.key_exchange)
             .map_err(|_| DtlsError::IllegalParameter("invalid key share"))?;
         cx.transcript.add(rustls::HandshakeType::ServerHello, raw);
+        // RFC 9147 §9: the server's connection_id answers ours in the ServerHello; from the
+        // handshake epoch on, records carry the receiver's.
+        if let (Some(theirs), Some(ours)) = (&sh.extensions.connection_id, &cx.params.connection_id)
+        {
+            cx.records.set_connection_ids(theirs.clone(), ours.clone());
+        }
         let hash = PrfHash::of(suite);
         let handshake = EarlySecret::new(hash, None).into_handshake(shared.secret_bytes());
         let traffic = handshake.traffic_secrets(&cx.transcript.hash(hash));

@@ -325,6 +325,13 @@ fn send_flight(
         &mut body,
     );
     extensions.set_raw(KEY_SHARE, body);
+    // RFC 9147 §9: when both want connection IDs, ours answers the client's here, and
+    // protected records carry the receiver's from now on.
+    if let (Some(theirs), Some(ours)) = (&hello.extensions.connection_id, &cx.params.connection_id)
+    {
+        extensions.connection_id = Some(ours.clone());
+        cx.records.set_connection_ids(theirs.clone(), ours.clone());
+    }
     cx.send(&Message13::ServerHello(ServerHello {
         server_version: DTLS12,
         random: server_random,
