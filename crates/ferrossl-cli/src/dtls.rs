@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ferrossl::constants::DTLS1_3_VERSION;
+use ferrossl::constants::{DTLS1_2_VERSION, DTLS1_3_VERSION};
 use ferrossl::gio::{
     AuthenticationMode, DtlsConnection, DtlsServer, GioError, TlsCertificateFlags,
     TlsProtocolVersion,
@@ -40,12 +40,15 @@ fn database(args: &Args) -> Result<Option<X509Store>, String> {
     Ok(Some(store))
 }
 
-/// The DTLS version bounds: -dtls1_3 pins DTLS 1.3 (opt-in for now), the rest DTLS 1.2.
+/// The DTLS version bounds: -dtls negotiates 1.3 when both ends can (a client offers 1.3
+/// and 1.2 in one ClientHello), -dtls1_2 and -dtls1_3 pin one.
 fn versions(args: &Args) -> (i32, i32) {
     if args.has("dtls1_3") {
         (DTLS1_3_VERSION, DTLS1_3_VERSION)
+    } else if args.has("dtls1_2") {
+        (DTLS1_2_VERSION, DTLS1_2_VERSION)
     } else {
-        (0, 0)
+        (0, DTLS1_3_VERSION)
     }
 }
 

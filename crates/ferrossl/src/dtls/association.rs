@@ -162,7 +162,7 @@ impl DtlsEngine {
         if self.params.is_none() || !e.awaits_client_hello() {
             return Ok(());
         }
-        if initial_hello(datagram).is_some_and(|i| offers_13(&i.hello)) {
+        if first_hello_offers_13(datagram) == Some(true) {
             let params = self.params.take().expect("checked above");
             self.inner = Inner::V13(Box::new(new13(
                 self.config.clone(),
@@ -413,8 +413,8 @@ pub fn listen13(
         // A second ClientHello too big for one datagram (a post-quantum key share): its
         // cookie can be checked only once it is whole, so the association reassembles it,
         // checks the cookie and ends at once when it is not ours. The half-open limit of
-        // the listener bounds what this costs.
-        return Some(ListenOutcome::Verified);
+        // the listener bounds what this costs. A DTLS 1.2 one stays with the 1.2 listener.
+        return (first_hello_offers_13(datagram) != Some(false)).then_some(ListenOutcome::Verified);
     }
     let hello = initial_hello(datagram)?.hello;
     if !offers_13(&hello) {
@@ -461,6 +461,35 @@ fn second_hello_fragment(datagram: &[u8]) -> bool {
                 && h.fragment_offset == 0
                 && h.fragment_length < h.length
         })
+}
+
+/// Whether the ClientHello starting in the first record of `datagram` offers DTLS 1.3, read
+/// from its first fragment alone: None when that fragment ends before supported_versions.
+fn first_hello_offers_13(datagram: &[u8]) -> Option<bool> {
+    let (record, body) = records(datagram).next()?;
+    let mut r = Reader::new(body);
+    let header = HandshakeHeader::read(&mut r).ok()?;
+    if record.content_type != ContentType::Handshake
+        || record.epoch != 0
+        || header.msg_type != HandshakeType::ClientHello
+        || header.fragment_offset != 0
+    {
+        return None;
+    }
+    let mut hello = Reader::new(r.take(header.fragment_length as usize, "fragment").ok()?);
+    // legacy_version, random, session_id, cookie, cipher_suites, compression_methods.
+    hello.take(2 + 32, "version and random").ok()?;
+    for width in [1, 1, 2, 1] {
+        hello.prefixed(width, "ClientHello field").ok()?;
+    }
+    hello.u16("extensions length").ok()?;
+    while let (Ok(typ), Ok(data)) = (hello.u16("type"), hello.prefixed(2, "extension")) {
+        if typ == SUPPORTED_VERSIONS {
+            return Some(read_versions_offer(data).is_ok_and(|v| v.contains(&DTLS13)));
+        }
+    }
+    // The fragment ended, or the whole hello had no supported_versions.
+    header.is_last_fragment().then_some(false)
 }
 
 fn offers_13(hello: &ClientHello) -> bool {

@@ -38,6 +38,10 @@ pub enum DtlsError {
     /// The peer sent no certificate although ours requires one.
     #[error("peer did not return a certificate")]
     NoPeerCertificate,
+    /// DTLS 1.3: the client sent no certificate although the server requires one; unlike
+    /// DTLS 1.2, TLS 1.3 has an alert saying so (RFC 8446 §4.4.2.4).
+    #[error("peer did not return a certificate (certificate_required)")]
+    CertificateRequired,
     /// The peer's certificate chain failed verification (`X509_V_ERR_*` code at a depth).
     #[error("certificate verify failed: {} (X509_V_ERR {code}) at depth {depth}",
         crate::verify::verify_error_string(*.code))]
@@ -96,6 +100,7 @@ impl DtlsError {
             | DtlsError::HandshakeFailure(_)
             // TLS 1.2 has no certificate_required alert; OpenSSL sends handshake_failure.
             | DtlsError::NoPeerCertificate => A::HandshakeFailure,
+            DtlsError::CertificateRequired => A::CertificateRequired,
             DtlsError::Certificate { code, .. } => {
                 A::from(crate::verify::certificate_error(*code))
             }
@@ -122,7 +127,9 @@ impl From<DtlsError> for crate::Error {
             }
             DtlsError::AlertReceived(alert) => R::AlertReceived(alert).into(),
             DtlsError::NoSharedCipher => R::PeerIncompatible(P::NoCipherSuitesInCommon).into(),
-            DtlsError::NoPeerCertificate => R::NoCertificatesPresented.into(),
+            DtlsError::NoPeerCertificate | DtlsError::CertificateRequired => {
+                R::NoCertificatesPresented.into()
+            }
             DtlsError::ProtocolVersion(_) => {
                 R::PeerIncompatible(P::ServerDoesNotSupportTls12Or13).into()
             }

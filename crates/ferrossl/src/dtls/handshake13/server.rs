@@ -457,7 +457,7 @@ impl Flown {
         if certificate.entries.is_empty() {
             let mode = cx.params.verify.as_ref().unwrap_or(&cx.config.verify).mode;
             if mode & VERIFY_FAIL_IF_NO_PEER_CERT != 0 {
-                return Err(DtlsError::NoPeerCertificate);
+                return Err(DtlsError::CertificateRequired);
             }
             return Ok(ServerState13::ExpectFinished(self));
         }
