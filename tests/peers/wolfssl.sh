@@ -8,7 +8,14 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 version=5.3.0 # wolfssl-sys 5.3.0 carries wolfSSL 5.9.4
 out="$root/target/peers/wolfssl"
-if [ -x "$out/client" ] && [ -x "$out/server" ] && [ -f "$out/certs/dh2048.pem" ]; then
+# DTLS 1.2 and 1.3, connection IDs (RFC 9146, RFC 9147 §9), a fragmented first ClientHello,
+# X25519 and the ML-KEM hybrids, tickets, DTLS-SRTP and its keying material (the examples
+# export it only with the OpenSSL compatibility layer on); the examples linked statically.
+features="--enable-dtls --enable-dtls13 --enable-dtlscid --enable-dtls-frag-ch --enable-curve25519
+    --enable-mlkem --enable-session-ticket --enable-srtp --enable-keying-material --enable-opensslextra --enable-static
+    --disable-shared"
+if [ -x "$out/client" ] && [ -x "$out/server" ] && [ -f "$out/certs/dh2048.pem" ] &&
+    [ "$(cat "$out/features" 2>/dev/null)" = "$features" ]; then
     echo "$out"
     exit 0
 fi
@@ -34,10 +41,8 @@ src="$work/wolfssl-sys-$version/wolfssl-src"
 (
     cd "$src"
     ./autogen.sh
-    # DTLS 1.2 and 1.3, connection IDs (RFC 9146, RFC 9147 §9), a fragmented first ClientHello,
-    # X25519 and the ML-KEM hybrids, tickets; the examples linked statically.
-    ./configure --quiet --enable-dtls --enable-dtls13 --enable-dtlscid --enable-dtls-frag-ch \
-        --enable-curve25519 --enable-mlkem --enable-session-ticket --enable-static --disable-shared
+    # shellcheck disable=SC2086 # one word per option
+    ./configure --quiet $features
     make --quiet -j"$(nproc)" examples/client/client examples/server/server
 ) >&2
 cp "$src/examples/client/client" "$src/examples/server/server" "$out/"
@@ -46,5 +51,6 @@ cp "$src/examples/client/client" "$src/examples/server/server" "$out/"
 # are given, beside RFC 7919's ffdhe2048 group in that file.
 mkdir -p "$out/certs"
 openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048 -out "$out/certs/dh2048.pem"
+echo "$features" >"$out/features"
 rm -rf "$work"
 echo "$out"

@@ -342,3 +342,108 @@ fn dtls13_key_update_both_ways_with_wolfssl() {
     );
     client.kill();
 }
+
+const SRTP_PROFILE: &str = "SRTP_AES128_CM_SHA1_80";
+
+/// The SRTP keying material our end exports: its hex after "Keying material: ".
+fn our_srtp_material(process: &mut PeerProcess) -> String {
+    process
+        .wait_for_output("Keying material: ", TIMEOUT)
+        .unwrap();
+    let out = process.stdout();
+    let line = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Keying material: "))
+        .unwrap();
+    line.to_string()
+}
+
+/// wolfSSL's: its hex after "Exported key material: ".
+fn wolfssl_srtp_material(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.split("Exported key material: ").nth(1))
+        .unwrap_or_else(|| panic!("no keying material in {out}"))
+        .trim()
+        .to_string()
+}
+
+/// DTLS-SRTP (RFC 5764): the profile is agreed and both ends export the same keying
+/// material, in DTLS 1.2 and 1.3, both ways.
+#[test]
+fn srtp_keying_material_agrees_with_wolfssl() {
+    let Some(dir) = wolfssl() else { return };
+    let pki = TestPki::generate();
+    let id = &pki.server_ecdsa;
+    let (cert, key, ca) = (
+        path(&id.chain_path),
+        path(&id.key_path),
+        path(&pki.ca_path()),
+    );
+    let export = [
+        "-use_srtp",
+        SRTP_PROFILE,
+        "-keymatexport",
+        "EXTRACTOR-dtls_srtp",
+    ];
+    for version in [DTLS12, DTLS13] {
+        let port = peer::free_udp_port();
+        let accept = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "s_server",
+            version.flag,
+            "-accept",
+            &accept,
+            "-cert",
+            &cert,
+            "-key",
+            &key,
+            "-naccept",
+            "1",
+            "-keymatexportlen",
+            "60",
+        ];
+        args.extend(export);
+        let mut server = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
+        server.wait_for_output("ACCEPT", TIMEOUT).unwrap();
+        let mut client_args = strings(&["-u", "-v", version.wolfssl, "-x", "--srtp"]);
+        client_args.push(SRTP_PROFILE.into());
+        client_args.extend(strings(&["-h", "127.0.0.1", "-p"]));
+        client_args.extend([port.to_string(), "-A".into(), ca.clone()]);
+        let mut client = wolfssl_program(dir, "client", &client_args);
+        client.wait_with_timeout(TIMEOUT).unwrap();
+        let theirs = wolfssl_srtp_material(&client.stdout());
+        assert_eq!(our_srtp_material(&mut server), theirs, "{}", version.name);
+        server.kill();
+
+        let port = peer::free_udp_port();
+        let mut server_args = strings(&["-u", "-v", version.wolfssl, "-d", "--srtp"]);
+        server_args.push(SRTP_PROFILE.into());
+        server_args.extend(["-p".into(), port.to_string(), "-c".into(), cert.clone()]);
+        server_args.extend(["-k".into(), key.clone()]);
+        let mut server = wolfssl_program(dir, "server", &server_args);
+        server.wait_for_udp_port(port, TIMEOUT).unwrap();
+        let connect = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "s_client",
+            "-connect",
+            &connect,
+            version.flag,
+            "-CAfile",
+            &ca,
+            "-keymatexportlen",
+            "60",
+        ];
+        args.extend(export);
+        let mut client = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
+        let ours = our_srtp_material(&mut client);
+        client.write_stdin(b"srtp\n").unwrap();
+        server.wait_with_timeout(TIMEOUT).unwrap();
+        assert_eq!(
+            ours,
+            wolfssl_srtp_material(&server.stdout()),
+            "{}",
+            version.name
+        );
+        client.kill();
+    }
+}
