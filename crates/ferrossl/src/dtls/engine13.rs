@@ -734,6 +734,7 @@ mod tests {
     use super::*;
     use crate::constants::{DTLS1_3_VERSION, FILETYPE_PEM, VERIFY_PEER};
     use crate::dtls::codec::record::RECORD_HEADER_LEN;
+    use crate::dtls::CookieProvider;
     use crate::dtls::DtlsEngine;
     use crate::{Context, Method};
     use ferrossl_testkit::pki::TestPki;
@@ -1136,5 +1137,71 @@ mod tests {
         c.send(b"to 7s").unwrap();
         let datagram = c.poll_datagram().unwrap();
         assert_eq!(&datagram[1..9], &[7; 8]);
+    }
+
+    /// RFC 9147 §5.1: before the cookie comes back a server keeps nothing and answers with
+    /// one datagram no larger than the ClientHello; a valid cookie admits the client.
+    #[test]
+    fn a_stateless_retry_never_amplifies() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let server = context13(&pki, true).config();
+        let provider: Arc<dyn CookieProvider> = Arc::new(HmacCookies::new(Duration::from_secs(60)));
+        let addr: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let (mut c, _) = raw_engines(&pki, now);
+        let hello = c.poll_datagram().unwrap();
+        let listen = |datagram: &[u8], from| {
+            crate::dtls::listen13(&server, provider.clone(), from, datagram, now)
+        };
+        let Some(crate::dtls::ListenOutcome::HelloVerifyRequest(retry)) = listen(&hello, addr)
+        else {
+            panic!("a retry");
+        };
+        assert!(
+            retry.len() <= hello.len(),
+            "{} > {}",
+            retry.len(),
+            hello.len()
+        );
+        // A ClientHello cut short (no padding, as another client might send) that the
+        // retry would outgrow gets nothing.
+        let mut short = hello.clone();
+        short.truncate(120);
+        assert!(!matches!(
+            listen(&short, addr),
+            Some(crate::dtls::ListenOutcome::HelloVerifyRequest(_))
+        ));
+        // The second ClientHello carries the cookie; from another address it is refused.
+        c.handle_datagram(&retry, now).unwrap();
+        let second: Vec<Vec<u8>> = std::iter::from_fn(|| c.poll_datagram()).collect();
+        assert!(second.len() >= 2, "the hybrid share makes it two datagrams");
+        let whole = {
+            // Reassembled by a provider-sharing server engine, the cookie checks out.
+            let params = DtlsParams {
+                cookies: Some(provider.clone()),
+                peer_addr: Some(addr),
+                ..DtlsParams::default()
+            };
+            let mut s = Engine13::new(server.clone(), Role::Server, params, now, None).unwrap();
+            for d in &second {
+                s.handle_datagram(d, now).unwrap();
+            }
+            s.poll_datagram().is_some()
+        };
+        assert!(whole, "the server's flight");
+        let params = DtlsParams {
+            cookies: Some(provider.clone()),
+            peer_addr: Some("127.0.0.2:5000".parse().unwrap()),
+            ..DtlsParams::default()
+        };
+        let mut elsewhere = Engine13::new(server.clone(), Role::Server, params, now, None).unwrap();
+        let mut outcome = Ok(());
+        for d in &second {
+            outcome = outcome.and(elsewhere.handle_datagram(d, now));
+        }
+        assert!(
+            matches!(outcome, Err(DtlsError::IllegalParameter(_))),
+            "{outcome:?}"
+        );
     }
 }
