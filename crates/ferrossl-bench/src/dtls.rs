@@ -1,10 +1,11 @@
-//! The DTLS 1.2 implementations under test, each pair driven in memory on one thread over a
+//! The DTLS implementations under test, each pair driven in memory on one thread over a
 //! transport that keeps datagram boundaries: ferrossl's `Connection` over memory BIOs (one
-//! datagram per `bio_write`/`bio_read`), OpenSSL's DTLS through the `openssl` crate over a
-//! queue of datagrams, and dimpl (sans-IO). Every server has an ECDSA P-256 certificate (dimpl
-//! supports no other), no side sends a cookie exchange and no client certificate is asked
-//! for. The handshake-under-loss runs use ferrossl's seeded link simulation: on a fake clock
-//! for ferrossl and dimpl, on the wall clock for OpenSSL, whose timer reads it.
+//! datagram per `bio_write`/`bio_read`), OpenSSL's DTLS 1.2 through the `openssl` crate over a
+//! queue of datagrams, and dimpl (sans-IO); ferrossl and dimpl also in DTLS 1.3. Every server
+//! has an ECDSA P-256 certificate (dimpl supports no other), no side sends a cookie exchange
+//! and no client certificate is asked for. The handshake-under-loss runs use ferrossl's
+//! seeded link simulation: on a fake clock for ferrossl and dimpl, on the wall clock for
+//! OpenSSL, whose timer reads it.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -23,8 +24,11 @@ use crate::peers::{check_round, openssl_handshake, Peer};
 /// The datagram size limit on every side: room for a 1,200-byte payload and DTLS's headers.
 const MTU: usize = 1500;
 
-/// The suite every side negotiates.
+/// The suite every side negotiates in DTLS 1.2.
 const SUITE: &str = "ECDHE-ECDSA-AES128-GCM-SHA256";
+
+/// The suite every side negotiates in DTLS 1.3.
+const SUITE13: &str = "TLS_AES_128_GCM_SHA256";
 
 /// The longest simulated time a handshake under loss may take before it counts as failed.
 pub const LOSSY_LIMIT: Duration = Duration::from_secs(120);
@@ -54,6 +58,22 @@ impl Ferrossl {
         Self { client, server }
     }
 
+    /// DTLS 1.3 only on the client (the server accepts 1.2 too, as it does by default once 1.3
+    /// is allowed), with [`SUITE13`]; `groups` narrows the client's groups (X25519 alone, as
+    /// dimpl offers it first, is answered without a HelloRetryRequest; by default the
+    /// client's post-quantum hybrid, which it sends no share of, is asked for by one).
+    pub fn new13(pki: &TestPki, groups: Option<&[&str]>) -> Self {
+        let f = Self::new(pki);
+        f.server.set_max_proto_version(DTLS1_3_VERSION).unwrap();
+        f.client.set_min_proto_version(DTLS1_3_VERSION).unwrap();
+        f.client.set_max_proto_version(DTLS1_3_VERSION).unwrap();
+        f.client.set_ciphersuites(SUITE13).unwrap();
+        if let Some(groups) = groups {
+            f.client.set_groups(groups).unwrap();
+        }
+        f
+    }
+
     fn connection(ctx: &ferrossl::Context, client: bool) -> ferrossl::Connection {
         let mut c = ferrossl::Connection::new(ctx).unwrap();
         if client {
@@ -63,6 +83,31 @@ impl Ferrossl {
         }
         c.set_ciphertext_mtu(MTU).unwrap();
         c
+    }
+}
+
+/// Panics unless a pair of `peer` negotiates `version` and, where given, `group`, so that a
+/// row never measures the wrong thing.
+pub fn check_ferrossl(peer: &Ferrossl, version: i32, group: Option<&str>) {
+    let (c, s) = peer.pair();
+    for end in [&c, &s] {
+        assert_eq!(end.get_protocol_version(), version, "ferrossl DTLS version");
+        if let Some(group) = group {
+            assert_eq!(
+                end.get_group_name().as_deref(),
+                Some(group),
+                "ferrossl group"
+            );
+        }
+    }
+}
+
+/// Panics unless both ends of a dimpl pair report `version`.
+pub fn check_dimpl(peer: &Dimpl, version: i32) {
+    let (c, s, _) = peer.pair();
+    for end in [&c, &s] {
+        let v = end.protocol_version().map(|v| i32::from(v.as_u16()));
+        assert_eq!(v, Some(version), "dimpl DTLS version");
     }
 }
 
@@ -209,6 +254,8 @@ pub struct Dimpl {
     config: Arc<dimpl::Config>,
     client_cert: dimpl::DtlsCertificate,
     server_cert: dimpl::DtlsCertificate,
+    /// `dimpl::Dtls::new_12` or `new_13`.
+    new: fn(Arc<dimpl::Config>, dimpl::DtlsCertificate, Instant) -> dimpl::Dtls,
 }
 
 /// What one dimpl end reported while its output was drained.
@@ -220,7 +267,20 @@ struct DimplEnd {
 }
 
 impl Dimpl {
+    /// DTLS 1.2 ends.
     pub fn new(pki: &TestPki) -> Self {
+        Self::with(pki, dimpl::Dtls::new_12)
+    }
+
+    /// DTLS 1.3 ends (X25519 first, TLS_AES_128_GCM_SHA256 first: as the ferrossl column).
+    pub fn new13(pki: &TestPki) -> Self {
+        Self::with(pki, dimpl::Dtls::new_13)
+    }
+
+    fn with(
+        pki: &TestPki,
+        new: fn(Arc<dimpl::Config>, dimpl::DtlsCertificate, Instant) -> dimpl::Dtls,
+    ) -> Self {
         // A fixed seed makes dimpl's timer jitter, and so the lossy runs, reproducible.
         let config = dimpl::Config::builder()
             .dangerously_set_rng_seed(1)
@@ -237,13 +297,14 @@ impl Dimpl {
             config: Arc::new(config),
             client_cert: cert(&pki.client_ecdsa),
             server_cert: cert(&pki.server_ecdsa),
+            new,
         }
     }
 
     fn engines(&self, now: Instant) -> (dimpl::Dtls, dimpl::Dtls) {
-        let mut c = dimpl::Dtls::new_12(self.config.clone(), self.client_cert.clone(), now);
+        let mut c = (self.new)(self.config.clone(), self.client_cert.clone(), now);
         c.set_active(true);
-        let mut s = dimpl::Dtls::new_12(self.config.clone(), self.server_cert.clone(), now);
+        let mut s = (self.new)(self.config.clone(), self.server_cert.clone(), now);
         s.set_active(false);
         (c, s)
     }
@@ -305,10 +366,10 @@ impl Peer for Dimpl {
 
 // --- handshakes under loss, on a fake clock ---
 
-/// The simulated time ferrossl's engines need to finish a handshake over links with `loss`
-/// (and the harness's duplication and reordering), or None if they did not within the limit.
-pub fn ferrossl_lossy(pki: &TestPki, loss: f64, seed: u64) -> Option<Duration> {
-    let f = Ferrossl::new(pki);
+/// The simulated time ferrossl's engines (with `f`'s configurations, so in the version they
+/// choose) need to finish a handshake over links with `loss` (and the harness's duplication
+/// and reordering), or None if they did not within the limit.
+pub fn ferrossl_lossy(f: &Ferrossl, loss: f64, seed: u64) -> Option<Duration> {
     let now = Instant::now();
     let params = || DtlsParams {
         mtu: MTU,
