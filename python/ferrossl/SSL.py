@@ -92,6 +92,11 @@ TLS1_VERSION = 0x301
 TLS1_1_VERSION = 0x302
 TLS1_2_VERSION = 0x303
 TLS1_3_VERSION = 0x304
+# ferrossl additions under the C library names (pyOpenSSL 26.4 and cryptography's bindings
+# define no DTLS version): the DTLS versions for set_min/max_proto_version and what
+# get_protocol_version() reports. DTLS 1.3 is opt-in, by set_max_proto_version(DTLS1_3_VERSION).
+DTLS1_2_VERSION = 0xFEFD
+DTLS1_3_VERSION = 0xFEFC
 
 OP_NO_SSLv2 = 0
 OP_NO_SSLv3 = 1 << 25
@@ -285,15 +290,20 @@ class Context:
     def set_min_proto_version(self, version: int) -> None:
         """Sets the lowest protocol version the context negotiates.
 
-        :param version: ``TLS1_2_VERSION`` or ``TLS1_3_VERSION`` (``0`` for the lowest supported).
-        :raises Error: for SSL 3.0, TLS 1.0 and TLS 1.1, which are refused on purpose.
+        :param version: ``TLS1_2_VERSION`` or ``TLS1_3_VERSION`` (``0`` for the lowest supported);
+            for DTLS, ``DTLS1_2_VERSION`` or ``DTLS1_3_VERSION`` (which turns DTLS 1.2 off, with
+            a maximum of ``DTLS1_3_VERSION``).
+        :raises Error: for SSL 3.0, TLS 1.0, TLS 1.1 and DTLS 1.0, which are refused on purpose.
         """
         self._native.set_min_proto_version(version)
 
     def set_max_proto_version(self, version: int) -> None:
         """Sets the highest protocol version the context negotiates.
 
-        :param version: ``TLS1_2_VERSION`` or ``TLS1_3_VERSION`` (``0`` for the highest supported).
+        :param version: ``TLS1_2_VERSION`` or ``TLS1_3_VERSION`` (``0`` for the highest supported);
+            for DTLS, ``DTLS1_2_VERSION`` or ``DTLS1_3_VERSION``. DTLS 1.3 is opt-in: only
+            ``DTLS1_3_VERSION`` enables it (a client then offers DTLS 1.3 alone, a server
+            accepts 1.2 or 1.3); ``0`` means DTLS 1.2.
         :raises Error: for a version the engine cannot speak.
         """
         self._native.set_max_proto_version(version)
@@ -1288,11 +1298,13 @@ class Connection(metaclass=_FastPathType):
         return self._native.get_cipher_version()
 
     def get_protocol_version_name(self) -> str:
-        """The negotiated version as text ("TLSv1.3"), or "Unknown" before."""
+        """The negotiated version as text ("TLSv1.3"; "DTLSv1.2", "DTLSv1.3" for DTLS), or
+        "Unknown" before."""
         return self._native.get_protocol_version_name()
 
     def get_protocol_version(self) -> int:
-        """The negotiated version as a number (``TLS1_3_VERSION``...), 0 before."""
+        """The negotiated version as a number (``TLS1_3_VERSION``, ``DTLS1_3_VERSION``...), 0
+        before."""
         return self._native.get_protocol_version()
 
     def set_alpn_protos(self, protos: list[bytes]) -> None:

@@ -1,4 +1,4 @@
-"""DTLS 1.2 over UDP with GIO's ``GDtlsConnection`` API.
+"""DTLS 1.2, and DTLS 1.3 on request, over UDP with GIO's ``GDtlsConnection`` API.
 
 ``DtlsClientConnection.new(sock, "host")`` and ``DtlsServerConnection.new(sock, certificate)``
 wrap a Python ``socket.socket`` of type ``SOCK_DGRAM`` (connected, or given a
@@ -6,8 +6,9 @@ wrap a Python ``socket.socket`` of type ``SOCK_DGRAM`` (connected, or given a
 ``send_messages``/``receive_messages`` with a timeout and a :class:`Cancellable`, ``close``,
 ``shutdown``, the ``accept-certificate`` signal with :class:`TlsCertificateFlags`, ALPN,
 channel binding, a :class:`TlsInteraction` for the password of an encrypted key, DTLS-SRTP
-and keying-material export, and ``*_async`` coroutines for asyncio. :class:`DtlsServer`
-serves many clients on one UDP socket, handing out a :class:`DtlsServerConnection` for each.
+and keying-material export, ``set_protocol_versions`` (DTLS 1.3 is opt-in), and ``*_async``
+coroutines for asyncio. :class:`DtlsServer` serves many clients on one UDP socket, handing out
+a :class:`DtlsServerConnection` for each.
 
 Everything runs in ``ferrossl::gio::DtlsConnection`` (Rust), with the GIL released while it
 waits or computes. Errors are :class:`GioError` subclasses carrying GIO's error domain and
@@ -92,7 +93,9 @@ class TlsAuthenticationMode(enum.IntEnum):
 
 
 class TlsProtocolVersion(enum.IntEnum):
-    """``GTlsProtocolVersion``; a DTLS connection reports ``UNKNOWN`` or ``DTLS_1_2``."""
+    """``GTlsProtocolVersion``; a DTLS connection reports ``UNKNOWN``, ``DTLS_1_2`` or
+    ``DTLS_1_3``. ``DTLS_1_3`` (203) is a ferrossl addition: GIO's enumeration ends at
+    ``DTLS_1_2`` (a GIO backend reports a version GIO does not know as ``UNKNOWN``)."""
 
     UNKNOWN = 0
     SSL_3_0 = 1
@@ -102,6 +105,7 @@ class TlsProtocolVersion(enum.IntEnum):
     TLS_1_3 = 5
     DTLS_1_0 = 201
     DTLS_1_2 = 202
+    DTLS_1_3 = 203
 
 
 class TlsChannelBindingType(enum.IntEnum):
@@ -707,6 +711,13 @@ async def _in_executor(call: typing.Callable[[Cancellable], _T], cancellable: Ca
             cancellable.disconnect(link)
 
 
+def _dtls_version(version: TlsProtocolVersion) -> TlsProtocolVersion:
+    """``version`` as a :class:`TlsProtocolVersion` (``ValueError`` for another number)."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise TypeError("a protocol version must be a TlsProtocolVersion")
+    return TlsProtocolVersion(version)
+
+
 def _srtp_list(profiles: str | typing.Sequence[str] | None) -> str | None:
     """The profiles as the engine takes them: names joined with ``:``."""
     if profiles is None or isinstance(profiles, str):
@@ -715,8 +726,9 @@ def _srtp_list(profiles: str | typing.Sequence[str] | None) -> str | None:
 
 
 class DtlsConnection:
-    """GIO's ``GDtlsConnection``: DTLS 1.2 over a datagram socket, client or server (see
-    :class:`DtlsClientConnection`, :class:`DtlsServerConnection`).
+    """GIO's ``GDtlsConnection``: DTLS 1.2 (or 1.3, see :meth:`set_protocol_versions`) over a
+    datagram socket, client or server (see :class:`DtlsClientConnection`,
+    :class:`DtlsServerConnection`).
 
     One call runs at a time; a second thread's call waits for it (with the GIL released), so
     stop a blocked call with its :class:`Cancellable`. The connection may not be used from
@@ -735,6 +747,7 @@ class DtlsConnection:
         self._handlers: dict[int, tuple[typing.Callable[..., object], tuple[object, ...]]] = {}
         self._next_handler = 1
         self._accept_handler: typing.Callable[[TlsCertificate, TlsCertificateFlags], object] | None = None
+        self._protocol_versions = (TlsProtocolVersion.UNKNOWN, TlsProtocolVersion.UNKNOWN)
         native.set_accept_certificate_handler(_emitter(self))
 
     def __enter__(self: _T) -> _T:
@@ -960,8 +973,24 @@ class DtlsConnection:
         return TlsCertificateFlags(self._native.get_peer_certificate_errors())
 
     def get_protocol_version(self) -> TlsProtocolVersion:
-        """``DTLS_1_2`` after the handshake; ``UNKNOWN`` before it and after close."""
+        """``DTLS_1_2`` or ``DTLS_1_3`` after the handshake; ``UNKNOWN`` before it and after
+        close."""
         return TlsProtocolVersion(self._native.get_protocol_version())
+
+    def set_protocol_versions(self, min_version: TlsProtocolVersion, max_version: TlsProtocolVersion) -> None:
+        """Bounds the DTLS versions the handshake may agree on (a ferrossl addition to GIO's
+        API): each bound ``DTLS_1_2``, ``DTLS_1_3`` or ``UNKNOWN`` (no bound); the default is
+        ``(UNKNOWN, UNKNOWN)``, DTLS 1.2. DTLS 1.3 is opt-in: a maximum of ``DTLS_1_3`` enables
+        it (a client then offers DTLS 1.3 alone, a server accepts 1.2 or 1.3), and a minimum
+        of ``DTLS_1_3`` as well turns DTLS 1.2 off. Another version, or bounds that leave
+        none, raise ``ValueError``. Takes effect at the handshake."""
+        bounds = (_dtls_version(min_version), _dtls_version(max_version))
+        self._native.set_protocol_versions(int(bounds[0]), int(bounds[1]))
+        self._protocol_versions = bounds
+
+    def get_protocol_versions(self) -> tuple[TlsProtocolVersion, TlsProtocolVersion]:
+        """The (minimum, maximum) set by :meth:`set_protocol_versions`."""
+        return self._protocol_versions
 
     def get_ciphersuite_name(self) -> str | None:
         """The cipher suite's IANA name (e.g. ``TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256``), or
@@ -1168,17 +1197,19 @@ class DtlsServer:
 
     ``DtlsServer(("127.0.0.1", 4433), certificate)`` binds a socket of its own (port 0 picks a
     free one, see :attr:`local_address`) and reads it on a thread of its own: a ClientHello
-    from a new address gets a stateless HelloVerifyRequest (RFC 6347 §4.2.1), and only one
-    whose cookie proves the address makes an association, within :class:`ServerLimits`.
+    from a new address gets a stateless HelloVerifyRequest (RFC 6347 §4.2.1; a DTLS 1.3 one a
+    HelloRetryRequest with a cookie), and only one whose cookie proves the address makes an
+    association, within :class:`ServerLimits`.
     :meth:`accept` hands out a :class:`DtlsServerConnection` for each new client, to run on a
     thread (or task) of its own; it behaves like one made with ``DtlsServerConnection.new``
     (its :attr:`~DtlsConnection.base_socket` is None).
 
     The settings (``set_authentication_mode``, ``set_database``, ``set_advertised_protocols``,
     ``set_accept_certificate_handler``, ``set_require_close_notify``, ``set_interaction``,
-    ``set_certificate``/``set_certificate_pem``, ``set_srtp_profiles``, ``set_limits``) apply
-    to clients that arrive after them. :meth:`close` (or the end of a ``with`` block) stops
-    the server: connections accepted from it see their association end.
+    ``set_certificate``/``set_certificate_pem``, ``set_srtp_profiles``,
+    ``set_protocol_versions``, ``set_limits``) apply to clients that arrive after them.
+    :meth:`close` (or the end of a ``with`` block) stops the server: connections accepted
+    from it see their association end.
     """
 
     def __init__(
@@ -1200,6 +1231,7 @@ class DtlsServer:
         self._interaction: TlsInteraction | None = None
         self._accept_handler: typing.Callable[[TlsCertificate, TlsCertificateFlags], object] | None = None
         self._limits = ServerLimits()
+        self._protocol_versions = (TlsProtocolVersion.UNKNOWN, TlsProtocolVersion.UNKNOWN)
         if limits is not None:
             self.set_limits(limits)
 
@@ -1229,6 +1261,7 @@ class DtlsServer:
         conn._database = self._database
         conn._advertised = None if self._advertised is None else list(self._advertised)
         conn._interaction = self._interaction
+        conn._protocol_versions = self._protocol_versions
         conn.set_accept_certificate_handler(self._accept_handler)
         return conn
 
@@ -1317,6 +1350,18 @@ class DtlsServer:
     def set_srtp_profiles(self, profiles: str | typing.Sequence[str] | None) -> None:
         """The DTLS-SRTP profiles accepted (see :meth:`DtlsConnection.set_srtp_profiles`)."""
         self._native.set_srtp_profiles(_srtp_list(profiles))
+
+    def set_protocol_versions(self, min_version: TlsProtocolVersion, max_version: TlsProtocolVersion) -> None:
+        """Bounds the DTLS versions of the associations to come (a ferrossl addition; see
+        :meth:`DtlsConnection.set_protocol_versions`): a maximum of ``DTLS_1_3`` lets clients
+        use DTLS 1.3 as well as 1.2, both bounds ``DTLS_1_3`` admits DTLS 1.3 clients only."""
+        bounds = (_dtls_version(min_version), _dtls_version(max_version))
+        self._native.set_protocol_versions(int(bounds[0]), int(bounds[1]))
+        self._protocol_versions = bounds
+
+    def get_protocol_versions(self) -> tuple[TlsProtocolVersion, TlsProtocolVersion]:
+        """See :meth:`set_protocol_versions`."""
+        return self._protocol_versions
 
     def set_limits(self, limits: ServerLimits) -> None:
         """The bounds on associations (:class:`ServerLimits`)."""

@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrossl::constants::{DTLS1_2_VERSION, DTLS1_3_VERSION};
 use ferrossl::gio::{
     AuthenticationMode, ChannelBindingType, DtlsConnection, DtlsServer, GioError, GioResult,
     InteractionResult, ServerLimits, TlsCertificateFlags, TlsInteraction, TlsPassword,
@@ -169,6 +170,15 @@ pub enum Base {
 }
 
 impl DatagramBased for Base {
+    /// The server's cookies are bound to it: a DTLS 1.3 association checks the cookie of
+    /// the HelloRetryRequest that the server's stateless listener sent to this address.
+    fn peer_address(&self) -> Option<SocketAddr> {
+        match self {
+            Base::Socket(s) => s.peer.as_ref().map(|p| SocketAddr::new(p.ip, p.port)),
+            Base::Server(p) => p.peer_address(),
+        }
+    }
+
     fn send_datagram(
         &self,
         datagram: &[u8],
@@ -615,11 +625,22 @@ impl NativeDtlsConnection {
         self.look(py, |c| c.get_peer_certificate_errors().0)
     }
 
-    /// GIO's TlsProtocolVersion value: 0 unknown, 202 DTLS 1.2 (DTLS 1.3 has none yet: 0).
+    /// GIO's TlsProtocolVersion value: 0 unknown, 202 DTLS 1.2, 203 DTLS 1.3 (see
+    /// [`GIO_DTLS_1_3`]).
     fn get_protocol_version(&self, py: Python<'_>) -> PyResult<u16> {
         self.look(py, |c| match c.get_protocol_version() {
-            TlsProtocolVersion::Dtls12 => 202,
-            _ => 0,
+            TlsProtocolVersion::Dtls12 => GIO_DTLS_1_2,
+            TlsProtocolVersion::Dtls13 => GIO_DTLS_1_3,
+            TlsProtocolVersion::Unknown => 0,
+        })
+    }
+
+    /// Bounds the DTLS versions, each a TlsProtocolVersion value (0: no bound).
+    fn set_protocol_versions(&self, py: Python<'_>, min: u16, max: u16) -> PyResult<()> {
+        let (min, max) = wire_versions(min, max)?;
+        self.run(py, false, move |c| {
+            c.set_protocol_versions(min, max);
+            Ok(())
         })
     }
 
@@ -645,6 +666,35 @@ impl NativeDtlsConnection {
             Err(e) => Err(binding_error(py, e)),
         }
     }
+}
+
+/// GIO's TlsProtocolVersion value for DTLS 1.2.
+const GIO_DTLS_1_2: u16 = 202;
+/// DTLS 1.3's TlsProtocolVersion value, a ferrossl addition: GIO's enumeration ends at
+/// DTLS 1.2 (202), and this is the next value of its DTLS numbering.
+const GIO_DTLS_1_3: u16 = 203;
+
+/// The wire versions (`DTLS1_2_VERSION`, `DTLS1_3_VERSION`, 0 for no bound) that bound a
+/// connection to the TlsProtocolVersion values `min` and `max`; a ValueError for a value that
+/// is no DTLS version ferrossl speaks, or bounds that leave none (DTLS 1.3 is enabled by its
+/// maximum only).
+fn wire_versions(min: u16, max: u16) -> PyResult<(i32, i32)> {
+    let wire = |v: u16| match v {
+        0 => Ok(0),
+        GIO_DTLS_1_2 => Ok(DTLS1_2_VERSION),
+        GIO_DTLS_1_3 => Ok(DTLS1_3_VERSION),
+        201 => Err(PyValueError::new_err("DTLS 1.0 is refused on purpose")),
+        other => Err(PyValueError::new_err(format!(
+            "{other} is not a DTLS protocol version"
+        ))),
+    };
+    let (min, max) = (wire(min)?, wire(max)?);
+    if min == DTLS1_3_VERSION && max != DTLS1_3_VERSION {
+        return Err(PyValueError::new_err(
+            "a minimum of DTLS 1.3 needs a maximum of DTLS 1.3 (DTLS 1.3 is enabled by its maximum)",
+        ));
+    }
+    Ok((min, max))
 }
 
 /// `ChannelBindingError` with GIO's TlsChannelBindingError case for a failure.
@@ -837,6 +887,12 @@ impl NativeDtlsServer {
     #[pyo3(signature = (profiles))]
     fn set_srtp_profiles(&self, py: Python<'_>, profiles: Option<String>) -> PyResult<()> {
         self.configure(py, move |s| s.set_srtp_profiles(profiles.as_deref()))
+    }
+
+    /// Bounds the DTLS versions of the associations to come (TlsProtocolVersion values).
+    fn set_protocol_versions(&self, py: Python<'_>, min: u16, max: u16) -> PyResult<()> {
+        let (min, max) = wire_versions(min, max)?;
+        self.configure(py, move |s| s.set_protocol_versions(min, max))
     }
 
     /// `ServerLimits`: the two counts, then the two timeouts in seconds.
