@@ -490,31 +490,41 @@ fn dtls13_rows(pki: &TestPki, budget: &Budget, quick: bool) -> Vec<Row> {
     ));
     let seeds = if quick { 2 } else { 25 };
     for loss in [0.1, 0.3] {
-        rows.push(lossy13_row(&f13, &f12, loss, seeds));
+        rows.push(lossy13_row(&f13, &d13, &f12, loss, seeds));
     }
     rows
 }
 
-/// Median simulated completion times (ms) of ferrossl's DTLS 1.3 and 1.2 handshakes over the
-/// same seeded links; the name says how many completed within the limit.
-fn lossy13_row(f13: &dtls::Ferrossl, f12: &dtls::Ferrossl, loss: f64, seeds: u64) -> Row {
-    let times = |f: &dtls::Ferrossl| -> Vec<f64> {
+/// Median simulated completion times (ms) of ferrossl's DTLS 1.3, dimpl's DTLS 1.3 and
+/// ferrossl's DTLS 1.2 handshakes over the same seeded links; the name says how many
+/// completed within the limit.
+fn lossy13_row(
+    f13: &dtls::Ferrossl,
+    d13: &dtls::Dimpl,
+    f12: &dtls::Ferrossl,
+    loss: f64,
+    seeds: u64,
+) -> Row {
+    let times = |run: &dyn Fn(u64) -> Option<Duration>| -> Vec<f64> {
         (1..=seeds)
-            .filter_map(|seed| dtls::ferrossl_lossy(f, loss, seed))
+            .filter_map(run)
             .map(|t| t.as_secs_f64() * 1e3)
             .collect()
     };
-    let (v13, v12) = (times(f13), times(f12));
+    let v13 = times(&|seed| dtls::ferrossl_lossy(f13, loss, seed));
+    let dimpl = times(&|seed| dtls::dimpl_lossy(d13, loss, seed));
+    let v12 = times(&|seed| dtls::ferrossl_lossy(f12, loss, seed));
     Row {
         name: format!(
-            "DTLS 1.3 handshake time, {:.0}% loss (ms, simulated); completed: 1.3 {}/{seeds}, \
-             1.2 {}/{seeds}",
+            "DTLS 1.3 handshake time, {:.0}% loss (ms, simulated); completed: ferrossl 1.3 \
+             {}/{seeds}, dimpl 1.3 {}/{seeds}, ferrossl 1.2 {}/{seeds}",
             loss * 100.0,
             v13.len(),
+            dimpl.len(),
             v12.len()
         ),
         unit: "ms",
-        stats: vec![stat_of(v13), None, stat_of(v12)],
+        stats: vec![stat_of(v13), stat_of(dimpl), stat_of(v12)],
         target: "completes under 30% loss",
     }
 }
