@@ -237,8 +237,8 @@ fn dtls13_with(config: Arc<Config>, change: impl FnOnce(&mut Config)) -> Arc<Con
     Arc::new(config)
 }
 
-/// Our client, which offers DTLS 1.3 alone, with a certificate (dimpl's server asks for one)
-/// and every SRTP profile.
+/// Our client, which allows DTLS 1.2 and 1.3 (so it offers both in one ClientHello), with a
+/// certificate (dimpl's server asks for one) and every SRTP profile.
 fn client13(pki: &TestPki, change: impl FnOnce(&mut Config), now: Instant) -> DtlsEngine {
     let config = dtls13_with(client_config_with_cert(pki, &pki.client_ecdsa), change);
     let params = DtlsParams {
@@ -507,11 +507,30 @@ fn dimpl_version_sensing_ends_get_dtls13_from_ours() {
     )
     .unwrap();
     let mut events = connect(&mut ours, &mut theirs, now);
+    check12(&ours, &theirs);
+    talk(&mut ours, &mut theirs, &mut events, now, 2);
+}
+
+fn check12(ours: &DtlsEngine, theirs: &dimpl::Dtls) {
     assert_eq!(ours.protocol_version(), Some(DTLS1_2_VERSION));
     assert_eq!(
         theirs.protocol_version().map(|v| i32::from(v.as_u16())),
         Some(DTLS1_2_VERSION)
     );
+}
+
+/// Our client offering both versions goes on in DTLS 1.2 with dimpl's DTLS 1.2 server, after
+/// its HelloVerifyRequest.
+#[test]
+fn dtls13_client_falls_back_to_dimpl_12_server() {
+    let pki = TestPki::generate();
+    let now = Instant::now();
+    let mut theirs = dimpl_engine(&pki.server_ecdsa, false, now);
+    let mut ours = client13(&pki, |_| {}, now);
+    let mut events = connect(&mut ours, &mut theirs, now);
+    check12(&ours, &theirs);
+    assert_eq!(ours.verify_outcome().unwrap().result, X509_V_OK);
+    check_keying(&ours, &events);
     talk(&mut ours, &mut theirs, &mut events, now, 2);
 }
 
