@@ -466,3 +466,137 @@ fn ipv6_clients_on_the_loopback() {
     }
     assert!(echo.join().unwrap().into_iter().all(|r| r.is_ok()));
 }
+
+/// A client transport whose socket the test replaces, as a NAT rebinding changes the
+/// client's address and port under a running association.
+#[derive(Clone)]
+struct Rebindable(Arc<std::sync::Mutex<Arc<UdpDatagrams>>>);
+
+impl Rebindable {
+    fn current(&self) -> Arc<UdpDatagrams> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl ferrossl::transport::DatagramBased for Rebindable {
+    fn send_datagram(
+        &self,
+        datagram: &[u8],
+        timeout: Timeout,
+        cancellable: Option<&ferrossl::transport::Cancellable>,
+    ) -> std::io::Result<usize> {
+        self.current().send_datagram(datagram, timeout, cancellable)
+    }
+
+    fn receive_datagram(
+        &self,
+        buf: &mut [u8],
+        timeout: Timeout,
+        cancellable: Option<&ferrossl::transport::Cancellable>,
+    ) -> std::io::Result<usize> {
+        self.current().receive_datagram(buf, timeout, cancellable)
+    }
+}
+
+/// NAT rebinding (RFC 9146 §6, RFC 9147 §9): with connection IDs the server routes the
+/// moved client's datagrams by CID and answers at its new address; without, the new
+/// address is nobody the server knows.
+#[test]
+fn a_client_that_moves_keeps_its_association_only_with_connection_ids() {
+    use ferrossl::constants::{DTLS1_2_VERSION, DTLS1_3_VERSION};
+    let pki = TestPki::generate();
+    for (version, with_cid) in [
+        (DTLS1_2_VERSION, true),
+        (DTLS1_3_VERSION, true),
+        (DTLS1_3_VERSION, false),
+    ] {
+        let server = server(&pki);
+        server.set_protocol_versions(version, version).unwrap();
+        let cid = with_cid.then_some(4);
+        server.set_connection_id_length(cid).unwrap();
+        let address = server.local_addr().unwrap();
+        let server = Arc::new(server);
+        let echo = echo_all(server.clone(), 1);
+
+        let socket =
+            |addr| Arc::new(UdpDatagrams::connected(client_socket(addr, "127.0.0.1:0")).unwrap());
+        let transport = Rebindable(Arc::new(std::sync::Mutex::new(socket(address))));
+        let mut c = DtlsConnection::client(transport.clone(), Some("localhost"));
+        c.set_database(Some(&database(&pki))).unwrap();
+        c.set_protocol_versions(version, version);
+        // Asks for no CID of its own while using the server's.
+        c.set_connection_id_length(with_cid.then_some(0));
+        let round_trip = |c: &mut DtlsConnection<Rebindable>, text: &[u8]| {
+            c.send(text, None).unwrap();
+            c.receive(Timeout::after(Duration::from_secs(2)), None)
+        };
+        assert_eq!(round_trip(&mut c, b"before").unwrap(), b"before");
+        let (ours, theirs) = c.connection_ids().unwrap();
+        assert_eq!(
+            (ours.len(), theirs.len()),
+            (0, if with_cid { 4 } else { 0 })
+        );
+
+        // The NAT gives the client a new port.
+        *transport.0.lock().unwrap() = socket(address);
+        let after = round_trip(&mut c, b"after the move");
+        if with_cid {
+            assert_eq!(after.unwrap(), b"after the move", "version {version:#x}");
+            assert_eq!(round_trip(&mut c, b"and on").unwrap(), b"and on");
+            c.close(None).unwrap();
+            assert_eq!(echo.join().unwrap().len(), 1);
+        } else {
+            assert!(matches!(after, Err(GioError::TimedOut)), "{after:?}");
+        }
+    }
+}
+
+/// The same on one socket: a server connection over an unconnected socket that talks to one
+/// client takes a datagram from another address only for its connection ID, and follows
+/// the client there once it authenticates as the newest.
+#[test]
+fn one_socket_follows_a_client_that_moves_with_a_connection_id() {
+    use ferrossl::constants::DTLS1_3_VERSION;
+    let pki = TestPki::generate();
+    let server_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = server_socket.local_addr().unwrap();
+    let first = client_socket(address, "127.0.0.1:0");
+    let client_addr = first.local_addr().unwrap();
+    let transport = Rebindable(Arc::new(std::sync::Mutex::new(Arc::new(
+        UdpDatagrams::connected(first).unwrap(),
+    ))));
+    let (cert, key) = identity(&pki.server_ecdsa);
+    let mut s = DtlsConnection::server(
+        UdpDatagrams::with_peer(server_socket, client_addr),
+        cert,
+        key,
+    );
+    s.set_protocol_versions(DTLS1_3_VERSION, DTLS1_3_VERSION);
+    s.set_connection_id_length(Some(6));
+    let echo = thread::spawn(move || {
+        for _ in 0..2 {
+            let d = s.receive(Timeout::after(TEN_SECONDS), None).unwrap();
+            s.send(&d, None).unwrap();
+        }
+        s.base().peer_address()
+    });
+    let mut c = DtlsConnection::client(transport.clone(), Some("localhost"));
+    c.set_database(Some(&database(&pki))).unwrap();
+    c.set_protocol_versions(DTLS1_3_VERSION, DTLS1_3_VERSION);
+    c.set_connection_id_length(Some(0));
+    c.send(b"here", None).unwrap();
+    assert_eq!(
+        c.receive(Timeout::after(TEN_SECONDS), None).unwrap(),
+        b"here"
+    );
+    let moved = client_socket(address, "127.0.0.1:0");
+    let new_addr = moved.local_addr().unwrap();
+    *transport.0.lock().unwrap() = Arc::new(UdpDatagrams::connected(moved).unwrap());
+    c.send(b"there", None).unwrap();
+    assert_eq!(
+        c.receive(Timeout::after(TEN_SECONDS), None).unwrap(),
+        b"there"
+    );
+    use ferrossl::transport::DatagramBased;
+    assert_eq!(echo.join().unwrap(), Some(new_addr));
+}

@@ -28,6 +28,10 @@ pub(super) struct Datagrams {
     socket: Option<UdpSocket>,
     /// The peer's address when the datagrams travel without a socket of ours.
     peer_addr: Option<std::net::SocketAddr>,
+    /// Set when a datagram handled since the last look may move the peer's address.
+    peer_may_move: bool,
+    /// Our connection ID, when the application chose it (a server routing by CID).
+    connection_id: Option<Vec<u8>>,
     eof: bool,
     mtu: usize,
     nonblocking: bool,
@@ -46,6 +50,8 @@ impl Datagrams {
             outgoing: VecDeque::new(),
             socket,
             peer_addr: None,
+            peer_may_move: false,
+            connection_id: None,
             eof: false,
             mtu: dtls::DEFAULT_MTU,
             nonblocking: false,
@@ -134,6 +140,7 @@ impl Datagrams {
             Some(d) => {
                 let engine = self.engine.as_mut().expect("engine exists");
                 let result = engine.handle_datagram(&d, Instant::now());
+                self.peer_may_move |= engine.datagram_may_move_peer();
                 self.flush()?;
                 result.map_err(Error::from)
             }
@@ -268,11 +275,14 @@ impl Connection {
                     .clone()
                     .unwrap_or_else(|| Session::with_timeout(self.config.session_timeout))
             }),
-            connection_id: self
-                .config
-                .dtls_cid_length
-                .map(|n| random_cid(usize::from(n)))
-                .transpose()?,
+            connection_id: match &dgram.connection_id {
+                Some(chosen) => Some(chosen.clone()),
+                None => self
+                    .config
+                    .dtls_cid_length
+                    .map(|n| random_cid(usize::from(n)))
+                    .transpose()?,
+            },
             ..DtlsParams::default()
         })
     }
@@ -547,6 +557,23 @@ impl Connection {
                 .selected_srtp_profile()?
                 .name(),
         )
+    }
+
+    /// Whether a datagram handled since the last call may move the peer's address: it carried
+    /// our connection ID and a record newer than all before it (RFC 9146 §6, RFC 9147 §9).
+    /// Clears it.
+    pub fn dtls_take_peer_may_move(&mut self) -> bool {
+        self.dgram
+            .as_mut()
+            .is_some_and(|d| std::mem::take(&mut d.peer_may_move))
+    }
+
+    /// Uses `cid` as our connection ID instead of a random one of the context's length (a
+    /// server that routes datagrams by CID picks them). Before the handshake.
+    pub fn set_dtls_connection_id(&mut self, cid: Vec<u8>) {
+        if let Some(dgram) = self.dgram.as_mut() {
+            dgram.connection_id = Some(cid);
+        }
     }
 
     /// Sends a DTLS 1.3 KeyUpdate (`SSL_key_update`); `request_peer` asks the peer to update

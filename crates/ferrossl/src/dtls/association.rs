@@ -53,6 +53,8 @@ pub struct DtlsEngine {
     /// Client offering both versions: the DTLS 1.2 engine that takes over when the server
     /// answers with 1.2, until a DTLS 1.3 ServerHello makes it useless.
     fallback: Option<Box<Engine12>>,
+    /// Whether the last datagram handled may move the peer's address.
+    may_move_peer: bool,
 }
 
 /// Calls the same method on whichever engine runs.
@@ -114,6 +116,7 @@ impl DtlsEngine {
             params: (dtls13 && role == Role::Server).then_some(params),
             config,
             fallback,
+            may_move_peer: false,
         })
     }
 
@@ -127,7 +130,10 @@ impl DtlsEngine {
             .map_err(|e| DtlsError::Internal(e.to_string()))?;
         self.fall_back_to_12(datagram, now)
             .map_err(|e| DtlsError::Internal(e.to_string()))?;
-        either!(mut self, e => e.handle_datagram(datagram, now))?;
+        either!(mut self, e => e.take_newest_with_cid());
+        let result = either!(mut self, e => e.handle_datagram(datagram, now));
+        self.may_move_peer = result.is_ok() && either!(mut self, e => e.take_newest_with_cid());
+        result?;
         if self.fallback.is_some() && self.session().suite.is_some() {
             // The server chose DTLS 1.3.
             self.fallback = None;
@@ -173,6 +179,14 @@ impl DtlsEngine {
             )?));
         }
         Ok(())
+    }
+
+    /// Whether the last datagram handled may move the peer (RFC 9146 §6, RFC 9147 §9): it
+    /// carried our connection ID and a record that authenticated with a number above all
+    /// before it. A transport that received it from a new address sends there from now on;
+    /// without a connection ID an address change is a new association.
+    pub fn datagram_may_move_peer(&self) -> bool {
+        self.may_move_peer
     }
 
     /// Server: the ClientHello datagram that ended a DTLS 1.2 association with

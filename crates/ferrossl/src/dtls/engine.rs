@@ -200,6 +200,12 @@ impl Engine12 {
         Ok(())
     }
 
+    /// Whether a record handled since the last call carried our connection ID and a sequence
+    /// number above all before it; clears it.
+    pub fn take_newest_with_cid(&mut self) -> bool {
+        self.records.take_newest_with_cid()
+    }
+
     /// Server: whether the first ClientHello is still to come.
     pub fn awaits_client_hello(&self) -> bool {
         self.handshake.awaits_client_hello()

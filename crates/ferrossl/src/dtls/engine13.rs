@@ -654,6 +654,12 @@ impl Engine13 {
         self.records.next_plaintext_sequence()
     }
 
+    /// Whether a record handled since the last call carried our connection ID and a record
+    /// number above all before it; clears it.
+    pub fn take_newest_with_cid(&mut self) -> bool {
+        self.records.take_newest_with_cid()
+    }
+
     /// The connection IDs in use (RFC 9147 §9): the one the peer's records carry to us, and
     /// the one ours carry to the peer; empty where none.
     pub fn connection_ids(&self) -> (&[u8], &[u8]) {
@@ -1137,6 +1143,33 @@ mod tests {
         c.send(b"to 7s").unwrap();
         let datagram = c.poll_datagram().unwrap();
         assert_eq!(&datagram[1..9], &[7; 8]);
+    }
+
+    /// Only an authenticated record with our CID and a number above all before it may move
+    /// the peer (RFC 9147 §9): not an older one, not a replay, not one without a CID.
+    #[test]
+    fn only_the_newest_record_with_a_cid_may_move_the_peer() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let params = |cid: Option<&[u8]>| DtlsParams {
+            connection_id: cid.map(<[u8]>::to_vec),
+            ..DtlsParams::default()
+        };
+        let (mut c, mut s) = engines(&pki, params(Some(&[])), params(Some(&[5; 4])));
+        exchange(&mut c, &mut s, now);
+        c.send(b"one").unwrap();
+        c.send(b"two").unwrap();
+        let (one, two) = (c.poll_datagram().unwrap(), c.poll_datagram().unwrap());
+        s.handle_datagram(&two, now).unwrap();
+        assert!(s.datagram_may_move_peer());
+        s.handle_datagram(&one, now).unwrap();
+        assert!(!s.datagram_may_move_peer(), "older");
+        s.handle_datagram(&two, now).unwrap();
+        assert!(!s.datagram_may_move_peer(), "a replay");
+        // The server's records to the client carry no CID (it asked for none).
+        s.send(b"back").unwrap();
+        c.handle_datagram(&s.poll_datagram().unwrap(), now).unwrap();
+        assert!(!c.datagram_may_move_peer());
     }
 
     /// RFC 9147 §5.1: before the cookie comes back a server keeps nothing and answers with

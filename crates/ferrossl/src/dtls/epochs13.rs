@@ -53,6 +53,9 @@ pub struct Epochs13 {
     send_cid: Option<Vec<u8>>,
     /// The connection ID the peer's records carry (ours); empty when none.
     receive_cid: Vec<u8>,
+    /// Whether a record opened since [`Epochs13::take_newest_with_cid`] carried our CID and
+    /// a record number above all before it in the newest epoch.
+    newest_with_cid: bool,
 }
 
 impl Default for Epochs13 {
@@ -68,6 +71,7 @@ impl Default for Epochs13 {
             }],
             send_cid: None,
             receive_cid: Vec::new(),
+            newest_with_cid: false,
         }
     }
 }
@@ -123,6 +127,13 @@ impl Epochs13 {
     pub fn set_connection_ids(&mut self, send: Vec<u8>, receive: Vec<u8>) {
         self.send_cid = Some(send).filter(|c| !c.is_empty());
         self.receive_cid = receive;
+    }
+
+    /// Whether a record opened since the last call carried our connection ID and a record
+    /// number above all before it (RFC 9147 §9: only such a record may move the peer's
+    /// address); clears it.
+    pub fn take_newest_with_cid(&mut self) -> bool {
+        std::mem::take(&mut self.newest_with_cid)
     }
 
     /// The connection IDs in use: the one the peer's records carry, the one ours carry.
@@ -256,6 +267,7 @@ impl Epochs13 {
         record: &super::codec::unified::UnifiedRecord<'_>,
     ) -> Result<Option<Received>, DtlsError> {
         // The newest readable epoch with these low bits (§4.2.2).
+        let newest_epoch = self.read_epoch();
         let Some(read) = self
             .read
             .iter_mut()
@@ -270,6 +282,9 @@ impl Epochs13 {
         if !read.window.is_fresh(opened.sequence) {
             return Ok(None);
         }
+        self.newest_with_cid |= record.header.cid.is_some()
+            && read.protection.epoch() == newest_epoch
+            && read.window.is_newest(opened.sequence);
         read.window.mark(opened.sequence);
         read.next = read.next.max(opened.sequence + 1);
         // Once the peer protects its records, its plaintext ones are stale or forged.

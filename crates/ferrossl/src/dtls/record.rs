@@ -163,6 +163,9 @@ pub struct RecordLayer {
     send_cid: Vec<u8>,
     /// The connection ID we asked for, which the peer's protected records carry. Empty: none.
     receive_cid: Vec<u8>,
+    /// Whether a record opened since [`RecordLayer::take_newest_with_cid`] carried our CID
+    /// and a sequence number above all before it in the current epoch.
+    newest_with_cid: bool,
 }
 
 impl Default for RecordLayer {
@@ -181,6 +184,7 @@ impl Default for RecordLayer {
             peer_limit: MAX_PLAINTEXT,
             send_cid: Vec::new(),
             receive_cid: Vec::new(),
+            newest_with_cid: false,
         }
     }
 }
@@ -330,6 +334,12 @@ impl RecordLayer {
         Ok(())
     }
 
+    /// Whether a record opened since the last call carried our connection ID and a sequence
+    /// number above all before it (RFC 9146 §6); clears it.
+    pub fn take_newest_with_cid(&mut self) -> bool {
+        std::mem::take(&mut self.newest_with_cid)
+    }
+
     /// Authenticates and decrypts a record of the current or an older epoch: its real content
     /// type (from inside a tls12_cid record) and plaintext. `None` means drop it silently
     /// (RFC 6347 §4.1.2.7): unknown epoch, replayed, too long or forged.
@@ -370,6 +380,10 @@ impl RecordLayer {
         if plain.len() > MAX_PLAINTEXT || u8::from(content_type) == TLS12_CID {
             return None;
         }
+        // RFC 9146 §6: only an authenticated record with a CID and a sequence number above
+        // all before it may tell that the peer's address changed.
+        self.newest_with_cid |=
+            with_cid && header.epoch == self.read_epoch && state.window.is_newest(header.sequence);
         state.window.mark(header.sequence);
         Some((content_type, plain))
     }

@@ -29,6 +29,11 @@ impl ReplayWindow {
         age < WINDOW && self.seen & (1u128 << age) == 0
     }
 
+    /// Whether `seq` is above every sequence number accepted so far.
+    pub fn is_newest(&self, seq: u64) -> bool {
+        self.highest.is_none_or(|highest| seq > highest)
+    }
+
     /// Records `seq` as accepted.
     pub fn mark(&mut self, seq: u64) {
         match self.highest {

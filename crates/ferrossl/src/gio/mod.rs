@@ -254,6 +254,8 @@ pub struct DtlsConnection<B: DatagramBased> {
     handler: Arc<Mutex<Option<AcceptCertificate>>>,
     /// Where a server learns that this association finished its handshake.
     established: Option<Arc<AtomicBool>>,
+    /// Our connection ID, when a server chose it.
+    connection_id: Option<Vec<u8>>,
 }
 
 /// The largest datagram the connection reads.
@@ -273,6 +275,24 @@ impl<B: DatagramBased> DtlsConnection<B> {
             closed: false,
             peer_errors: Arc::default(),
             established: None,
+            connection_id: None,
+        }
+    }
+
+    /// Uses `cid` as our connection ID (a many-client server routes by the ones it picks).
+    pub(crate) fn set_connection_id(&mut self, cid: Vec<u8>) {
+        self.connection_id = Some(cid);
+    }
+
+    /// RFC 9146 §6, RFC 9147 §9: the last datagram came from a new address, carried our
+    /// connection ID and authenticated as the newest: the peer is there now.
+    fn follow_peer(&mut self) {
+        let moved = self
+            .conn
+            .as_mut()
+            .is_some_and(Connection::dtls_take_peer_may_move);
+        if let (true, Some(source)) = (moved, self.base.last_source()) {
+            self.base.move_peer(source);
         }
     }
 
@@ -486,6 +506,9 @@ impl<B: DatagramBased> DtlsConnection<B> {
             }
             let mut conn = Connection::new(self.context.as_ref().expect("built above"))?;
             conn.set_dtls_peer_address(self.base.peer_address());
+            if let Some(cid) = &self.connection_id {
+                conn.set_dtls_connection_id(cid.clone());
+            }
             conn.set_verify(self.settings.verify_mode, Some(self.verifier()))?;
             match self.settings.method {
                 Method::DtlsServer => conn.set_accept_state()?,
@@ -517,6 +540,7 @@ impl<B: DatagramBased> DtlsConnection<B> {
 
     /// Waits for one datagram (or the DTLS timer), feeding it to the engine.
     fn wait_input(&mut self, timeout: Timeout, cancellable: Option<&Cancellable>) -> GioResult<()> {
+        self.follow_peer();
         let timer = self.conn.as_ref().and_then(Connection::dtls_get_timeout);
         let wait = match timer {
             Some(d) => timeout.min(Timeout::Deadline(Instant::now() + d)),
@@ -671,6 +695,7 @@ impl<B: DatagramBased> DtlsConnection<B> {
                 Ok(n) => {
                     buffers[got] = buf[..n].to_vec();
                     got += 1;
+                    self.follow_peer();
                 }
                 Err(Error::ZeroReturn) => return Ok(got),
                 Err(Error::WantRead) if got > 0 => return Ok(got),
@@ -817,6 +842,7 @@ impl<B: DatagramBased> DtlsConnection<B> {
             peer_errors: self.peer_errors,
             handler: self.handler,
             established: self.established,
+            connection_id: self.connection_id,
         }
     }
 }

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use crate::connection::{Connection, ListenOutcome};
 use crate::context::Context;
-use crate::transport::{Cancellable, DatagramQueue, PeerDatagrams, Timeout};
+use crate::transport::{
+    may_carry_connection_id, Cancellable, DatagramQueue, PeerDatagrams, PeerMoves, Timeout,
+};
 use crate::x509::{PKey, X509Store, X509};
 use crate::Method;
 
@@ -76,6 +78,8 @@ struct Shared {
     socket: Arc<UdpSocket>,
     config: Mutex<ServerConfig>,
     peers: Mutex<HashMap<SocketAddr, Peer>>,
+    /// Peers that moved, reported by their connections.
+    moves: PeerMoves,
     backlog: Mutex<VecDeque<DtlsConnection<PeerDatagrams>>>,
     arrived: Condvar,
     stop: AtomicBool,
@@ -106,6 +110,8 @@ struct Peer {
     last_seen: Instant,
     /// The verified ClientHello that made it: a late copy of it is no restart.
     hello: Vec<u8>,
+    /// The connection ID we gave it, which its records carry once negotiated.
+    cid: Option<Vec<u8>>,
 }
 
 impl Peer {
@@ -146,6 +152,7 @@ impl DtlsServer {
                 limits: ServerLimits::default(),
             }),
             peers: Mutex::default(),
+            moves: Arc::default(),
             backlog: Mutex::default(),
             arrived: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -333,6 +340,28 @@ fn starts_client_hello(datagram: &[u8]) -> bool {
         && datagram[13] == CLIENT_HELLO
 }
 
+/// The connection ID of `len` bytes a record at the start of `datagram` carries: after the
+/// 11-byte header start of a tls12_cid record (RFC 9146 §4), or after a unified header's first
+/// byte when its C bit is set (RFC 9147 §4).
+fn connection_id_of(datagram: &[u8], len: usize) -> Option<&[u8]> {
+    if !may_carry_connection_id(datagram) {
+        return None;
+    }
+    let start = if datagram[0] == 25 { 11 } else { 1 };
+    datagram.get(start..start + len)
+}
+
+/// A random connection ID no association of `peers` has.
+fn unique_cid(peers: &HashMap<SocketAddr, Peer>, len: usize) -> Vec<u8> {
+    loop {
+        let mut cid = vec![0; len];
+        aws_lc_rs::rand::fill(&mut cid).expect("the system random generator works");
+        if !peers.values().any(|p| p.cid.as_deref() == Some(&cid[..])) {
+            return cid;
+        }
+    }
+}
+
 impl Shared {
     fn config(&self) -> MutexGuard<'_, ServerConfig> {
         self.config.lock().expect("config lock")
@@ -371,6 +400,10 @@ impl Shared {
     fn dispatch(&self, from: SocketAddr, datagram: &[u8]) {
         let now = Instant::now();
         let mut peers = self.peers();
+        self.follow_moves(&mut peers);
+        if !peers.contains_key(&from) && self.route_by_cid(&mut peers, from, datagram, now) {
+            return;
+        }
         if let Some(peer) = peers.get_mut(&from) {
             // RFC 6347 §4.2.8: a new ClientHello on an established association means the
             // client restarted; anything else belongs to the association.
@@ -399,6 +432,45 @@ impl Shared {
             // The old association (if any) survives until the cookie proves the restart.
             ListenOutcome::Verified => self.admit(&mut peers, from, datagram, now, context),
         }
+    }
+
+    /// Re-keys the table for peers whose connection saw them move.
+    fn follow_moves(&self, peers: &mut HashMap<SocketAddr, Peer>) {
+        for (old, new) in std::mem::take(&mut *self.moves.lock().expect("moves lock")) {
+            if let Some(peer) = peers.remove(&old) {
+                peers.insert(new, peer);
+            }
+        }
+    }
+
+    /// A datagram from an unknown address that carries the connection ID of one of our
+    /// associations goes to that association, with its source: if it authenticates as the
+    /// newest, the peer moved there (NAT rebinding, RFC 9146 §6, RFC 9147 §9). Returns
+    /// whether it was routed.
+    fn route_by_cid(
+        &self,
+        peers: &mut HashMap<SocketAddr, Peer>,
+        from: SocketAddr,
+        datagram: &[u8],
+        now: Instant,
+    ) -> bool {
+        let Some(cid_len) = self
+            .config()
+            .settings
+            .connection_id_length
+            .filter(|n| *n > 0)
+        else {
+            return false;
+        };
+        let Some(cid) = connection_id_of(datagram, usize::from(cid_len)) else {
+            return false;
+        };
+        let Some(peer) = peers.values_mut().find(|p| p.cid.as_deref() == Some(cid)) else {
+            return false;
+        };
+        peer.last_seen = now;
+        peer.inbox.push_from(datagram.to_vec(), Some(from));
+        true
     }
 
     /// The context connections share, built from the settings when they changed.
@@ -431,19 +503,30 @@ impl Shared {
         let inbox = Arc::new(DatagramQueue::default());
         inbox.push(hello.to_vec());
         let established = Arc::new(AtomicBool::new(false));
+        // Our connection IDs are ours to pick: unique ones route the association's datagrams
+        // whatever address they come from.
+        let cid = settings
+            .connection_id_length
+            .filter(|n| *n > 0)
+            .map(|n| unique_cid(peers, usize::from(n)));
         let peer = Peer {
             inbox: inbox.clone(),
             established: established.clone(),
             created: now,
             last_seen: now,
             hello: hello.to_vec(),
+            cid: cid.clone(),
         };
         if let Some(old) = peers.insert(from, peer) {
             old.inbox.close();
             self.count(&self.stats.expired);
         }
-        let base = PeerDatagrams::new(self.socket.clone(), from, inbox);
+        let base = PeerDatagrams::new(self.socket.clone(), from, inbox)
+            .reporting_moves(self.moves.clone());
         let mut conn = DtlsConnection::with_settings(base, settings, Some(context));
+        if let Some(cid) = cid {
+            conn.set_connection_id(cid);
+        }
         conn.report_established(established);
         self.backlog.lock().expect("backlog lock").push_back(conn);
         self.arrived.notify_all();

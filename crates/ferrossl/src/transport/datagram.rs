@@ -116,28 +116,60 @@ pub trait DatagramBased: Send {
     fn peer_address(&self) -> Option<SocketAddr> {
         None
     }
+
+    /// Where the last datagram received came from, when that was not the peer's address: a
+    /// datagram taken in because it may carry a connection ID (RFC 9146 §6).
+    fn last_source(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    /// The peer now sends from `address` (a datagram from there carried our connection ID
+    /// and a record newer than all before it): send there from now on.
+    fn move_peer(&self, _address: SocketAddr) {}
 }
 
-/// A UDP socket: connected, or sending to a fixed peer and accepting datagrams only from it.
+/// Whether `datagram` could be a record carrying a connection ID: a DTLS 1.2 tls12_cid
+/// record (RFC 9146 §4) or a DTLS 1.3 unified header with its C bit (RFC 9147 §4). Only
+/// such a datagram from an unknown address is worth the engine's look.
+pub fn may_carry_connection_id(datagram: &[u8]) -> bool {
+    match datagram.first() {
+        Some(25) => true,
+        Some(&first) => first & 0b1111_0000 == 0b0011_0000,
+        None => false,
+    }
+}
+
+/// A UDP socket: connected, or sending to a fixed peer and accepting datagrams only from it
+/// (and, from elsewhere, those that may carry a connection ID: the peer may have moved).
 #[derive(Debug)]
 pub struct UdpDatagrams {
     socket: UdpSocket,
-    peer: Option<SocketAddr>,
+    peer: Mutex<Option<SocketAddr>>,
+    last_source: Mutex<Option<SocketAddr>>,
 }
 
 impl UdpDatagrams {
     /// Over a connected UDP socket.
     pub fn connected(socket: UdpSocket) -> io::Result<Self> {
         socket.peer_addr()?;
-        Ok(Self { socket, peer: None })
+        Ok(Self {
+            socket,
+            peer: Mutex::new(None),
+            last_source: Mutex::new(None),
+        })
     }
 
     /// Over an unconnected socket, talking to `peer` only.
     pub fn with_peer(socket: UdpSocket, peer: SocketAddr) -> Self {
         Self {
             socket,
-            peer: Some(peer),
+            peer: Mutex::new(Some(peer)),
+            last_source: Mutex::new(None),
         }
+    }
+
+    fn peer(&self) -> Option<SocketAddr> {
+        *self.peer.lock().expect("peer lock")
     }
 
     /// The socket.
@@ -193,12 +225,27 @@ impl DatagramBased for UdpDatagrams {
         cancellable: Option<&Cancellable>,
     ) -> io::Result<usize> {
         self.wait(timeout, cancellable, |s| {
-            match self.peer {
+            match self.peer() {
                 Some(peer) => s.send_to(datagram, peer),
                 None => s.send(datagram),
             }
             .map(Some)
         })
+    }
+
+    fn peer_address(&self) -> Option<SocketAddr> {
+        self.peer().or_else(|| self.socket.peer_addr().ok())
+    }
+
+    fn last_source(&self) -> Option<SocketAddr> {
+        *self.last_source.lock().expect("source lock")
+    }
+
+    fn move_peer(&self, address: SocketAddr) {
+        let mut peer = self.peer.lock().expect("peer lock");
+        if peer.is_some() {
+            *peer = Some(address);
+        }
     }
 
     fn receive_datagram(
@@ -207,10 +254,15 @@ impl DatagramBased for UdpDatagrams {
         timeout: Timeout,
         cancellable: Option<&Cancellable>,
     ) -> io::Result<usize> {
-        self.wait(timeout, cancellable, |s| match self.peer {
+        self.wait(timeout, cancellable, |s| match self.peer() {
             Some(peer) => {
                 let (n, from) = s.recv_from(buf)?;
-                Ok((from == peer).then_some(n))
+                let moved = from != peer;
+                let take = !moved || may_carry_connection_id(&buf[..n]);
+                if take {
+                    *self.last_source.lock().expect("source lock") = moved.then_some(from);
+                }
+                Ok(take.then_some(n))
             }
             None => s.recv(buf).map(Some),
         })
@@ -228,18 +280,24 @@ pub struct DatagramQueue {
 
 #[derive(Debug, Default)]
 struct QueueState {
-    datagrams: VecDeque<Vec<u8>>,
+    /// Each datagram, with where it came from when that is worth telling.
+    datagrams: VecDeque<(Vec<u8>, Option<SocketAddr>)>,
     closed: bool,
 }
 
 impl DatagramQueue {
     /// Adds a datagram; false (and dropped) once the queue is closed.
     pub fn push(&self, datagram: Vec<u8>) -> bool {
+        self.push_from(datagram, None)
+    }
+
+    /// Adds a datagram that came from `source` (an address other than the one expected).
+    pub fn push_from(&self, datagram: Vec<u8>, source: Option<SocketAddr>) -> bool {
         let mut state = self.state.lock().expect("queue lock");
         if state.closed {
             return false;
         }
-        state.datagrams.push_back(datagram);
+        state.datagrams.push_back((datagram, source));
         self.arrived.notify_all();
         true
     }
@@ -272,13 +330,23 @@ impl DatagramQueue {
         timeout: Timeout,
         cancellable: Option<&Cancellable>,
     ) -> io::Result<usize> {
+        self.pop_from(buf, timeout, cancellable).map(|(n, _)| n)
+    }
+
+    /// As [`DatagramQueue::pop`], with the source the datagram was pushed with.
+    pub fn pop_from(
+        &self,
+        buf: &mut [u8],
+        timeout: Timeout,
+        cancellable: Option<&Cancellable>,
+    ) -> io::Result<(usize, Option<SocketAddr>)> {
         let mut state = self.state.lock().expect("queue lock");
         loop {
             Cancellable::check(cancellable)?;
-            if let Some(d) = state.datagrams.pop_front() {
+            if let Some((d, source)) = state.datagrams.pop_front() {
                 let n = d.len().min(buf.len());
                 buf[..n].copy_from_slice(&d[..n]);
-                return Ok(n);
+                return Ok((n, source));
             }
             if state.closed {
                 return Err(io::Error::new(
@@ -347,14 +415,20 @@ impl DatagramBased for MemoryDatagrams {
     }
 }
 
+/// Moves of peers, (old address, new address), as their transports saw them.
+pub type PeerMoves = Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>>;
+
 /// One peer's share of a UDP socket that many peers use: datagrams to the peer go out
 /// through the shared socket; datagrams from it arrive through a queue that whoever reads
 /// the socket fills (a demultiplexing server).
 #[derive(Debug)]
 pub struct PeerDatagrams {
     socket: Arc<UdpSocket>,
-    peer: SocketAddr,
+    peer: Mutex<SocketAddr>,
     inbox: Arc<DatagramQueue>,
+    last_source: Mutex<Option<SocketAddr>>,
+    /// Where moves of the peer are reported, for whoever routes by address.
+    moves: Option<PeerMoves>,
 }
 
 impl PeerDatagrams {
@@ -362,14 +436,22 @@ impl PeerDatagrams {
     pub fn new(socket: Arc<UdpSocket>, peer: SocketAddr, inbox: Arc<DatagramQueue>) -> Self {
         Self {
             socket,
-            peer,
+            peer: Mutex::new(peer),
             inbox,
+            last_source: Mutex::new(None),
+            moves: None,
         }
+    }
+
+    /// Reports each move of the peer to `moves`.
+    pub fn reporting_moves(mut self, moves: PeerMoves) -> Self {
+        self.moves = Some(moves);
+        self
     }
 
     /// The peer's address.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
+        *self.peer.lock().expect("peer lock")
     }
 
     /// Whether whoever fills the queue gave up on this peer.
@@ -380,7 +462,18 @@ impl PeerDatagrams {
 
 impl DatagramBased for PeerDatagrams {
     fn peer_address(&self) -> Option<SocketAddr> {
-        Some(self.peer)
+        Some(self.peer_addr())
+    }
+
+    fn last_source(&self) -> Option<SocketAddr> {
+        *self.last_source.lock().expect("source lock")
+    }
+
+    fn move_peer(&self, address: SocketAddr) {
+        let old = std::mem::replace(&mut *self.peer.lock().expect("peer lock"), address);
+        if let Some(moves) = self.moves.as_ref().filter(|_| old != address) {
+            moves.lock().expect("moves lock").push((old, address));
+        }
     }
 
     fn send_datagram(
@@ -391,7 +484,7 @@ impl DatagramBased for PeerDatagrams {
     ) -> io::Result<usize> {
         // The shared socket stays blocking; a UDP send does not wait for the peer.
         Cancellable::check(cancellable)?;
-        self.socket.send_to(datagram, self.peer)
+        self.socket.send_to(datagram, self.peer_addr())
     }
 
     fn receive_datagram(
@@ -400,7 +493,11 @@ impl DatagramBased for PeerDatagrams {
         timeout: Timeout,
         cancellable: Option<&Cancellable>,
     ) -> io::Result<usize> {
-        self.inbox.pop(buf, timeout, cancellable).map_err(|e| {
+        let popped = self.inbox.pop_from(buf, timeout, cancellable);
+        if let Ok((_, source)) = &popped {
+            *self.last_source.lock().expect("source lock") = *source;
+        }
+        popped.map(|(n, _)| n).map_err(|e| {
             if e.kind() == io::ErrorKind::ConnectionAborted {
                 io::Error::new(
                     e.kind(),

@@ -5,7 +5,7 @@ mod datagram;
 mod stream;
 
 pub use datagram::{
-    wait_in_slices, Cancellable, DatagramBased, DatagramQueue, MemoryDatagrams, PeerDatagrams,
-    Timeout, UdpDatagrams,
+    may_carry_connection_id, wait_in_slices, Cancellable, DatagramBased, DatagramQueue,
+    MemoryDatagrams, PeerDatagrams, PeerMoves, Timeout, UdpDatagrams,
 };
 pub use stream::Stream;
