@@ -4,7 +4,8 @@ Run with the venv that has ferrossl built (python/.venv/bin/python fuzz/make_cor
 needs the openssl command. Every key is made up here and thrown away (the verify root's key is
 not kept: only chains made now chain to it). Files are overwritten by name; units merged in
 by `run.sh --merge` stay.
-The TLS and DTLS seeds are flights ferrossl itself writes over memory BIOs.
+The TLS and DTLS seeds are flights ferrossl itself writes over memory BIOs; the DTLS 1.3
+target runs its own handshake, so its seeds are programs of link operations.
 """
 
 import datetime
@@ -183,6 +184,26 @@ def handshake_seeds(pki: dict[str, str]) -> None:
     save("dtls", "client-hello-verify-request", b"\x01" + verify_request)
 
 
+def dtls13_seeds() -> None:
+    """Programs for fuzz_targets/dtls13.rs, which runs the handshake itself: a settings byte,
+    then operations (low nibble: 0-2 deliver, 3 drop, 4 junk, 5-6 forged record, 7-8 changed
+    record, 9 replay, 10-11 time, 12-13 application, 14-15 deliver all; bit 7: the client)."""
+    settle = b"\x0e\x0e\x0e"  # the handshake, whatever it takes
+    send = b"\x8c\x0a" + b"0123456789"  # the client sends ten bytes
+    changed = b"\x07\x00\x00\x00\x05\x40"  # the server gets that record with a byte changed
+    forged = b"\x85\x0f\x12\x34\x08" + bytes(range(24))  # the client gets a forged record
+    save("dtls13", "handshake", b"\x00")
+    save("dtls13", "established-changed-and-forged", b"\x00" + settle + send + changed + forged + b"\x0e")
+    # Cookies, connection IDs, a 300-byte MTU and the classic group.
+    save("dtls13", "cookie-cid-small-mtu", b"\x3a" + settle + send + changed + forged)
+    # DTLS 1.3 only on both ends; the first ClientHello lost, the timer resends it.
+    save("dtls13", "lost-hello-timer", b"\x05\x03\x00\x0a\x0a\x0a\x0b\x0e\x0e")
+    # A KeyUpdate asking the peer to update too, then data under the new keys.
+    save("dtls13", "key-update", b"\x00" + settle + b"\x8c\x84\x0e\x0e" + send + changed + b"\x0e")
+    # Junk before the ClientHello, a replayed datagram and a close.
+    save("dtls13", "junk-replay-close", b"\x00\x04\x04" + bytes(16) + b"\x00\x00\x09\x00" + settle + b"\x8c\x03\x0e")
+
+
 def main() -> None:
     os.makedirs(os.path.join(FUZZ, "fixtures"), exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,6 +213,7 @@ def main() -> None:
         verify_seeds(pki)
         handshake_seeds(pki)
     parsers_seeds()
+    dtls13_seeds()
     # The Python argument fuzzer starts from a few byte strings of its own.
     for i, seed in enumerate((b"\x00" * 16, bytes(range(64)), b"\xff" * 32)):
         save("python_args", f"seed-{i}", seed)
