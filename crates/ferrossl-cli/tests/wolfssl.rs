@@ -447,3 +447,72 @@ fn srtp_keying_material_agrees_with_wolfssl() {
         client.kill();
     }
 }
+
+/// DTLS 1.3 resumption with tickets both ways: wolfSSL's client resumes (`-r`) with the
+/// ticket our server issued, and our client resumes with wolfSSL's, through the library
+/// (`set_session`) over a UDP socket, the way an application does.
+#[test]
+fn dtls13_resumption_both_ways_with_wolfssl() {
+    use ferrossl::constants::{DTLS1_3_VERSION, VERIFY_PEER};
+    use ferrossl::{Connection, Context, Method};
+    let Some(dir) = wolfssl() else { return };
+    let pki = TestPki::generate();
+    let id = &pki.server_ecdsa;
+    let (cert, key, ca) = (
+        path(&id.chain_path),
+        path(&id.key_path),
+        path(&pki.ca_path()),
+    );
+
+    let port = peer::free_udp_port();
+    let accept = format!("127.0.0.1:{port}");
+    let args = [
+        "s_server", "-dtls1_3", "-accept", &accept, "-cert", &cert, "-key", &key, "-naccept", "2",
+    ];
+    let mut server = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
+    server.wait_for_output("ACCEPT", TIMEOUT).unwrap();
+    let mut client_args = strings(&["-u", "-v", "4", "-x", "-r", "-h", "127.0.0.1", "-p"]);
+    client_args.extend([port.to_string(), "-A".into(), ca.clone()]);
+    let mut client = wolfssl_program(dir, "client", &client_args);
+    client.wait_with_timeout(TIMEOUT).unwrap();
+    let out = client.stdout();
+    assert!(out.contains("SSL reused session"), "{out}");
+    server.kill();
+
+    let port = peer::free_udp_port();
+    let mut server_args = strings(&["-u", "-v", "4", "-d", "-C", "2", "-p"]);
+    server_args.extend([port.to_string(), "-c".into(), cert, "-k".into(), key]);
+    let mut server = wolfssl_program(dir, "server", &server_args);
+    server.wait_for_udp_port(port, TIMEOUT).unwrap();
+    let ctx = Context::new(Method::Dtls);
+    ctx.set_min_proto_version(DTLS1_3_VERSION).unwrap();
+    ctx.set_max_proto_version(DTLS1_3_VERSION).unwrap();
+    ctx.load_verify_locations(Some(pki.ca_path().as_ref()), None)
+        .unwrap();
+    ctx.set_verify(VERIFY_PEER, None);
+    let mut session = None;
+    for round in 0..2 {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.connect(("127.0.0.1", port)).unwrap();
+        socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut conn = Connection::with_udp_socket(&ctx, socket).unwrap();
+        conn.set_connect_state().unwrap();
+        if let Some(s) = &session {
+            conn.set_session(s).unwrap();
+        }
+        conn.do_handshake().unwrap();
+        conn.sendall(b"ticket test").unwrap();
+        let mut buf = [0u8; 256];
+        let n = conn.recv(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"I hear you"), "round {round}");
+        // The ticket came after the handshake, with the server's answer at the latest.
+        session = conn.get_session();
+        assert_eq!(conn.session_reused(), round == 1, "round {round}");
+    }
+    server.wait_with_timeout(TIMEOUT).unwrap();
+    assert!(
+        server.stdout().contains("SSL reused session"),
+        "{}",
+        server.stdout()
+    );
+}

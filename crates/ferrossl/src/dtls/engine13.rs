@@ -23,6 +23,7 @@ use super::error::DtlsError;
 use super::flight::{Fragment, Reassembler, Retransmitter};
 use super::flight13::SentFlight;
 use super::handshake::SessionInfo;
+use super::handshake13::resumption13;
 use super::handshake13::{
     protection, ClientState13, Context13, FlightBuilder13, Handshake13, Secrets13, ServerState13,
     Transcript13, APPLICATION_EPOCH,
@@ -257,26 +258,68 @@ impl Engine13 {
             self.advance(now, |h, cx| h.handle(message, &assembled.body, epoch, cx))?;
             self.flush_flight(now)?;
             if self.handshake.is_established() {
-                self.on_established();
+                self.on_established(now)?;
             }
         }
         Ok(())
     }
 
-    fn on_established(&mut self) {
+    fn on_established(&mut self, now: Instant) -> std::result::Result<(), DtlsError> {
         if self.role == Role::Server {
             // The client's last flight has no answer but this (§7.1).
             self.send_ack();
             self.retransmitter.clear();
             self.records.retire_write_before(APPLICATION_EPOCH);
+            self.send_ticket(now)?;
         }
         for data in std::mem::take(&mut self.early_data) {
             self.received.push_back(data);
         }
+        Ok(())
     }
 
-    /// Post-handshake messages (RFC 8446 §4.6), each acknowledged. Tickets are not kept:
-    /// resumption is not built yet.
+    /// The wall-clock time in seconds, for tickets.
+    fn now_secs(&self) -> u64 {
+        (self.params.wall_clock)().as_secs()
+    }
+
+    /// The peer's chain as DER, for a ticket.
+    fn peer_chain_der(&self) -> Vec<Vec<u8>> {
+        self.session
+            .peer_chain
+            .iter()
+            .map(|c| c.to_der().to_vec())
+            .collect()
+    }
+
+    /// Server: a NewSessionTicket for resuming this session (RFC 8446 §4.6.1), delivered
+    /// reliably like any post-handshake message.
+    fn send_ticket(&mut self, now: Instant) -> std::result::Result<(), DtlsError> {
+        let secrets = self.secrets.as_ref().expect("established");
+        let server_name = self
+            .session
+            .server_name
+            .as_deref()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
+        let Some(ticket) = resumption13::issue(
+            &self.config,
+            secrets.suite,
+            &secrets.resumption,
+            &server_name,
+            self.peer_chain_der(),
+            self.now_secs(),
+        ) else {
+            return Ok(());
+        };
+        let epoch = self.records.write_epoch();
+        self.flight
+            .post_handshake(epoch, &Message13::NewSessionTicket(ticket));
+        self.flush_flight(now)
+    }
+
+    /// Post-handshake messages (RFC 8446 §4.6), each acknowledged: a client keeps tickets in
+    /// its session for a later resumption.
     fn handle_post_handshake(
         &mut self,
         message: &Message13,
@@ -288,7 +331,19 @@ impl Engine13 {
             return Ok(());
         }
         let update_ours = match message {
-            Message13::NewSessionTicket(_) if self.role == Role::Client => false,
+            Message13::NewSessionTicket(ticket) if self.role == Role::Client => {
+                let secrets = self.secrets.as_ref().expect("established");
+                resumption13::store(
+                    &self.params,
+                    &self.config,
+                    ticket,
+                    secrets.suite,
+                    &secrets.resumption,
+                    self.peer_chain_der(),
+                    self.now_secs(),
+                );
+                false
+            }
             Message13::KeyUpdate(request) => self.handle_key_update(*request, epoch)?,
             other => {
                 return Err(DtlsError::UnexpectedMessage {
@@ -848,8 +903,9 @@ mod tests {
             now,
         )
         .unwrap();
-        // ClientHello, the server's flight, the client's flight, the ACK: no retry.
-        assert_eq!(exchange(&mut c, &mut s, now), 4);
+        // ClientHello, the server's flight, the client's flight, the server's ACK, its
+        // NewSessionTicket and the client's ACK of that: no retry.
+        assert_eq!(exchange(&mut c, &mut s, now), 6);
         assert!(c.is_established() && s.is_established());
         assert!(s.verify_outcome().unwrap().accepted);
         assert_eq!(s.peer_certificates()[0].to_der(), pki.client_rsa.cert_der);
@@ -1236,5 +1292,49 @@ mod tests {
             matches!(outcome, Err(DtlsError::IllegalParameter(_))),
             "{outcome:?}"
         );
+    }
+
+    /// RFC 8446 §2.2: the ticket from a full handshake resumes the session (through the
+    /// server's retry for the hybrid group, so the binder covers the retry); no certificate
+    /// is sent again and the peer's chain is the one verified then.
+    #[test]
+    fn a_ticket_resumes_the_session() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let server = context13(&pki, true).config();
+        let client = context13(&pki, false).config();
+        let session = crate::session::Session::with_timeout(300);
+        let params = || DtlsParams {
+            session: Some(session.clone()),
+            server_name: Some("localhost".into()),
+            ..DtlsParams::default()
+        };
+        let mut first_chain = Vec::new();
+        for resumed in [false, true] {
+            let mut c = DtlsEngine::new(client.clone(), Role::Client, params(), now).unwrap();
+            let mut s =
+                DtlsEngine::new(server.clone(), Role::Server, DtlsParams::default(), now).unwrap();
+            exchange(&mut c, &mut s, now);
+            assert!(c.is_established() && s.is_established());
+            assert_eq!((c.session_reused(), s.session_reused()), (resumed, resumed));
+            let chain: Vec<_> = c
+                .peer_certificates()
+                .iter()
+                .map(|x| x.to_der().to_vec())
+                .collect();
+            if resumed {
+                assert_eq!(
+                    chain, first_chain,
+                    "the chain verified in the full handshake"
+                );
+            } else {
+                first_chain = chain;
+            }
+            c.send(b"resumed?").unwrap();
+            exchange(&mut c, &mut s, now);
+            assert_eq!(s.recv().as_deref(), Some(&b"resumed?"[..]));
+            // The ticket was acknowledged: nothing is left to retransmit.
+            assert_eq!(s.next_timeout(), None);
+        }
     }
 }

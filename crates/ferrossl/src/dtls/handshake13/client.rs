@@ -14,8 +14,8 @@ use crate::x509::PKey;
 use super::super::codec::extensions::{HelloExtensions, UseSrtp};
 use super::super::codec::extensions13::{
     encode_cookie, encode_key_share_offer, encode_versions_offer, read_cookie,
-    read_key_share_choice, read_key_share_retry, read_selected_version, KeyShareEntry, COOKIE,
-    DTLS13, KEY_SHARE, SUPPORTED_VERSIONS,
+    read_key_share_choice, read_key_share_retry, read_psk_choice, read_selected_version,
+    KeyShareEntry, COOKIE, DTLS13, KEY_SHARE, PRE_SHARED_KEY, SUPPORTED_VERSIONS,
 };
 use super::super::codec::message::{ClientHello, ServerHello};
 use super::super::codec::message13::{
@@ -26,6 +26,7 @@ use super::super::error::DtlsError;
 use super::super::handshake::{random, verify_data_matches, verify_peer_chain};
 use super::super::key_schedule::PrfHash;
 use super::super::key_schedule13::{EarlySecret, HandshakeSecret, Secret, TrafficSecrets};
+use super::resumption13::{self, Resumable};
 use super::{
     crypto, groups13, is_large, kx_group, schemes13, sign_certificate_verify, suites13, unexpected,
     verify_certificate_verify, Context13, Secrets13, APPLICATION_EPOCH, HANDSHAKE_EPOCH,
@@ -108,9 +109,12 @@ impl ClientState13 {
             },
             shares,
             retry_suite: None,
+            resumption: None,
         };
         state.set_key_shares();
         state.pad();
+        state.resumption = resumption13::offer(cx.params, &suites13(cx.config), cx.now_secs());
+        state.add_resumption(cx);
         cx.session.client_random = Some(state.hello.random);
         cx.send(&Message13::ClientHello(state.hello.clone()));
         cx.finish_flight(true);
@@ -137,7 +141,14 @@ impl ClientState13 {
         Ok(match (self, message) {
             (S::ExpectServerHello(s), M::ServerHello(m)) => (*s).handle(m, raw, cx)?,
             (S::ExpectEncryptedExtensions(s), M::EncryptedExtensions(m)) => {
-                S::ExpectCertificateOrRequest(s.handle_encrypted_extensions(&m, raw, cx)?)
+                let s = s.handle_encrypted_extensions(&m, raw, cx)?;
+                match &s.resumed {
+                    Some(state) => {
+                        cx.restore_peer_chain(&state.peer_chain);
+                        S::ExpectFinished(s)
+                    }
+                    None => S::ExpectCertificateOrRequest(s),
+                }
             }
             (S::ExpectCertificateOrRequest(mut s), M::CertificateRequest(m)) => {
                 s.handle_certificate_request(m, raw, cx)?;
@@ -207,6 +218,8 @@ pub struct ExpectServerHello {
     shares: Vec<(NamedGroup, Box<dyn ActiveKeyExchange>)>,
     /// The suite a HelloRetryRequest named: the ServerHello must agree.
     retry_suite: Option<&'static CipherInfo>,
+    /// The session offered for resumption, and its ticket.
+    resumption: Option<(Resumable, Vec<u8>)>,
 }
 
 impl ExpectServerHello {
@@ -237,12 +250,45 @@ impl ExpectServerHello {
         }
     }
 
+    /// Offers the session to resume, with its binder over the transcript so far and the
+    /// hello (so after everything else in the hello is final).
+    fn add_resumption(&mut self, cx: &Context13<'_>) {
+        if let Some((state, ticket)) = &self.resumption {
+            let now_ms = (cx.params.wall_clock)().as_secs() * 1000;
+            resumption13::add_offer(&mut self.hello, state, ticket, cx.transcript, now_ms);
+        }
+    }
+
+    /// The PSK the server accepted in its ServerHello, if it accepted ours.
+    fn accepted_psk(
+        &self,
+        sh: &ServerHello,
+        hash: PrfHash,
+    ) -> Result<Option<Resumable>, DtlsError> {
+        let Some(choice) = sh.extensions.raw(PRE_SHARED_KEY) else {
+            return Ok(None);
+        };
+        let (0, Some((state, _))) = (read_psk_choice(choice)?, &self.resumption) else {
+            return Err(DtlsError::IllegalParameter("a PSK that was not offered"));
+        };
+        let same_hash = crate::ciphers::info(state.suite).is_some_and(|s| PrfHash::of(s) == hash);
+        if !same_hash {
+            return Err(DtlsError::IllegalParameter(
+                "a suite the PSK cannot go with",
+            ));
+        }
+        Ok(Some(state.clone()))
+    }
+
     fn offered_suite(
         &self,
         sh: &ServerHello,
         cx: &Context13<'_>,
     ) -> Result<&'static CipherInfo, DtlsError> {
-        if sh.session_id != self.hello.session_id || sh.compression_method != 0 {
+        // RFC 9147 §5.3: no echo of legacy_session_id; some older servers echo it all the
+        // same, which does no harm.
+        let echo_ok = sh.session_id.is_empty() || sh.session_id == self.hello.session_id;
+        if !echo_ok || sh.compression_method != 0 {
             return Err(DtlsError::IllegalParameter(
                 "legacy_session_id_echo or compression that the client did not send",
             ));
@@ -277,6 +323,8 @@ impl ExpectServerHello {
             .raw(KEY_SHARE)
             .ok_or(DtlsError::MissingExtension("key_share in the ServerHello"))?;
         let choice = read_key_share_choice(choice)?;
+        let hash = PrfHash::of(suite);
+        let resumed = self.accepted_psk(&sh, hash)?;
         let Some((group, share)) = self.shares.into_iter().find(|(g, _)| *g == choice.group) else {
             return Err(DtlsError::IllegalParameter(
                 "a key share in a group the client sent none for",
@@ -292,8 +340,8 @@ impl ExpectServerHello {
         {
             cx.records.set_connection_ids(theirs.clone(), ours.clone());
         }
-        let hash = PrfHash::of(suite);
-        let handshake = EarlySecret::new(hash, None).into_handshake(shared.secret_bytes());
+        let psk = resumed.as_ref().map(|r| r.psk.as_slice());
+        let handshake = EarlySecret::new(hash, psk).into_handshake(shared.secret_bytes());
         let traffic = handshake.traffic_secrets(&cx.transcript.hash(hash));
         cx.install(HANDSHAKE_EPOCH, suite, &traffic)?;
         cx.session.suite = Some(suite);
@@ -306,6 +354,7 @@ impl ExpectServerHello {
             traffic,
             offered: self.hello.extensions,
             request: None,
+            resumed,
         })))
     }
 
@@ -367,6 +416,7 @@ impl ExpectServerHello {
         cx.transcript.replace_with_message_hash(PrfHash::of(suite));
         cx.transcript.add(rustls::HandshakeType::ServerHello, raw);
         self.retry_suite = Some(suite);
+        self.add_resumption(cx);
         cx.send(&Message13::ClientHello(self.hello.clone()));
         cx.finish_flight(true);
         Ok(ClientState13::ExpectServerHello(Box::new(self)))
@@ -381,6 +431,8 @@ pub struct Keyed {
     traffic: TrafficSecrets,
     offered: HelloExtensions,
     request: Option<CertificateRequest13>,
+    /// The session the server resumed: no certificates come.
+    resumed: Option<Resumable>,
 }
 
 impl Keyed {
@@ -504,6 +556,7 @@ impl Keyed {
             suite: self.suite,
             application,
             exporter,
+            resumption: master.resumption_master(&cx.transcript.hash(hash)),
         });
         Ok(())
     }

@@ -10,6 +10,7 @@
 
 mod client;
 pub mod cookie13;
+pub mod resumption13;
 mod server;
 
 use std::time::Instant;
@@ -193,6 +194,23 @@ impl Transcript13 {
         self.add_message_hash(&first);
     }
 
+    /// The hash of everything so far followed by a message of type `msg_type` whose body is
+    /// `full_len` bytes long but of which only `partial` is given (a ClientHello up to its
+    /// PSK binders, RFC 8446 §4.2.11.2).
+    pub fn hash_with_partial(
+        &self,
+        hash: PrfHash,
+        msg_type: HandshakeType,
+        full_len: usize,
+        partial: &[u8],
+    ) -> Vec<u8> {
+        let mut bytes = self.bytes.clone();
+        bytes.push(u8::from(msg_type));
+        bytes.extend_from_slice(&(full_len as u32).to_be_bytes()[1..]);
+        bytes.extend_from_slice(partial);
+        hash.hash(&bytes)
+    }
+
     /// Starts with the message_hash of a first ClientHello whose hash is `hello_hash` (a
     /// stateless server rebuilding the transcript from its cookie).
     pub fn add_message_hash(&mut self, hello_hash: &[u8]) {
@@ -260,6 +278,8 @@ pub struct Secrets13 {
     pub application: TrafficSecrets,
     /// The exporter master secret (RFC 8446 §7.5).
     pub exporter: Vec<u8>,
+    /// The resumption master secret, which tickets' PSKs come from (RFC 8446 §4.6.1).
+    pub resumption: Vec<u8>,
 }
 
 /// What a state may touch.
@@ -287,6 +307,20 @@ pub struct Context13<'a> {
 }
 
 impl Context13<'_> {
+    /// The wall-clock time in seconds, for tickets.
+    fn now_secs(&self) -> u64 {
+        (self.params.wall_clock)().as_secs()
+    }
+
+    /// A resumed session's peer chain, as it was verified when the session was made.
+    fn restore_peer_chain(&mut self, chain: &[Vec<u8>]) {
+        self.session.peer_chain = chain
+            .iter()
+            .filter_map(|d| crate::x509::X509::from_der(d).ok())
+            .collect();
+        self.session.resumed = true;
+    }
+
     /// Adds a message to the flight (in the current write epoch) and the transcript.
     fn send(&mut self, message: &Message13) {
         let mut body = Vec::new();

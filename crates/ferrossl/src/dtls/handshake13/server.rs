@@ -13,7 +13,7 @@ use crate::verify::Purpose;
 use super::super::codec::extensions::{HelloExtensions, UseSrtp};
 use super::super::codec::extensions13::{
     encode_cookie, encode_key_share_choice, read_cookie, read_key_share_offer, read_versions_offer,
-    KeyShareEntry, COOKIE, DTLS13, KEY_SHARE, SUPPORTED_VERSIONS,
+    KeyShareEntry, COOKIE, DTLS13, KEY_SHARE, PRE_SHARED_KEY, SUPPORTED_VERSIONS,
 };
 use super::super::codec::message::{ClientHello, ServerHello};
 use super::super::codec::message13::{
@@ -24,8 +24,9 @@ use super::super::codec::record::DTLS12;
 use super::super::error::DtlsError;
 use super::super::handshake::{choose_alpn, random, verify_data_matches, verify_peer_chain};
 use super::super::key_schedule::PrfHash;
-use super::super::key_schedule13::{EarlySecret, Secret, TrafficSecrets};
+use super::super::key_schedule13::{EarlySecret, MasterSecret, Secret, TrafficSecrets};
 use super::cookie13::{self, RetryState};
+use super::resumption13::{self, Resumable};
 use super::{
     crypto, groups13, kx_group, schemes13, sign_certificate_verify, suites13, unexpected,
     verify_certificate_verify, Context13, Secrets13, Transcript13, APPLICATION_EPOCH,
@@ -160,7 +161,6 @@ fn choose(hello: &ClientHello, cx: &Context13<'_>) -> Result<Choice, DtlsError> 
 /// The HelloRetryRequest for a first ClientHello (RFC 8446 §4.1.4): the suite, the group
 /// whose share is missing (if one is), and the cookie that lets us forget both.
 fn hello_retry_request(
-    hello: &ClientHello,
     suite: &CipherInfo,
     group: Option<NamedGroup>,
     cookie: &[u8],
@@ -178,7 +178,8 @@ fn hello_retry_request(
     ServerHello {
         server_version: DTLS12,
         random: HELLO_RETRY_REQUEST_RANDOM,
-        session_id: hello.session_id.clone(),
+        // RFC 9147 §5.3: a DTLS 1.3 server does not echo legacy_session_id.
+        session_id: Vec::new(),
         cipher_suite: suite.suite,
         compression_method: 0,
         extensions,
@@ -223,6 +224,16 @@ fn handle_client_hello(
             }
         }
     }
+    let server_name = hello.extensions.server_name.clone().unwrap_or_default();
+    let resumed = resumption13::accept(
+        cx.config,
+        hello,
+        raw,
+        choice.suite,
+        &server_name,
+        cx.transcript,
+        cx.now_secs(),
+    )?;
     cx.transcript.add(HandshakeType::ClientHello, raw);
     let share =
         shares
@@ -231,7 +242,7 @@ fn handle_client_hello(
             .ok_or(DtlsError::IllegalParameter(
                 "no key share for the group the HelloRetryRequest asked for",
             ))?;
-    send_flight(hello, share, &choice, cx)
+    send_flight(hello, share, &choice, resumed, cx)
 }
 
 /// Answers with a stateless HelloRetryRequest; the state stays ExpectClientHello.
@@ -262,7 +273,7 @@ fn send_retry(
             "the cookie provider made no cookie".into(),
         ));
     }
-    let hrr = hello_retry_request(hello, choice.suite, state.group, &cookie);
+    let hrr = hello_retry_request(choice.suite, state.group, &cookie);
     let mut body = Vec::new();
     hrr.encode(&mut body);
     cx.send_outside_transcript(HandshakeType::ServerHello, body);
@@ -290,7 +301,7 @@ fn resume_after_retry(
     if let Some(group) = state.group {
         choice.group = group;
     }
-    let hrr = hello_retry_request(hello, suite, state.group, cookie);
+    let hrr = hello_retry_request(suite, state.group, cookie);
     let mut body = Vec::new();
     hrr.encode(&mut body);
     cx.transcript.add_message_hash(&state.hello_hash);
@@ -305,6 +316,7 @@ fn send_flight(
     hello: &ClientHello,
     share: &KeyShareEntry,
     choice: &Choice,
+    resumed: Option<Resumable>,
     cx: &mut Context13<'_>,
 ) -> Result<ServerState13, DtlsError> {
     let suite = choice.suite;
@@ -325,6 +337,10 @@ fn send_flight(
         &mut body,
     );
     extensions.set_raw(KEY_SHARE, body);
+    if resumed.is_some() {
+        // The first (and only) identity offered.
+        extensions.set_raw(PRE_SHARED_KEY, vec![0, 0]);
+    }
     // RFC 9147 §9: when both want connection IDs, ours answers the client's here, and
     // protected records carry the receiver's from now on.
     if let (Some(theirs), Some(ours)) = (&hello.extensions.connection_id, &cx.params.connection_id)
@@ -335,7 +351,8 @@ fn send_flight(
     cx.send(&Message13::ServerHello(ServerHello {
         server_version: DTLS12,
         random: server_random,
-        session_id: hello.session_id.clone(),
+        // RFC 9147 §5.3: a DTLS 1.3 server does not echo legacy_session_id.
+        session_id: Vec::new(),
         cipher_suite: suite.suite,
         compression_method: 0,
         extensions,
@@ -344,13 +361,50 @@ fn send_flight(
     cx.session.group = Some(choice.group);
     cx.session.client_random = Some(hello.random);
     cx.session.server_random = Some(server_random);
-    let handshake = EarlySecret::new(hash, None).into_handshake(completed.secret.secret_bytes());
+    let psk = resumed.as_ref().map(|r| r.psk.as_slice());
+    let handshake = EarlySecret::new(hash, psk).into_handshake(completed.secret.secret_bytes());
     let traffic = handshake.traffic_secrets(&cx.transcript.hash(hash));
     cx.install(HANDSHAKE_EPOCH, suite, &traffic)?;
     let ee = encrypted_extensions(hello, cx)?;
     cx.send(&Message13::EncryptedExtensions(ee));
-    let request = cx.params.verify.as_ref().unwrap_or(&cx.config.verify).mode & VERIFY_PEER != 0;
-    if request {
+    match &resumed {
+        // A resumed session was authenticated when it was made (RFC 8446 §2.2).
+        Some(state) => cx.restore_peer_chain(&state.peer_chain),
+        None => send_certificates(choice, cx)?,
+    }
+    let request = resumed.is_none() && requests_certificate(cx);
+    let finished = Secret::new(hash, &traffic.server).finished(&cx.transcript.hash(hash));
+    cx.send(&Message13::Finished(finished));
+    cx.finish_flight(true);
+    let master = handshake.into_master();
+    let server_finished = cx.transcript.hash(hash);
+    let application = master.traffic_secrets(&server_finished);
+    let exporter = master.exporter_master(&server_finished);
+    cx.install(APPLICATION_EPOCH, suite, &application)?;
+    let flown = Box::new(Flown {
+        suite,
+        hash,
+        traffic,
+        master,
+        application,
+        exporter,
+    });
+    Ok(if request {
+        ServerState13::ExpectCertificate(flown)
+    } else {
+        ServerState13::ExpectFinished(flown)
+    })
+}
+
+/// Whether our verification settings ask the client for a certificate.
+fn requests_certificate(cx: &Context13<'_>) -> bool {
+    cx.params.verify.as_ref().unwrap_or(&cx.config.verify).mode & VERIFY_PEER != 0
+}
+
+/// [CertificateRequest,] Certificate and CertificateVerify of a full handshake.
+fn send_certificates(choice: &Choice, cx: &mut Context13<'_>) -> Result<(), DtlsError> {
+    let hash = PrfHash::of(choice.suite);
+    if requests_certificate(cx) {
         cx.send(&Message13::CertificateRequest(CertificateRequest13 {
             context: Vec::new(),
             extensions: HelloExtensions {
@@ -375,26 +429,7 @@ fn send_flight(
     let th = cx.transcript.hash(hash);
     let signed = sign_certificate_verify(&key, &choice.client_schemes, Role::Server, &th)?;
     cx.send(&Message13::CertificateVerify(signed));
-    let finished = Secret::new(hash, &traffic.server).finished(&cx.transcript.hash(hash));
-    cx.send(&Message13::Finished(finished));
-    cx.finish_flight(true);
-    let master = handshake.into_master();
-    let server_finished = cx.transcript.hash(hash);
-    let application = master.traffic_secrets(&server_finished);
-    let exporter = master.exporter_master(&server_finished);
-    cx.install(APPLICATION_EPOCH, suite, &application)?;
-    let flown = Box::new(Flown {
-        suite,
-        hash,
-        traffic,
-        application,
-        exporter,
-    });
-    Ok(if request {
-        ServerState13::ExpectCertificate(flown)
-    } else {
-        ServerState13::ExpectFinished(flown)
-    })
+    Ok(())
 }
 
 /// What EncryptedExtensions answers: ALPN, use_srtp, the server_name acknowledgement.
@@ -437,6 +472,7 @@ pub struct Flown {
     suite: &'static CipherInfo,
     hash: PrfHash,
     traffic: TrafficSecrets,
+    master: MasterSecret,
     application: TrafficSecrets,
     exporter: Vec<u8>,
 }
@@ -489,6 +525,7 @@ impl Flown {
             suite: self.suite,
             application: self.application,
             exporter: self.exporter,
+            resumption: self.master.resumption_master(&cx.transcript.hash(hash)),
         });
         Ok(())
     }
