@@ -93,6 +93,28 @@ def test_a_dtls_context_negotiates_dtls13_when_its_maximum_allows_it(pki: typing
         server.recv(100)
 
 
+def test_a_dtls13_session_resumes(pki: typing.Any) -> None:
+    cctx, sctx = dtls_contexts(pki, SSL.DTLS1_3_VERSION, 0, SSL.DTLS1_3_VERSION)
+    client, server = memory_pair(pki, cctx, sctx)
+    handshake(client, server)
+    # The server's NewSessionTicket follows the handshake; the client takes it with data.
+    server.send(b"ticket behind")
+    pump(server, client)
+    assert client.recv(100) == b"ticket behind"
+    pump(client, server)  # its ACK
+    session = client.get_session()
+    assert session is not None and not client.session_reused()
+    client2, server2 = memory_pair(pki, cctx, sctx)
+    client2.set_session(session)
+    handshake(client2, server2)
+    assert client2.get_protocol_version_name() == "DTLSv1.3"
+    assert client2.session_reused() and server2.session_reused()
+    # The chain verified in the first handshake comes back with the session.
+    assert client2.get_peer_certificate().get_subject().CN == "localhost"
+    km = client2.export_keying_material(SRTP_LABEL, 60)
+    assert km == server2.export_keying_material(SRTP_LABEL, 60) != client.export_keying_material(SRTP_LABEL, 60)
+
+
 def test_dtls12_stays_the_default_and_a_dtls13_server_still_speaks_it(pki: typing.Any) -> None:
     # The client sets no maximum: it offers DTLS 1.2 only, which the server accepts.
     cctx, sctx = dtls_contexts(pki, 0, 0, SSL.DTLS1_3_VERSION)
