@@ -516,3 +516,42 @@ fn dtls13_resumption_both_ways_with_wolfssl() {
         server.stdout()
     );
 }
+
+/// wolfSSL's server taking only the hybrid group answers our classic share with a
+/// HelloRetryRequest (with its cookie); our second ClientHello, two datagrams with the
+/// hybrid share, carries the cookie in its first fragment, where a stateless server looks.
+#[test]
+fn ferrossl_dtls13_client_gets_the_hybrid_through_wolfssl_retry() {
+    let Some(dir) = wolfssl() else { return };
+    let pki = TestPki::generate();
+    let id = &pki.server_ecdsa;
+    let port = peer::free_udp_port();
+    let mut server_args = strings(&["-u", "-v", "4", "-d", "--pqc", "X25519MLKEM768", "-p"]);
+    server_args.extend([port.to_string(), "-c".into(), path(&id.chain_path)]);
+    server_args.extend(["-k".into(), path(&id.key_path)]);
+    let mut server = wolfssl_program(dir, "server", &server_args);
+    server.wait_for_udp_port(port, TIMEOUT).unwrap();
+    let (connect, ca) = (format!("127.0.0.1:{port}"), path(&pki.ca_path()));
+    let args = [
+        "s_client",
+        "-connect",
+        &connect,
+        "-dtls1_3",
+        "-CAfile",
+        &ca,
+        "-verify_return_error",
+    ];
+    let mut client = PeerProcess::spawn(Command::new(FERROSSL).args(args)).unwrap();
+    client
+        .wait_for_output("Verify return code: 0 (ok)", TIMEOUT)
+        .unwrap();
+    client.write_stdin(b"post-quantum\n").unwrap();
+    client
+        .wait_for_output("I hear you fa shizzle!", TIMEOUT)
+        .unwrap();
+    server.wait_with_timeout(TIMEOUT).unwrap();
+    let said = server.stdout();
+    assert!(said.contains("SSL curve name is X25519MLKEM768"), "{said}");
+    assert!(said.contains("Client message: post-quantum"), "{said}");
+    client.kill();
+}

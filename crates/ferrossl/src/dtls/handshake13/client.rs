@@ -402,8 +402,18 @@ impl ExpectServerHello {
         if let Some(cookie) = cookie {
             let mut body = Vec::new();
             encode_cookie(&cookie, &mut body);
-            self.hello.extensions.set_raw(COOKIE, body);
+            // Ahead of the key share: a stateless server that sees only the first fragment
+            // of a big second ClientHello (a hybrid share) finds its cookie there.
+            let unknown = &mut self.hello.extensions.unknown;
+            let at = unknown
+                .iter()
+                .position(|(t, _)| *t == KEY_SHARE)
+                .unwrap_or(unknown.len());
+            unknown.insert(at, (COOKIE, body));
         }
+        // RFC 8446 §4.1.2 lets the second ClientHello drop its padding: it is no first
+        // datagram to be answered statelessly any more.
+        self.hello.extensions.unknown.retain(|(t, _)| *t != PADDING);
         self.send_second_hello(suite, raw, cx)
     }
 
