@@ -1,0 +1,12 @@
+//! `libgioferrossl.so`: a GIO module that implements the `gio-tls-backend` extension point
+//! under the name `ferrossl` (`GIO_USE_TLS=ferrossl`).
+//!
+//! This crate is glue only: GObject types whose methods call into `ferrossl`, where all
+//! certificate handling and protocol logic live. It is the one crate of the project with
+//! `unsafe` code (the C entry points and the GObject class and interface tables gtk-rs has no
+//! safe subclassing for); each block says why it is sound.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod backend;
+mod module;
