@@ -10,12 +10,14 @@ mod asynchronous;
 mod flags;
 mod interaction;
 mod server;
+mod verdict;
 
 #[cfg(feature = "tokio")]
 pub use asynchronous::AsyncDtlsConnection;
 pub use flags::TlsCertificateFlags;
 pub use interaction::{InteractionResult, TlsInteraction, TlsPassword, TlsPasswordFlags};
 pub use server::{DtlsServer, ServerLimits, ServerStats};
+pub use verdict::chain_flags;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
