@@ -5,7 +5,11 @@ use gio::ffi::{GTlsBackend, GTlsDatabase};
 use glib::ffi::{gboolean, GType, GFALSE, GTRUE};
 use glib::prelude::*;
 use glib::subclass::prelude::*;
-use glib::translate::IntoGlib;
+use std::sync::OnceLock;
+
+use glib::translate::{IntoGlib, IntoGlibPtr};
+
+use crate::database::FileDatabase;
 
 mod imp {
     use super::*;
@@ -36,10 +40,10 @@ unsafe impl IsImplementable<imp::Backend> for gio::TlsBackend {
         iface.supports_tls = Some(supports_tls);
         iface.supports_dtls = Some(supports_dtls);
         iface.get_default_database = Some(default_database);
-        iface.get_certificate_type = Some(no_type);
+        iface.get_certificate_type = Some(certificate_type);
         iface.get_client_connection_type = Some(no_type);
         iface.get_server_connection_type = Some(no_type);
-        iface.get_file_database_type = Some(no_type);
+        iface.get_file_database_type = Some(file_database_type);
         iface.get_dtls_client_connection_type = Some(no_type);
         iface.get_dtls_server_connection_type = Some(no_type);
     }
@@ -54,8 +58,30 @@ extern "C" fn supports_dtls(_backend: *mut GTlsBackend) -> gboolean {
     GFALSE
 }
 
+/// The system's trust store, loaded once per process and shared (transfer full).
 extern "C" fn default_database(_backend: *mut GTlsBackend) -> *mut GTlsDatabase {
-    std::ptr::null_mut()
+    static DEFAULT: OnceLock<SharedDatabase> = OnceLock::new();
+    let database = DEFAULT.get_or_init(|| SharedDatabase(FileDatabase::system()));
+    // SAFETY: a new reference for the caller, which owns it (transfer full).
+    unsafe { database.0.clone().into_glib_ptr() }
+}
+
+/// The default database, shared by every thread that asks for it.
+struct SharedDatabase(gio::TlsDatabase);
+
+// SAFETY: GObject reference counting is atomic, and our database's state is a thread-safe
+// store that is never changed after construction; gtk-rs marks GObjects !Send only because it
+// cannot know that of every class.
+unsafe impl Send for SharedDatabase {}
+// SAFETY: as for Send: the shared object is only cloned (a reference taken) through `&`.
+unsafe impl Sync for SharedDatabase {}
+
+extern "C" fn file_database_type() -> GType {
+    FileDatabase::static_type().into_glib()
+}
+
+extern "C" fn certificate_type() -> GType {
+    crate::certificate::Certificate::static_type().into_glib()
 }
 
 extern "C" fn no_type() -> GType {

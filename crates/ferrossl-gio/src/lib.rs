@@ -9,4 +9,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod backend;
+mod certificate;
+mod database;
+mod identity;
 mod module;
+mod values;
