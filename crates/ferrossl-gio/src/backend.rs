@@ -41,7 +41,7 @@ unsafe impl IsImplementable<imp::Backend> for gio::TlsBackend {
         iface.supports_dtls = Some(supports_dtls);
         iface.get_default_database = Some(default_database);
         iface.get_certificate_type = Some(certificate_type);
-        iface.get_client_connection_type = Some(no_type);
+        iface.get_client_connection_type = Some(client_connection_type);
         iface.get_server_connection_type = Some(no_type);
         iface.get_file_database_type = Some(file_database_type);
         iface.get_dtls_client_connection_type = Some(no_type);
@@ -82,6 +82,10 @@ extern "C" fn file_database_type() -> GType {
 
 extern "C" fn certificate_type() -> GType {
     crate::certificate::Certificate::static_type().into_glib()
+}
+
+extern "C" fn client_connection_type() -> GType {
+    crate::client::ClientConnection::static_type().into_glib()
 }
 
 extern "C" fn no_type() -> GType {

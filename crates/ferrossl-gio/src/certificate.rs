@@ -140,6 +140,10 @@ mod imp {
         pub(super) fn cert(&self) -> Option<&X509> {
             self.parsed.get().map(|p| &p.cert)
         }
+
+        pub(super) fn key(&self) -> Option<&PKey> {
+            self.parsed.get().and_then(|p| p.key.as_ref())
+        }
     }
 }
 
@@ -212,6 +216,15 @@ pub fn x509_of(cert: &gio::TlsCertificate) -> Option<X509> {
     }
     let der: Option<glib::ByteArray> = cert.property("certificate");
     der.and_then(|d| X509::from_der(&d).ok())
+}
+
+/// The private key of any GTlsCertificate, when it holds one.
+pub fn key_of(cert: &gio::TlsCertificate) -> Option<PKey> {
+    if let Some(ours) = cert.downcast_ref::<Certificate>() {
+        return ours.imp().key().cloned();
+    }
+    let pem: Option<String> = cert.property("private-key-pem");
+    pem.and_then(|p| PKey::from_pem(p.as_bytes(), None).ok())
 }
 
 /// `cert` followed by its issuers, as far as they are linked.

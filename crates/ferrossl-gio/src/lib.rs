@@ -10,7 +10,13 @@
 
 mod backend;
 mod certificate;
+mod client;
+mod core;
 mod database;
+mod errors;
 mod identity;
 mod module;
+mod shared;
+mod streams;
+mod tls_class;
 mod values;

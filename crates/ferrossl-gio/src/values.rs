@@ -2,6 +2,7 @@
 //! (`dns-names`, `ip-addresses`).
 
 use glib::ffi::{gpointer, GBytes};
+use glib::prelude::*;
 use glib::translate::{from_glib, IntoGlibPtr, ToGlibPtrMut};
 
 /// A GValue of type G_TYPE_PTR_ARRAY owning an array of `items`, each a new reference that
@@ -57,5 +58,3 @@ pub fn objects_array<O: IsA<glib::Object>>(objects: Vec<O>) -> glib::Value {
         .collect();
     ptr_array_value(items, unref_object)
 }
-
-use glib::prelude::*;

@@ -52,6 +52,8 @@ fn unanchored_chains_are_unknown_ca_with_their_other_problems() {
     let pki = TestPki::generate();
     assert_eq!(flags(&pki, &pki.untrusted, None), F::UNKNOWN_CA);
     assert_eq!(flags(&pki, &pki.self_signed, None), F::UNKNOWN_CA);
+    // A CA certificate presented as the peer's own: unknown, not merely unfit.
+    assert_eq!(flags(&pki, &pki.other_ca, None), F::UNKNOWN_CA);
     assert_eq!(
         flags(&pki, &pki.untrusted, Some("example.com")),
         F::UNKNOWN_CA | F::BAD_IDENTITY

@@ -49,13 +49,18 @@ fn validity_flags(chain: &[X509], now: UnixTime) -> TlsCertificateFlags {
 }
 
 /// Whether the chain reaches an anchor, judged at a moment every certificate of it is valid
-/// (when there is one): an expired certificate is then EXPIRED alone, not UNKNOWN_CA too.
+/// (when there is one): an expired certificate is then EXPIRED alone, not UNKNOWN_CA too. A
+/// chain with no certificate trusted or issued by a trusted one is UNKNOWN_CA whatever else
+/// is wrong with it (a self-signed CA certificate presented as the peer's, say).
 fn anchoring_flags(
     chain: &[X509],
     anchors: &X509Store,
     purpose: Purpose,
     now: UnixTime,
 ) -> TlsCertificateFlags {
+    if !touches_anchor(chain, anchors) {
+        return TlsCertificateFlags::UNKNOWN_CA;
+    }
     let verifier = ChainVerifier {
         store: anchors.clone(),
         mode: VERIFY_PEER,
@@ -77,6 +82,16 @@ fn anchoring_flags(
     TlsCertificateFlags(
         flags.0 & !(TlsCertificateFlags::EXPIRED.0 | TlsCertificateFlags::NOT_ACTIVATED.0),
     )
+}
+
+/// Whether a certificate of `chain` is an anchor or names one as its issuer.
+fn touches_anchor(chain: &[X509], anchors: &X509Store) -> bool {
+    let trusted = anchors.certificates();
+    chain.iter().any(|cert| {
+        trusted
+            .iter()
+            .any(|ca| ca == cert || ca.subject().to_der() == cert.issuer().to_der())
+    })
 }
 
 /// `now` if every certificate of `chain` is valid then, else the first second of the window

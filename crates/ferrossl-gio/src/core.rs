@@ -1,0 +1,265 @@
+//! The state and I/O of one TLS connection: a `ferrossl::Connection` in memory-BIO mode whose
+//! ciphertext goes to and comes from the base GIOStream. The connection object and its two
+//! streams share it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use ferrossl::{Connection, Error};
+use gio::prelude::*;
+
+use crate::errors;
+use crate::shared::Shared;
+
+/// Largest read from the base stream at once: a full TLS record with its overhead.
+const READ_CHUNK: usize = 16 * 1024 + 512;
+
+/// What the handshake produced, and where the connection stands.
+#[derive(Default)]
+pub struct Session {
+    /// The engine, from the start of the handshake on.
+    pub conn: Option<Connection>,
+    handshake_done: bool,
+    /// A failed handshake fails every later call the same way.
+    failed: Option<glib::Error>,
+    closed: bool,
+}
+
+impl Session {
+    /// The engine once the handshake finished.
+    pub fn established(&self) -> Option<&Connection> {
+        self.conn.as_ref().filter(|_| self.handshake_done)
+    }
+}
+
+/// The base stream and its two halves.
+struct Base {
+    stream: gio::IOStream,
+    input: gio::InputStream,
+    output: gio::OutputStream,
+}
+
+/// One connection's shared core.
+#[derive(Default)]
+pub struct Core {
+    session: Mutex<Session>,
+    base: std::sync::OnceLock<Shared<Base>>,
+    require_close_notify: AtomicBool,
+}
+
+impl Core {
+    /// Sets the base stream (the construct-only `base-io-stream`).
+    pub fn set_base(&self, stream: gio::IOStream) {
+        let base = Base {
+            input: stream.input_stream(),
+            output: stream.output_stream(),
+            stream,
+        };
+        let _ = self.base.set(Shared(base));
+    }
+
+    /// The base stream, once set.
+    pub fn base_stream(&self) -> Option<gio::IOStream> {
+        self.base.get().map(|b| b.0.stream.clone())
+    }
+
+    fn base(&self) -> Result<&Base, glib::Error> {
+        self.base
+            .get()
+            .map(|b| &b.0)
+            .ok_or_else(errors::not_connected)
+    }
+
+    pub fn set_require_close_notify(&self, require: bool) {
+        self.require_close_notify.store(require, Ordering::Relaxed);
+    }
+
+    pub fn require_close_notify(&self) -> bool {
+        self.require_close_notify.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session, unless another thread holds it (a handshake in progress): property
+    /// getters must not wait for a handshake that may be emitting a signal to their caller.
+    pub fn try_session(&self) -> Option<MutexGuard<'_, Session>> {
+        self.session.try_lock().ok()
+    }
+
+    pub fn handshake_done(&self) -> bool {
+        self.try_session().is_some_and(|s| s.handshake_done)
+    }
+
+    /// Runs the handshake to its end, creating the engine with `make` the first time.
+    pub fn handshake(
+        &self,
+        make: impl FnOnce() -> Result<Connection, glib::Error>,
+        cancellable: Option<&gio::Cancellable>,
+    ) -> Result<(), glib::Error> {
+        let base = self.base()?;
+        let mut session = self.lock();
+        if session.handshake_done {
+            return Ok(());
+        }
+        if let Some(e) = &session.failed {
+            return Err(e.clone());
+        }
+        if session.conn.is_none() {
+            session.conn = Some(make()?);
+        }
+        let result = drive_handshake(&mut session, base, cancellable);
+        if let Err(e) = &result {
+            // A cancelled or timed-out handshake cannot resume midway either.
+            session.failed = Some(e.clone());
+        }
+        result
+    }
+
+    /// Reads decrypted data; 0 at the end of the stream.
+    pub fn read(
+        &self,
+        buf: &mut [u8],
+        cancellable: Option<&gio::Cancellable>,
+    ) -> Result<usize, glib::Error> {
+        let base = self.base()?;
+        loop {
+            {
+                let mut session = self.lock();
+                if let Some(n) = self.try_read(&mut session, buf)? {
+                    return Ok(n);
+                }
+                flush(&mut session, base, cancellable)?;
+            }
+            // Wait for the peer without the lock, so that writes (from another thread) go on.
+            let data = read_base(base, cancellable)?;
+            let mut session = self.lock();
+            feed(&mut session, &data)?;
+        }
+    }
+
+    /// One read attempt: Some(bytes read, 0 at the end) or None when more input is needed.
+    fn try_read(
+        &self,
+        session: &mut Session,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, glib::Error> {
+        if session.closed {
+            return Err(glib::Error::new(
+                gio::IOErrorEnum::Closed,
+                "The connection is closed",
+            ));
+        }
+        let conn = session.conn.as_mut().ok_or_else(errors::not_connected)?;
+        match conn.recv(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(Error::ZeroReturn) => Ok(Some(0)),
+            Err(Error::WantRead) => Ok(None),
+            Err(e) if errors::is_unexpected_eof(&e) && !self.require_close_notify() => Ok(Some(0)),
+            Err(e) => Err(errors::io(&e)),
+        }
+    }
+
+    /// Encrypts and sends `buf`; returns how much was taken (all of it).
+    pub fn write(
+        &self,
+        buf: &[u8],
+        cancellable: Option<&gio::Cancellable>,
+    ) -> Result<usize, glib::Error> {
+        let base = self.base()?;
+        let mut session = self.lock();
+        if session.closed {
+            return Err(glib::Error::new(
+                gio::IOErrorEnum::Closed,
+                "The connection is closed",
+            ));
+        }
+        let conn = session.conn.as_mut().ok_or_else(errors::not_connected)?;
+        let n = conn.send(buf).map_err(|e| errors::io(&e))?;
+        flush(&mut session, base, cancellable)?;
+        Ok(n)
+    }
+
+    /// Sends close_notify (after a handshake) and closes the base stream.
+    pub fn close(&self, cancellable: Option<&gio::Cancellable>) -> Result<(), glib::Error> {
+        let base = self.base()?;
+        let mut session = self.lock();
+        if session.closed {
+            return Ok(());
+        }
+        session.closed = true;
+        if session.handshake_done {
+            if let Some(conn) = session.conn.as_mut() {
+                // Queues close_notify; the peer's answer is not waited for, as GIO does.
+                let _ = conn.shutdown();
+            }
+            flush(&mut session, base, cancellable)?;
+        }
+        drop(session);
+        base.stream.close(cancellable)
+    }
+}
+
+fn drive_handshake(
+    session: &mut Session,
+    base: &Base,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<(), glib::Error> {
+    loop {
+        let conn = session.conn.as_mut().expect("created before");
+        let step = conn.do_handshake();
+        // What the engine produced goes out first, an alert explaining a failure included.
+        let flushed = flush(session, base, cancellable);
+        match step {
+            Ok(()) => {
+                flushed?;
+                session.handshake_done = true;
+                return Ok(());
+            }
+            Err(Error::WantRead) => {
+                flushed?;
+                let data = read_base(base, cancellable)?;
+                feed(session, &data)?;
+            }
+            Err(e) => return Err(errors::handshake(&e)),
+        }
+    }
+}
+
+/// Writes the engine's pending ciphertext to the base stream.
+fn flush(
+    session: &mut Session,
+    base: &Base,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<(), glib::Error> {
+    let Some(conn) = session.conn.as_mut() else {
+        return Ok(());
+    };
+    while let Ok(bytes) = conn.bio_read(READ_CHUNK) {
+        let (_, partial_failure) = base.output.write_all(&bytes, cancellable)?;
+        if let Some(e) = partial_failure {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Reads what the peer sent (empty at the end of the stream).
+fn read_base(base: &Base, cancellable: Option<&gio::Cancellable>) -> Result<Vec<u8>, glib::Error> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let n = base.input.read(&mut buf[..], cancellable)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Hands the peer's bytes to the engine; no bytes means the peer's end of stream.
+fn feed(session: &mut Session, data: &[u8]) -> Result<(), glib::Error> {
+    let conn = session.conn.as_mut().ok_or_else(errors::not_connected)?;
+    let result = if data.is_empty() {
+        conn.bio_shutdown()
+    } else {
+        conn.bio_write(data).map(|_| ())
+    };
+    result.map_err(|e| errors::io(&e))
+}

@@ -1,0 +1,51 @@
+//! ferrossl's errors as the GErrors GIO's callers expect (G_TLS_ERROR, G_IO_ERROR).
+
+use ferrossl::Error;
+
+/// Whether `e` is the transport ending without the peer's close_notify.
+pub fn is_unexpected_eof(e: &Error) -> bool {
+    matches!(e, Error::SysCall { errno: -1, .. })
+}
+
+/// A failed handshake.
+pub fn handshake(e: &Error) -> glib::Error {
+    let code = match e {
+        Error::CertificateVerify { .. } => gio::TlsError::BadCertificate,
+        Error::PlainHttp(_) => gio::TlsError::NotTls,
+        e if is_unexpected_eof(e) => gio::TlsError::NotTls,
+        _ => gio::TlsError::Handshake,
+    };
+    let message = match e {
+        Error::CertificateVerify { .. } => format!("Unacceptable TLS certificate ({e})"),
+        e if is_unexpected_eof(e) => {
+            "The peer closed the connection during the TLS handshake".into()
+        }
+        _ => format!("TLS handshake failed: {e}"),
+    };
+    glib::Error::new(code, &message)
+}
+
+/// A failure after the handshake.
+pub fn io(e: &Error) -> glib::Error {
+    match e {
+        Error::ProtocolIsShutdown => glib::Error::new(
+            gio::IOErrorEnum::Closed,
+            "The TLS connection is closed for writing",
+        ),
+        e if is_unexpected_eof(e) => eof(),
+        _ => glib::Error::new(gio::TlsError::Misc, &format!("TLS error: {e}")),
+    }
+}
+
+/// The peer ended the connection without close_notify while one was required.
+pub fn eof() -> glib::Error {
+    glib::Error::new(gio::TlsError::Eof, "TLS connection closed unexpectedly")
+}
+
+/// An operation that needs the handshake's engine before the handshake started.
+pub fn not_connected() -> glib::Error {
+    glib::Error::new(
+        gio::IOErrorEnum::NotConnected,
+        "The TLS handshake has not run",
+    )
+}

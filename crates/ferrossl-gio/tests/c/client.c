@@ -1,0 +1,119 @@
+/* A GTlsClientConnection over a GSocketClient connection to a TLS server on 127.0.0.1.
+ *
+ * Usage: client PORT CA_FILE trusted|untrusted
+ * trusted: handshake with ALPN, send a line, read its reversal, close with close_notify.
+ * untrusted: accept-certificate must see UNKNOWN_CA, refuse it, and the handshake fail with
+ * G_TLS_ERROR_BAD_CERTIFICATE.
+ * Prints "ok <check>" per check passed; exits 1 at the first failure. */
+#include <gio/gio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+check (const char *name, gboolean ok, const char *detail)
+{
+  if (!ok)
+    {
+      fprintf (stderr, "FAILED %s: %s\n", name, detail ? detail : "");
+      exit (1);
+    }
+  printf ("ok %s\n", name);
+  fflush (stdout);
+}
+
+static void
+must (GError *error, const char *what)
+{
+  if (error)
+    {
+      fprintf (stderr, "FAILED %s: %s\n", what, error->message);
+      exit (1);
+    }
+}
+
+static int signal_calls;
+static GTlsCertificateFlags signal_errors;
+
+static gboolean
+on_accept_certificate (GTlsConnection *conn, GTlsCertificate *cert,
+                       GTlsCertificateFlags errors, gpointer data)
+{
+  signal_calls++;
+  signal_errors = errors;
+  return FALSE;
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+  if (argc != 4)
+    return 2;
+  guint16 port = (guint16) atoi (argv[1]);
+  gboolean trusted = strcmp (argv[3], "trusted") == 0;
+
+  GSocketClient *client = g_socket_client_new ();
+  g_socket_client_set_timeout (client, 10);
+  GSocketConnection *sock = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  must (error, "connect");
+
+  GSocketConnectable *identity = g_network_address_new ("localhost", port);
+  GIOStream *tls = g_tls_client_connection_new (G_IO_STREAM (sock), identity, &error);
+  must (error, "new connection");
+  check ("type", strcmp (G_OBJECT_TYPE_NAME (tls), "FerrosslClientConnection") == 0,
+         G_OBJECT_TYPE_NAME (tls));
+  GTlsDatabase *db = g_tls_file_database_new (argv[2], &error);
+  must (error, "database");
+  g_tls_connection_set_database (G_TLS_CONNECTION (tls), db);
+  const char *protocols[] = { "x-ferrossl", "http/1.1", NULL };
+  g_tls_connection_set_advertised_protocols (G_TLS_CONNECTION (tls), protocols);
+  g_signal_connect (tls, "accept-certificate", G_CALLBACK (on_accept_certificate), NULL);
+
+  gboolean shaken = g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, &error);
+  if (!trusted)
+    {
+      check ("refused", !shaken && g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE),
+             error ? error->message : "handshake succeeded");
+      check ("signal", signal_calls == 1 && signal_errors == G_TLS_CERTIFICATE_UNKNOWN_CA, NULL);
+      g_clear_error (&error);
+    }
+  else
+    {
+      must (error, "handshake");
+      check ("no-signal", signal_calls == 0, NULL);
+      GTlsConnection *conn = G_TLS_CONNECTION (tls);
+      check ("peer-errors", g_tls_connection_get_peer_certificate_errors (conn) == 0, NULL);
+      GTlsCertificate *peer = g_tls_connection_get_peer_certificate (conn);
+      check ("peer-certificate", peer != NULL, NULL);
+      check ("alpn", g_strcmp0 (g_tls_connection_get_negotiated_protocol (conn), "x-ferrossl") == 0,
+             g_tls_connection_get_negotiated_protocol (conn));
+      GTlsProtocolVersion version = g_tls_connection_get_protocol_version (conn);
+      check ("protocol-version", version == G_TLS_PROTOCOL_VERSION_TLS_1_2
+                                     || version == G_TLS_PROTOCOL_VERSION_TLS_1_3, NULL);
+      printf ("version %d\n", version);
+      gchar *suite = g_tls_connection_get_ciphersuite_name (conn);
+      check ("ciphersuite", suite != NULL && g_str_has_prefix (suite, "TLS_"), suite);
+      g_free (suite);
+
+      const char line[] = "hello ferrossl\n";
+      g_output_stream_write_all (g_io_stream_get_output_stream (tls), line, strlen (line), NULL, NULL, &error);
+      must (error, "write");
+      GDataInputStream *in = g_data_input_stream_new (g_io_stream_get_input_stream (tls));
+      g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (in), FALSE);
+      gchar *reply = g_data_input_stream_read_line_utf8 (in, NULL, NULL, &error);
+      must (error, "read");
+      check ("echo", g_strcmp0 (reply, "lssorref olleh") == 0, reply);
+      g_free (reply);
+      g_object_unref (in);
+      g_io_stream_close (tls, NULL, &error);
+      must (error, "close");
+      check ("closed", g_io_stream_is_closed (G_IO_STREAM (sock)), NULL);
+    }
+  g_object_unref (tls);
+  g_object_unref (db);
+  g_object_unref (identity);
+  g_object_unref (sock);
+  g_object_unref (client);
+  return 0;
+}

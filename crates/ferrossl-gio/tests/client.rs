@@ -1,0 +1,127 @@
+//! GTlsClientConnection against `openssl s_server` on 127.0.0.1, from C (built here with
+//! gcc against GIO) and from PyGObject: TLS 1.3 and 1.2 handshakes verified against the
+//! test CA, ALPN, data both ways, close with close_notify; and an untrusted server refused
+//! through accept-certificate with UNKNOWN_CA, the server receiving the unknown_ca alert.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use ferrossl_testkit::peer::{free_tcp_port, openssl_s_server, require_tool, PeerProcess};
+use ferrossl_testkit::pki::{Identity, TestPki};
+
+/// `openssl s_server` answering each line with its reversal (killed when dropped).
+fn server(id: &Identity, extra: &[&str]) -> (PeerProcess, u16) {
+    let port = free_tcp_port();
+    let mut args: Vec<String> = ["-rev", "-msg", "-alpn", "x-ferrossl"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut peer =
+        PeerProcess::spawn(&mut openssl_s_server(port, id, &args)).expect("spawn s_server");
+    peer.wait_for_tcp_port(port, Duration::from_secs(10))
+        .expect("s_server listens");
+    (peer, port)
+}
+
+/// Runs one client program (`[program, args...]`) against a server with `id`.
+fn client_run(
+    client: &[String],
+    id: &Identity,
+    mode: &str,
+    server_extra: &[&str],
+) -> (String, PeerProcess) {
+    let (peer, port) = server(id, server_extra);
+    let pki_ca = &client[1];
+    let mut cmd = Command::new(&client[0]);
+    cmd.args(&client[2..])
+        .args([port.to_string(), pki_ca.clone(), mode.to_string()]);
+    let out = run(gio_env(&mut cmd));
+    (out, peer)
+}
+
+/// How long s_server may take to print what it saw.
+const PEER_WAIT: Duration = Duration::from_secs(5);
+
+fn assert_checks(out: &str, checks: &[&str]) {
+    for check in checks {
+        assert!(
+            out.contains(&format!("ok {check}\n")),
+            "no `ok {check}` in:\n{out}"
+        );
+    }
+}
+
+const TRUSTED_CHECKS: [&str; 7] = [
+    "type",
+    "peer-errors",
+    "peer-certificate",
+    "alpn",
+    "protocol-version",
+    "ciphersuite",
+    "echo",
+];
+
+fn trusted_session(client: &[String], pki: &TestPki, server_extra: &[&str], version: &str) {
+    let (out, mut peer) = client_run(client, &pki.server_ecdsa, "trusted", server_extra);
+    assert_checks(&out, &TRUSTED_CHECKS);
+    assert_checks(&out, &["closed"]);
+    assert!(out.contains(version), "expected {version} in:\n{out}");
+    // The server read our close_notify, then saw the connection end.
+    peer.wait_for_output("CONNECTION CLOSED", PEER_WAIT)
+        .unwrap();
+    let seen = peer.stdout();
+    assert!(
+        seen.contains("warning close_notify"),
+        "s_server saw no close_notify:\n{seen}"
+    );
+}
+
+fn untrusted_session(client: &[String], pki: &TestPki) {
+    let (out, mut peer) = client_run(client, &pki.untrusted, "untrusted", &[]);
+    assert_checks(&out, &["type", "refused", "signal"]);
+    peer.wait_for_output("alert unknown ca", PEER_WAIT).unwrap();
+}
+
+fn python_client(pki: &TestPki) -> Vec<String> {
+    vec![
+        "/usr/bin/python3".into(),
+        pki.ca_path().to_str().unwrap().into(),
+        test_file("python/client.py").to_str().unwrap().into(),
+    ]
+}
+
+fn c_client(pki: &TestPki) -> Option<Vec<String>> {
+    let program = c_program("client")?;
+    Some(vec![
+        program.to_str().unwrap().into(),
+        pki.ca_path().to_str().unwrap().into(),
+    ])
+}
+
+#[test]
+fn c_client_against_openssl_s_server() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let Some(client) = c_client(&pki) else { return };
+    trusted_session(&client, &pki, &[], "version 5");
+    trusted_session(&client, &pki, &["-tls1_2"], "version 4");
+    untrusted_session(&client, &pki);
+}
+
+#[test]
+fn python_client_against_openssl_s_server() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let client = python_client(&pki);
+    trusted_session(&client, &pki, &[], "version tls-1-3");
+    trusted_session(&client, &pki, &["-tls1_2"], "version tls-1-2");
+    untrusted_session(&client, &pki);
+}
