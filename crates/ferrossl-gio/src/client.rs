@@ -286,7 +286,8 @@ mod imp {
             &self,
             cancellable: Option<&gio::Cancellable>,
         ) -> Result<(), glib::Error> {
-            self.core.handshake(|| self.engine(), cancellable)?;
+            let first = !self.core.handshake_done();
+            let result = self.core.handshake(|| self.engine(), cancellable);
             if let Some(session) = self.core.try_session() {
                 if let Some(protocol) = session.established().and_then(negotiated_protocol) {
                     let _ = self
@@ -294,7 +295,24 @@ mod imp {
                         .set(CString::new(protocol).unwrap_or_default());
                 }
             }
-            Ok(())
+            if first {
+                self.notify_handshake_properties();
+            }
+            result
+        }
+
+        /// Tells watchers (libsoup follows these) what the handshake changed; no lock is held.
+        fn notify_handshake_properties(&self) {
+            let obj = self.obj();
+            for name in [
+                "peer-certificate",
+                "peer-certificate-errors",
+                "negotiated-protocol",
+                "protocol-version",
+                "ciphersuite-name",
+            ] {
+                obj.notify(name);
+            }
         }
 
         pub(crate) fn negotiated_ptr(&self) -> *const c_char {
