@@ -1,5 +1,6 @@
 //! libsoup 3 through PyGObject over the module: an HTTPS GET from `openssl s_server -www`
-//! with the test CA as the session's TLS database, and an untrusted server refused.
+//! with the test CA as the session's TLS database, through libsoup's synchronous API and its
+//! asynchronous one (which needs pollable streams), and an untrusted server refused.
 
 mod common;
 
@@ -48,7 +49,15 @@ fn libsoup_fetches_from_openssl_s_server_www() {
     }
     let pki = TestPki::generate();
     let out = fetch(&pki, &pki.server_ecdsa, "trusted");
-    for check in ["status", "page", "peer-errors", "version", "ciphersuite"] {
+    for check in [
+        "status",
+        "page",
+        "peer-errors",
+        "version",
+        "ciphersuite",
+        "async",
+        "async-page",
+    ] {
         assert!(
             out.contains(&format!("ok {check}\n")),
             "no `ok {check}` in:\n{out}"

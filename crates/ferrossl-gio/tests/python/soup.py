@@ -1,5 +1,5 @@
 """libsoup 3 over the selected backend: GET https://localhost:PORT/ from `openssl s_server
--www` with the test CA as the session's TLS database, synchronously; or,
+-www` with the test CA as the session's TLS database, synchronously and asynchronously; or,
 with "untrusted", the fetch must fail on the server's certificate.
 
 Arguments: port, CA file, "trusted" or "untrusted". Prints "ok <check>" per check passed."""
@@ -48,3 +48,25 @@ check("page", "s_server" in page and "-www" in page, page[:200])
 check("peer-errors", msg.get_tls_peer_certificate_errors() == 0, msg.get_tls_peer_certificate_errors())
 check("version", msg.get_tls_protocol_version() == Gio.TlsProtocolVersion.TLS_1_3, msg.get_tls_protocol_version())
 check("ciphersuite", (msg.get_tls_ciphersuite_name() or "").startswith("TLS_"), msg.get_tls_ciphersuite_name())
+
+# The asynchronous API: libsoup reads and writes through GPollableInputStream and
+# GPollableOutputStream, in the main loop.
+loop = GLib.MainLoop()
+got = {}
+
+
+def done(sess, result):
+    try:
+        got["body"] = bytes(sess.send_and_read_finish(result).get_data())
+    except GLib.Error as e:
+        got["error"] = e.message
+    loop.quit()
+
+
+async_msg = Soup.Message.new("GET", url)
+async_session = session()
+async_session.send_and_read_async(async_msg, GLib.PRIORITY_DEFAULT, None, done)
+GLib.timeout_add_seconds(15, loop.quit)
+loop.run()
+check("async", "body" in got and async_msg.get_status() == Soup.Status.OK, got.get("error", got))
+check("async-page", b"s_server" in got["body"], got["body"][:200])
