@@ -42,7 +42,7 @@ unsafe impl IsImplementable<imp::Backend> for gio::TlsBackend {
         iface.get_default_database = Some(default_database);
         iface.get_certificate_type = Some(certificate_type);
         iface.get_client_connection_type = Some(client_connection_type);
-        iface.get_server_connection_type = Some(no_type);
+        iface.get_server_connection_type = Some(server_connection_type);
         iface.get_file_database_type = Some(file_database_type);
         iface.get_dtls_client_connection_type = Some(no_type);
         iface.get_dtls_server_connection_type = Some(no_type);
@@ -86,6 +86,10 @@ extern "C" fn certificate_type() -> GType {
 
 extern "C" fn client_connection_type() -> GType {
     crate::client::ClientConnection::static_type().into_glib()
+}
+
+extern "C" fn server_connection_type() -> GType {
+    crate::server::ServerConnection::static_type().into_glib()
 }
 
 extern "C" fn no_type() -> GType {

@@ -11,11 +11,13 @@
 mod backend;
 mod certificate;
 mod client;
+mod connection;
 mod core;
 mod database;
 mod errors;
 mod identity;
 mod module;
+mod server;
 mod shared;
 mod streams;
 mod tls_class;

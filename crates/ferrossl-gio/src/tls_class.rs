@@ -8,10 +8,9 @@ use gio::ffi::{
     GTlsConnectionClass,
 };
 use glib::ffi::{gboolean, gpointer, GError, GFALSE, GTRUE};
-use glib::prelude::*;
 use glib::translate::{from_glib_borrow, Borrowed, IntoGlibPtr};
 
-use crate::client::ClientConnection;
+use crate::connection::common_of;
 
 /// Fills the class's method slots.
 pub fn install(class: &mut GTlsConnectionClass) {
@@ -34,8 +33,8 @@ fn run_handshake(
     conn: &gio::TlsConnection,
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<(), glib::Error> {
-    match conn.downcast_ref::<ClientConnection>() {
-        Some(client) => client.handshake_now(cancellable),
+    match common_of(conn) {
+        Some((common, role)) => common.handshake(conn, role, cancellable),
         None => Err(glib::Error::new(
             gio::IOErrorEnum::NotSupported,
             "Not a ferrossl connection",
@@ -122,8 +121,7 @@ unsafe extern "C" fn handshake_finish(
 unsafe extern "C" fn negotiated_protocol(conn: *mut GTlsConnection) -> *const c_char {
     // SAFETY: GIO calls with our connection; the string lives as long as the connection.
     let conn = unsafe { connection(conn) };
-    conn.downcast_ref::<ClientConnection>()
-        .map_or(std::ptr::null(), ClientConnection::negotiated_ptr)
+    common_of(&conn).map_or(std::ptr::null(), |(common, _)| common.negotiated_ptr())
 }
 
 /// Session resumption across connections is not offered yet: nothing to copy.

@@ -1,0 +1,512 @@
+//! What client and server connections share: their settings and properties, the handshake
+//! with GIO's certificate decision, and the streams. `client.rs` and `server.rs` are the
+//! GObject types around it.
+//!
+//! The peer's certificate is judged during the handshake, from the engine's verify callback:
+//! GIO's verdict (the connection's database, and for a client `server-identity`) and, when it
+//! finds problems, the `accept-certificate` signal decide, so that a refused certificate fails
+//! the handshake with the matching alert.
+
+use std::ffi::{c_char, CString};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use ferrossl::constants::*;
+use ferrossl::context::AlpnSelection;
+use ferrossl::verify::VerifyCallback;
+use ferrossl::{Connection, Context, Method, X509};
+use gio::prelude::*;
+use glib::translate::{from_glib, IntoGlib};
+
+use crate::certificate::{chain_of, key_of, x509_of, Certificate};
+use crate::core::Core;
+use crate::database::store_of;
+use crate::identity::host_of;
+use crate::shared::Shared;
+use crate::streams;
+
+/// Which end of the connection this is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Server,
+}
+
+/// The properties GTlsConnection declares and leaves to its implementations.
+pub const CONNECTION_PROPERTIES: [&str; 13] = [
+    "base-io-stream",
+    "require-close-notify",
+    "rehandshake-mode",
+    "use-system-certdb",
+    "database",
+    "interaction",
+    "certificate",
+    "peer-certificate",
+    "peer-certificate-errors",
+    "advertised-protocols",
+    "negotiated-protocol",
+    "protocol-version",
+    "ciphersuite-name",
+];
+
+/// What the application configured.
+struct Settings {
+    database: Option<gio::TlsDatabase>,
+    interaction: Option<gio::TlsInteraction>,
+    certificate: Option<gio::TlsCertificate>,
+    advertised: Vec<String>,
+    server_identity: Option<gio::SocketConnectable>,
+    validation_flags: gio::TlsCertificateFlags,
+    authentication_mode: gio::TlsAuthenticationMode,
+    rehandshake_mode: i32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database: None,
+            interaction: None,
+            certificate: None,
+            advertised: Vec::new(),
+            server_identity: None,
+            validation_flags: gio::TlsCertificateFlags::VALIDATE_ALL,
+            authentication_mode: gio::TlsAuthenticationMode::None,
+            rehandshake_mode: 1, // G_TLS_REHANDSHAKE_SAFELY
+        }
+    }
+}
+
+/// What the handshake learnt of the peer.
+struct Peer {
+    certificate: Option<gio::TlsCertificate>,
+    errors: gio::TlsCertificateFlags,
+}
+
+impl Default for Peer {
+    fn default() -> Self {
+        Self {
+            certificate: None,
+            errors: gio::TlsCertificateFlags::empty(),
+        }
+    }
+}
+
+/// One connection's state, inside its GObject.
+#[derive(Default)]
+pub struct Common {
+    core: Arc<Core>,
+    settings: Mutex<Shared<Settings>>,
+    peer: Mutex<Shared<Peer>>,
+    streams: OnceLock<Shared<(gio::InputStream, gio::OutputStream)>>,
+    /// For `g_tls_connection_get_negotiated_protocol`, which returns a borrowed string.
+    negotiated: OnceLock<CString>,
+}
+
+/// The shared state of a connection object of ours.
+pub fn common_of(conn: &gio::TlsConnection) -> Option<(&Common, Role)> {
+    use glib::subclass::prelude::ObjectSubclassIsExt;
+    if let Some(client) = conn.downcast_ref::<crate::client::ClientConnection>() {
+        return Some((client.imp().common(), Role::Client));
+    }
+    conn.downcast_ref::<crate::server::ServerConnection>()
+        .map(|server| (server.imp().common(), Role::Server))
+}
+
+impl Common {
+    fn settings(&self) -> MutexGuard<'_, Shared<Settings>> {
+        self.settings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn peer(&self) -> MutexGuard<'_, Shared<Peer>> {
+        self.peer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// GObject's `constructed`: GIO's defaults, and the streams.
+    pub fn constructed(&self, conn: &gio::TlsConnection, role: Role) {
+        self.core.set_require_close_notify(true);
+        // A client verifies servers against the system's trust store unless told otherwise.
+        if role == Role::Client {
+            self.settings().database = Some(default_database());
+        }
+        let (input, output) = streams::pair(&self.core, conn);
+        let _ = self.streams.set(Shared((input, output)));
+    }
+
+    /// GInitable's `init`: a connection needs its base stream.
+    pub fn init(&self) -> Result<(), glib::Error> {
+        match self.core.base_stream() {
+            Some(_) => Ok(()),
+            None => Err(glib::Error::new(
+                gio::IOErrorEnum::InvalidArgument,
+                "A TLS connection needs a base-io-stream",
+            )),
+        }
+    }
+
+    pub fn input_stream(&self) -> gio::InputStream {
+        self.streams
+            .get()
+            .expect("made in constructed")
+            .0
+             .0
+            .clone()
+    }
+
+    pub fn output_stream(&self) -> gio::OutputStream {
+        self.streams
+            .get()
+            .expect("made in constructed")
+            .0
+             .1
+            .clone()
+    }
+
+    pub fn close(&self, cancellable: Option<&gio::Cancellable>) -> Result<(), glib::Error> {
+        self.core.close(cancellable)
+    }
+
+    /// Sets a writable property of GTlsConnection, GTlsClientConnection or
+    /// GTlsServerConnection.
+    #[allow(deprecated)] // rehandshake-mode, use-system-certdb, validation-flags, use-ssl3
+    pub fn set_property(&self, name: &str, value: &glib::Value) {
+        let mut settings = self.settings();
+        match name {
+            "base-io-stream" => {
+                if let Ok(Some(stream)) = value.get::<Option<gio::IOStream>>() {
+                    self.core.set_base(stream);
+                }
+            }
+            "require-close-notify" => self
+                .core
+                .set_require_close_notify(value.get().expect("bool")),
+            "rehandshake-mode" => {
+                settings.rehandshake_mode = value
+                    .get::<gio::TlsRehandshakeMode>()
+                    .expect("mode")
+                    .into_glib()
+            }
+            "use-system-certdb" => {
+                let use_it: bool = value.get().expect("bool");
+                settings.database = use_it.then(default_database);
+            }
+            "database" => settings.database = value.get().expect("database"),
+            "interaction" => settings.interaction = value.get().expect("interaction"),
+            "certificate" => settings.certificate = value.get().expect("certificate"),
+            "advertised-protocols" => {
+                settings.advertised = value
+                    .get::<glib::StrV>()
+                    .expect("strv")
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect()
+            }
+            "validation-flags" => settings.validation_flags = value.get().expect("flags"),
+            "server-identity" => settings.server_identity = value.get().expect("identity"),
+            "authentication-mode" => settings.authentication_mode = value.get().expect("mode"),
+            "use-ssl3" => {}
+            other => unreachable!("{other} is read-only"),
+        }
+    }
+
+    /// Reads a property of GTlsConnection, GTlsClientConnection or GTlsServerConnection.
+    #[allow(deprecated)]
+    pub fn property(&self, name: &str) -> glib::Value {
+        if let Some(value) = self.session_property(name) {
+            return value;
+        }
+        let settings = self.settings();
+        match name {
+            "base-io-stream" => self.core.base_stream().to_value(),
+            "require-close-notify" => self.core.require_close_notify().to_value(),
+            "rehandshake-mode" => {
+                // SAFETY: the stored value came from a valid GTlsRehandshakeMode.
+                let mode: gio::TlsRehandshakeMode = unsafe { from_glib(settings.rehandshake_mode) };
+                mode.to_value()
+            }
+            "use-system-certdb" => {
+                (settings.database.as_ref() == Some(&default_database())).to_value()
+            }
+            "database" => settings.database.to_value(),
+            "interaction" => settings.interaction.to_value(),
+            "certificate" => settings.certificate.to_value(),
+            "peer-certificate" => self.peer().certificate.to_value(),
+            "peer-certificate-errors" => self.peer().errors.to_value(),
+            "advertised-protocols" => strv_value(&settings.advertised),
+            "validation-flags" => settings.validation_flags.to_value(),
+            "server-identity" => settings.server_identity.to_value(),
+            "authentication-mode" => settings.authentication_mode.to_value(),
+            "use-ssl3" => false.to_value(),
+            // A GList of DER names; this backend has none to give yet.
+            "accepted-cas" => glib::Value::from_type(glib::Type::POINTER),
+            other => unreachable!("no property {other}"),
+        }
+    }
+
+    /// The properties the engine knows; defaults before the handshake, and while one runs (a
+    /// signal handler may ask).
+    fn session_property(&self, name: &str) -> Option<glib::Value> {
+        let read = |f: &dyn Fn(&Connection) -> glib::Value, default: glib::Value| {
+            let session = self.core.try_session();
+            Some(
+                session
+                    .as_ref()
+                    .and_then(|s| s.established())
+                    .map_or(default, f),
+            )
+        };
+        match name {
+            "negotiated-protocol" => read(
+                &|c| negotiated_protocol(c).to_value(),
+                None::<String>.to_value(),
+            ),
+            "protocol-version" => read(
+                &|c| protocol_version(c).to_value(),
+                gio::TlsProtocolVersion::Unknown.to_value(),
+            ),
+            "ciphersuite-name" => read(&|c| ciphersuite(c).to_value(), None::<String>.to_value()),
+            _ => None,
+        }
+    }
+
+    /// The handshake, creating the engine from the current settings the first time.
+    pub fn handshake(
+        &self,
+        conn: &gio::TlsConnection,
+        role: Role,
+        cancellable: Option<&gio::Cancellable>,
+    ) -> Result<(), glib::Error> {
+        let first = !self.core.handshake_done();
+        let result = self.core.handshake(|| self.engine(conn, role), cancellable);
+        if let Some(session) = self.core.try_session() {
+            if let Some(protocol) = session.established().and_then(negotiated_protocol) {
+                let _ = self
+                    .negotiated
+                    .set(CString::new(protocol).unwrap_or_default());
+            }
+        }
+        if first {
+            notify_handshake_properties(conn);
+        }
+        result
+    }
+
+    pub fn negotiated_ptr(&self) -> *const c_char {
+        self.negotiated
+            .get()
+            .map_or(std::ptr::null(), |s| s.as_ptr())
+    }
+
+    fn engine(&self, conn: &gio::TlsConnection, role: Role) -> Result<Connection, glib::Error> {
+        let settings = self.settings();
+        let context = Context::new(Method::Tls);
+        // Our database's anchors also let the engine pick the alert for a refusal.
+        if let Some(store) = settings.database.as_ref().and_then(store_of) {
+            if role == Role::Server {
+                // The CertificateRequest names the CAs a client certificate may come from.
+                context
+                    .set_client_ca_list(store.certificates().iter().map(X509::subject).collect());
+            }
+            context.set_cert_store(store);
+        }
+        match &settings.certificate {
+            Some(certificate) => use_identity(&context, certificate)?,
+            None if role == Role::Server => {
+                return Err(glib::Error::new(
+                    gio::TlsError::CertificateRequired,
+                    "A TLS server needs a certificate",
+                ))
+            }
+            None => {}
+        }
+        if !settings.advertised.is_empty() {
+            set_alpn(&context, &settings.advertised, role)?;
+        }
+        let host = settings.server_identity.as_ref().and_then(host_of);
+        let mode = settings.authentication_mode;
+        drop(settings);
+        let mut engine = Connection::new(&context).map_err(misc)?;
+        match role {
+            Role::Client => {
+                engine.set_connect_state().map_err(misc)?;
+                engine
+                    .set_verify(VERIFY_PEER, Some(verifier(conn)))
+                    .map_err(misc)?;
+                // SNI carries host names only (RFC 6066 §3); a name it cannot carry is not sent.
+                if let Some(host) = host.filter(|h| h.parse::<std::net::IpAddr>().is_err()) {
+                    let _ = engine.set_tlsext_host_name(&host);
+                }
+            }
+            Role::Server => {
+                engine.set_accept_state().map_err(misc)?;
+                let verify = match mode {
+                    gio::TlsAuthenticationMode::Requested => VERIFY_PEER,
+                    gio::TlsAuthenticationMode::Required => {
+                        VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT
+                    }
+                    _ => VERIFY_NONE,
+                };
+                engine
+                    .set_verify(verify, Some(verifier(conn)))
+                    .map_err(misc)?;
+            }
+        }
+        Ok(engine)
+    }
+
+    /// GIO's decision on the peer's chain: the database's verdict, then, if it found problems,
+    /// the accept-certificate signal.
+    fn accept_peer(&self, conn: &gio::TlsConnection, role: Role, chain: &[X509]) -> bool {
+        let Some(certificate) = Certificate::from_chain(chain) else {
+            return false;
+        };
+        let (database, identity, interaction) = {
+            let s = self.settings();
+            let identity = (role == Role::Client)
+                .then(|| s.server_identity.clone())
+                .flatten();
+            (s.database.clone(), identity, s.interaction.clone())
+        };
+        let purpose = match role {
+            Role::Client => gio::TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER,
+            Role::Server => gio::TLS_DATABASE_PURPOSE_AUTHENTICATE_CLIENT,
+        };
+        let mut errors = match &database {
+            Some(db) => db
+                .verify_chain(
+                    &certificate,
+                    purpose,
+                    identity.as_ref(),
+                    interaction.as_ref(),
+                    gio::TlsDatabaseVerifyFlags::NONE,
+                    gio::Cancellable::NONE,
+                )
+                .unwrap_or(gio::TlsCertificateFlags::GENERIC_ERROR),
+            None => {
+                gio::TlsCertificateFlags::UNKNOWN_CA
+                    | certificate.verify(identity.as_ref(), None::<&gio::TlsCertificate>)
+            }
+        };
+        // A client that names no server cannot have checked it is talking to the right one.
+        if role == Role::Client && identity.is_none() {
+            errors |= gio::TlsCertificateFlags::BAD_IDENTITY;
+        }
+        {
+            let mut peer = self.peer();
+            peer.certificate = Some(certificate.clone());
+            peer.errors = errors;
+        }
+        errors.is_empty()
+            || conn.emit_by_name::<bool>("accept-certificate", &[&certificate, &errors])
+    }
+}
+
+/// The engine's verify callback: collects the chain, top first, and lets GIO decide at the
+/// peer's own certificate.
+fn verifier(conn: &gio::TlsConnection) -> VerifyCallback {
+    let connection = Shared(conn.downgrade());
+    let collected = Arc::new(Mutex::new(Vec::new()));
+    Arc::new(move |params| {
+        let mut chain = collected.lock().unwrap_or_else(|e| e.into_inner());
+        chain.push(params.cert.clone());
+        if params.depth > 0 {
+            return true;
+        }
+        let presented: Vec<X509> = chain.drain(..).rev().collect();
+        drop(chain);
+        // The callback runs inside the handshake this connection object started.
+        let connection = &connection;
+        let Some(conn) = connection.0.upgrade() else {
+            return false;
+        };
+        common_of(&conn).is_some_and(|(common, role)| common.accept_peer(&conn, role, &presented))
+    })
+}
+
+/// Tells watchers (libsoup follows these) what the handshake changed; no lock is held.
+fn notify_handshake_properties(conn: &gio::TlsConnection) {
+    for name in [
+        "peer-certificate",
+        "peer-certificate-errors",
+        "negotiated-protocol",
+        "protocol-version",
+        "ciphersuite-name",
+    ] {
+        conn.notify(name);
+    }
+}
+
+fn misc(e: ferrossl::Error) -> glib::Error {
+    glib::Error::new(gio::TlsError::Misc, &e.to_string())
+}
+
+fn strv_value(list: &[String]) -> glib::Value {
+    if list.is_empty() {
+        glib::Value::from_type(<glib::StrV as StaticType>::static_type())
+    } else {
+        glib::StrV::from(list.to_vec()).to_value()
+    }
+}
+
+/// The ALPN protocols a client offers, or those a server accepts: GIO's server picks the first
+/// of its own protocols that the client offers.
+fn set_alpn(context: &Context, protocols: &[String], role: Role) -> Result<(), glib::Error> {
+    let refs: Vec<&[u8]> = protocols.iter().map(|p| p.as_bytes()).collect();
+    context.set_alpn_protos(&refs).map_err(misc)?;
+    if role == Role::Server {
+        let ours: Vec<Vec<u8>> = protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
+        context.set_alpn_select_callback(Arc::new(move |hello| {
+            Ok(ours
+                .iter()
+                .find(|p| hello.alpn_offered().contains(p))
+                .map_or(AlpnSelection::NoOverlap, |p| {
+                    AlpnSelection::Select(p.clone())
+                }))
+        }));
+    }
+    Ok(())
+}
+
+/// The backend's default database.
+fn default_database() -> gio::TlsDatabase {
+    gio::TlsBackend::default().default_database()
+}
+
+/// Presents `certificate` (with its issuers) and its key.
+fn use_identity(context: &Context, certificate: &gio::TlsCertificate) -> Result<(), glib::Error> {
+    let chain = chain_of(certificate);
+    let key = key_of(certificate).ok_or_else(|| {
+        glib::Error::new(
+            gio::TlsError::BadCertificate,
+            "The certificate has no private key",
+        )
+    })?;
+    let leaf = x509_of(certificate).expect("a chain has its leaf");
+    context.use_certificate(leaf);
+    for extra in chain.into_iter().skip(1) {
+        context.add_extra_chain_cert(extra);
+    }
+    context.use_privatekey(key);
+    Ok(())
+}
+
+fn negotiated_protocol(conn: &Connection) -> Option<String> {
+    conn.get_alpn_proto_negotiated()
+        .map(|p| String::from_utf8_lossy(&p).into_owned())
+}
+
+fn protocol_version(conn: &Connection) -> gio::TlsProtocolVersion {
+    match conn.get_protocol_version() {
+        TLS1_2_VERSION => gio::TlsProtocolVersion::Tls12,
+        TLS1_3_VERSION => gio::TlsProtocolVersion::Tls13,
+        _ => gio::TlsProtocolVersion::Unknown,
+    }
+}
+
+/// The IANA name of the cipher suite, as GIO documents `ciphersuite-name`.
+fn ciphersuite(conn: &Connection) -> Option<String> {
+    let name = conn.get_cipher_name()?;
+    Some(
+        ferrossl::ciphers::by_name(name)
+            .map_or(name, |c| c.iana_name)
+            .to_string(),
+    )
+}
