@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ferrossl::constants::*;
 use ferrossl::context::AlpnSelection;
+use ferrossl::gio::{channel_binding_data, ChannelBindingType, GioError};
 use ferrossl::verify::VerifyCallback;
 use ferrossl::{Connection, Context, Method, X509};
 use gio::prelude::*;
@@ -287,6 +288,33 @@ impl Common {
             notify_handshake_properties(conn);
         }
         result
+    }
+
+    /// Channel binding data of the established connection (`get_binding_data`).
+    pub fn binding_data(
+        &self,
+        kind: ChannelBindingType,
+        role: Role,
+    ) -> Result<Vec<u8>, glib::Error> {
+        use gio::TlsChannelBindingError as E;
+        let own = self.settings().certificate.as_ref().and_then(x509_of);
+        let session = self.core.try_session();
+        let Some(engine) = session.as_ref().and_then(|s| s.established()) else {
+            return Err(glib::Error::new(
+                E::InvalidState,
+                "The TLS handshake has not completed",
+            ));
+        };
+        let server = role == Role::Server;
+        channel_binding_data(engine, kind, server, own.as_ref().filter(|_| server)).map_err(|e| {
+            let code = match &e {
+                GioError::Tls(ferrossl::Error::NotSupported(_)) => E::NotSupported,
+                GioError::Tls(ferrossl::Error::Missing(_)) => E::NotAvailable,
+                GioError::Tls(ferrossl::Error::WrongState(_)) => E::InvalidState,
+                _ => E::GeneralError,
+            };
+            glib::Error::new(code, &e.to_string())
+        })
     }
 
     pub fn negotiated_ptr(&self) -> *const c_char {

@@ -4,13 +4,14 @@
 use std::ffi::{c_char, c_int};
 
 use gio::ffi::{
-    GAsyncReadyCallback, GAsyncResult, GCancellable, GTask, GTlsClientConnection, GTlsConnection,
-    GTlsConnectionClass,
+    GAsyncReadyCallback, GAsyncResult, GCancellable, GTask, GTlsChannelBindingType,
+    GTlsClientConnection, GTlsConnection, GTlsConnectionClass,
 };
-use glib::ffi::{gboolean, gpointer, GError, GFALSE, GTRUE};
+use glib::ffi::{gboolean, gpointer, GByteArray, GError, GFALSE, GTRUE};
 use glib::translate::{from_glib_borrow, Borrowed, IntoGlibPtr};
 
 use crate::connection::common_of;
+use ferrossl::gio::ChannelBindingType;
 
 /// Fills the class's method slots.
 pub fn install(class: &mut GTlsConnectionClass) {
@@ -18,6 +19,7 @@ pub fn install(class: &mut GTlsConnectionClass) {
     class.handshake_async = Some(handshake_async);
     class.handshake_finish = Some(handshake_finish);
     class.get_negotiated_protocol = Some(negotiated_protocol);
+    class.get_binding_data = Some(binding_data);
 }
 
 /// Borrows the connection GIO passed to one of our class's methods.
@@ -122,6 +124,49 @@ unsafe extern "C" fn negotiated_protocol(conn: *mut GTlsConnection) -> *const c_
     // SAFETY: GIO calls with our connection; the string lives as long as the connection.
     let conn = unsafe { connection(conn) };
     common_of(&conn).map_or(std::ptr::null(), |(common, _)| common.negotiated_ptr())
+}
+
+unsafe extern "C" fn binding_data(
+    conn: *mut GTlsConnection,
+    kind: GTlsChannelBindingType,
+    data: *mut GByteArray,
+    error: *mut *mut GError,
+) -> gboolean {
+    // SAFETY: GIO calls with our connection, a byte array to fill (or NULL) and an error slot.
+    // GLib before 2.85 annotates the array wrongly, and PyGObject then passes one of element
+    // size 0, which g_byte_array_append would divide by: such an array is refused untouched.
+    unsafe {
+        let conn = connection(conn);
+        let kind = match kind {
+            gio::ffi::G_TLS_CHANNEL_BINDING_TLS_UNIQUE => Some(ChannelBindingType::Unique),
+            gio::ffi::G_TLS_CHANNEL_BINDING_TLS_SERVER_END_POINT => {
+                Some(ChannelBindingType::ServerEndPoint)
+            }
+            gio::ffi::G_TLS_CHANNEL_BINDING_TLS_EXPORTER => Some(ChannelBindingType::Exporter),
+            _ => None,
+        };
+        let result = match (common_of(&conn), kind) {
+            (Some((common, role)), Some(kind)) => common.binding_data(kind, role),
+            _ => Err(glib::Error::new(
+                gio::TlsChannelBindingError::NotImplemented,
+                "Unknown channel binding type",
+            )),
+        };
+        let result = result.and_then(|bytes| {
+            if data.is_null() {
+                return Ok(());
+            }
+            if glib::ffi::g_array_get_element_size(data.cast()) != 1 {
+                return Err(glib::Error::new(
+                    gio::TlsChannelBindingError::GeneralError,
+                    "The byte array for the binding data has elements of the wrong size",
+                ));
+            }
+            glib::ffi::g_byte_array_append(data, bytes.as_ptr(), bytes.len() as u32);
+            Ok(())
+        });
+        report(result, error)
+    }
 }
 
 /// Session resumption across connections is not offered yet: nothing to copy.

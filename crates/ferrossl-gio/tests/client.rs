@@ -65,7 +65,12 @@ const TRUSTED_CHECKS: [&str; 7] = [
     "echo",
 ];
 
-fn trusted_session(client: &[String], pki: &TestPki, server_extra: &[&str], version: &str) {
+fn trusted_session(
+    client: &[String],
+    pki: &TestPki,
+    server_extra: &[&str],
+    version: &str,
+) -> String {
     let (out, mut peer) = client_run(client, &pki.server_ecdsa, "trusted", server_extra);
     assert_checks(&out, &TRUSTED_CHECKS);
     assert_checks(&out, &["closed"]);
@@ -78,6 +83,7 @@ fn trusted_session(client: &[String], pki: &TestPki, server_extra: &[&str], vers
         seen.contains("warning close_notify"),
         "s_server saw no close_notify:\n{seen}"
     );
+    out
 }
 
 fn untrusted_session(client: &[String], pki: &TestPki) {
@@ -121,7 +127,63 @@ fn python_client_against_openssl_s_server() {
     }
     let pki = TestPki::generate();
     let client = python_client(&pki);
-    trusted_session(&client, &pki, &[], "version tls-1-3");
+    let out = trusted_session(&client, &pki, &[], "version tls-1-3");
+    assert_checks(&out, &["binding"]);
     trusted_session(&client, &pki, &["-tls1_2"], "version tls-1-2");
     untrusted_session(&client, &pki);
+}
+
+/// The value after `label` on the line of `text` that has it.
+fn field<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .map(str::trim)
+}
+
+#[test]
+fn c_client_channel_bindings_match_the_server() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let Some(client) = c_client(&pki) else { return };
+    // Without -rev, s_server prints its connection's facts, the exported keying material too.
+    let port = free_tcp_port();
+    let args: Vec<String> = [
+        "-keymatexport",
+        "EXPORTER-Channel-Binding",
+        "-keymatexportlen",
+        "32",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut peer =
+        PeerProcess::spawn(&mut openssl_s_server(port, &pki.server_ecdsa, &args)).unwrap();
+    peer.wait_for_tcp_port(port, Duration::from_secs(10))
+        .unwrap();
+    let mut cmd = Command::new(&client[0]);
+    cmd.args([port.to_string(), client[1].clone(), "binding".into()]);
+    let out = run(gio_env(&mut cmd));
+    assert_checks(
+        &out,
+        &["exporter", "server-end-point", "no-tls-unique-in-1.3"],
+    );
+    peer.wait_for_output("Keying material:", PEER_WAIT).unwrap();
+    let server_says = field(&peer.stdout(), "Keying material:")
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        field(&out, "exporter "),
+        Some(server_says.as_str()),
+        "{out}"
+    );
+    // tls-server-end-point: SHA-256 of the server's certificate (it is signed with SHA-256).
+    let cert = ferrossl::X509::from_pem(pki.server_ecdsa.cert_pem.as_bytes()).unwrap();
+    let digest = cert.digest("sha256").unwrap().replace(':', "");
+    assert_eq!(
+        field(&out, "server-end-point "),
+        Some(digest.as_str()),
+        "{out}"
+    );
 }

@@ -4,6 +4,8 @@
  * trusted: handshake with ALPN, send a line, read its reversal, close with close_notify.
  * untrusted: accept-certificate must see UNKNOWN_CA, refuse it, and the handshake fail with
  * G_TLS_ERROR_BAD_CERTIFICATE.
+ * binding: handshake, then print the tls-exporter and tls-server-end-point channel bindings
+ * ("exporter HEX", "server-end-point HEX") and check tls-unique is refused in TLS 1.3.
  * Prints "ok <check>" per check passed; exits 1 at the first failure. */
 #include <gio/gio.h>
 #include <stdio.h>
@@ -44,6 +46,22 @@ on_accept_certificate (GTlsConnection *conn, GTlsCertificate *cert,
   return FALSE;
 }
 
+/* Prints one channel binding as "NAME HEX" (upper case, as openssl prints keying material). */
+static void
+print_binding (GTlsConnection *conn, GTlsChannelBindingType type, const char *name)
+{
+  GError *error = NULL;
+  GByteArray *data = g_byte_array_new ();
+  g_tls_connection_get_channel_binding_data (conn, type, data, &error);
+  must (error, name);
+  check (name, data->len == 32, NULL);
+  printf ("%s ", name);
+  for (guint i = 0; i < data->len; i++)
+    printf ("%02X", data->data[i]);
+  printf ("\n");
+  g_byte_array_unref (data);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -51,7 +69,8 @@ main (int argc, char **argv)
   if (argc != 4)
     return 2;
   guint16 port = (guint16) atoi (argv[1]);
-  gboolean trusted = strcmp (argv[3], "trusted") == 0;
+  gboolean trusted = strcmp (argv[3], "untrusted") != 0;
+  gboolean binding = strcmp (argv[3], "binding") == 0;
 
   GSocketClient *client = g_socket_client_new ();
   g_socket_client_set_timeout (client, 10);
@@ -83,6 +102,22 @@ main (int argc, char **argv)
       must (error, "handshake");
       check ("no-signal", signal_calls == 0, NULL);
       GTlsConnection *conn = G_TLS_CONNECTION (tls);
+      if (binding)
+        {
+          print_binding (conn, G_TLS_CHANNEL_BINDING_TLS_EXPORTER, "exporter");
+          print_binding (conn, G_TLS_CHANNEL_BINDING_TLS_SERVER_END_POINT, "server-end-point");
+          GByteArray *unique = g_byte_array_new ();
+          gboolean got = g_tls_connection_get_channel_binding_data (conn, G_TLS_CHANNEL_BINDING_TLS_UNIQUE,
+                                                                    unique, &error);
+          check ("no-tls-unique-in-1.3", !got && g_error_matches (error, G_TLS_CHANNEL_BINDING_ERROR,
+                                                                  G_TLS_CHANNEL_BINDING_ERROR_NOT_SUPPORTED),
+                 error ? error->message : "tls-unique given");
+          g_clear_error (&error);
+          g_byte_array_unref (unique);
+          g_io_stream_close (tls, NULL, &error);
+          must (error, "close");
+          return 0;
+        }
       check ("peer-errors", g_tls_connection_get_peer_certificate_errors (conn) == 0, NULL);
       GTlsCertificate *peer = g_tls_connection_get_peer_certificate (conn);
       check ("peer-certificate", peer != NULL, NULL);

@@ -64,6 +64,14 @@ check("ciphersuite", suite is not None and suite.startswith("TLS_"), suite)
 print("ciphersuite", suite)
 check("alpn", tls.get_negotiated_protocol() == "x-ferrossl", tls.get_negotiated_protocol())
 
+# Before GLib 2.85, PyGObject hands the backend a byte array of element size 0 here; the
+# backend must refuse it with an error, not crash. With a fixed GLib, the data comes back.
+try:
+    _, binding = tls.get_channel_binding_data(Gio.TlsChannelBindingType.EXPORTER)
+    check("binding", len(binding) == 32, binding)
+except GLib.Error as e:
+    check("binding", e.domain == "g-tls-channel-binding-error-quark", e.message)
+
 out = tls.get_output_stream()
 out.write_all(b"hello ferrossl\n", None)
 inp = Gio.DataInputStream.new(tls.get_input_stream())
