@@ -8,6 +8,7 @@
 //! the handshake with the matching alert.
 
 use std::ffi::{c_char, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ferrossl::constants::*;
@@ -100,6 +101,11 @@ pub struct Common {
     streams: OnceLock<Shared<(gio::InputStream, gio::OutputStream)>>,
     /// For `g_tls_connection_get_negotiated_protocol`, which returns a borrowed string.
     negotiated: OnceLock<CString>,
+    /// The main context of the caller of an asynchronous handshake, where its signals and
+    /// notifications belong while the handshake itself runs in a worker thread.
+    caller_context: Mutex<Option<glib::MainContext>>,
+    /// A worker thread finished the handshake: the caller's `handshake_finish` notifies.
+    notify_pending: AtomicBool,
 }
 
 /// The shared state of a connection object of ours.
@@ -285,9 +291,67 @@ impl Common {
             }
         }
         if first {
-            notify_handshake_properties(conn);
+            match self.foreign_caller_context() {
+                Some(_) => self.notify_pending.store(true, Ordering::Release),
+                None => notify_handshake_properties(conn),
+            }
         }
         result
+    }
+
+    /// An asynchronous handshake starts: remembers the caller's main context.
+    pub fn begin_async_handshake(&self) {
+        *self
+            .caller_context
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(glib::MainContext::ref_thread_default());
+    }
+
+    /// The caller's `handshake_finish`, in its main context: the notifications the worker
+    /// thread left.
+    pub fn finish_async_handshake(&self, conn: &gio::TlsConnection) {
+        self.caller_context
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if self.notify_pending.swap(false, Ordering::AcqRel) {
+            notify_handshake_properties(conn);
+        }
+    }
+
+    /// The asynchronous handshake caller's main context, when this thread does not own it
+    /// (we are the worker thread running that handshake).
+    fn foreign_caller_context(&self) -> Option<glib::MainContext> {
+        let context = self
+            .caller_context
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        context.clone().filter(|c| !c.is_owner())
+    }
+
+    /// Emits accept-certificate where the caller expects it: in the main context of an
+    /// asynchronous handshake's caller, the worker thread waiting for the answer, as GIO's
+    /// other backends do; else here.
+    fn emit_accept(
+        &self,
+        conn: &gio::TlsConnection,
+        certificate: &gio::TlsCertificate,
+        errors: gio::TlsCertificateFlags,
+    ) -> bool {
+        let emit = move |conn: &gio::TlsConnection, certificate: &gio::TlsCertificate| {
+            conn.emit_by_name::<bool>("accept-certificate", &[certificate, &errors])
+        };
+        let Some(context) = self.foreign_caller_context() else {
+            return emit(conn, certificate);
+        };
+        let (answer, wait) = std::sync::mpsc::channel();
+        let payload = Shared((conn.clone(), certificate.clone()));
+        context.invoke(move || {
+            let payload = &payload;
+            let _ = answer.send(emit(&payload.0 .0, &payload.0 .1));
+        });
+        // No answer means the caller's context was dropped with the call: refuse.
+        wait.recv().unwrap_or(false)
     }
 
     /// Channel binding data of the established connection (`get_binding_data`).
@@ -422,8 +486,7 @@ impl Common {
             peer.certificate = Some(certificate.clone());
             peer.errors = errors;
         }
-        errors.is_empty()
-            || conn.emit_by_name::<bool>("accept-certificate", &[&certificate, &errors])
+        errors.is_empty() || self.emit_accept(conn, &certificate, errors)
     }
 }
 

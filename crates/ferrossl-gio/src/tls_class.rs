@@ -85,6 +85,9 @@ unsafe extern "C" fn handshake_async(
     // its data; the task keeps the connection alive until it completes, and we drop our
     // reference to the task once it runs.
     unsafe {
+        if let Some((common, _)) = common_of(&connection(conn)) {
+            common.begin_async_handshake();
+        }
         let task = gio::ffi::g_task_new(conn.cast(), cancellable, callback, user_data);
         gio::ffi::g_task_set_priority(task, io_priority);
         gio::ffi::g_task_run_in_thread(task, Some(handshake_in_thread));
@@ -112,12 +115,19 @@ unsafe extern "C" fn handshake_in_thread(
 }
 
 unsafe extern "C" fn handshake_finish(
-    _conn: *mut GTlsConnection,
+    conn: *mut GTlsConnection,
     result: *mut GAsyncResult,
     error: *mut *mut GError,
 ) -> gboolean {
-    // SAFETY: `result` is the GTask `handshake_async` made; GIO passes its error slot.
-    unsafe { gio::ffi::g_task_propagate_boolean(result.cast(), error) }
+    // SAFETY: GIO calls with our connection, the GTask `handshake_async` made and an error
+    // slot, in the caller's main context.
+    unsafe {
+        let conn = connection(conn);
+        if let Some((common, _)) = common_of(&conn) {
+            common.finish_async_handshake(&conn);
+        }
+        gio::ffi::g_task_propagate_boolean(result.cast(), error)
+    }
 }
 
 unsafe extern "C" fn negotiated_protocol(conn: *mut GTlsConnection) -> *const c_char {

@@ -187,3 +187,41 @@ fn c_client_channel_bindings_match_the_server() {
         "{out}"
     );
 }
+
+#[test]
+fn python_async_handshake_asks_accept_certificate_in_the_main_thread() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let client = vec![
+        "/usr/bin/python3".to_string(),
+        path(&pki.ca_path()),
+        path(&test_file("python/async_client.py")),
+    ];
+    let (out, _server) = client_run(&client, &pki.untrusted, "refuse", &[]);
+    assert_checks(
+        &out,
+        &[
+            "asked-once",
+            "asked-in-main-thread",
+            "notified-in-main-thread",
+            "refused",
+        ],
+    );
+    let (out, _server) = client_run(&client, &pki.untrusted, "accept", &[]);
+    assert_checks(
+        &out,
+        &[
+            "asked-once",
+            "asked-in-main-thread",
+            "accepted",
+            "peer-errors",
+            "echo",
+        ],
+    );
+}
+
+fn path(p: &std::path::Path) -> String {
+    p.to_str().unwrap().to_string()
+}
