@@ -207,15 +207,18 @@ impl Core {
             return Ok(());
         }
         session.closed = true;
+        let mut sent = Ok(());
         if session.handshake_done {
             if let Some(conn) = session.conn.as_mut() {
                 // Queues close_notify; the peer's answer is not waited for, as GIO does.
                 let _ = conn.shutdown();
             }
-            flush(&mut session, base, cancellable)?;
+            sent = flush(&mut session, base, cancellable);
         }
         drop(session);
-        base.stream.close(cancellable)
+        // The base stream closes even when the peer is gone and close_notify could not go.
+        let closed = base.stream.close(cancellable);
+        sent.and(closed)
     }
 }
 

@@ -225,3 +225,27 @@ fn python_async_handshake_asks_accept_certificate_in_the_main_thread() {
 fn path(p: &std::path::Path) -> String {
     p.to_str().unwrap().to_string()
 }
+
+#[test]
+fn python_client_sees_close_notify_and_truncation() {
+    if !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let id = &pki.server_ecdsa;
+    let args = [
+        path(&id.chain_path),
+        path(&id.key_path),
+        path(&pki.ca_path()),
+    ];
+    let out = run_python("eof.py", &[&args[0], &args[1], &args[2]]);
+    assert_checks(
+        &out,
+        &[
+            "implicit-handshake",
+            "close-notify-is-eof",
+            "truncation-detected",
+            "truncation-tolerated",
+        ],
+    );
+}
