@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use ferrossl_testkit::peer::{require_tool, PeerProcess};
@@ -93,9 +93,20 @@ pub fn run(cmd: &mut Command) -> String {
     }
 }
 
-/// Compiles `tests/c/<name>.c` against GIO (once per test binary and program); None, after
-/// saying why, when gcc or GLib's headers are missing outside CI.
+/// Compiles `tests/c/<name>.c` against GIO, once per test binary (tests running in parallel
+/// share it); None, after saying why, when gcc or GLib's headers are missing outside CI.
 pub fn c_program(name: &str) -> Option<PathBuf> {
+    static BUILT: Mutex<Vec<(String, Option<PathBuf>)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, program)) = built.iter().find(|(n, _)| n == name) {
+        return program.clone();
+    }
+    let program = compile(name);
+    built.push((name.to_string(), program.clone()));
+    program
+}
+
+fn compile(name: &str) -> Option<PathBuf> {
     if !require_tool("gcc") || !require_tool("pkg-config") {
         return None;
     }
@@ -111,14 +122,19 @@ pub fn c_program(name: &str) -> Option<PathBuf> {
         eprintln!("skipped: no gio-2.0.pc (apt-get install libglib2.0-dev)");
         return None;
     }
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("gio-{name}"));
+    // Built under a name of this process, then renamed: another test binary may be running
+    // an older build of the same program.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let partial = dir.join(format!(".gio-{name}.{}", std::process::id()));
     let status = Command::new("gcc")
         .args(["-Wall", "-Werror", "-o"])
-        .arg(&out)
+        .arg(&partial)
         .arg(test_file(&format!("c/{name}.c")))
         .args(String::from_utf8(flags.stdout).unwrap().split_whitespace())
         .status()
         .expect("run gcc");
     assert!(status.success(), "gcc failed on {name}.c");
+    let out = dir.join(format!("gio-{name}"));
+    std::fs::rename(&partial, &out).unwrap();
     Some(out)
 }
