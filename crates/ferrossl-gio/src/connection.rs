@@ -128,12 +128,11 @@ impl Common {
     }
 
     /// GObject's `constructed`: GIO's defaults, and the streams.
-    pub fn constructed(&self, conn: &gio::TlsConnection, role: Role) {
+    pub fn constructed(&self, conn: &gio::TlsConnection) {
         self.core.set_require_close_notify(true);
-        // A client verifies servers against the system's trust store unless told otherwise.
-        if role == Role::Client {
-            self.settings().database = Some(default_database());
-        }
+        // Peers are verified against the system's trust store unless told otherwise (a server
+        // too, when it asks for client certificates), as with GIO's other backends.
+        self.settings().database = Some(default_database());
         let (input, output) = streams::pair(&self.core, conn);
         let _ = self.streams.set(Shared((input, output)));
     }

@@ -25,6 +25,8 @@ pub struct Session {
     closed: bool,
     /// Ciphertext taken from the engine that a non-blocking write could not send yet.
     outgoing: Vec<u8>,
+    /// The base stream reached its end.
+    peer_eof: bool,
 }
 
 impl Session {
@@ -173,6 +175,11 @@ impl Core {
         match conn.recv(buf) {
             Ok(n) => Ok(Some(n)),
             Err(Error::ZeroReturn) => Ok(Some(0)),
+            // After the peer's end of stream nothing more can come: never wait for it.
+            Err(Error::WantRead) if session.peer_eof && self.require_close_notify() => {
+                Err(errors::eof())
+            }
+            Err(Error::WantRead) if session.peer_eof => Ok(Some(0)),
             Err(Error::WantRead) => Ok(None),
             Err(e) if errors::is_unexpected_eof(&e) && !self.require_close_notify() => Ok(Some(0)),
             Err(e) => Err(errors::io(&e)),
@@ -391,6 +398,13 @@ fn drive_handshake(
                 session.handshake_done = true;
                 return Ok(());
             }
+            Err(Error::WantRead) if session.peer_eof => {
+                // The engine should have failed on the end of input; never wait on it again.
+                return Err(errors::handshake(&Error::SysCall {
+                    errno: -1,
+                    message: "Unexpected EOF".into(),
+                }));
+            }
             Err(Error::WantRead) => {
                 flushed?;
                 let data = read_base(base, cancellable)?;
@@ -443,6 +457,7 @@ fn read_base(base: &Base, cancellable: Option<&gio::Cancellable>) -> Result<Vec<
 fn feed(session: &mut Session, data: &[u8]) -> Result<(), glib::Error> {
     let conn = session.conn.as_mut().ok_or_else(errors::not_connected)?;
     let result = if data.is_empty() {
+        session.peer_eof = true;
         conn.bio_shutdown()
     } else {
         conn.bio_write(data).map(|_| ())

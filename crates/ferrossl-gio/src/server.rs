@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use gio::prelude::*;
 use gio::subclass::prelude::*;
 
-use crate::connection::{Common, Role, CONNECTION_PROPERTIES};
+use crate::connection::{Common, CONNECTION_PROPERTIES};
 use crate::tls_class;
 
 mod imp {
@@ -43,8 +43,7 @@ mod imp {
 
         fn constructed(&self) {
             self.parent_constructed();
-            self.common
-                .constructed(self.obj().upcast_ref(), Role::Server);
+            self.common.constructed(self.obj().upcast_ref());
         }
 
         fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
