@@ -44,7 +44,7 @@ unsafe impl IsImplementable<imp::Backend> for gio::TlsBackend {
         iface.get_client_connection_type = Some(client_connection_type);
         iface.get_server_connection_type = Some(server_connection_type);
         iface.get_file_database_type = Some(file_database_type);
-        iface.get_dtls_client_connection_type = Some(no_type);
+        iface.get_dtls_client_connection_type = Some(dtls_client_connection_type);
         iface.get_dtls_server_connection_type = Some(no_type);
     }
 }
@@ -90,6 +90,10 @@ extern "C" fn client_connection_type() -> GType {
 
 extern "C" fn server_connection_type() -> GType {
     crate::server::ServerConnection::static_type().into_glib()
+}
+
+extern "C" fn dtls_client_connection_type() -> GType {
+    crate::dtls_client::DtlsClientConnection::static_type().into_glib()
 }
 
 extern "C" fn no_type() -> GType {

@@ -1,0 +1,115 @@
+/* A GDtlsClientConnection over a connected UDP GSocket to a DTLS server on 127.0.0.1.
+ *
+ * Usage: dtls_client PORT CA_FILE trusted|untrusted
+ * trusted: handshake (DTLS 1.2), send "hello dtls", receive one datagram and print it as
+ * "received TEXT", close with close_notify.
+ * untrusted: accept-certificate must see UNKNOWN_CA, refuse it, and the handshake fail with
+ * G_TLS_ERROR_BAD_CERTIFICATE.
+ * Prints "ok <check>" per check passed; exits 1 at the first failure. */
+#include <gio/gio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+check (const char *name, gboolean ok, const char *detail)
+{
+  if (!ok)
+    {
+      fprintf (stderr, "FAILED %s: %s\n", name, detail ? detail : "");
+      exit (1);
+    }
+  printf ("ok %s\n", name);
+  fflush (stdout);
+}
+
+static void
+must (GError *error, const char *what)
+{
+  if (error)
+    {
+      fprintf (stderr, "FAILED %s: %s\n", what, error->message);
+      exit (1);
+    }
+}
+
+static int signal_calls;
+static GTlsCertificateFlags signal_errors;
+
+static gboolean
+on_accept_certificate (GDtlsConnection *conn, GTlsCertificate *cert,
+                       GTlsCertificateFlags errors, gpointer data)
+{
+  signal_calls++;
+  signal_errors = errors;
+  return FALSE;
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+  if (argc != 4)
+    return 2;
+  guint16 port = (guint16) atoi (argv[1]);
+  gboolean trusted = strcmp (argv[3], "trusted") == 0;
+  alarm (20); /* never hang */
+
+  /* No socket timeout: GLib refuses datagram calls on a socket that has one. */
+  GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, &error);
+  must (error, "socket");
+  GInetAddress *loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *address = g_inet_socket_address_new (loopback, port);
+  g_socket_connect (sock, address, NULL, &error);
+  must (error, "connect");
+
+  GSocketConnectable *identity = g_network_address_new ("localhost", port);
+  GDatagramBased *dtls = g_dtls_client_connection_new (G_DATAGRAM_BASED (sock), identity, &error);
+  must (error, "new connection");
+  check ("type", strcmp (G_OBJECT_TYPE_NAME (dtls), "FerrosslDtlsClientConnection") == 0,
+         G_OBJECT_TYPE_NAME (dtls));
+  GTlsDatabase *db = g_tls_file_database_new (argv[2], &error);
+  must (error, "database");
+  g_dtls_connection_set_database (G_DTLS_CONNECTION (dtls), db);
+  g_signal_connect (dtls, "accept-certificate", G_CALLBACK (on_accept_certificate), NULL);
+
+  gboolean shaken = g_dtls_connection_handshake (G_DTLS_CONNECTION (dtls), NULL, &error);
+  if (!trusted)
+    {
+      check ("refused", !shaken && g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE),
+             error ? error->message : "handshake succeeded");
+      check ("signal", signal_calls == 1 && signal_errors == G_TLS_CERTIFICATE_UNKNOWN_CA, NULL);
+      return 0;
+    }
+  must (error, "handshake");
+  GDtlsConnection *conn = G_DTLS_CONNECTION (dtls);
+  check ("no-signal", signal_calls == 0, NULL);
+  check ("protocol-version", g_dtls_connection_get_protocol_version (conn) == G_TLS_PROTOCOL_VERSION_DTLS_1_2, NULL);
+  check ("peer-certificate", g_dtls_connection_get_peer_certificate (conn) != NULL, NULL);
+  check ("peer-errors", g_dtls_connection_get_peer_certificate_errors (conn) == 0, NULL);
+  gchar *suite = g_dtls_connection_get_ciphersuite_name (conn);
+  check ("ciphersuite", suite != NULL && g_str_has_prefix (suite, "TLS_"), suite);
+  g_free (suite);
+
+  const char hello[] = "hello dtls\n";
+  GOutputVector out_vector = { hello, strlen (hello) };
+  GOutputMessage out = { NULL, &out_vector, 1, 0, NULL, 0 };
+  gint sent = g_datagram_based_send_messages (dtls, &out, 1, 0, -1, NULL, &error);
+  must (error, "send");
+  check ("sent", sent == 1 && out.bytes_sent == strlen (hello), NULL);
+
+  char buf[2048] = { 0 };
+  GInputVector in_vector = { buf, sizeof buf - 1 };
+  GInputMessage in = { NULL, &in_vector, 1, 0, 0, NULL, NULL };
+  gint got = g_datagram_based_receive_messages (dtls, &in, 1, 0, 10 * G_USEC_PER_SEC, NULL, &error);
+  must (error, "receive");
+  check ("received", got == 1 && in.bytes_received > 0, NULL);
+  printf ("received %s", buf);
+  fflush (stdout);
+
+  g_dtls_connection_close (conn, NULL, &error);
+  must (error, "close");
+  check ("closed", TRUE, NULL);
+  return 0;
+}

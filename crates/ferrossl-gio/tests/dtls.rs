@@ -1,0 +1,80 @@
+//! GDtlsClientConnection over a connected UDP GSocket, from C, against
+//! `openssl s_server -dtls1_2` on 127.0.0.1: handshake verified against the test CA, a
+//! datagram each way, close; and an untrusted server refused through accept-certificate.
+//! (PyGObject cannot pass GDatagramBased's message arrays, so DTLS data is tested from C.)
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use ferrossl_testkit::peer::{free_udp_port, openssl_s_server, require_tool, PeerProcess};
+use ferrossl_testkit::pki::{Identity, TestPki};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn dtls_server(id: &Identity) -> (PeerProcess, u16) {
+    let port = free_udp_port();
+    let args = ["-dtls1_2".to_string()];
+    let mut server =
+        PeerProcess::spawn(&mut openssl_s_server(port, id, &args)).expect("spawn s_server");
+    server.wait_for_udp_port(port, WAIT).unwrap();
+    (server, port)
+}
+
+fn client(program: &std::path::Path, pki: &TestPki, port: u16, mode: &str) -> PeerProcess {
+    let mut cmd = Command::new(program);
+    cmd.args([
+        port.to_string(),
+        pki.ca_path().to_str().unwrap().to_string(),
+        mode.to_string(),
+    ]);
+    PeerProcess::spawn(gio_env(&mut cmd)).expect("spawn client")
+}
+
+fn assert_checks(out: &str, checks: &[&str]) {
+    for check in checks {
+        assert!(
+            out.contains(&format!("ok {check}\n")),
+            "no `ok {check}` in:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn c_dtls_client_against_openssl_s_server() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let Some(program) = c_program("dtls_client") else {
+        return;
+    };
+    let pki = TestPki::generate();
+
+    let (mut server, port) = dtls_server(&pki.server_ecdsa);
+    let mut dtls = client(&program, &pki, port, "trusted");
+    // s_server prints what it receives and sends what it reads on stdin.
+    server.wait_for_output("hello dtls", WAIT).unwrap();
+    server.write_stdin(b"pong\n").unwrap();
+    dtls.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
+    let out = dtls.stdout();
+    assert_checks(
+        &out,
+        &[
+            "type",
+            "no-signal",
+            "protocol-version",
+            "peer-certificate",
+            "peer-errors",
+        ],
+    );
+    assert_checks(&out, &["ciphersuite", "sent", "received", "closed"]);
+    assert!(out.contains("received pong\n"), "{out}");
+
+    let (mut server, port) = dtls_server(&pki.untrusted);
+    let mut dtls = client(&program, &pki, port, "untrusted");
+    dtls.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
+    assert_checks(&dtls.stdout(), &["type", "refused", "signal"]);
+    server.wait_for_output("alert unknown ca", WAIT).unwrap();
+}
