@@ -2,7 +2,7 @@
 //! types GIO's `g_tls_*_new` functions create.
 
 use gio::ffi::{GTlsBackend, GTlsDatabase};
-use glib::ffi::{gboolean, GType, GFALSE, GTRUE};
+use glib::ffi::{gboolean, GType, GTRUE};
 use glib::prelude::*;
 use glib::subclass::prelude::*;
 use std::sync::OnceLock;
@@ -45,7 +45,7 @@ unsafe impl IsImplementable<imp::Backend> for gio::TlsBackend {
         iface.get_server_connection_type = Some(server_connection_type);
         iface.get_file_database_type = Some(file_database_type);
         iface.get_dtls_client_connection_type = Some(dtls_client_connection_type);
-        iface.get_dtls_server_connection_type = Some(no_type);
+        iface.get_dtls_server_connection_type = Some(dtls_server_connection_type);
     }
 }
 
@@ -53,9 +53,8 @@ extern "C" fn supports_tls(_backend: *mut GTlsBackend) -> gboolean {
     GTRUE
 }
 
-/// DTLS types are not there yet: say so rather than hand GIO a type it cannot create.
 extern "C" fn supports_dtls(_backend: *mut GTlsBackend) -> gboolean {
-    GFALSE
+    GTRUE
 }
 
 /// The system's trust store, loaded once per process and shared (transfer full).
@@ -96,8 +95,8 @@ extern "C" fn dtls_client_connection_type() -> GType {
     crate::dtls_client::DtlsClientConnection::static_type().into_glib()
 }
 
-extern "C" fn no_type() -> GType {
-    glib::Type::INVALID.into_glib()
+extern "C" fn dtls_server_connection_type() -> GType {
+    crate::dtls_server::DtlsServerConnection::static_type().into_glib()
 }
 
 impl Backend {

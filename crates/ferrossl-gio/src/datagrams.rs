@@ -171,10 +171,3 @@ impl DatagramBased for GioDatagrams {
         }
     }
 }
-
-impl GioDatagrams {
-    /// The base socket.
-    pub fn base(&self) -> &gio::DatagramBased {
-        &self.base.0
-    }
-}

@@ -8,49 +8,53 @@ use gio::ffi::{
     GInputMessage, GOutputMessage, GTask, GTlsChannelBindingType,
 };
 use glib::ffi::{gboolean, gpointer, GByteArray, GError, GIOCondition, GSource, GFALSE, GTRUE};
-use glib::subclass::prelude::*;
 use glib::translate::{from_glib_borrow, Borrowed, IntoGlibPtr, ToGlibPtr};
 
-use crate::dtls_client::{imp, timeout, DtlsClientConnection};
+use crate::dtls::{dtls_common_of, timeout, Dtls};
 
-// SAFETY: GDtlsConnectionInterface is the interface struct of gio::DtlsConnection, and each
-// function stored has the C signature of its slot.
-unsafe impl IsImplementable<imp::DtlsClientConnection> for gio::DtlsConnection {
-    fn interface_init(iface: &mut glib::Interface<Self>) {
-        let iface = iface.as_mut();
-        iface.handshake = Some(handshake);
-        iface.handshake_async = Some(handshake_async);
-        iface.handshake_finish = Some(task_finish);
-        iface.shutdown = Some(shutdown);
-        iface.shutdown_async = Some(shutdown_async);
-        iface.shutdown_finish = Some(task_finish);
-        iface.set_advertised_protocols = Some(set_advertised_protocols);
-        iface.get_negotiated_protocol = Some(negotiated_protocol);
-        iface.get_binding_data = Some(binding_data);
-    }
+/// Fills GDtlsConnectionInterface's slots.
+pub fn install_dtls(iface: &mut gio::ffi::GDtlsConnectionInterface) {
+    iface.handshake = Some(handshake);
+    iface.handshake_async = Some(handshake_async);
+    iface.handshake_finish = Some(task_finish);
+    iface.shutdown = Some(shutdown);
+    iface.shutdown_async = Some(shutdown_async);
+    iface.shutdown_finish = Some(task_finish);
+    iface.set_advertised_protocols = Some(set_advertised_protocols);
+    iface.get_negotiated_protocol = Some(negotiated_protocol);
+    iface.get_binding_data = Some(binding_data);
 }
 
-// SAFETY: GDatagramBasedInterface is the interface struct of gio::DatagramBased, and each
-// function stored has the C signature of its slot.
-unsafe impl IsImplementable<imp::DtlsClientConnection> for gio::DatagramBased {
-    fn interface_init(iface: &mut glib::Interface<Self>) {
-        let iface = iface.as_mut();
-        iface.receive_messages = Some(receive_messages);
-        iface.send_messages = Some(send_messages);
-        iface.create_source = Some(create_source);
-        iface.condition_check = Some(condition_check);
-        iface.condition_wait = Some(condition_wait);
-    }
+/// Fills GDatagramBasedInterface's slots.
+pub fn install_datagram(iface: &mut gio::ffi::GDatagramBasedInterface) {
+    iface.receive_messages = Some(receive_messages);
+    iface.send_messages = Some(send_messages);
+    iface.create_source = Some(create_source);
+    iface.condition_check = Some(condition_check);
+    iface.condition_wait = Some(condition_wait);
 }
 
 /// Borrows the connection GIO passed.
 ///
 /// # Safety
-/// `conn` must be a live `DtlsClientConnection`, borrowed for the call.
-unsafe fn connection<P>(conn: *mut P) -> Borrowed<DtlsClientConnection> {
-    // SAFETY: the caller's guarantee; our class's instances are DtlsClientConnections.
-    unsafe {
-        from_glib_borrow(conn.cast::<<imp::DtlsClientConnection as ObjectSubclass>::Instance>())
+/// `conn` must be a live DTLS connection of ours, borrowed for the call.
+unsafe fn connection<P>(conn: *mut P) -> Borrowed<glib::Object> {
+    // SAFETY: the caller's guarantee.
+    unsafe { from_glib_borrow(conn.cast::<glib::gobject_ffi::GObject>()) }
+}
+
+/// Runs `f` on the association of the connection `obj`.
+fn with_dtls<T>(
+    obj: &glib::Object,
+    cancellable: Option<&gio::Cancellable>,
+    f: impl FnOnce(&mut Dtls) -> Result<T, ferrossl::gio::GioError>,
+) -> Result<T, glib::Error> {
+    match dtls_common_of(obj) {
+        Some((common, role)) => common.with_dtls(obj, role, cancellable, f),
+        None => Err(glib::Error::new(
+            gio::IOErrorEnum::NotSupported,
+            "Not a ferrossl connection",
+        )),
     }
 }
 
@@ -85,7 +89,7 @@ unsafe extern "C" fn handshake(
     unsafe {
         let conn = connection(conn);
         let c = cancellable_of(cancellable);
-        let result = conn.with_dtls(c.as_ref(), |d| d.handshake(None));
+        let result = with_dtls(&conn, c.as_ref(), |d| d.handshake(None));
         report(result.map(|()| GTRUE), error, GFALSE)
     }
 }
@@ -101,7 +105,9 @@ unsafe extern "C" fn shutdown(
     unsafe {
         let conn = connection(conn);
         let c = cancellable_of(cancellable);
-        let result = conn.with_dtls(c.as_ref(), |d| d.shutdown(read != 0, write != 0, None));
+        let result = with_dtls(&conn, c.as_ref(), |d| {
+            d.shutdown(read != 0, write != 0, None)
+        });
         report(result.map(|()| GTRUE), error, GFALSE)
     }
 }
@@ -120,7 +126,7 @@ unsafe extern "C" fn in_thread(
         let conn = connection(source);
         let c = cancellable_of(cancellable);
         let halves = data as usize;
-        let result = conn.with_dtls(c.as_ref(), |d| match halves {
+        let result = with_dtls(&conn, c.as_ref(), |d| match halves {
             0 => d.handshake(None),
             _ => d.shutdown(halves & 1 != 0, halves & 2 != 0, None),
         });
@@ -202,13 +208,16 @@ unsafe extern "C" fn set_advertised_protocols(
         } else {
             glib::translate::FromGlibPtrContainer::from_glib_none(protocols as *mut *mut c_char)
         };
-        conn.set_advertised(list);
+        if let Some((common, _)) = dtls_common_of(&conn) {
+            common.set_advertised(list);
+        }
     }
 }
 
 unsafe extern "C" fn negotiated_protocol(conn: *mut GDtlsConnection) -> *const c_char {
     // SAFETY: GIO calls with our connection; the string lives as long as it.
-    unsafe { connection(conn) }.negotiated_ptr()
+    let conn = unsafe { connection(conn) };
+    dtls_common_of(&conn).map_or(std::ptr::null(), |(common, _)| common.negotiated_ptr())
 }
 
 unsafe extern "C" fn binding_data(
@@ -228,9 +237,8 @@ unsafe extern "C" fn binding_data(
             }
             _ => ChannelBindingType::Exporter,
         };
-        let result = conn
-            .with_dtls(None, |d| d.get_channel_binding_data(kind))
-            .and_then(|bytes| {
+        let result =
+            with_dtls(&conn, None, |d| d.get_channel_binding_data(kind)).and_then(|bytes| {
                 if data.is_null() {
                     return Ok(());
                 }
@@ -264,10 +272,10 @@ unsafe extern "C" fn receive_messages(
     unsafe {
         let conn = connection(conn);
         let c = cancellable_of(cancellable);
-        let result = conn.with_dtls(c.as_ref(), |d| {
+        let result = with_dtls(&conn, c.as_ref(), |d| {
             let mut bufs = [Vec::new()];
             d.receive_messages(&mut bufs, timeout(timeout_us), None)
-                .map(|_| std::mem::take(&mut bufs[0]))
+                .map(|_| -> Vec<u8> { std::mem::take(&mut bufs[0]) })
         });
         let result = result.map(|datagram| {
             scatter(&mut *messages, &datagram);
@@ -315,7 +323,7 @@ unsafe extern "C" fn send_messages(
             .map(|i| gather(&*messages.add(i)))
             .collect();
         let refs: Vec<&[u8]> = datagrams.iter().map(Vec::as_slice).collect();
-        let result = conn.with_dtls(c.as_ref(), |d| {
+        let result = with_dtls(&conn, c.as_ref(), |d| {
             d.send_messages(&refs, timeout(timeout_us), None)
         });
         let result = result.map(|sent| {
@@ -350,10 +358,11 @@ unsafe fn gather(message: &GOutputMessage) -> Vec<u8> {
 /// The base socket of the connection GIO passed.
 ///
 /// # Safety
-/// `conn` must be a live `DtlsClientConnection`.
+/// `conn` must be a live DTLS connection of ours.
 unsafe fn base(conn: *mut GDatagramBased) -> Option<gio::DatagramBased> {
     // SAFETY: the caller's guarantee.
-    unsafe { connection(conn) }.base_socket()
+    let conn = unsafe { connection(conn) };
+    dtls_common_of(&conn).and_then(|(common, _)| common.base_socket())
 }
 
 // Readiness is the base socket's: a record the engine already holds is not seen by these.

@@ -1,78 +1,19 @@
-//! `FerrosslDtlsClientConnection`: GDtlsClientConnection over a GDatagramBased, on
-//! `ferrossl::gio::DtlsConnection` (the library's model of GIO's DTLS connection: handshake
-//! with retransmissions, datagrams, shutdown, GIO's certificate decision).
+//! `FerrosslDtlsClientConnection`: GDtlsClientConnection over a GDatagramBased. The work is
+//! [`DtlsCommon`]'s; this is the GObject type.
 
-use std::ffi::CString;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 
-use ferrossl::gio::{DtlsConnection, GioError, TlsCertificateFlags};
-use ferrossl::transport::Timeout;
-use ferrossl::X509;
-use gio::prelude::*;
 use gio::subclass::prelude::*;
 
-use crate::certificate::{key_of, x509_of, Certificate};
-use crate::database::store_of;
-use crate::datagrams::GioDatagrams;
-use crate::errors;
-use crate::identity::host_of;
-use crate::shared::Shared;
+use crate::dtls::{DtlsCommon, DTLS_PROPERTIES};
+use crate::dtls_class;
 
-type Dtls = DtlsConnection<GioDatagrams>;
-
-/// What the application configured, applied when the association starts.
-struct Settings {
-    base: Option<gio::DatagramBased>,
-    database: Option<gio::TlsDatabase>,
-    interaction: Option<gio::TlsInteraction>,
-    certificate: Option<gio::TlsCertificate>,
-    advertised: Vec<String>,
-    server_identity: Option<gio::SocketConnectable>,
-    require_close_notify: bool,
-    validation_flags: gio::TlsCertificateFlags,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            base: None,
-            database: Some(gio::TlsBackend::default().default_database()),
-            interaction: None,
-            certificate: None,
-            advertised: Vec::new(),
-            server_identity: None,
-            require_close_notify: true,
-            validation_flags: gio::TlsCertificateFlags::VALIDATE_ALL,
-        }
-    }
-}
-
-/// The DTLS connection properties (on the GDtlsConnection interface).
-const DTLS_PROPERTIES: [&str; 12] = [
-    "base-socket",
-    "database",
-    "interaction",
-    "require-close-notify",
-    "rehandshake-mode",
-    "certificate",
-    "peer-certificate",
-    "peer-certificate-errors",
-    "advertised-protocols",
-    "negotiated-protocol",
-    "protocol-version",
-    "ciphersuite-name",
-];
-
-const CLIENT_PROPERTIES: [&str; 3] = ["validation-flags", "server-identity", "accepted-cas"];
-
-pub(crate) mod imp {
+mod imp {
     use super::*;
 
     #[derive(Default)]
     pub struct DtlsClientConnection {
-        settings: Mutex<Shared<Settings>>,
-        pub(super) dtls: Mutex<Option<Dtls>>,
-        pub(super) negotiated: OnceLock<CString>,
+        common: DtlsCommon,
     }
 
     #[glib::object_subclass]
@@ -86,6 +27,8 @@ pub(crate) mod imp {
             gio::DtlsClientConnection,
         );
     }
+
+    const CLIENT_PROPERTIES: [&str; 3] = ["validation-flags", "server-identity", "accepted-cas"];
 
     impl ObjectImpl for DtlsClientConnection {
         fn properties() -> &'static [glib::ParamSpec] {
@@ -101,158 +44,24 @@ pub(crate) mod imp {
             })
         }
 
-        #[allow(deprecated)]
         fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-            let mut s = self.settings();
-            match pspec.name() {
-                "base-socket" => s.base = value.get().expect("datagram based"),
-                "database" => s.database = value.get().expect("database"),
-                "interaction" => s.interaction = value.get().expect("interaction"),
-                "require-close-notify" => s.require_close_notify = value.get().expect("bool"),
-                "certificate" => s.certificate = value.get().expect("certificate"),
-                "advertised-protocols" => s.advertised = strv(value),
-                "validation-flags" => s.validation_flags = value.get().expect("flags"),
-                "server-identity" => s.server_identity = value.get().expect("identity"),
-                // Renegotiation is refused by design: the mode changes nothing.
-                "rehandshake-mode" => {}
-                other => unreachable!("{other} is read-only"),
-            }
+            self.common.set_property(pspec.name(), value);
         }
 
-        #[allow(deprecated)]
         fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-            let name = pspec.name();
-            if let Some(value) = self.association_property(name) {
-                return value;
-            }
-            let s = self.settings();
-            match name {
-                "base-socket" => s.base.to_value(),
-                "database" => s.database.to_value(),
-                "interaction" => s.interaction.to_value(),
-                "require-close-notify" => s.require_close_notify.to_value(),
-                "rehandshake-mode" => gio::TlsRehandshakeMode::Safely.to_value(),
-                "certificate" => s.certificate.to_value(),
-                "advertised-protocols" => glib::StrV::from(s.advertised.clone()).to_value(),
-                "validation-flags" => s.validation_flags.to_value(),
-                "server-identity" => s.server_identity.to_value(),
-                "accepted-cas" => glib::Value::from_type(glib::Type::POINTER),
-                other => unreachable!("no property {other}"),
-            }
+            self.common.property(pspec.name())
         }
     }
 
     impl InitableImpl for DtlsClientConnection {
         fn init(&self, _cancellable: Option<&gio::Cancellable>) -> Result<(), glib::Error> {
-            match self.settings().base {
-                Some(_) => Ok(()),
-                None => Err(glib::Error::new(
-                    gio::IOErrorEnum::InvalidArgument,
-                    "A DTLS connection needs a base-socket",
-                )),
-            }
+            self.common.init()
         }
     }
 
     impl DtlsClientConnection {
-        fn settings(&self) -> MutexGuard<'_, Shared<Settings>> {
-            self.settings.lock().unwrap_or_else(|e| e.into_inner())
-        }
-
-        /// The properties the association knows (defaults before it, and while a call holds
-        /// it: a signal handler may ask).
-        fn association_property(&self, name: &str) -> Option<glib::Value> {
-            let dtls = self.dtls.try_lock().ok();
-            let dtls = dtls.as_ref().and_then(|d| d.as_ref());
-            Some(match name {
-                "peer-certificate" => dtls
-                    .and_then(Dtls::get_peer_certificate)
-                    .and_then(|c| Certificate::from_chain(&[c]))
-                    .to_value(),
-                "peer-certificate-errors" => gio_flags(
-                    dtls.map(Dtls::get_peer_certificate_errors)
-                        .unwrap_or_default(),
-                )
-                .to_value(),
-                "negotiated-protocol" => dtls.and_then(Dtls::get_negotiated_protocol).to_value(),
-                "protocol-version" => match dtls.map(Dtls::get_protocol_version) {
-                    Some(ferrossl::gio::TlsProtocolVersion::Dtls12) => {
-                        gio::TlsProtocolVersion::Dtls12
-                    }
-                    _ => gio::TlsProtocolVersion::Unknown,
-                }
-                .to_value(),
-                "ciphersuite-name" => dtls.and_then(Dtls::get_ciphersuite_name).to_value(),
-                _ => return None,
-            })
-        }
-
-        /// Runs `f` on the association, starting it from the settings the first time, with
-        /// the GIO call's cancellable in force.
-        pub(super) fn with_dtls<T>(
-            &self,
-            cancellable: Option<&gio::Cancellable>,
-            f: impl FnOnce(&mut Dtls) -> Result<T, GioError>,
-        ) -> Result<T, glib::Error> {
-            let mut guard = self.dtls.lock().unwrap_or_else(|e| e.into_inner());
-            if guard.is_none() {
-                *guard = Some(self.start()?);
-            }
-            let dtls = guard.as_mut().expect("started above");
-            dtls.base().set_cancellable(cancellable);
-            let result = f(dtls);
-            dtls.base().set_cancellable(None);
-            let handshake_done =
-                dtls.get_protocol_version() != ferrossl::gio::TlsProtocolVersion::Unknown;
-            if handshake_done && self.negotiated.get().is_none() {
-                if let Some(p) = dtls.get_negotiated_protocol() {
-                    let _ = self.negotiated.set(CString::new(p).unwrap_or_default());
-                }
-            }
-            result.map_err(|e| gio_error(&e, !handshake_done))
-        }
-
-        fn start(&self) -> Result<Dtls, glib::Error> {
-            let s = self.settings();
-            let base = s.base.clone().ok_or_else(errors::not_connected)?;
-            let host = s.server_identity.as_ref().and_then(host_of);
-            let mut dtls = DtlsConnection::client(GioDatagrams::new(base), host.as_deref());
-            let store = s.database.as_ref().and_then(store_of);
-            dtls.set_database(store.as_ref())
-                .map_err(|e| gio_error(&e, true))?;
-            if let Some(certificate) = &s.certificate {
-                let (Some(cert), Some(key)) = (x509_of(certificate), key_of(certificate)) else {
-                    return Err(glib::Error::new(
-                        gio::TlsError::BadCertificate,
-                        "The certificate has no private key",
-                    ));
-                };
-                dtls.set_certificate(cert, key);
-            }
-            if !s.advertised.is_empty() {
-                let protocols: Vec<&str> = s.advertised.iter().map(String::as_str).collect();
-                dtls.set_advertised_protocols(Some(&protocols))
-                    .map_err(|e| gio_error(&e, true))?;
-            }
-            dtls.set_require_close_notify(s.require_close_notify);
-            dtls.set_validation_flags(TlsCertificateFlags(s.validation_flags.bits()));
-            dtls.set_accept_certificate_handler(self.accept_handler());
-            Ok(dtls)
-        }
-
-        /// The association's accept-certificate handler: the GObject signal.
-        fn accept_handler(&self) -> ferrossl::gio::AcceptCertificate {
-            let connection = Shared(self.obj().downgrade());
-            Arc::new(move |leaf: &X509, flags: TlsCertificateFlags| {
-                let connection = &connection;
-                let (Some(conn), Some(cert)) = (
-                    connection.0.upgrade(),
-                    Certificate::from_chain(std::slice::from_ref(leaf)),
-                ) else {
-                    return false;
-                };
-                conn.emit_by_name::<bool>("accept-certificate", &[&cert, &gio_flags(flags)])
-            })
+        pub(crate) fn common(&self) -> &DtlsCommon {
+            &self.common
         }
     }
 }
@@ -267,77 +76,18 @@ glib::wrapper! {
 // SAFETY: GDtlsClientConnectionInterface has no methods, only properties.
 unsafe impl IsImplementable<imp::DtlsClientConnection> for gio::DtlsClientConnection {}
 
-impl DtlsClientConnection {
-    /// Runs `f` on the association (see `imp::DtlsClientConnection::with_dtls`).
-    pub fn with_dtls<T>(
-        &self,
-        cancellable: Option<&gio::Cancellable>,
-        f: impl FnOnce(&mut Dtls) -> Result<T, GioError>,
-    ) -> Result<T, glib::Error> {
-        self.imp().with_dtls(cancellable, f)
-    }
-
-    /// The negotiated ALPN protocol, borrowed from the connection (NULL for none).
-    pub fn negotiated_ptr(&self) -> *const std::ffi::c_char {
-        self.imp()
-            .negotiated
-            .get()
-            .map_or(std::ptr::null(), |s| s.as_ptr())
-    }
-
-    /// The base socket.
-    pub fn base_socket(&self) -> Option<gio::DatagramBased> {
-        self.property("base-socket")
-    }
-
-    /// Sets the ALPN protocols to offer (before the handshake).
-    pub fn set_advertised(&self, protocols: Vec<String>) {
-        self.set_property("advertised-protocols", glib::StrV::from(protocols));
+// SAFETY: `dtls_class` fills GDtlsConnectionInterface with functions of its slots' C
+// signatures.
+unsafe impl IsImplementable<imp::DtlsClientConnection> for gio::DtlsConnection {
+    fn interface_init(iface: &mut glib::Interface<Self>) {
+        dtls_class::install_dtls(iface.as_mut());
     }
 }
 
-fn strv(value: &glib::Value) -> Vec<String> {
-    value
-        .get::<glib::StrV>()
-        .map(|v| v.iter().map(|p| p.to_string()).collect())
-        .unwrap_or_default()
-}
-
-fn gio_flags(flags: TlsCertificateFlags) -> gio::TlsCertificateFlags {
-    gio::TlsCertificateFlags::from_bits_truncate(flags.0)
-}
-
-/// A DTLS failure as GIO reports it; `handshaking` for failures before the association.
-pub fn gio_error(e: &GioError, handshaking: bool) -> glib::Error {
-    use gio::IOErrorEnum as Io;
-    match e {
-        GioError::Closed => glib::Error::new(Io::Closed, "The connection is closed"),
-        GioError::Cancelled => glib::Error::new(Io::Cancelled, "Operation was cancelled"),
-        GioError::TimedOut => glib::Error::new(Io::TimedOut, "Operation timed out"),
-        GioError::WouldBlock => glib::Error::new(Io::WouldBlock, "Operation would block"),
-        GioError::Eof => errors::eof(),
-        GioError::CertificateRequired => glib::Error::new(
-            gio::TlsError::CertificateRequired,
-            "The server requires a client certificate",
-        ),
-        GioError::BadCertificate(_) => glib::Error::new(
-            gio::TlsError::BadCertificate,
-            "Unacceptable TLS certificate",
-        ),
-        GioError::Tls(e) if handshaking => errors::handshake(e),
-        GioError::Tls(e) => errors::io(e),
-        GioError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            glib::Error::new(Io::ConnectionRefused, &e.to_string())
-        }
-        other => glib::Error::new(Io::Failed, &other.to_string()),
-    }
-}
-
-/// A timeout in GIO's microseconds (-1 blocks, 0 does not).
-pub fn timeout(micros: i64) -> Timeout {
-    match micros {
-        t if t < 0 => Timeout::Block,
-        0 => Timeout::NonBlocking,
-        t => Timeout::after(std::time::Duration::from_micros(t as u64)),
+// SAFETY: `dtls_class` fills GDatagramBasedInterface with functions of its slots' C
+// signatures.
+unsafe impl IsImplementable<imp::DtlsClientConnection> for gio::DatagramBased {
+    fn interface_init(iface: &mut glib::Interface<Self>) {
+        dtls_class::install_datagram(iface.as_mut());
     }
 }

@@ -13,8 +13,7 @@ fn gio_use_tls_selects_the_ferrossl_backend() {
     let out = run_python("backend.py", &[]);
     assert!(out.contains("default FerrosslBackend\n"), "{out}");
     assert!(out.contains("supports_tls True\n"), "{out}");
-    // No DTLS connection types yet: the backend must not claim DTLS.
-    assert!(out.contains("supports_dtls False\n"), "{out}");
+    assert!(out.contains("supports_dtls True\n"), "{out}");
     assert!(out.contains("extension ferrossl -10\n"), "{out}");
 }
 

@@ -119,8 +119,12 @@ main (int argc, char **argv)
           return 0;
         }
       check ("peer-errors", g_tls_connection_get_peer_certificate_errors (conn) == 0, NULL);
+      /* Borrowed from the connection: it must stay valid after the getter returns. */
       GTlsCertificate *peer = g_tls_connection_get_peer_certificate (conn);
-      check ("peer-certificate", peer != NULL, NULL);
+      gchar *subject = peer ? g_tls_certificate_get_subject_name (peer) : NULL;
+      check ("peer-certificate", subject && strstr (subject, "CN=localhost"), subject);
+      check ("same-peer-certificate", peer == g_tls_connection_get_peer_certificate (conn), NULL);
+      g_free (subject);
       check ("alpn", g_strcmp0 (g_tls_connection_get_negotiated_protocol (conn), "x-ferrossl") == 0,
              g_tls_connection_get_negotiated_protocol (conn));
       GTlsProtocolVersion version = g_tls_connection_get_protocol_version (conn);
