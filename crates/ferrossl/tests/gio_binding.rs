@@ -1,5 +1,5 @@
 //! `gio::channel_binding_data` over TLS connections: both ends agree on tls-exporter and
-//! tls-server-end-point; tls-unique does not exist in TLS 1.3.
+//! tls-server-end-point; tls-unique does not exist in TLS 1.3, nor, over rustls, in TLS 1.2.
 
 use ferrossl::constants::*;
 use ferrossl::gio::{channel_binding_data, ChannelBindingType as B, GioError};
@@ -68,6 +68,17 @@ fn a_server_without_its_certificate_has_no_server_end_point() {
     let got = channel_binding_data(&server, B::ServerEndPoint, true, None);
     assert!(
         matches!(got, Err(GioError::Tls(Error::Missing(_)))),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn tls_unique_over_tls_1_2_is_not_supported_by_the_engine() {
+    // It needs the first Finished message, which rustls does not expose.
+    let (client, _server, _) = pair(TLS1_2_VERSION);
+    let got = channel_binding_data(&client, B::Unique, false, None);
+    assert!(
+        matches!(got, Err(GioError::Tls(Error::NotSupported(_)))),
         "{got:?}"
     );
 }
