@@ -12,19 +12,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ferrossl::constants::*;
-use ferrossl::context::AlpnSelection;
 use ferrossl::gio::{channel_binding_data, ChannelBindingType, GioError};
-use ferrossl::verify::VerifyCallback;
-use ferrossl::{Connection, Context, Method, X509};
+use ferrossl::Connection;
 use gio::prelude::*;
 use glib::translate::{from_glib, IntoGlib};
 
-use crate::certificate::{chain_of, key_of, x509_of, Certificate};
+use crate::certificate::x509_of;
 use crate::core::Core;
-use crate::database::store_of;
-use crate::identity::host_of;
 use crate::shared::Shared;
 use crate::streams;
+
+mod engine;
+mod peer;
 
 /// Which end of the connection this is.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -328,31 +327,6 @@ impl Common {
         context.clone().filter(|c| !c.is_owner())
     }
 
-    /// Emits accept-certificate where the caller expects it: in the main context of an
-    /// asynchronous handshake's caller, the worker thread waiting for the answer, as GIO's
-    /// other backends do; else here.
-    fn emit_accept(
-        &self,
-        conn: &gio::TlsConnection,
-        certificate: &gio::TlsCertificate,
-        errors: gio::TlsCertificateFlags,
-    ) -> bool {
-        let emit = move |conn: &gio::TlsConnection, certificate: &gio::TlsCertificate| {
-            conn.emit_by_name::<bool>("accept-certificate", &[certificate, &errors])
-        };
-        let Some(context) = self.foreign_caller_context() else {
-            return emit(conn, certificate);
-        };
-        let (answer, wait) = std::sync::mpsc::channel();
-        let payload = Shared((conn.clone(), certificate.clone()));
-        context.invoke(move || {
-            let payload = &payload;
-            let _ = answer.send(emit(&payload.0 .0, &payload.0 .1));
-        });
-        // No answer means the caller's context was dropped with the call: refuse.
-        wait.recv().unwrap_or(false)
-    }
-
     /// Channel binding data of the established connection (`get_binding_data`).
     pub fn binding_data(
         &self,
@@ -385,130 +359,6 @@ impl Common {
             .get()
             .map_or(std::ptr::null(), |s| s.as_ptr())
     }
-
-    fn engine(&self, conn: &gio::TlsConnection, role: Role) -> Result<Connection, glib::Error> {
-        let settings = self.settings();
-        let context = Context::new(Method::Tls);
-        // Our database's anchors also let the engine pick the alert for a refusal.
-        if let Some(store) = settings.database.as_ref().and_then(store_of) {
-            if role == Role::Server {
-                // The CertificateRequest names the CAs a client certificate may come from.
-                context
-                    .set_client_ca_list(store.certificates().iter().map(X509::subject).collect());
-            }
-            context.set_cert_store(store);
-        }
-        match &settings.certificate {
-            Some(certificate) => use_identity(&context, certificate)?,
-            None if role == Role::Server => {
-                return Err(glib::Error::new(
-                    gio::TlsError::CertificateRequired,
-                    "A TLS server needs a certificate",
-                ))
-            }
-            None => {}
-        }
-        if !settings.advertised.is_empty() {
-            set_alpn(&context, &settings.advertised, role)?;
-        }
-        let host = settings.server_identity.as_ref().and_then(host_of);
-        let mode = settings.authentication_mode;
-        drop(settings);
-        let mut engine = Connection::new(&context).map_err(misc)?;
-        match role {
-            Role::Client => {
-                engine.set_connect_state().map_err(misc)?;
-                engine
-                    .set_verify(VERIFY_PEER, Some(verifier(conn)))
-                    .map_err(misc)?;
-                // SNI carries host names only (RFC 6066 §3); a name it cannot carry is not sent.
-                if let Some(host) = host.filter(|h| h.parse::<std::net::IpAddr>().is_err()) {
-                    let _ = engine.set_tlsext_host_name(&host);
-                }
-            }
-            Role::Server => {
-                engine.set_accept_state().map_err(misc)?;
-                let verify = match mode {
-                    gio::TlsAuthenticationMode::Requested => VERIFY_PEER,
-                    gio::TlsAuthenticationMode::Required => {
-                        VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT
-                    }
-                    _ => VERIFY_NONE,
-                };
-                engine
-                    .set_verify(verify, Some(verifier(conn)))
-                    .map_err(misc)?;
-            }
-        }
-        Ok(engine)
-    }
-
-    /// GIO's decision on the peer's chain: the database's verdict, then, if it found problems,
-    /// the accept-certificate signal.
-    fn accept_peer(&self, conn: &gio::TlsConnection, role: Role, chain: &[X509]) -> bool {
-        let Some(certificate) = Certificate::from_chain(chain) else {
-            return false;
-        };
-        let (database, identity, interaction) = {
-            let s = self.settings();
-            let identity = (role == Role::Client)
-                .then(|| s.server_identity.clone())
-                .flatten();
-            (s.database.clone(), identity, s.interaction.clone())
-        };
-        let purpose = match role {
-            Role::Client => gio::TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER,
-            Role::Server => gio::TLS_DATABASE_PURPOSE_AUTHENTICATE_CLIENT,
-        };
-        let mut errors = match &database {
-            Some(db) => db
-                .verify_chain(
-                    &certificate,
-                    purpose,
-                    identity.as_ref(),
-                    interaction.as_ref(),
-                    gio::TlsDatabaseVerifyFlags::NONE,
-                    gio::Cancellable::NONE,
-                )
-                .unwrap_or(gio::TlsCertificateFlags::GENERIC_ERROR),
-            None => {
-                gio::TlsCertificateFlags::UNKNOWN_CA
-                    | certificate.verify(identity.as_ref(), None::<&gio::TlsCertificate>)
-            }
-        };
-        // A client that names no server cannot have checked it is talking to the right one.
-        if role == Role::Client && identity.is_none() {
-            errors |= gio::TlsCertificateFlags::BAD_IDENTITY;
-        }
-        {
-            let mut peer = self.peer();
-            peer.certificate = Some(certificate.clone());
-            peer.errors = errors;
-        }
-        errors.is_empty() || self.emit_accept(conn, &certificate, errors)
-    }
-}
-
-/// The engine's verify callback: collects the chain, top first, and lets GIO decide at the
-/// peer's own certificate.
-fn verifier(conn: &gio::TlsConnection) -> VerifyCallback {
-    let connection = Shared(conn.downgrade());
-    let collected = Arc::new(Mutex::new(Vec::new()));
-    Arc::new(move |params| {
-        let mut chain = collected.lock().unwrap_or_else(|e| e.into_inner());
-        chain.push(params.cert.clone());
-        if params.depth > 0 {
-            return true;
-        }
-        let presented: Vec<X509> = chain.drain(..).rev().collect();
-        drop(chain);
-        // The callback runs inside the handshake this connection object started.
-        let connection = &connection;
-        let Some(conn) = connection.0.upgrade() else {
-            return false;
-        };
-        common_of(&conn).is_some_and(|(common, role)| common.accept_peer(&conn, role, &presented))
-    })
 }
 
 /// Tells watchers (libsoup follows these) what the handshake changed; no lock is held.
@@ -536,46 +386,9 @@ fn strv_value(list: &[String]) -> glib::Value {
     }
 }
 
-/// The ALPN protocols a client offers, or those a server accepts: GIO's server picks the first
-/// of its own protocols that the client offers.
-fn set_alpn(context: &Context, protocols: &[String], role: Role) -> Result<(), glib::Error> {
-    let refs: Vec<&[u8]> = protocols.iter().map(|p| p.as_bytes()).collect();
-    context.set_alpn_protos(&refs).map_err(misc)?;
-    if role == Role::Server {
-        let ours: Vec<Vec<u8>> = protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
-        context.set_alpn_select_callback(Arc::new(move |hello| {
-            Ok(ours
-                .iter()
-                .find(|p| hello.alpn_offered().contains(p))
-                .map_or(AlpnSelection::NoOverlap, |p| {
-                    AlpnSelection::Select(p.clone())
-                }))
-        }));
-    }
-    Ok(())
-}
-
 /// The backend's default database.
 fn default_database() -> gio::TlsDatabase {
     gio::TlsBackend::default().default_database()
-}
-
-/// Presents `certificate` (with its issuers) and its key.
-fn use_identity(context: &Context, certificate: &gio::TlsCertificate) -> Result<(), glib::Error> {
-    let chain = chain_of(certificate);
-    let key = key_of(certificate).ok_or_else(|| {
-        glib::Error::new(
-            gio::TlsError::BadCertificate,
-            "The certificate has no private key",
-        )
-    })?;
-    let leaf = x509_of(certificate).expect("a chain has its leaf");
-    context.use_certificate(leaf);
-    for extra in chain.into_iter().skip(1) {
-        context.add_extra_chain_cert(extra);
-    }
-    context.use_privatekey(key);
-    Ok(())
 }
 
 fn negotiated_protocol(conn: &Connection) -> Option<String> {
