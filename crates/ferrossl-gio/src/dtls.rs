@@ -11,6 +11,7 @@ use ferrossl::transport::Timeout;
 use ferrossl::X509;
 use gio::prelude::*;
 
+use crate::caller::CallerContext;
 use crate::certificate::{key_of, x509_of, Certificate};
 use crate::database::store_of;
 use crate::datagrams::GioDatagrams;
@@ -83,6 +84,9 @@ pub struct DtlsCommon {
     /// The peer's certificate object: GIO's getter returns it borrowed, so the connection
     /// must hold it (and hand out the same one each time).
     peer: Mutex<Shared<Option<gio::TlsCertificate>>>,
+    /// The main context of the caller of an asynchronous handshake, where accept-certificate
+    /// belongs while the handshake runs in a worker thread.
+    caller: CallerContext,
 }
 
 /// The shared state of a DTLS connection object of ours.
@@ -214,6 +218,11 @@ impl DtlsCommon {
         result.map_err(|e| gio_error(&e, !established))
     }
 
+    /// Where an asynchronous handshake's caller waits for its signals.
+    pub fn caller(&self) -> &CallerContext {
+        &self.caller
+    }
+
     pub fn negotiated_ptr(&self) -> *const std::ffi::c_char {
         self.negotiated
             .get()
@@ -296,10 +305,11 @@ fn accept_handler(obj: &glib::Object) -> ferrossl::gio::AcceptCertificate {
         ) else {
             return false;
         };
-        if let Some((common, _)) = dtls_common_of(&conn) {
-            common.peer.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(cert.clone());
-        }
-        conn.emit_by_name::<bool>("accept-certificate", &[&cert, &gio_flags(flags)])
+        let Some((common, _)) = dtls_common_of(&conn) else {
+            return false;
+        };
+        common.peer.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(cert.clone());
+        common.caller.emit_accept(&conn, &cert, gio_flags(flags))
     })
 }
 

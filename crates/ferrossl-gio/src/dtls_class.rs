@@ -152,6 +152,11 @@ unsafe fn run_async(
     // SAFETY: the task keeps the connection alive until it completes; we drop our reference
     // to the task once it runs. `halves` travels as the task data, a plain integer.
     unsafe {
+        if halves == 0 {
+            if let Some((common, _)) = dtls_common_of(&connection(conn)) {
+                common.caller().begin();
+            }
+        }
         let task = gio::ffi::g_task_new(conn.cast(), cancellable, callback, user_data);
         gio::ffi::g_task_set_priority(task, io_priority);
         gio::ffi::g_task_set_task_data(task, halves as gpointer, None);
@@ -188,12 +193,17 @@ unsafe extern "C" fn shutdown_async(
 }
 
 unsafe extern "C" fn task_finish(
-    _conn: *mut GDtlsConnection,
+    conn: *mut GDtlsConnection,
     result: *mut GAsyncResult,
     error: *mut *mut GError,
 ) -> gboolean {
-    // SAFETY: `result` is the GTask `run_async` made; GIO passes its error slot.
-    unsafe { gio::ffi::g_task_propagate_boolean(result.cast(), error) }
+    // SAFETY: GIO calls with our connection, the GTask `run_async` made and its error slot.
+    unsafe {
+        if let Some((common, _)) = dtls_common_of(&connection(conn)) {
+            common.caller().end();
+        }
+        gio::ffi::g_task_propagate_boolean(result.cast(), error)
+    }
 }
 
 unsafe extern "C" fn set_advertised_protocols(

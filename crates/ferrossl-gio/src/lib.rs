@@ -9,6 +9,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod backend;
+mod caller;
 mod certificate;
 mod client;
 mod connection;

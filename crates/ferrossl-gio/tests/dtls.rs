@@ -165,3 +165,23 @@ fn c_dtls_server_for_openssl_s_client() {
         ],
     );
 }
+
+#[test]
+fn python_dtls_async_handshake_asks_accept_certificate_in_the_main_thread() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    for (mode, outcome) in [("refuse", "refused"), ("accept", "accepted")] {
+        let (_server, port) = dtls_server(&pki.untrusted);
+        let ca = pki.ca_path();
+        let out = run_python(
+            "dtls_async.py",
+            &[&port.to_string(), ca.to_str().unwrap(), mode],
+        );
+        assert_checks(
+            &out,
+            &["type", "asked-once", "asked-in-main-thread", outcome],
+        );
+    }
+}

@@ -17,6 +17,7 @@ use ferrossl::Connection;
 use gio::prelude::*;
 use glib::translate::{from_glib, IntoGlib};
 
+use crate::caller::CallerContext;
 use crate::certificate::x509_of;
 use crate::core::Core;
 use crate::shared::Shared;
@@ -102,7 +103,7 @@ pub struct Common {
     negotiated: OnceLock<CString>,
     /// The main context of the caller of an asynchronous handshake, where its signals and
     /// notifications belong while the handshake itself runs in a worker thread.
-    caller_context: Mutex<Option<glib::MainContext>>,
+    caller: CallerContext,
     /// A worker thread finished the handshake: the caller's `handshake_finish` notifies.
     notify_pending: AtomicBool,
 }
@@ -289,7 +290,7 @@ impl Common {
             }
         }
         if first {
-            match self.foreign_caller_context() {
+            match self.caller.foreign() {
                 Some(_) => self.notify_pending.store(true, Ordering::Release),
                 None => notify_handshake_properties(conn),
             }
@@ -299,32 +300,16 @@ impl Common {
 
     /// An asynchronous handshake starts: remembers the caller's main context.
     pub fn begin_async_handshake(&self) {
-        *self
-            .caller_context
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(glib::MainContext::ref_thread_default());
+        self.caller.begin();
     }
 
     /// The caller's `handshake_finish`, in its main context: the notifications the worker
     /// thread left.
     pub fn finish_async_handshake(&self, conn: &gio::TlsConnection) {
-        self.caller_context
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        self.caller.end();
         if self.notify_pending.swap(false, Ordering::AcqRel) {
             notify_handshake_properties(conn);
         }
-    }
-
-    /// The asynchronous handshake caller's main context, when this thread does not own it
-    /// (we are the worker thread running that handshake).
-    fn foreign_caller_context(&self) -> Option<glib::MainContext> {
-        let context = self
-            .caller_context
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        context.clone().filter(|c| !c.is_owner())
     }
 
     /// Channel binding data of the established connection (`get_binding_data`).

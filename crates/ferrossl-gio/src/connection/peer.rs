@@ -55,32 +55,10 @@ impl Common {
             peer.certificate = Some(certificate.clone());
             peer.errors = errors;
         }
-        errors.is_empty() || self.emit_accept(conn, &certificate, errors)
-    }
-
-    /// Emits accept-certificate where the caller expects it: in the main context of an
-    /// asynchronous handshake's caller, the worker thread waiting for the answer, as GIO's
-    /// other backends do; else here.
-    fn emit_accept(
-        &self,
-        conn: &gio::TlsConnection,
-        certificate: &gio::TlsCertificate,
-        errors: gio::TlsCertificateFlags,
-    ) -> bool {
-        let emit = move |conn: &gio::TlsConnection, certificate: &gio::TlsCertificate| {
-            conn.emit_by_name::<bool>("accept-certificate", &[certificate, &errors])
-        };
-        let Some(context) = self.foreign_caller_context() else {
-            return emit(conn, certificate);
-        };
-        let (answer, wait) = std::sync::mpsc::channel();
-        let payload = Shared((conn.clone(), certificate.clone()));
-        context.invoke(move || {
-            let payload = &payload;
-            let _ = answer.send(emit(&payload.0 .0, &payload.0 .1));
-        });
-        // No answer means the caller's context was dropped with the call: refuse.
-        wait.recv().unwrap_or(false)
+        errors.is_empty()
+            || self
+                .caller
+                .emit_accept(conn.upcast_ref(), &certificate, errors)
     }
 }
 
