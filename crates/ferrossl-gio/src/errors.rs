@@ -7,12 +7,20 @@ pub fn is_unexpected_eof(e: &Error) -> bool {
     matches!(e, Error::SysCall { errno: -1, .. })
 }
 
+/// Whether the peer's bytes were no TLS records at all (GIO's NOT_TLS).
+fn is_not_tls(e: &Error) -> bool {
+    use ferrossl::rustls::{Error as R, InvalidMessage as M};
+    matches!(
+        e,
+        Error::PlainHttp(_) | Error::Protocol(R::InvalidMessage(M::InvalidContentType))
+    ) || is_unexpected_eof(e)
+}
+
 /// A failed handshake.
 pub fn handshake(e: &Error) -> glib::Error {
     let code = match e {
         Error::CertificateVerify { .. } => gio::TlsError::BadCertificate,
-        Error::PlainHttp(_) => gio::TlsError::NotTls,
-        e if is_unexpected_eof(e) => gio::TlsError::NotTls,
+        e if is_not_tls(e) => gio::TlsError::NotTls,
         _ => gio::TlsError::Handshake,
     };
     let message = match e {

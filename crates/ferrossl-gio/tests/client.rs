@@ -254,3 +254,32 @@ fn python_client_sees_close_notify_and_truncation() {
         ],
     );
 }
+
+#[test]
+fn python_misuse_and_misbehaving_peers_end_in_errors() {
+    if !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let id = &pki.server_ecdsa;
+    let args = [
+        path(&pki.ca_path()),
+        path(&id.chain_path),
+        path(&id.key_path),
+    ];
+    let out = run_python("misuse.py", &[&args[0], &args[1], &args[2]]);
+    assert_checks(
+        &out,
+        &[
+            "defaults",
+            "closed-before-handshake",
+            "handshake-after-close",
+            "not-tls",
+            "handshake-fails-again",
+            "hang-up",
+            "cancelled",
+            "server-without-certificate",
+            "server-certificate-without-key",
+        ],
+    );
+}
