@@ -283,3 +283,15 @@ fn python_misuse_and_misbehaving_peers_end_in_errors() {
         ],
     );
 }
+
+#[test]
+fn python_client_reads_while_another_thread_writes() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let (_server, port) = server(&pki.server_ecdsa, &[]);
+    let ca = pki.ca_path();
+    let out = run_python("duplex.py", &[&port.to_string(), ca.to_str().unwrap()]);
+    assert_checks(&out, &["duplex"]);
+}

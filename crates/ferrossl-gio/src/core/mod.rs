@@ -69,8 +69,15 @@ impl Base {
 }
 
 /// One connection's shared core.
+///
+/// Two locks: `writer` orders the ciphertext on its way to the base stream (whoever takes
+/// ciphertext from the engine holds it until that ciphertext is written), `session` guards the
+/// engine. `writer` is always taken first. A blocking write waits for the peer holding only
+/// `writer`, so that a read in another thread goes on meanwhile (the peer may be waiting for
+/// us to read before it reads more); a read waits for the peer holding neither.
 #[derive(Default)]
 pub struct Core {
+    writer: Mutex<()>,
     session: Mutex<Session>,
     base: std::sync::OnceLock<Shared<Base>>,
     require_close_notify: AtomicBool,
@@ -108,6 +115,15 @@ impl Core {
         self.session.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The writer's lock if free: a reader never waits for a blocked writer.
+    fn try_writer(&self) -> Option<MutexGuard<'_, ()>> {
+        self.writer.try_lock().ok()
+    }
+
     /// The session, unless another thread holds it (a handshake in progress): property
     /// getters must not wait for a handshake that may be emitting a signal to their caller.
     pub fn try_session(&self) -> Option<MutexGuard<'_, Session>> {
@@ -125,6 +141,7 @@ impl Core {
         cancellable: Option<&gio::Cancellable>,
     ) -> Result<(), glib::Error> {
         let base = self.base()?;
+        let _writer = self.lock_writer();
         let mut session = self.lock();
         if session.handshake_done {
             return Ok(());
@@ -152,17 +169,18 @@ impl Core {
     ) -> Result<usize, glib::Error> {
         let base = self.base()?;
         loop {
-            {
-                let mut session = self.lock();
-                if let Some(n) = self.try_read(&mut session, buf)? {
-                    return Ok(n);
-                }
-                flush(&mut session, base, cancellable)?;
+            if let Some(n) = self.try_read(&mut self.lock(), buf)? {
+                return Ok(n);
             }
-            // Wait for the peer without the lock, so that writes (from another thread) go on.
+            // What reading made the engine say (a TLS 1.3 key update, say) goes out first,
+            // unless a writer is at work, which sends it with its own.
+            if let Some(_writer) = self.try_writer() {
+                let ciphertext = take_ciphertext(&mut self.lock());
+                write_all(base, &ciphertext, cancellable)?;
+            }
+            // Wait for the peer without the locks, so that writes go on meanwhile.
             let data = read_base(base, cancellable)?;
-            let mut session = self.lock();
-            feed(&mut session, &data)?;
+            feed(&mut self.lock(), &data)?;
         }
     }
 
@@ -173,10 +191,7 @@ impl Core {
         buf: &mut [u8],
     ) -> Result<Option<usize>, glib::Error> {
         if session.closed {
-            return Err(glib::Error::new(
-                gio::IOErrorEnum::Closed,
-                "The connection is closed",
-            ));
+            return Err(closed());
         }
         let conn = session.conn.as_mut().ok_or_else(errors::not_connected)?;
         match conn.recv(buf) {
@@ -200,36 +215,41 @@ impl Core {
         cancellable: Option<&gio::Cancellable>,
     ) -> Result<usize, glib::Error> {
         let base = self.base()?;
-        let mut session = self.lock();
-        if session.closed {
-            return Err(glib::Error::new(
-                gio::IOErrorEnum::Closed,
-                "The connection is closed",
-            ));
-        }
-        let conn = session.conn.as_mut().ok_or_else(errors::not_connected)?;
-        let n = conn.send(buf).map_err(|e| errors::io(&e))?;
-        flush(&mut session, base, cancellable)?;
+        let _writer = self.lock_writer();
+        let (n, ciphertext) = {
+            let mut session = self.lock();
+            if session.closed {
+                return Err(closed());
+            }
+            let conn = session.conn.as_mut().ok_or_else(errors::not_connected)?;
+            let n = conn.send(buf).map_err(|e| errors::io(&e))?;
+            (n, take_ciphertext(&mut session))
+        };
+        write_all(base, &ciphertext, cancellable)?;
         Ok(n)
     }
 
     /// Sends close_notify (after a handshake) and closes the base stream.
     pub fn close(&self, cancellable: Option<&gio::Cancellable>) -> Result<(), glib::Error> {
         let base = self.base()?;
-        let mut session = self.lock();
-        if session.closed {
-            return Ok(());
-        }
-        session.closed = true;
-        let mut sent = Ok(());
-        if session.handshake_done {
-            if let Some(conn) = session.conn.as_mut() {
-                // Queues close_notify; the peer's answer is not waited for, as GIO does.
-                let _ = conn.shutdown();
+        let _writer = self.lock_writer();
+        let ciphertext = {
+            let mut session = self.lock();
+            if session.closed {
+                return Ok(());
             }
-            sent = flush(&mut session, base, cancellable);
-        }
-        drop(session);
+            session.closed = true;
+            let established = session.handshake_done;
+            match session.conn.as_mut() {
+                Some(conn) if established => {
+                    // Queues close_notify; the peer's answer is not waited for, as GIO does.
+                    let _ = conn.shutdown();
+                    take_ciphertext(&mut session)
+                }
+                _ => Vec::new(),
+            }
+        };
+        let sent = write_all(base, &ciphertext, cancellable);
         // The base stream closes even when the peer is gone and close_notify could not go.
         let closed = base.stream.close(cancellable);
         sent.and(closed)
@@ -269,23 +289,30 @@ fn drive_handshake(
     }
 }
 
-/// Writes the engine's pending ciphertext to the base stream.
+/// Writes the engine's pending ciphertext to the base stream (the caller holds `writer`).
 fn flush(
     session: &mut Session,
     base: &Base,
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<(), glib::Error> {
-    if !session.outgoing.is_empty() {
-        let waiting = std::mem::take(&mut session.outgoing);
-        write_all(base, &waiting, cancellable)?;
+    let ciphertext = take_ciphertext(session);
+    write_all(base, &ciphertext, cancellable)
+}
+
+/// Takes the ciphertext waiting to go out: what a non-blocking write left, then the engine's.
+/// The caller holds `writer` until it has written it.
+fn take_ciphertext(session: &mut Session) -> Vec<u8> {
+    let mut out = std::mem::take(&mut session.outgoing);
+    if let Some(conn) = session.conn.as_mut() {
+        while let Ok(bytes) = conn.bio_read(READ_CHUNK) {
+            out.extend_from_slice(&bytes);
+        }
     }
-    let Some(conn) = session.conn.as_mut() else {
-        return Ok(());
-    };
-    while let Ok(bytes) = conn.bio_read(READ_CHUNK) {
-        write_all(base, &bytes, cancellable)?;
-    }
-    Ok(())
+    out
+}
+
+fn closed() -> glib::Error {
+    glib::Error::new(gio::IOErrorEnum::Closed, "The connection is closed")
 }
 
 fn write_all(
@@ -293,6 +320,9 @@ fn write_all(
     bytes: &[u8],
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<(), glib::Error> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
     match base.output.write_all(bytes, cancellable)? {
         (_, None) => Ok(()),
         (_, Some(partial_failure)) => Err(partial_failure),

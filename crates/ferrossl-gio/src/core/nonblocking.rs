@@ -38,9 +38,13 @@ impl Core {
     /// Reads without blocking: WOULD_BLOCK when neither decrypted data nor ciphertext waits.
     pub fn read_nonblocking(&self, buf: &mut [u8]) -> Result<usize, glib::Error> {
         let (input, output) = self.pollable()?;
+        // Sending what waits needs the writer's lock; a writer at work sends it itself.
+        let writer = self.try_writer();
         let mut session = self.nonblocking_session()?;
         loop {
-            push_nonblocking(&mut session, output)?;
+            if writer.is_some() {
+                push_nonblocking(&mut session, output)?;
+            }
             if let Some(n) = self.try_read(&mut session, buf)? {
                 return Ok(n);
             }
@@ -54,6 +58,7 @@ impl Core {
     /// Writes without blocking: WOULD_BLOCK while earlier ciphertext still waits for room.
     pub fn write_nonblocking(&self, buf: &[u8]) -> Result<usize, glib::Error> {
         let (_, output) = self.pollable()?;
+        let _writer = self.try_writer().ok_or_else(would_block)?;
         let mut session = self.nonblocking_session()?;
         push_nonblocking(&mut session, output)?;
         if !session.outgoing.is_empty() {
