@@ -18,6 +18,7 @@ use crate::datagrams::GioDatagrams;
 use crate::errors;
 use crate::identity::host_of;
 use crate::shared::Shared;
+use crate::values;
 
 /// The association.
 pub type Dtls = DtlsConnection<GioDatagrams>;
@@ -142,7 +143,19 @@ impl DtlsCommon {
             "validation-flags" => s.validation_flags.to_value(),
             "server-identity" => s.server_identity.to_value(),
             "authentication-mode" => s.authentication_mode.to_value(),
-            "accepted-cas" => glib::Value::from_type(glib::Type::POINTER),
+            "accepted-cas" => {
+                let dtls = self.dtls.try_lock().ok();
+                let names = dtls
+                    .as_ref()
+                    .and_then(|d| d.as_ref())
+                    .map(Dtls::get_accepted_cas);
+                let ders: Vec<Vec<u8>> = names
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|n| n.to_der().to_vec())
+                    .collect();
+                values::byte_arrays_list(&ders)
+            }
             other => unreachable!("no property {other}"),
         }
     }

@@ -58,3 +58,23 @@ pub fn objects_array<O: IsA<glib::Object>>(objects: Vec<O>) -> glib::Value {
         .collect();
     ptr_array_value(items, unref_object)
 }
+
+/// A G_TYPE_POINTER value holding a new GList of new GByteArrays, one per item: what
+/// `accepted-cas` gives (its reader owns the list, as with GIO's other backends).
+pub fn byte_arrays_list(items: &[Vec<u8>]) -> glib::Value {
+    let mut list: *mut glib::ffi::GList = std::ptr::null_mut();
+    for item in items.iter().rev() {
+        // SAFETY: g_byte_array_new_take adopts a g_malloc'd copy of the item (g_memdup2
+        // allocates it); the list takes our reference to each array, and the reader of the
+        // property owns list and arrays.
+        unsafe {
+            let data = glib::ffi::g_memdup2(item.as_ptr().cast(), item.len()).cast::<u8>();
+            let array = glib::ffi::g_byte_array_new_take(data, item.len());
+            list = glib::ffi::g_list_prepend(list, array.cast());
+        }
+    }
+    let mut value = glib::Value::from_type(glib::Type::POINTER);
+    // SAFETY: the value was initialised as a pointer.
+    unsafe { glib::gobject_ffi::g_value_set_pointer(value.to_glib_none_mut().0, list.cast()) };
+    value
+}

@@ -295,3 +295,35 @@ fn python_client_reads_while_another_thread_writes() {
     let out = run_python("duplex.py", &[&port.to_string(), ca.to_str().unwrap()]);
     assert_checks(&out, &["duplex"]);
 }
+
+#[test]
+fn c_client_sees_the_ca_names_a_server_accepts() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let Some(client) = c_client(&pki) else { return };
+    // -verify asks for a client certificate without requiring one, naming the CAs of -CAfile.
+    let port = free_tcp_port();
+    let args = [
+        "-verify".to_string(),
+        "1".into(),
+        "-CAfile".into(),
+        path(&pki.ca_path()),
+    ];
+    let mut peer =
+        PeerProcess::spawn(&mut openssl_s_server(port, &pki.server_ecdsa, &args)).unwrap();
+    peer.wait_for_tcp_port(port, Duration::from_secs(10))
+        .unwrap();
+    let mut cmd = Command::new(&client[0]);
+    cmd.args([port.to_string(), client[1].clone(), "cas".into()]);
+    let out = run(gio_env(&mut cmd));
+    assert!(out.contains("accepted-cas 1\n"), "{out}");
+    let name = ferrossl::X509::from_pem(pki.ca.cert_pem.as_bytes())
+        .unwrap()
+        .subject();
+    assert!(
+        out.contains(&format!("ca-name-bytes {}\n", name.to_der().len())),
+        "{out}"
+    );
+}

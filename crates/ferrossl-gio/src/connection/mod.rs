@@ -22,6 +22,7 @@ use crate::certificate::x509_of;
 use crate::core::Core;
 use crate::shared::Shared;
 use crate::streams;
+use crate::values;
 
 mod engine;
 mod peer;
@@ -241,10 +242,21 @@ impl Common {
             "server-identity" => settings.server_identity.to_value(),
             "authentication-mode" => settings.authentication_mode.to_value(),
             "use-ssl3" => false.to_value(),
-            // A GList of DER names; this backend has none to give yet.
-            "accepted-cas" => glib::Value::from_type(glib::Type::POINTER),
+            "accepted-cas" => self.accepted_cas(),
             other => unreachable!("no property {other}"),
         }
+    }
+
+    /// The CA names the server sent in its CertificateRequest, DER, in a new GList.
+    fn accepted_cas(&self) -> glib::Value {
+        let session = self.core.try_session();
+        let names = session
+            .as_ref()
+            .and_then(|s| s.engine())
+            .map(|c| c.get_client_ca_list())
+            .unwrap_or_default();
+        let ders: Vec<Vec<u8>> = names.iter().map(|n| n.to_der().to_vec()).collect();
+        values::byte_arrays_list(&ders)
     }
 
     /// The properties the engine knows; defaults before the handshake, and while one runs (a

@@ -38,6 +38,11 @@ impl Session {
     pub fn established(&self) -> Option<&Connection> {
         self.conn.as_ref().filter(|_| self.handshake_done)
     }
+
+    /// The engine, from the start of the handshake on (also after a failed one).
+    pub fn engine(&self) -> Option<&Connection> {
+        self.conn.as_ref()
+    }
 }
 
 /// The base stream and its two halves, with their pollable forms when they have them.

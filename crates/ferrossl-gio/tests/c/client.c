@@ -4,6 +4,8 @@
  * trusted: handshake with ALPN, send a line, read its reversal, close with close_notify.
  * untrusted: accept-certificate must see UNKNOWN_CA, refuse it, and the handshake fail with
  * G_TLS_ERROR_BAD_CERTIFICATE.
+ * cas: handshake with a server that asks for (but does not require) a client certificate,
+ * then print the CA names it accepts ("accepted-cas N", one "ca-name-bytes LEN" each).
  * binding: handshake, then print the tls-exporter and tls-server-end-point channel bindings
  * ("exporter HEX", "server-end-point HEX") and check tls-unique is refused in TLS 1.3.
  * Prints "ok <check>" per check passed; exits 1 at the first failure. */
@@ -71,6 +73,7 @@ main (int argc, char **argv)
   guint16 port = (guint16) atoi (argv[1]);
   gboolean trusted = strcmp (argv[3], "untrusted") != 0;
   gboolean binding = strcmp (argv[3], "binding") == 0;
+  gboolean cas = strcmp (argv[3], "cas") == 0;
 
   GSocketClient *client = g_socket_client_new ();
   g_socket_client_set_timeout (client, 10);
@@ -102,6 +105,17 @@ main (int argc, char **argv)
       must (error, "handshake");
       check ("no-signal", signal_calls == 0, NULL);
       GTlsConnection *conn = G_TLS_CONNECTION (tls);
+      if (cas)
+        {
+          GList *names = g_tls_client_connection_get_accepted_cas (G_TLS_CLIENT_CONNECTION (tls));
+          printf ("accepted-cas %u\n", g_list_length (names));
+          for (GList *l = names; l; l = l->next)
+            printf ("ca-name-bytes %u\n", ((GByteArray *) l->data)->len);
+          g_list_free_full (names, (GDestroyNotify) g_byte_array_unref);
+          g_io_stream_close (tls, NULL, &error);
+          must (error, "close");
+          return 0;
+        }
       if (binding)
         {
           print_binding (conn, G_TLS_CHANNEL_BINDING_TLS_EXPORTER, "exporter");
