@@ -179,7 +179,8 @@ fn parse(inputs: Inputs) -> Result<Parsed, String> {
     let cert = match (&inputs.der, &inputs.pem) {
         (Some(der), _) => X509::from_der(der),
         (None, Some(pem)) => X509::from_pem(pem.as_bytes()),
-        (None, None) => return Err("no certificate data".into()),
+        // Also what GLib's PKCS #12 constructors get: this backend does not read PKCS #12 yet.
+        (None, None) => return Err("no certificate data (PKCS #12 is not supported)".into()),
     }
     .map_err(|e| format!("could not parse the certificate: {e}"))?;
     let key = match (&inputs.key_der, &inputs.key_pem) {
