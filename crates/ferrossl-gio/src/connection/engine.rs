@@ -22,7 +22,8 @@ impl Common {
         let context = Context::new(Method::Tls);
         // Our database's anchors also let the engine pick the alert for a refusal.
         if let Some(store) = settings.database.as_ref().and_then(store_of) {
-            if role == Role::Server {
+            let asks = settings.authentication_mode != gio::TlsAuthenticationMode::None;
+            if role == Role::Server && asks {
                 // The CertificateRequest names the CAs a client certificate may come from.
                 context
                     .set_client_ca_list(store.certificates().iter().map(X509::subject).collect());
