@@ -179,9 +179,15 @@ unsafe extern "C" fn binding_data(
     }
 }
 
-/// Session resumption across connections is not offered yet: nothing to copy.
+/// `g_tls_client_connection_copy_session_state`.
 pub unsafe extern "C" fn copy_session_state(
-    _conn: *mut GTlsClientConnection,
-    _source: *mut GTlsClientConnection,
+    conn: *mut GTlsClientConnection,
+    source: *mut GTlsClientConnection,
 ) {
+    // SAFETY: GIO calls with two live client connections (ours, or `source` another
+    // backend's, which has nothing we can use).
+    let (conn, source) = unsafe { (connection(conn.cast()), connection(source.cast())) };
+    if let (Some((ours, _)), Some((theirs, _))) = (common_of(&conn), common_of(&source)) {
+        ours.copy_session_from(theirs);
+    }
 }

@@ -327,3 +327,24 @@ fn c_client_sees_the_ca_names_a_server_accepts() {
         "{out}"
     );
 }
+
+#[test]
+fn c_client_resumes_a_copied_session() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let Some(client) = c_client(&pki) else { return };
+    // s_server -www serves a page that says whether the connection resumed a session.
+    let port = free_tcp_port();
+    let args = ["-www".to_string()];
+    let mut peer =
+        PeerProcess::spawn(&mut openssl_s_server(port, &pki.server_ecdsa, &args)).unwrap();
+    peer.wait_for_tcp_port(port, Duration::from_secs(10))
+        .unwrap();
+    let mut cmd = Command::new(&client[0]);
+    cmd.args([port.to_string(), client[1].clone(), "resume".into()]);
+    let out = run(gio_env(&mut cmd));
+    assert!(out.contains("page1 New, TLSv1.3"), "{out}");
+    assert!(out.contains("page2 Reused, TLSv1.3"), "{out}");
+}

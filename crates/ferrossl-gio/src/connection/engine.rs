@@ -50,6 +50,14 @@ impl Common {
         match role {
             Role::Client => {
                 engine.set_connect_state().map_err(misc)?;
+                if let Some(session) = self
+                    .resume
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                {
+                    engine.set_session(session).map_err(misc)?;
+                }
                 engine
                     .set_verify(VERIFY_PEER, Some(verifier(conn)))
                     .map_err(misc)?;

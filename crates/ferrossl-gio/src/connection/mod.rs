@@ -107,6 +107,8 @@ pub struct Common {
     caller: CallerContext,
     /// A worker thread finished the handshake: the caller's `handshake_finish` notifies.
     notify_pending: AtomicBool,
+    /// A client's session to resume (`copy_session_state`).
+    resume: Mutex<Option<ferrossl::session::Session>>,
 }
 
 /// The shared state of a connection object of ours.
@@ -308,6 +310,20 @@ impl Common {
             }
         }
         result
+    }
+
+    /// `g_tls_client_connection_copy_session_state`: this client will try to resume the
+    /// session of `source`, a connection whose handshake is done. The session is shared: a
+    /// TLS 1.3 ticket `source` receives later (with its first read) is there too.
+    pub fn copy_session_from(&self, source: &Common) {
+        let session = source.core.try_session();
+        let shared = session
+            .as_ref()
+            .and_then(|s| s.established())
+            .and_then(Connection::get_session);
+        if let Some(shared) = shared {
+            *self.resume.lock().unwrap_or_else(|e| e.into_inner()) = Some(shared);
+        }
     }
 
     /// An asynchronous handshake starts: remembers the caller's main context.

@@ -6,6 +6,9 @@
  * G_TLS_ERROR_BAD_CERTIFICATE.
  * cas: handshake with a server that asks for (but does not require) a client certificate,
  * then print the CA names it accepts ("accepted-cas N", one "ca-name-bytes LEN" each).
+ * resume: against `openssl s_server -www`, fetch the page twice, the second connection
+ * resuming the first one's session (g_tls_client_connection_copy_session_state); print each
+ * page's first "New," or "Reused," line as "page1 ..." and "page2 ...".
  * binding: handshake, then print the tls-exporter and tls-server-end-point channel bindings
  * ("exporter HEX", "server-end-point HEX") and check tls-unique is refused in TLS 1.3.
  * Prints "ok <check>" per check passed; exits 1 at the first failure. */
@@ -64,6 +67,43 @@ print_binding (GTlsConnection *conn, GTlsChannelBindingType type, const char *na
   g_byte_array_unref (data);
 }
 
+/* A GET of "/" on a new TLS connection to 127.0.0.1:PORT, resuming `previous`'s session if
+ * given; returns the connection (closed) and stores the page's "New,"/"Reused," line. */
+static GIOStream *
+fetch_page (GSocketClient *client, guint16 port, GTlsDatabase *db, GIOStream *previous, gchar **line)
+{
+  GError *error = NULL;
+  GSocketConnection *sock = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  must (error, "connect");
+  GSocketConnectable *identity = g_network_address_new ("localhost", port);
+  GIOStream *tls = g_tls_client_connection_new (G_IO_STREAM (sock), identity, &error);
+  must (error, "new connection");
+  g_tls_connection_set_database (G_TLS_CONNECTION (tls), db);
+  if (previous)
+    g_tls_client_connection_copy_session_state (G_TLS_CLIENT_CONNECTION (tls),
+                                                G_TLS_CLIENT_CONNECTION (previous));
+  const char request[] = "GET / HTTP/1.0\r\n\r\n";
+  g_output_stream_write_all (g_io_stream_get_output_stream (tls), request, strlen (request), NULL, NULL, &error);
+  must (error, "write request");
+  GString *page = g_string_new (NULL);
+  char buf[4096];
+  gssize n;
+  while ((n = g_input_stream_read (g_io_stream_get_input_stream (tls), buf, sizeof buf, NULL, &error)) > 0)
+    g_string_append_len (page, buf, n);
+  must (error, "read page");
+  *line = NULL;
+  gchar **lines = g_strsplit (page->str, "\n", -1);
+  for (gchar **l = lines; *l && !*line; l++)
+    if (g_str_has_prefix (*l, "New,") || g_str_has_prefix (*l, "Reused,"))
+      *line = g_strdup (*l);
+  g_strfreev (lines);
+  g_string_free (page, TRUE);
+  g_io_stream_close (tls, NULL, NULL);
+  g_object_unref (identity);
+  g_object_unref (sock);
+  return tls;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -77,9 +117,22 @@ main (int argc, char **argv)
 
   GSocketClient *client = g_socket_client_new ();
   g_socket_client_set_timeout (client, 10);
+
+  if (strcmp (argv[3], "resume") == 0)
+    {
+      GTlsDatabase *db = g_tls_file_database_new (argv[2], &error);
+      must (error, "database");
+      gchar *line1, *line2;
+      GIOStream *first = fetch_page (client, port, db, NULL, &line1);
+      GIOStream *second = fetch_page (client, port, db, first, &line2);
+      printf ("page1 %s\npage2 %s\n", line1 ? line1 : "?", line2 ? line2 : "?");
+      g_object_unref (first);
+      g_object_unref (second);
+      return 0;
+    }
+
   GSocketConnection *sock = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
   must (error, "connect");
-
   GSocketConnectable *identity = g_network_address_new ("localhost", port);
   GIOStream *tls = g_tls_client_connection_new (G_IO_STREAM (sock), identity, &error);
   must (error, "new connection");
