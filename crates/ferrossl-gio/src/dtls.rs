@@ -4,7 +4,11 @@
 //! decision). `dtls_client.rs` and `dtls_server.rs` are the GObject types around it.
 
 use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use glib::translate::{IntoGlib, ToGlibPtr};
 
 use ferrossl::gio::{AuthenticationMode, DtlsConnection, GioError, TlsCertificateFlags};
 use ferrossl::transport::Timeout;
@@ -88,6 +92,8 @@ pub struct DtlsCommon {
     /// The main context of the caller of an asynchronous handshake, where accept-certificate
     /// belongs while the handshake runs in a worker thread.
     caller: CallerContext,
+    /// The handshake finished (readable without the association's lock).
+    established: AtomicBool,
 }
 
 /// The shared state of a DTLS connection object of ours.
@@ -223,12 +229,57 @@ impl DtlsCommon {
         let result = f(dtls);
         dtls.base().set_cancellable(None);
         let established = dtls.get_protocol_version() != ferrossl::gio::TlsProtocolVersion::Unknown;
+        if established {
+            self.established.store(true, Ordering::Release);
+        }
         if established && self.negotiated.get().is_none() {
             if let Some(p) = dtls.get_negotiated_protocol() {
                 let _ = self.negotiated.set(CString::new(p).unwrap_or_default());
             }
         }
         result.map_err(|e| gio_error(&e, !established))
+    }
+
+    /// Receives one datagram. After the handshake the wait for the peer happens without
+    /// holding the association, so that a send from another thread goes on meanwhile; the
+    /// first receive runs the handshake, timers and all, as one call.
+    pub fn receive(
+        &self,
+        obj: &glib::Object,
+        role: Role,
+        timeout_us: i64,
+        cancellable: Option<&gio::Cancellable>,
+    ) -> Result<Vec<u8>, glib::Error> {
+        let once = |t: Timeout| {
+            self.with_dtls(obj, role, cancellable, |d| {
+                let mut bufs = [Vec::new()];
+                d.receive_messages(&mut bufs, t, None)
+                    .map(|_| -> Vec<u8> { std::mem::take(&mut bufs[0]) })
+            })
+        };
+        if !self.established.load(Ordering::Acquire) || timeout_us == 0 {
+            return once(timeout(timeout_us));
+        }
+        let deadline = u64::try_from(timeout_us)
+            .ok()
+            .map(|us| Instant::now() + Duration::from_micros(us));
+        loop {
+            match once(Timeout::NonBlocking) {
+                Err(e) if e.matches(gio::IOErrorEnum::WouldBlock) => {}
+                other => return other,
+            }
+            let left = match deadline {
+                None => -1,
+                Some(d) => match d.saturating_duration_since(Instant::now()) {
+                    left if left.is_zero() => {
+                        return Err(glib::Error::new(gio::IOErrorEnum::TimedOut, "Timed out"))
+                    }
+                    left => i64::try_from(left.as_micros()).unwrap_or(i64::MAX).max(1),
+                },
+            };
+            let base = self.base_socket().ok_or_else(errors::not_connected)?;
+            wait_readable(&base, left, cancellable)?;
+        }
     }
 
     /// Where an asynchronous handshake's caller waits for its signals.
@@ -324,6 +375,31 @@ fn accept_handler(obj: &glib::Object) -> ferrossl::gio::AcceptCertificate {
         common.peer.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(cert.clone());
         common.caller.emit_accept(&conn, &cert, gio_flags(flags))
     })
+}
+
+/// Waits until `base` has a datagram (or `timeout_us` passes, -1 for no limit). An error set
+/// means failure, whatever GLib returned with it.
+fn wait_readable(
+    base: &gio::DatagramBased,
+    timeout_us: i64,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<(), glib::Error> {
+    let mut error = std::ptr::null_mut();
+    // SAFETY: live base and cancellable, borrowed for the call; GIO sets `error` or not.
+    unsafe {
+        gio::ffi::g_datagram_based_condition_wait(
+            base.to_glib_none().0,
+            glib::IOCondition::IN.into_glib(),
+            timeout_us,
+            cancellable.to_glib_none().0,
+            &mut error,
+        );
+        if error.is_null() {
+            Ok(())
+        } else {
+            Err(glib::translate::from_glib_full(error))
+        }
+    }
 }
 
 fn strv(value: &glib::Value) -> Vec<String> {

@@ -282,11 +282,13 @@ unsafe extern "C" fn receive_messages(
     unsafe {
         let conn = connection(conn);
         let c = cancellable_of(cancellable);
-        let result = with_dtls(&conn, c.as_ref(), |d| {
-            let mut bufs = [Vec::new()];
-            d.receive_messages(&mut bufs, timeout(timeout_us), None)
-                .map(|_| -> Vec<u8> { std::mem::take(&mut bufs[0]) })
-        });
+        let result = match dtls_common_of(&conn) {
+            Some((common, role)) => common.receive(&conn, role, timeout_us, c.as_ref()),
+            None => Err(glib::Error::new(
+                gio::IOErrorEnum::NotSupported,
+                "Not a ferrossl connection",
+            )),
+        };
         let result = result.map(|datagram| {
             scatter(&mut *messages, &datagram);
             1
