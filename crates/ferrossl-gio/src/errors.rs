@@ -18,8 +18,13 @@ fn is_not_tls(e: &Error) -> bool {
 
 /// A failed handshake.
 pub fn handshake(e: &Error) -> glib::Error {
+    use ferrossl::rustls::{AlertDescription, Error as R};
     let code = match e {
         Error::CertificateVerify { .. } => gio::TlsError::BadCertificate,
+        // TLS 1.3 servers say so when they require the client certificate we did not send.
+        Error::Protocol(R::AlertReceived(AlertDescription::CertificateRequired)) => {
+            gio::TlsError::CertificateRequired
+        }
         e if is_not_tls(e) => gio::TlsError::NotTls,
         _ => gio::TlsError::Handshake,
     };
@@ -35,7 +40,16 @@ pub fn handshake(e: &Error) -> glib::Error {
 
 /// A failure after the handshake.
 pub fn io(e: &Error) -> glib::Error {
+    use ferrossl::rustls::{AlertDescription, Error as R};
     match e {
+        // In TLS 1.3 the client's handshake is over when the server refuses it for the
+        // certificate it did not send: the first read learns it.
+        Error::Protocol(R::AlertReceived(AlertDescription::CertificateRequired)) => {
+            glib::Error::new(
+                gio::TlsError::CertificateRequired,
+                &format!("TLS error: {e}"),
+            )
+        }
         Error::ProtocolIsShutdown => glib::Error::new(
             gio::IOErrorEnum::Closed,
             "The TLS connection is closed for writing",

@@ -280,6 +280,7 @@ fn python_misuse_and_misbehaving_peers_end_in_errors() {
             "cancelled",
             "server-without-certificate",
             "server-certificate-without-key",
+            "certificate-required",
         ],
     );
 }

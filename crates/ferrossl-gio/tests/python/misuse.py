@@ -98,3 +98,26 @@ sock = client.connect_to_host("127.0.0.1", port, None)
 server = Gio.TlsServerConnection.new(sock, cert_only)
 error = handshake_error(server)
 check("server-certificate-without-key", error is not None, error)
+
+# A server that requires a client certificate, which we do not have.
+def require_client_certificate(conn):
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain_file, key_file)
+    context.load_verify_locations(ca_file)
+    context.verify_mode = ssl.CERT_REQUIRED
+    try:
+        context.wrap_socket(conn, server_side=True).recv(1)
+    except (ssl.SSLError, OSError):
+        pass
+
+
+tls = client_to(peer(require_client_certificate))
+error = handshake_error(tls)
+if error is None:  # TLS 1.3: the refusal comes with the first read
+    try:
+        tls.get_input_stream().read_bytes(1, None)
+    except GLib.Error as e:
+        error = e
+check("certificate-required",
+      error is not None and error.matches(Gio.tls_error_quark(), Gio.TlsError.CERTIFICATE_REQUIRED), error)
