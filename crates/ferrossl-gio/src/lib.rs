@@ -2,9 +2,14 @@
 //! under the name `ferrossl` (`GIO_USE_TLS=ferrossl`).
 //!
 //! This crate is glue only: GObject types whose methods call into `ferrossl`, where all
-//! certificate handling and protocol logic live. It is the one crate of the project with
-//! `unsafe` code (the C entry points and the GObject class and interface tables gtk-rs has no
-//! safe subclassing for); each block says why it is sound.
+//! certificate handling and protocol logic live (the library itself forbids `unsafe`). The
+//! glue needs `unsafe` for GIO's C entry points and for the GObject class and interface tables
+//! gtk-rs has no safe subclassing for; each block says why it is sound.
+//!
+//! The types: [`backend`] (the GTlsBackend GIO instantiates), [`certificate`] and
+//! [`database`]; TLS connections ([`client`], [`server`]) share [`connection`], over
+//! [`core`] (the engine and the base stream) and [`streams`]; DTLS connections
+//! ([`dtls_client`], [`dtls_server`]) share [`dtls`], over [`datagrams`].
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
