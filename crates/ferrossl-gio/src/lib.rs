@@ -6,10 +6,10 @@
 //! glue needs `unsafe` for GIO's C entry points and for the GObject class and interface tables
 //! gtk-rs has no safe subclassing for; each block says why it is sound.
 //!
-//! The types: [`backend`] (the GTlsBackend GIO instantiates), [`certificate`] and
-//! [`database`]; TLS connections ([`client`], [`server`]) share [`connection`], over
-//! [`core`] (the engine and the base stream) and [`streams`]; DTLS connections
-//! ([`dtls_client`], [`dtls_server`]) share [`dtls`], over [`datagrams`].
+//! The types: `backend` (the GTlsBackend GIO instantiates), `certificate` and
+//! `database`; TLS connections (`client`, `server`) share `connection`, over
+//! `core` (the engine and the base stream) and `streams`; DTLS connections
+//! (`dtls_client`, `dtls_server`) share `dtls`, over `datagrams`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
