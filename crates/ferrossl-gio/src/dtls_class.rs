@@ -377,18 +377,17 @@ unsafe fn base(conn: *mut GDatagramBased) -> Option<gio::DatagramBased> {
     dtls_common_of(&conn).and_then(|(common, _)| common.base_socket())
 }
 
-// Readiness is the base socket's: a record the engine already holds is not seen by these.
+// Readiness is the base socket's: a record the engine already holds does not wake it.
 unsafe extern "C" fn create_source(
     conn: *mut GDatagramBased,
     condition: GIOCondition,
     cancellable: *mut GCancellable,
 ) -> *mut GSource {
-    // SAFETY: GIO calls with our connection; the base's new source passes to the caller.
+    // SAFETY: GIO calls with our connection and an optional cancellable; the new source
+    // passes to the caller.
     unsafe {
         match base(conn) {
-            Some(b) => {
-                gio::ffi::g_datagram_based_create_source(b.to_glib_none().0, condition, cancellable)
-            }
+            Some(b) => crate::dtls_source::new(conn, &b, condition, cancellable),
             None => glib::ffi::g_timeout_source_new(0),
         }
     }

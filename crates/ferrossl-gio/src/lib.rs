@@ -25,6 +25,7 @@ mod dtls;
 mod dtls_class;
 mod dtls_client;
 mod dtls_server;
+mod dtls_source;
 mod errors;
 mod identity;
 mod module;

@@ -61,6 +61,9 @@ fn c_dtls_client_against_openssl_s_server() {
     // s_server prints what it receives and sends what it reads on stdin.
     server.wait_for_output("hello dtls", WAIT).unwrap();
     server.write_stdin(b"pong\n").unwrap();
+    // Then one more, which the client waits for on its connection's GSource.
+    dtls.wait_for_output("received pong", WAIT).unwrap();
+    server.write_stdin(b"again\n").unwrap();
     dtls.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
     let out = dtls.stdout();
     assert_checks(
@@ -76,6 +79,8 @@ fn c_dtls_client_against_openssl_s_server() {
     );
     assert_checks(&out, &["ciphersuite", "sent", "received", "closed"]);
     assert!(out.contains("received pong\n"), "{out}");
+    assert_checks(&out, &["source-gives-the-connection", "from-source"]);
+    assert!(out.contains("from-source again\n"), "{out}");
 
     let (mut server, port) = dtls_server(&pki.untrusted);
     let mut dtls = client(&program, &pki, port, "untrusted");

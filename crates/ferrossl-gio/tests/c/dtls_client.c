@@ -3,7 +3,9 @@
  * Usage: dtls_client PORT CA_FILE trusted|untrusted
  * trusted: handshake (DTLS 1.2); a thread waits for a datagram while the main thread sends
  * "hello dtls" (a waiting receive must not hold up the send); print what came as
- * "received TEXT"; close with close_notify.
+ * "received TEXT"; then wait in a main loop on the connection's GSource for a second datagram
+ * (the callback must be given the DTLS connection, and receive from it), print it as
+ * "from-source TEXT"; close with close_notify.
  * untrusted: accept-certificate must see UNKNOWN_CA, refuse it, and the handshake fail with
  * G_TLS_ERROR_BAD_CERTIFICATE.
  * Prints "ok <check>" per check passed; exits 1 at the first failure. */
@@ -62,6 +64,38 @@ receive_one (gpointer dtls)
       return NULL;
     }
   return got == 1 ? g_strndup (buf, in.bytes_received) : NULL;
+}
+
+static GMainLoop *loop;
+static gchar *from_source;
+
+/* The GDatagramBasedSourceFunc: handed the DTLS connection, it receives from it. */
+static gboolean
+on_readable (GDatagramBased *datagram_based, GIOCondition condition, gpointer dtls)
+{
+  GError *error = NULL;
+  char buf[2048] = { 0 };
+  GInputVector in_vector = { buf, sizeof buf - 1 };
+  GInputMessage in = { NULL, &in_vector, 1, 0, 0, NULL, NULL };
+  check ("source-gives-the-connection", datagram_based == dtls, NULL);
+  gint got = g_datagram_based_receive_messages (datagram_based, &in, 1, 0, 0, NULL, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      g_clear_error (&error);
+      return G_SOURCE_CONTINUE; /* a record that was not application data */
+    }
+  must (error, "receive from source");
+  if (got == 1)
+    from_source = g_strndup (buf, in.bytes_received);
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+give_up (gpointer unused)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
 }
 
 int
@@ -128,6 +162,18 @@ main (int argc, char **argv)
   printf ("received %s", reply);
   fflush (stdout);
   g_free (reply);
+
+  loop = g_main_loop_new (NULL, FALSE);
+  GSource *source = g_datagram_based_create_source (dtls, G_IO_IN, NULL);
+  g_source_set_callback (source, G_SOURCE_FUNC (on_readable), dtls, NULL);
+  g_source_attach (source, NULL);
+  g_timeout_add_seconds (10, give_up, NULL);
+  g_main_loop_run (loop);
+  check ("from-source", from_source != NULL, NULL);
+  printf ("from-source %s", from_source);
+  fflush (stdout);
+  g_source_destroy (source);
+  g_source_unref (source);
 
   g_dtls_connection_close (conn, NULL, &error);
   must (error, "close");
