@@ -17,6 +17,19 @@ struct Link {
 }
 
 impl Link {
+    /// The handshake, as far as it goes without blocking (before a non-blocking call).
+    fn handshake_nonblocking(&self) -> Result<(), glib::Error> {
+        if self.core.handshake_done() {
+            return Ok(());
+        }
+        let gone = || glib::Error::new(gio::IOErrorEnum::Closed, "The TLS connection is gone");
+        let connection = self.connection.0.upgrade().ok_or_else(gone)?;
+        match crate::connection::common_of(&connection) {
+            Some((common, role)) => common.handshake_nonblocking(&connection, role),
+            None => Err(gone()),
+        }
+    }
+
     fn ensure_handshake(&self, cancellable: Option<&gio::Cancellable>) -> Result<(), glib::Error> {
         if self.core.handshake_done() {
             return Ok(());
@@ -151,7 +164,6 @@ mod pollable {
     use glib::translate::{from_glib_borrow, Borrowed, IntoGlib, IntoGlibPtr, ToGlibPtr};
 
     use super::*;
-    use crate::core::Wait;
 
     /// Runs `f` with the link of the input stream GIO passed.
     ///
@@ -257,7 +269,9 @@ mod pollable {
         unsafe {
             let buf = std::slice::from_raw_parts_mut(buffer, count);
             let result = with_input(stream, |l| match l {
-                Some(link) => link.core.read_nonblocking(buf),
+                Some(link) => link
+                    .handshake_nonblocking()
+                    .and_then(|()| link.core.read_nonblocking(buf)),
                 None => Err(not_attached()),
             });
             report(result, error)
@@ -281,7 +295,7 @@ mod pollable {
         // SAFETY: GIO calls with our live output stream and an optional cancellable.
         unsafe {
             let child = with_output(stream, |l| {
-                l.and_then(|l| l.core.base_source(Wait::Writable))
+                l.and_then(|l| l.core.base_source(l.core.write_wait()))
             });
             source(stream.cast(), child, cancellable)
         }
@@ -301,7 +315,9 @@ mod pollable {
                 _ => std::slice::from_raw_parts(buffer, count),
             };
             let result = with_output(stream, |l| match l {
-                Some(link) => link.core.write_nonblocking(buf),
+                Some(link) => link
+                    .handshake_nonblocking()
+                    .and_then(|()| link.core.write_nonblocking(buf)),
                 None => Err(not_attached()),
             });
             report(result, error)

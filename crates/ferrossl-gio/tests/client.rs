@@ -349,3 +349,15 @@ fn c_client_resumes_a_copied_session() {
     assert!(out.contains("page1 New, TLSv1.3"), "{out}");
     assert!(out.contains("page2 Reused, TLSv1.3"), "{out}");
 }
+
+#[test]
+fn python_async_io_runs_the_implicit_handshake_without_blocking() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let (_server, port) = server(&pki.server_ecdsa, &[]);
+    let ca = pki.ca_path();
+    let out = run_python("async_io.py", &[&port.to_string(), ca.to_str().unwrap()]);
+    assert_checks(&out, &["pollable", "echo", "handshake-done"]);
+}

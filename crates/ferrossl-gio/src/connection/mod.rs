@@ -326,6 +326,32 @@ impl Common {
         }
     }
 
+    /// The handshake as far as it goes without blocking (for the pollable streams): Ok once
+    /// done, WOULD_BLOCK while it waits for the peer.
+    pub fn handshake_nonblocking(
+        &self,
+        conn: &gio::TlsConnection,
+        role: Role,
+    ) -> Result<(), glib::Error> {
+        if self.core.handshake_done() {
+            return Ok(());
+        }
+        let result = self.core.handshake_nonblocking(|| self.engine(conn, role));
+        if result.is_ok() {
+            if let Some(protocol) = self
+                .core
+                .try_session()
+                .and_then(|s| s.established().and_then(negotiated_protocol))
+            {
+                let _ = self
+                    .negotiated
+                    .set(CString::new(protocol).unwrap_or_default());
+            }
+            notify_handshake_properties(conn);
+        }
+        result
+    }
+
     /// An asynchronous handshake starts: remembers the caller's main context.
     pub fn begin_async_handshake(&self) {
         self.caller.begin();

@@ -13,8 +13,6 @@ use crate::shared::Shared;
 
 mod nonblocking;
 
-pub use nonblocking::Wait;
-
 /// Largest read from the base stream at once: a full TLS record with its overhead.
 const READ_CHUNK: usize = 16 * 1024 + 512;
 
@@ -277,13 +275,7 @@ fn drive_handshake(
                 session.handshake_done = true;
                 return Ok(());
             }
-            Err(Error::WantRead) if session.peer_eof => {
-                // The engine should have failed on the end of input; never wait on it again.
-                return Err(errors::handshake(&Error::SysCall {
-                    errno: -1,
-                    message: "Unexpected EOF".into(),
-                }));
-            }
+            Err(Error::WantRead) if session.peer_eof => return Err(eof_during_handshake()),
             Err(Error::WantRead) => {
                 flushed?;
                 let data = read_base(base, cancellable)?;
@@ -292,6 +284,15 @@ fn drive_handshake(
             Err(e) => return Err(errors::handshake(&e)),
         }
     }
+}
+
+/// The peer's input ended while the handshake still wanted more (the engine should have
+/// failed on it; never wait on it again).
+fn eof_during_handshake() -> glib::Error {
+    errors::handshake(&Error::SysCall {
+        errno: -1,
+        message: "Unexpected EOF".into(),
+    })
 }
 
 /// Writes the engine's pending ciphertext to the base stream (the caller holds `writer`).

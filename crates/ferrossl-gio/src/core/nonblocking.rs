@@ -5,7 +5,11 @@ use std::sync::MutexGuard;
 
 use gio::prelude::*;
 
-use super::{feed, Core, Session, READ_CHUNK};
+use std::sync::atomic::Ordering;
+
+use ferrossl::{Connection, Error};
+
+use super::{eof_during_handshake, feed, Core, Session, READ_CHUNK};
 use crate::errors;
 
 impl Core {
@@ -33,6 +37,37 @@ impl Core {
             return Err(errors::not_connected());
         }
         Ok(session)
+    }
+
+    /// Runs the handshake as far as it goes without blocking (`make` creates the engine the
+    /// first time): Ok once it is done, WOULD_BLOCK while it waits for the peer. GIO lets the
+    /// first read or write of a connection run the handshake, the non-blocking ones too.
+    pub fn handshake_nonblocking(
+        &self,
+        make: impl FnOnce() -> Result<Connection, glib::Error>,
+    ) -> Result<(), glib::Error> {
+        let (input, output) = self.pollable()?;
+        let _writer = self.try_writer().ok_or_else(would_block)?;
+        let mut session = self.try_session().ok_or_else(would_block)?;
+        if session.handshake_done {
+            return Ok(());
+        }
+        if let Some(e) = &session.failed {
+            return Err(e.clone());
+        }
+        if session.conn.is_none() {
+            session.conn = Some(make()?);
+        }
+        let result = step_handshake(&mut session, input, output);
+        match &result {
+            Ok(()) => {
+                session.handshake_done = true;
+                self.established.store(true, Ordering::Release);
+            }
+            Err(e) if e.matches(gio::IOErrorEnum::WouldBlock) => {}
+            Err(e) => session.failed = Some(e.clone()),
+        }
+        result
     }
 
     /// Reads without blocking: WOULD_BLOCK when neither decrypted data nor ciphertext waits.
@@ -94,18 +129,29 @@ impl Core {
             && self.try_session().is_some()
     }
 
-    /// What a read source waits for: nothing when decrypted data waits, room to send when
-    /// our ciphertext waits (the peer may be waiting for it before it answers), else input.
+    /// What a read source waits for: nothing when decrypted data waits (or the handshake has
+    /// not started), room to send when our ciphertext waits (the peer may be waiting for it
+    /// before it answers), else input.
     pub fn read_wait(&self) -> Wait {
         let Some(mut session) = self.try_session() else {
             return Wait::Now;
         };
-        if session.conn.as_mut().is_some_and(|c| c.pending() > 0) {
-            Wait::Now
-        } else if !session.outgoing.is_empty() {
+        let waiting_out = !session.outgoing.is_empty();
+        match session.conn.as_mut().map(|c| c.pending()) {
+            None => Wait::Now,
+            Some(decrypted) if decrypted > 0 => Wait::Now,
+            Some(_) if waiting_out => Wait::Writable,
+            Some(_) => Wait::Readable,
+        }
+    }
+
+    /// What a write source waits for: room to send, but during a handshake, what a read
+    /// waits for (a write cannot go on before the handshake ends).
+    pub fn write_wait(&self) -> Wait {
+        if self.handshake_done() {
             Wait::Writable
         } else {
-            Wait::Readable
+            self.read_wait()
         }
     }
 
@@ -136,6 +182,35 @@ pub enum Wait {
     Readable,
     /// Room in the base stream's output.
     Writable,
+}
+
+/// Handshake steps until it is done or would block.
+fn step_handshake(
+    session: &mut Session,
+    input: &gio::PollableInputStream,
+    output: &gio::PollableOutputStream,
+) -> Result<(), glib::Error> {
+    loop {
+        let step = session
+            .conn
+            .as_mut()
+            .expect("created before")
+            .do_handshake();
+        // What the engine produced goes out first, an alert explaining a failure included.
+        let pushed = push_nonblocking(session, output);
+        match step {
+            Ok(()) => return pushed,
+            Err(Error::WantRead) if session.peer_eof => return Err(eof_during_handshake()),
+            Err(Error::WantRead) => {
+                pushed?;
+                let mut chunk = vec![0u8; READ_CHUNK];
+                let n = input.read_nonblocking(&mut chunk, gio::Cancellable::NONE)?;
+                chunk.truncate(usize::try_from(n).unwrap_or(0));
+                feed(session, &chunk)?;
+            }
+            Err(e) => return Err(errors::handshake(&e)),
+        }
+    }
 }
 
 fn would_block() -> glib::Error {
