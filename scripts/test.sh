@@ -24,6 +24,14 @@ command -v nmap >/dev/null || apt_packages+=(nmap)
 command -v autoreconf >/dev/null || apt_packages+=(autoconf)
 command -v automake >/dev/null || apt_packages+=(automake)
 command -v libtoolize >/dev/null || apt_packages+=(libtool)
+# crates/ferrossl-gio: GLib's headers to build the module and the C test programs, PyGObject
+# with the GIR data of GIO and libsoup 3 for the Python tests, and glib-networking, the other
+# backend the module must not displace unless GIO_USE_TLS asks for it.
+dpkg -s libglib2.0-dev >/dev/null 2>&1 || apt_packages+=(libglib2.0-dev)
+command -v gcc >/dev/null || apt_packages+=(gcc)
+dpkg -s python3-gi >/dev/null 2>&1 || apt_packages+=(python3-gi)
+dpkg -s gir1.2-soup-3.0 >/dev/null 2>&1 || apt_packages+=(gir1.2-soup-3.0)
+dpkg -s glib-networking >/dev/null 2>&1 || apt_packages+=(glib-networking)
 if ((${#apt_packages[@]})); then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

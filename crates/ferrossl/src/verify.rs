@@ -409,6 +409,17 @@ fn map_webpki_error(e: &webpki::Error, presented: &[X509], now: UnixTime) -> (i3
     }
 }
 
+/// Whether `cert` is valid for `host`, a DNS name or an IP address, by its subjectAltName
+/// (RFC 6125 matching, wildcards in the left-most label only), as a verifying client checks.
+pub fn certificate_matches_host(cert: &X509, host: &str) -> bool {
+    let Ok(name) = ServerName::try_from(host) else {
+        return false;
+    };
+    let der = cert.to_cert_der();
+    webpki::EndEntityCert::try_from(&der)
+        .is_ok_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
+}
+
 /// OpenSSL's text for an `X509_V_ERR_*` code (`X509_verify_cert_error_string`).
 pub fn verify_error_string(code: i32) -> &'static str {
     match code {

@@ -7,15 +7,19 @@
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
+mod binding;
 mod flags;
 mod interaction;
 mod server;
+mod verdict;
 
 #[cfg(feature = "tokio")]
 pub use asynchronous::AsyncDtlsConnection;
+pub use binding::channel_binding_data;
 pub use flags::TlsCertificateFlags;
 pub use interaction::{InteractionResult, TlsInteraction, TlsPassword, TlsPasswordFlags};
 pub use server::{DtlsServer, ServerLimits, ServerStats};
+pub use verdict::chain_flags;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -794,32 +798,9 @@ impl<B: DatagramBased> DtlsConnection<B> {
     /// Channel binding data (RFC 5929, RFC 9266).
     pub fn get_channel_binding_data(&self, kind: ChannelBindingType) -> GioResult<Vec<u8>> {
         let conn = self.established_connection()?;
-        match kind {
-            // RFC 9266 §2: 32 bytes of the exporter with this label and no context.
-            ChannelBindingType::Exporter => {
-                Ok(conn.export_keying_material(b"EXPORTER-Channel-Binding", 32, None)?)
-            }
-            ChannelBindingType::ServerEndPoint => {
-                let cert = match self.settings.method {
-                    Method::DtlsServer => self.get_certificate().cloned(),
-                    _ => conn.get_peer_certificate(),
-                }
-                .ok_or(GioError::Tls(Error::Missing("server certificate")))?;
-                Ok(server_end_point(&cert)?)
-            }
-            // RFC 5929 §3.1: the first Finished of the handshake, the client's in a full one
-            // and the server's in a resumption.
-            ChannelBindingType::Unique => {
-                let ours_first =
-                    conn.session_reused() == (self.settings.method == Method::DtlsServer);
-                let first = if ours_first {
-                    conn.get_finished()?
-                } else {
-                    conn.get_peer_finished()?
-                };
-                first.ok_or(GioError::Tls(Error::Missing("Finished message")))
-            }
-        }
+        let server = self.settings.method == Method::DtlsServer;
+        let own = self.get_certificate().filter(|_| server);
+        binding::channel_binding_data(conn, kind, server, own)
     }
 
     /// The base transport.
@@ -845,20 +826,6 @@ impl<B: DatagramBased> DtlsConnection<B> {
             connection_id: self.connection_id,
         }
     }
-}
-
-/// RFC 5929 §4.1: the certificate's hash with its signature's hash, SHA-256 for MD5/SHA-1.
-fn server_end_point(cert: &X509) -> crate::Result<Vec<u8>> {
-    let alg = match cert.signature_algorithm_oid().as_str() {
-        "1.2.840.10045.4.3.3" | "1.2.840.113549.1.1.12" => "sha384",
-        "1.2.840.10045.4.3.4" | "1.2.840.113549.1.1.13" => "sha512",
-        _ => "sha256",
-    };
-    let hex = cert.digest(alg)?;
-    Ok(hex
-        .split(':')
-        .filter_map(|b| u8::from_str_radix(b, 16).ok())
-        .collect())
 }
 
 fn io_error(e: io::Error) -> GioError {

@@ -181,6 +181,40 @@ impl X509 {
         }
     }
 
+    /// The DNS names of the subjectAltName extension, in order (none without one, or when it
+    /// cannot be read).
+    pub fn dns_names(&self) -> Vec<String> {
+        use x509_parser::extensions::GeneralName;
+        self.subject_alt_names()
+            .into_iter()
+            .filter_map(|name| match name {
+                GeneralName::DNSName(dns) => Some(dns.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The IP addresses of the subjectAltName extension, in order; entries of other lengths
+    /// than 4 and 16 bytes are skipped.
+    pub fn ip_addresses(&self) -> Vec<std::net::IpAddr> {
+        use x509_parser::extensions::GeneralName;
+        self.subject_alt_names()
+            .into_iter()
+            .filter_map(|name| match name {
+                GeneralName::IPAddress(bytes) => ip_from_bytes(bytes),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn subject_alt_names(&self) -> Vec<x509_parser::extensions::GeneralName<'_>> {
+        // The names borrow the DER that `self` holds, so they outlive the parsed view.
+        match self.parsed().subject_alternative_name() {
+            Ok(Some(ext)) => ext.value.general_names.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The certificate's fingerprint as OpenSSL prints it: upper-case hex pairs joined by ':'.
     /// `algorithm` is one of OpenSSL's digest names: "md5", "sha1", "sha224", "sha256",
     /// "sha384", "sha512", "sha512-256" or "sha3-256"/"-384"/"-512" (a fingerprint is not a
@@ -331,12 +365,50 @@ impl X509Name {
         &self.der
     }
 
+    /// The RFC 4514 string form, most specific attribute first with commas between, e.g.
+    /// "CN=localhost,O=Example" (the form GnuTLS and GIO's backends print).
+    pub fn to_rfc4514(&self) -> String {
+        let parts: Vec<String> = self
+            .entries
+            .iter()
+            .rev()
+            .map(|(k, v)| format!("{k}={}", rfc4514_escape(v)))
+            .collect();
+        parts.join(",")
+    }
+
     /// OpenSSL's one-line form, e.g. "/C=US/CN=localhost".
     pub fn oneline(&self) -> String {
         self.entries
             .iter()
             .map(|(k, v)| format!("/{k}={v}"))
             .collect()
+    }
+}
+
+/// Escapes an attribute value for RFC 4514 §2.4: the special characters anywhere, a leading
+/// '#' or space and a trailing space.
+fn rfc4514_escape(value: &str) -> String {
+    let last = value.chars().count().saturating_sub(1);
+    let mut out = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, '"' | '+' | ',' | ';' | '<' | '>' | '\\')
+            || (i == 0 && matches!(c, '#' | ' '))
+            || (i == last && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An iPAddress entry of subjectAltName: 4 bytes for IPv4, 16 for IPv6 (RFC 5280 §4.2.1.6).
+fn ip_from_bytes(bytes: &[u8]) -> Option<std::net::IpAddr> {
+    match bytes.len() {
+        4 => Some(<[u8; 4]>::try_from(bytes).ok()?.into()),
+        16 => Some(<[u8; 16]>::try_from(bytes).ok()?.into()),
+        _ => None,
     }
 }
 
@@ -394,5 +466,22 @@ pub(crate) fn spki_bits(spki: &x509_parser::x509::SubjectPublicKeyInfo) -> usize
         Some(c) if c == oid!(1.3.132 .0 .34) => 384,
         Some(c) if c == oid!(1.3.132 .0 .35) => 521,
         _ => spki.parsed().map(|k| k.key_size()).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc4514_escape;
+
+    #[test]
+    fn rfc4514_escapes_specials_and_edge_spaces() {
+        assert_eq!(rfc4514_escape("plain name"), "plain name");
+        assert_eq!(
+            rfc4514_escape("a,b+c\"d\\e;f<g>h"),
+            "a\\,b\\+c\\\"d\\\\e\\;f\\<g\\>h"
+        );
+        assert_eq!(rfc4514_escape("#lead"), "\\#lead");
+        assert_eq!(rfc4514_escape(" both "), "\\ both\\ ");
+        assert_eq!(rfc4514_escape(""), "");
     }
 }

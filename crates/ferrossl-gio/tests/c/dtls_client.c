@@ -1,0 +1,182 @@
+/* A GDtlsClientConnection over a connected UDP GSocket to a DTLS server on 127.0.0.1.
+ *
+ * Usage: dtls_client PORT CA_FILE trusted|untrusted
+ * trusted: handshake (DTLS 1.2); a thread waits for a datagram while the main thread sends
+ * "hello dtls" (a waiting receive must not hold up the send); print what came as
+ * "received TEXT"; then wait in a main loop on the connection's GSource for a second datagram
+ * (the callback must be given the DTLS connection, and receive from it), print it as
+ * "from-source TEXT"; close with close_notify.
+ * untrusted: accept-certificate must see UNKNOWN_CA, refuse it, and the handshake fail with
+ * G_TLS_ERROR_BAD_CERTIFICATE.
+ * Prints "ok <check>" per check passed; exits 1 at the first failure. */
+#include <gio/gio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+check (const char *name, gboolean ok, const char *detail)
+{
+  if (!ok)
+    {
+      fprintf (stderr, "FAILED %s: %s\n", name, detail ? detail : "");
+      exit (1);
+    }
+  printf ("ok %s\n", name);
+  fflush (stdout);
+}
+
+static void
+must (GError *error, const char *what)
+{
+  if (error)
+    {
+      fprintf (stderr, "FAILED %s: %s\n", what, error->message);
+      exit (1);
+    }
+}
+
+static int signal_calls;
+static GTlsCertificateFlags signal_errors;
+
+static gboolean
+on_accept_certificate (GDtlsConnection *conn, GTlsCertificate *cert,
+                       GTlsCertificateFlags errors, gpointer data)
+{
+  signal_calls++;
+  signal_errors = errors;
+  return FALSE;
+}
+
+/* The receiving thread: one datagram within 10 s, as a new string (NULL on failure). */
+static gpointer
+receive_one (gpointer dtls)
+{
+  GError *error = NULL;
+  char buf[2048] = { 0 };
+  GInputVector in_vector = { buf, sizeof buf - 1 };
+  GInputMessage in = { NULL, &in_vector, 1, 0, 0, NULL, NULL };
+  gint got = g_datagram_based_receive_messages (dtls, &in, 1, 0, 10 * G_USEC_PER_SEC, NULL, &error);
+  if (error)
+    {
+      fprintf (stderr, "receive: %s\n", error->message);
+      return NULL;
+    }
+  return got == 1 ? g_strndup (buf, in.bytes_received) : NULL;
+}
+
+static GMainLoop *loop;
+static gchar *from_source;
+
+/* The GDatagramBasedSourceFunc: handed the DTLS connection, it receives from it. */
+static gboolean
+on_readable (GDatagramBased *datagram_based, GIOCondition condition, gpointer dtls)
+{
+  GError *error = NULL;
+  char buf[2048] = { 0 };
+  GInputVector in_vector = { buf, sizeof buf - 1 };
+  GInputMessage in = { NULL, &in_vector, 1, 0, 0, NULL, NULL };
+  check ("source-gives-the-connection", datagram_based == dtls, NULL);
+  gint got = g_datagram_based_receive_messages (datagram_based, &in, 1, 0, 0, NULL, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      g_clear_error (&error);
+      return G_SOURCE_CONTINUE; /* a record that was not application data */
+    }
+  must (error, "receive from source");
+  if (got == 1)
+    from_source = g_strndup (buf, in.bytes_received);
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+give_up (gpointer unused)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+  if (argc != 4)
+    return 2;
+  guint16 port = (guint16) atoi (argv[1]);
+  gboolean trusted = strcmp (argv[3], "trusted") == 0;
+  alarm (20); /* never hang */
+
+  /* No socket timeout: GLib refuses datagram calls on a socket that has one. */
+  GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, &error);
+  must (error, "socket");
+  GInetAddress *loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *address = g_inet_socket_address_new (loopback, port);
+  g_socket_connect (sock, address, NULL, &error);
+  must (error, "connect");
+
+  GSocketConnectable *identity = g_network_address_new ("localhost", port);
+  GDatagramBased *dtls = g_dtls_client_connection_new (G_DATAGRAM_BASED (sock), identity, &error);
+  must (error, "new connection");
+  check ("type", strcmp (G_OBJECT_TYPE_NAME (dtls), "FerrosslDtlsClientConnection") == 0,
+         G_OBJECT_TYPE_NAME (dtls));
+  GTlsDatabase *db = g_tls_file_database_new (argv[2], &error);
+  must (error, "database");
+  g_dtls_connection_set_database (G_DTLS_CONNECTION (dtls), db);
+  g_signal_connect (dtls, "accept-certificate", G_CALLBACK (on_accept_certificate), NULL);
+
+  gboolean shaken = g_dtls_connection_handshake (G_DTLS_CONNECTION (dtls), NULL, &error);
+  if (!trusted)
+    {
+      check ("refused", !shaken && g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE),
+             error ? error->message : "handshake succeeded");
+      check ("signal", signal_calls == 1 && signal_errors == G_TLS_CERTIFICATE_UNKNOWN_CA, NULL);
+      return 0;
+    }
+  must (error, "handshake");
+  GDtlsConnection *conn = G_DTLS_CONNECTION (dtls);
+  check ("no-signal", signal_calls == 0, NULL);
+  check ("protocol-version", g_dtls_connection_get_protocol_version (conn) == G_TLS_PROTOCOL_VERSION_DTLS_1_2, NULL);
+  /* Borrowed from the connection: it must stay valid after the getter returns. */
+  GTlsCertificate *peer = g_dtls_connection_get_peer_certificate (conn);
+  gchar *subject = peer ? g_tls_certificate_get_subject_name (peer) : NULL;
+  check ("peer-certificate", subject && strstr (subject, "CN=localhost"), subject);
+  check ("same-peer-certificate", peer == g_dtls_connection_get_peer_certificate (conn), NULL);
+  g_free (subject);
+  check ("peer-errors", g_dtls_connection_get_peer_certificate_errors (conn) == 0, NULL);
+  gchar *suite = g_dtls_connection_get_ciphersuite_name (conn);
+  check ("ciphersuite", suite != NULL && g_str_has_prefix (suite, "TLS_"), suite);
+  g_free (suite);
+
+  GThread *receiver = g_thread_new ("receiver", receive_one, dtls);
+  g_usleep (200 * 1000); /* the receiver is waiting by now */
+  const char hello[] = "hello dtls\n";
+  GOutputVector out_vector = { hello, strlen (hello) };
+  GOutputMessage out = { NULL, &out_vector, 1, 0, NULL, 0 };
+  gint sent = g_datagram_based_send_messages (dtls, &out, 1, 0, -1, NULL, &error);
+  must (error, "send");
+  check ("sent", sent == 1 && out.bytes_sent == strlen (hello), NULL);
+  gchar *reply = g_thread_join (receiver);
+  check ("received", reply != NULL, NULL);
+  printf ("received %s", reply);
+  fflush (stdout);
+  g_free (reply);
+
+  loop = g_main_loop_new (NULL, FALSE);
+  GSource *source = g_datagram_based_create_source (dtls, G_IO_IN, NULL);
+  g_source_set_callback (source, G_SOURCE_FUNC (on_readable), dtls, NULL);
+  g_source_attach (source, NULL);
+  g_timeout_add_seconds (10, give_up, NULL);
+  g_main_loop_run (loop);
+  check ("from-source", from_source != NULL, NULL);
+  printf ("from-source %s", from_source);
+  fflush (stdout);
+  g_source_destroy (source);
+  g_source_unref (source);
+
+  g_dtls_connection_close (conn, NULL, &error);
+  must (error, "close");
+  check ("closed", TRUE, NULL);
+  return 0;
+}

@@ -1,0 +1,107 @@
+/* A GDtlsServerConnection on UDP 127.0.0.1:PORT for one DTLS client.
+ *
+ * Usage: dtls_server PORT CHAIN_FILE KEY_FILE CA_FILE anonymous|required
+ * Prints "listening", then waits for the client's first datagram (peeked, to learn the
+ * client's address and connect the socket to it, as GIO's own DTLS tests do), runs the
+ * handshake (requiring a client certificate from CA_FILE with "required"), answers one
+ * datagram with its reversal and closes. Prints "ok <check>" per check passed. */
+#include <gio/gio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+check (const char *name, gboolean ok, const char *detail)
+{
+  if (!ok)
+    {
+      fprintf (stderr, "FAILED %s: %s\n", name, detail ? detail : "");
+      exit (1);
+    }
+  printf ("ok %s\n", name);
+  fflush (stdout);
+}
+
+static void
+must (GError *error, const char *what)
+{
+  if (error)
+    {
+      fprintf (stderr, "FAILED %s: %s\n", what, error->message);
+      exit (1);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+  if (argc != 6)
+    return 2;
+  gboolean required = strcmp (argv[5], "required") == 0;
+  alarm (20); /* never hang */
+
+  GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, &error);
+  must (error, "socket");
+  GInetAddress *loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *address = g_inet_socket_address_new (loopback, (guint16) atoi (argv[1]));
+  g_socket_bind (sock, address, FALSE, &error);
+  must (error, "bind");
+  printf ("listening\n");
+  fflush (stdout);
+
+  char peek[1];
+  GInputVector peek_vector = { peek, sizeof peek };
+  GSocketAddress *client = NULL;
+  gint peek_flags = G_SOCKET_MSG_PEEK;
+  g_socket_receive_message (sock, &client, &peek_vector, 1, NULL, NULL, &peek_flags, NULL, &error);
+  must (error, "peek");
+  g_socket_connect (sock, client, NULL, &error);
+  must (error, "connect");
+
+  GTlsCertificate *cert = g_tls_certificate_new_from_files (argv[2], argv[3], &error);
+  must (error, "certificate");
+  GDatagramBased *dtls = g_dtls_server_connection_new (G_DATAGRAM_BASED (sock), cert, &error);
+  must (error, "new connection");
+  check ("type", strcmp (G_OBJECT_TYPE_NAME (dtls), "FerrosslDtlsServerConnection") == 0,
+         G_OBJECT_TYPE_NAME (dtls));
+  GDtlsConnection *conn = G_DTLS_CONNECTION (dtls);
+  if (required)
+    {
+      GTlsDatabase *db = g_tls_file_database_new (argv[4], &error);
+      must (error, "database");
+      g_dtls_connection_set_database (conn, db);
+      g_object_set (dtls, "authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
+    }
+  g_dtls_connection_handshake (conn, NULL, &error);
+  must (error, "handshake");
+  check ("handshake", TRUE, NULL);
+  check ("protocol-version", g_dtls_connection_get_protocol_version (conn) == G_TLS_PROTOCOL_VERSION_DTLS_1_2, NULL);
+  GTlsCertificate *peer = g_dtls_connection_get_peer_certificate (conn);
+  if (required)
+    {
+      gchar *subject = peer ? g_tls_certificate_get_subject_name (peer) : NULL;
+      check ("client-certificate", subject && strstr (subject, "ferrossl test client"), subject);
+      check ("client-trusted", g_dtls_connection_get_peer_certificate_errors (conn) == 0, NULL);
+    }
+  else
+    check ("no-client-certificate", peer == NULL, NULL);
+
+  char buf[2048] = { 0 };
+  GInputVector in_vector = { buf, sizeof buf - 1 };
+  GInputMessage in = { NULL, &in_vector, 1, 0, 0, NULL, NULL };
+  g_datagram_based_receive_messages (dtls, &in, 1, 0, 10 * G_USEC_PER_SEC, NULL, &error);
+  must (error, "receive");
+  g_strchomp (buf);
+  check ("read", strcmp (buf, "hello from s_client") == 0, buf);
+  gchar *reply = g_strconcat (g_strreverse (buf), "\n", NULL);
+  GOutputVector out_vector = { reply, strlen (reply) };
+  GOutputMessage out = { NULL, &out_vector, 1, 0, NULL, 0 };
+  g_datagram_based_send_messages (dtls, &out, 1, 0, -1, NULL, &error);
+  must (error, "send");
+  g_dtls_connection_close (conn, NULL, &error);
+  must (error, "close");
+  check ("closed", TRUE, NULL);
+  return 0;
+}

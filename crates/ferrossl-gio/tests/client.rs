@@ -1,0 +1,363 @@
+//! GTlsClientConnection against `openssl s_server` on 127.0.0.1, from C (built here with
+//! gcc against GIO) and from PyGObject: TLS 1.3 and 1.2 handshakes verified against the
+//! test CA, ALPN, data both ways, close with close_notify; and an untrusted server refused
+//! through accept-certificate with UNKNOWN_CA, the server receiving the unknown_ca alert.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use ferrossl_testkit::peer::{free_tcp_port, openssl_s_server, require_tool, PeerProcess};
+use ferrossl_testkit::pki::{Identity, TestPki};
+
+/// `openssl s_server` answering each line with its reversal (killed when dropped).
+fn server(id: &Identity, extra: &[&str]) -> (PeerProcess, u16) {
+    let port = free_tcp_port();
+    let mut args: Vec<String> = ["-rev", "-msg", "-alpn", "x-ferrossl"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut peer =
+        PeerProcess::spawn(&mut openssl_s_server(port, id, &args)).expect("spawn s_server");
+    peer.wait_for_tcp_port(port, Duration::from_secs(10))
+        .expect("s_server listens");
+    (peer, port)
+}
+
+/// Runs one client program (`[program, args...]`) against a server with `id`.
+fn client_run(
+    client: &[String],
+    id: &Identity,
+    mode: &str,
+    server_extra: &[&str],
+) -> (String, PeerProcess) {
+    let (peer, port) = server(id, server_extra);
+    let pki_ca = &client[1];
+    let mut cmd = Command::new(&client[0]);
+    cmd.args(&client[2..])
+        .args([port.to_string(), pki_ca.clone(), mode.to_string()]);
+    let out = run(gio_env(&mut cmd));
+    (out, peer)
+}
+
+/// How long s_server may take to print what it saw.
+const PEER_WAIT: Duration = Duration::from_secs(5);
+
+fn assert_checks(out: &str, checks: &[&str]) {
+    for check in checks {
+        assert!(
+            out.contains(&format!("ok {check}\n")),
+            "no `ok {check}` in:\n{out}"
+        );
+    }
+}
+
+const TRUSTED_CHECKS: [&str; 7] = [
+    "type",
+    "peer-errors",
+    "peer-certificate",
+    "alpn",
+    "protocol-version",
+    "ciphersuite",
+    "echo",
+];
+
+fn trusted_session(
+    client: &[String],
+    pki: &TestPki,
+    server_extra: &[&str],
+    version: &str,
+) -> String {
+    let (out, mut peer) = client_run(client, &pki.server_ecdsa, "trusted", server_extra);
+    assert_checks(&out, &TRUSTED_CHECKS);
+    assert_checks(&out, &["closed"]);
+    assert!(out.contains(version), "expected {version} in:\n{out}");
+    // The server read our close_notify, then saw the connection end.
+    peer.wait_for_output("CONNECTION CLOSED", PEER_WAIT)
+        .unwrap();
+    let seen = peer.stdout();
+    assert!(
+        seen.contains("warning close_notify"),
+        "s_server saw no close_notify:\n{seen}"
+    );
+    out
+}
+
+fn untrusted_session(client: &[String], pki: &TestPki) {
+    let (out, mut peer) = client_run(client, &pki.untrusted, "untrusted", &[]);
+    assert_checks(&out, &["type", "refused", "signal"]);
+    peer.wait_for_output("alert unknown ca", PEER_WAIT).unwrap();
+}
+
+fn python_client(pki: &TestPki) -> Vec<String> {
+    vec![
+        "/usr/bin/python3".into(),
+        pki.ca_path().to_str().unwrap().into(),
+        test_file("python/client.py").to_str().unwrap().into(),
+    ]
+}
+
+fn c_client(pki: &TestPki) -> Option<Vec<String>> {
+    let program = c_program("client")?;
+    Some(vec![
+        program.to_str().unwrap().into(),
+        pki.ca_path().to_str().unwrap().into(),
+    ])
+}
+
+/// What only the C client checks: the peer certificate the getter lends stays valid and is
+/// the same object each time.
+const C_CHECKS: [&str; 1] = ["same-peer-certificate"];
+
+#[test]
+fn c_client_against_openssl_s_server() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let Some(client) = c_client(&pki) else { return };
+    let out = trusted_session(&client, &pki, &[], "version 5");
+    assert_checks(&out, &C_CHECKS);
+    trusted_session(&client, &pki, &["-tls1_2"], "version 4");
+    untrusted_session(&client, &pki);
+}
+
+#[test]
+fn python_client_against_openssl_s_server() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let client = python_client(&pki);
+    let out = trusted_session(&client, &pki, &[], "version tls-1-3");
+    assert_checks(&out, &["binding"]);
+    trusted_session(&client, &pki, &["-tls1_2"], "version tls-1-2");
+    untrusted_session(&client, &pki);
+}
+
+/// The value after `label` on the line of `text` that has it.
+fn field<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .map(str::trim)
+}
+
+#[test]
+fn c_client_channel_bindings_match_the_server() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let Some(client) = c_client(&pki) else { return };
+    // Without -rev, s_server prints its connection's facts, the exported keying material too.
+    let port = free_tcp_port();
+    let args: Vec<String> = [
+        "-keymatexport",
+        "EXPORTER-Channel-Binding",
+        "-keymatexportlen",
+        "32",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut peer =
+        PeerProcess::spawn(&mut openssl_s_server(port, &pki.server_ecdsa, &args)).unwrap();
+    peer.wait_for_tcp_port(port, Duration::from_secs(10))
+        .unwrap();
+    let mut cmd = Command::new(&client[0]);
+    cmd.args([port.to_string(), client[1].clone(), "binding".into()]);
+    let out = run(gio_env(&mut cmd));
+    assert_checks(
+        &out,
+        &["exporter", "server-end-point", "no-tls-unique-in-1.3"],
+    );
+    peer.wait_for_output("Keying material:", PEER_WAIT).unwrap();
+    let server_says = field(&peer.stdout(), "Keying material:")
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        field(&out, "exporter "),
+        Some(server_says.as_str()),
+        "{out}"
+    );
+    // tls-server-end-point: SHA-256 of the server's certificate (it is signed with SHA-256).
+    let cert = ferrossl::X509::from_pem(pki.server_ecdsa.cert_pem.as_bytes()).unwrap();
+    let digest = cert.digest("sha256").unwrap().replace(':', "");
+    assert_eq!(
+        field(&out, "server-end-point "),
+        Some(digest.as_str()),
+        "{out}"
+    );
+}
+
+#[test]
+fn python_async_handshake_asks_accept_certificate_in_the_main_thread() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let client = vec![
+        "/usr/bin/python3".to_string(),
+        path(&pki.ca_path()),
+        path(&test_file("python/async_client.py")),
+    ];
+    let (out, _server) = client_run(&client, &pki.untrusted, "refuse", &[]);
+    assert_checks(
+        &out,
+        &[
+            "asked-once",
+            "asked-in-main-thread",
+            "notified-in-main-thread",
+            "refused",
+        ],
+    );
+    let (out, _server) = client_run(&client, &pki.untrusted, "accept", &[]);
+    assert_checks(
+        &out,
+        &[
+            "asked-once",
+            "asked-in-main-thread",
+            "accepted",
+            "peer-errors",
+            "echo",
+        ],
+    );
+}
+
+fn path(p: &std::path::Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn python_client_sees_close_notify_and_truncation() {
+    if !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let id = &pki.server_ecdsa;
+    let args = [
+        path(&id.chain_path),
+        path(&id.key_path),
+        path(&pki.ca_path()),
+    ];
+    let out = run_python("eof.py", &[&args[0], &args[1], &args[2]]);
+    assert_checks(
+        &out,
+        &[
+            "implicit-handshake",
+            "close-notify-is-eof",
+            "truncation-detected",
+            "truncation-tolerated",
+        ],
+    );
+}
+
+#[test]
+fn python_misuse_and_misbehaving_peers_end_in_errors() {
+    if !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let id = &pki.server_ecdsa;
+    let args = [
+        path(&pki.ca_path()),
+        path(&id.chain_path),
+        path(&id.key_path),
+    ];
+    let out = run_python("misuse.py", &[&args[0], &args[1], &args[2]]);
+    assert_checks(
+        &out,
+        &[
+            "defaults",
+            "closed-before-handshake",
+            "handshake-after-close",
+            "not-tls",
+            "handshake-fails-again",
+            "hang-up",
+            "cancelled",
+            "server-without-certificate",
+            "server-certificate-without-key",
+            "certificate-required",
+        ],
+    );
+}
+
+#[test]
+fn python_client_reads_while_another_thread_writes() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let (_server, port) = server(&pki.server_ecdsa, &[]);
+    let ca = pki.ca_path();
+    let out = run_python("duplex.py", &[&port.to_string(), ca.to_str().unwrap()]);
+    assert_checks(&out, &["duplex"]);
+}
+
+#[test]
+fn c_client_sees_the_ca_names_a_server_accepts() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let Some(client) = c_client(&pki) else { return };
+    // -verify asks for a client certificate without requiring one, naming the CAs of -CAfile.
+    let port = free_tcp_port();
+    let args = [
+        "-verify".to_string(),
+        "1".into(),
+        "-CAfile".into(),
+        path(&pki.ca_path()),
+    ];
+    let mut peer =
+        PeerProcess::spawn(&mut openssl_s_server(port, &pki.server_ecdsa, &args)).unwrap();
+    peer.wait_for_tcp_port(port, Duration::from_secs(10))
+        .unwrap();
+    let mut cmd = Command::new(&client[0]);
+    cmd.args([port.to_string(), client[1].clone(), "cas".into()]);
+    let out = run(gio_env(&mut cmd));
+    assert!(out.contains("accepted-cas 1\n"), "{out}");
+    let name = ferrossl::X509::from_pem(pki.ca.cert_pem.as_bytes())
+        .unwrap()
+        .subject();
+    assert!(
+        out.contains(&format!("ca-name-bytes {}\n", name.to_der().len())),
+        "{out}"
+    );
+}
+
+#[test]
+fn c_client_resumes_a_copied_session() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let Some(client) = c_client(&pki) else { return };
+    // s_server -www serves a page that says whether the connection resumed a session.
+    let port = free_tcp_port();
+    let args = ["-www".to_string()];
+    let mut peer =
+        PeerProcess::spawn(&mut openssl_s_server(port, &pki.server_ecdsa, &args)).unwrap();
+    peer.wait_for_tcp_port(port, Duration::from_secs(10))
+        .unwrap();
+    let mut cmd = Command::new(&client[0]);
+    cmd.args([port.to_string(), client[1].clone(), "resume".into()]);
+    let out = run(gio_env(&mut cmd));
+    assert!(out.contains("page1 New, TLSv1.3"), "{out}");
+    assert!(out.contains("page2 Reused, TLSv1.3"), "{out}");
+}
+
+#[test]
+fn python_async_io_runs_the_implicit_handshake_without_blocking() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let (_server, port) = server(&pki.server_ecdsa, &[]);
+    let ca = pki.ca_path();
+    let out = run_python("async_io.py", &[&port.to_string(), ca.to_str().unwrap()]);
+    assert_checks(&out, &["pollable", "echo", "handshake-done"]);
+}

@@ -1,0 +1,192 @@
+//! DTLS 1.2 from C on 127.0.0.1: GDtlsClientConnection over a connected UDP GSocket against
+//! `openssl s_server -dtls1_2` (handshake verified against the test CA, a datagram each way,
+//! close; an untrusted server refused through accept-certificate), and
+//! GDtlsServerConnection for `openssl s_client -dtls1_2` (with and without a required client
+//! certificate).
+//! (PyGObject cannot pass GDatagramBased's message arrays, so DTLS data is tested from C.)
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use ferrossl_testkit::peer::{
+    free_udp_port, openssl_s_client, openssl_s_server, require_tool, PeerProcess,
+};
+use ferrossl_testkit::pki::{Identity, TestPki};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn dtls_server(id: &Identity) -> (PeerProcess, u16) {
+    let port = free_udp_port();
+    let args = ["-dtls1_2".to_string()];
+    let mut server =
+        PeerProcess::spawn(&mut openssl_s_server(port, id, &args)).expect("spawn s_server");
+    server.wait_for_udp_port(port, WAIT).unwrap();
+    (server, port)
+}
+
+fn client(program: &std::path::Path, pki: &TestPki, port: u16, mode: &str) -> PeerProcess {
+    let mut cmd = Command::new(program);
+    cmd.args([
+        port.to_string(),
+        pki.ca_path().to_str().unwrap().to_string(),
+        mode.to_string(),
+    ]);
+    PeerProcess::spawn(gio_env(&mut cmd)).expect("spawn client")
+}
+
+fn assert_checks(out: &str, checks: &[&str]) {
+    for check in checks {
+        assert!(
+            out.contains(&format!("ok {check}\n")),
+            "no `ok {check}` in:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn c_dtls_client_against_openssl_s_server() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let Some(program) = c_program("dtls_client") else {
+        return;
+    };
+    let pki = TestPki::generate();
+
+    let (mut server, port) = dtls_server(&pki.server_ecdsa);
+    let mut dtls = client(&program, &pki, port, "trusted");
+    // s_server prints what it receives and sends what it reads on stdin.
+    server.wait_for_output("hello dtls", WAIT).unwrap();
+    server.write_stdin(b"pong\n").unwrap();
+    // Then one more, which the client waits for on its connection's GSource.
+    dtls.wait_for_output("received pong", WAIT).unwrap();
+    server.write_stdin(b"again\n").unwrap();
+    dtls.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
+    let out = dtls.stdout();
+    assert_checks(
+        &out,
+        &[
+            "type",
+            "no-signal",
+            "protocol-version",
+            "peer-certificate",
+            "same-peer-certificate",
+            "peer-errors",
+        ],
+    );
+    assert_checks(&out, &["ciphersuite", "sent", "received", "closed"]);
+    assert!(out.contains("received pong\n"), "{out}");
+    assert_checks(&out, &["source-gives-the-connection", "from-source"]);
+    assert!(out.contains("from-source again\n"), "{out}");
+
+    let (mut server, port) = dtls_server(&pki.untrusted);
+    let mut dtls = client(&program, &pki, port, "untrusted");
+    dtls.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
+    assert_checks(&dtls.stdout(), &["type", "refused", "signal"]);
+    server.wait_for_output("alert unknown ca", WAIT).unwrap();
+}
+
+fn path(p: &std::path::Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+/// One session of our DTLS server with s_client: a line sent, its reversal printed.
+fn dtls_session(
+    program: &std::path::Path,
+    pki: &TestPki,
+    mode: &str,
+    client_id: Option<&Identity>,
+) -> String {
+    let port = free_udp_port();
+    let mut cmd = Command::new(program);
+    cmd.args([
+        port.to_string(),
+        path(&pki.server_ecdsa.chain_path),
+        path(&pki.server_ecdsa.key_path),
+        path(&pki.ca_path()),
+        mode.to_string(),
+    ]);
+    let mut server = PeerProcess::spawn(gio_env(&mut cmd)).expect("spawn server");
+    server.wait_for_output("listening", WAIT).unwrap();
+    let mut args: Vec<String> = vec!["-dtls1_2".into(), "-CAfile".into(), path(&pki.ca_path())];
+    for a in [
+        "-verify_return_error",
+        "-servername",
+        "localhost",
+        "-ign_eof",
+    ] {
+        args.push(a.into());
+    }
+    if let Some(id) = client_id {
+        args.extend([
+            "-cert".into(),
+            path(&id.cert_path),
+            "-key".into(),
+            path(&id.key_path),
+        ]);
+    }
+    let mut client =
+        PeerProcess::spawn(&mut openssl_s_client(port, &args)).expect("spawn s_client");
+    // s_client sends a line once its handshake is done; until then stdin waits in the pipe.
+    client.write_stdin(b"hello from s_client\n").unwrap();
+    client.wait_for_output("tneilc_s morf olleh", WAIT).unwrap();
+    server.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
+    server.stdout()
+}
+
+#[test]
+fn c_dtls_server_for_openssl_s_client() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let Some(program) = c_program("dtls_server") else {
+        return;
+    };
+    let pki = TestPki::generate();
+    let out = dtls_session(&program, &pki, "anonymous", None);
+    assert_checks(
+        &out,
+        &[
+            "type",
+            "handshake",
+            "protocol-version",
+            "no-client-certificate",
+            "read",
+            "closed",
+        ],
+    );
+    let out = dtls_session(&program, &pki, "required", Some(&pki.client_ecdsa));
+    assert_checks(
+        &out,
+        &[
+            "handshake",
+            "client-certificate",
+            "client-trusted",
+            "read",
+            "closed",
+        ],
+    );
+}
+
+#[test]
+fn python_dtls_async_handshake_asks_accept_certificate_in_the_main_thread() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    for (mode, outcome) in [("refuse", "refused"), ("accept", "accepted")] {
+        let (_server, port) = dtls_server(&pki.untrusted);
+        let ca = pki.ca_path();
+        let out = run_python(
+            "dtls_async.py",
+            &[&port.to_string(), ca.to_str().unwrap(), mode],
+        );
+        assert_checks(
+            &out,
+            &["type", "asked-once", "asked-in-main-thread", outcome],
+        );
+    }
+}
