@@ -185,7 +185,8 @@ def handshake_seeds(pki: dict[str, str]) -> None:
 
 
 def dtls13_seeds() -> None:
-    """Programs for fuzz_targets/dtls13.rs, which runs the handshake itself: a settings byte,
+    """Programs for fuzz_targets/dtls13.rs, which runs the handshake itself: a settings byte
+    (bits: client 1.3 only, classic group, server 1.3 only, cookies, CIDs, small MTU, resume),
     then operations (low nibble: 0-2 deliver, 3 drop, 4 junk, 5-6 forged record, 7-8 changed
     record, 9 replay, 10-11 time, 12-13 application, 14-15 deliver all; bit 7: the client)."""
     settle = b"\x0e\x0e\x0e"  # the handshake, whatever it takes
@@ -200,6 +201,10 @@ def dtls13_seeds() -> None:
     save("dtls13", "lost-hello-timer", b"\x05\x03\x00\x0a\x0a\x0a\x0b\x0e\x0e")
     # A KeyUpdate asking the peer to update too, then data under the new keys.
     save("dtls13", "key-update", b"\x00" + settle + b"\x8c\x84\x0e\x0e" + send + changed + b"\x0e")
+    # A resumed session (from a clean handshake the target made first), then the same attacks;
+    # with cookies, connection IDs and a small MTU too.
+    save("dtls13", "resumed", b"\x40" + settle + send + changed + forged + b"\x0e")
+    save("dtls13", "resumed-cookie-cid-small-mtu", b"\x7a" + settle + send + changed + forged)
     # Junk before the ClientHello, a replayed datagram and a close.
     save("dtls13", "junk-replay-close", b"\x00\x04\x04" + bytes(16) + b"\x00\x00\x09\x00" + settle + b"\x8c\x03\x0e")
 

@@ -2,7 +2,8 @@
 //! once per process) run a handshake while the input schedules what the link does: the real
 //! datagrams are delivered in any order, dropped or replayed, and arbitrary datagrams, forged
 //! protected records and real records with a byte changed are mixed in, with time passing in
-//! steps of the input's choosing and data, KeyUpdates and closes sent now and then.
+//! steps of the input's choosing and data, KeyUpdates and closes sent now and then. A setting
+//! makes the client resume a session from a clean handshake made earlier in the process.
 //!
 //! Nothing may panic, and a datagram holding one protected record that cannot authenticate
 //! (forged, or a real one changed) must be dropped silently (RFC 9147 §4.5.2): while the
@@ -13,13 +14,13 @@
 #![no_main]
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use ferrossl::config::Config;
 use ferrossl::constants::DTLS1_3_VERSION;
 use ferrossl::dtls::{DtlsEngine, DtlsParams, HmacCookies};
-use ferrossl::{Context, Method, PKey, Role, X509};
+use ferrossl::session::Session;
+use ferrossl::{Connection, Context, Method, PKey, Role, X509};
 use libfuzzer_sys::fuzz_target;
 
 /// Operations run per input, at most.
@@ -44,11 +45,11 @@ const TAG_LEN: usize = 16;
 /// The header of an epoch-0 record (DTLSPlaintext).
 const PLAINTEXT_HEADER_LEN: usize = 13;
 
-/// The configurations, built once: clients by (offer DTLS 1.3 only, classic group only),
-/// servers by (DTLS 1.3 only).
+/// The contexts, built once: clients by (offer DTLS 1.3 only, classic group only), servers by
+/// (DTLS 1.3 only).
 struct Configs {
-    clients: [Arc<Config>; 4],
-    servers: [Arc<Config>; 2],
+    clients: [Context; 4],
+    servers: [Context; 2],
 }
 
 fn configs() -> &'static Configs {
@@ -71,14 +72,14 @@ fn configs() -> &'static Configs {
             if classic {
                 ctx.set_groups(&["X25519"]).unwrap();
             }
-            ctx.config()
+            ctx
         };
         let server = |only13: bool| {
             let ctx = Context::new(Method::Dtls);
             versions(&ctx, only13);
             ctx.use_certificate(X509::from_der(cert.der()).unwrap());
             ctx.use_privatekey(PKey::from_der(&key.serialize_der()).unwrap());
-            ctx.config()
+            ctx
         };
         Configs {
             clients: [
@@ -90,6 +91,36 @@ fn configs() -> &'static Configs {
             servers: [server(false), server(true)],
         }
     })
+}
+
+/// A session from a clean handshake between two of the contexts (over memory BIOs), made once
+/// per pair and process, for a client that resumes; None if none came.
+fn session(client: usize, server: usize) -> Option<Session> {
+    static SESSIONS: Mutex<Vec<((usize, usize), Session)>> = Mutex::new(Vec::new());
+    let mut sessions = SESSIONS.lock().unwrap();
+    if let Some((_, s)) = sessions.iter().find(|(pair, _)| *pair == (client, server)) {
+        return Some(s.clone());
+    }
+    let configs = configs();
+    let mut c = Connection::new(&configs.clients[client]).ok()?;
+    let mut s = Connection::new(&configs.servers[server]).ok()?;
+    c.set_connect_state().ok()?;
+    s.set_accept_state().ok()?;
+    for _ in 0..10 {
+        let _ = c.do_handshake();
+        while let Ok(d) = c.bio_read(1 << 16) {
+            let _ = s.bio_write(&d);
+        }
+        let _ = s.do_handshake();
+        while let Ok(d) = s.bio_read(1 << 16) {
+            let _ = c.bio_write(&d);
+        }
+        // The ticket follows the handshake: reading takes it in.
+        let _ = c.recv(&mut [0; 16]);
+    }
+    let session = c.get_session().filter(Session::is_resumable)?;
+    sessions.push(((client, server), session.clone()));
+    Some(session)
 }
 
 /// The input, read front to back; reads past its end give zeros.
@@ -286,6 +317,7 @@ fn run(data: &[u8]) {
     let server_only13 = settings & 4 != 0;
     let cookies = settings & 8 != 0;
     let cids = settings & 16 != 0;
+    let resume = settings & 64 != 0;
     let mtu = if settings & 32 != 0 {
         SMALL_MTU
     } else {
@@ -293,10 +325,17 @@ fn run(data: &[u8]) {
     };
 
     let configs = configs();
+    let (client_index, server_index) = (
+        usize::from(client_only13) * 2 + usize::from(classic),
+        usize::from(server_only13),
+    );
     let mut now = Instant::now();
     let client_params = DtlsParams {
         mtu,
         connection_id: cids.then(|| CLIENT_CID.to_vec()),
+        session: resume
+            .then(|| session(client_index, server_index))
+            .flatten(),
         ..DtlsParams::default()
     };
     let server_params = DtlsParams {
@@ -309,11 +348,11 @@ fn run(data: &[u8]) {
         peer_addr: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 4433))),
         ..DtlsParams::default()
     };
-    let client_config = &configs.clients[usize::from(client_only13) * 2 + usize::from(classic)];
-    let server_config = &configs.servers[usize::from(server_only13)];
+    let client_config = configs.clients[client_index].config();
+    let server_config = configs.servers[server_index].config();
     let (Ok(client), Ok(server)) = (
-        DtlsEngine::new(client_config.clone(), Role::Client, client_params, now),
-        DtlsEngine::new(server_config.clone(), Role::Server, server_params, now),
+        DtlsEngine::new(client_config, Role::Client, client_params, now),
+        DtlsEngine::new(server_config, Role::Server, server_params, now),
     ) else {
         panic!("the engines must start");
     };
