@@ -23,6 +23,7 @@ use super::handshake::{
     Handshake, ServerState, SessionInfo, Transcript,
 };
 use super::record::RecordLayer;
+use super::sending::{check_send, SealCurrent};
 use super::DtlsParams;
 
 /// Records of the next epoch held while its ChangeCipherSpec is missing.
@@ -279,26 +280,16 @@ impl Engine12 {
 
     /// Sends `data` as one application-data record in one datagram.
     pub fn send(&mut self, data: &[u8]) -> Result<()> {
-        if let Some(e) = &self.error {
-            return Err(e.clone().into());
-        }
-        if !self.handshake.is_established() {
-            return Err(Error::WrongState("the DTLS handshake has not finished"));
-        }
-        if self.close_sent {
-            return Err(Error::ProtocolIsShutdown);
-        }
-        if data.len() > self.records.peer_limit {
-            return Err(Error::InvalidArgument(format!(
-                "{} bytes do not fit one DTLS record (at most {})",
-                data.len(),
-                self.records.peer_limit
-            )));
-        }
+        check_send(
+            self.error.as_ref(),
+            self.handshake.is_established(),
+            self.close_sent,
+            data.len(),
+            self.records.peer_limit,
+        )?;
         let mut datagram = Vec::new();
-        let epoch = self.records.write_epoch();
         self.records
-            .seal(epoch, ContentType::ApplicationData, data, &mut datagram)
+            .seal_current(ContentType::ApplicationData, data, &mut datagram)
             .map_err(|e| Error::from(self.fail(e)))?;
         self.queue(datagram);
         Ok(())
@@ -431,11 +422,7 @@ impl Engine12 {
         level: AlertLevel,
         description: AlertDescription,
     ) -> std::result::Result<(), DtlsError> {
-        let mut datagram = Vec::new();
-        let epoch = self.records.write_epoch();
-        let body = Alert { level, description }.encode();
-        self.records
-            .seal(epoch, ContentType::Alert, &body, &mut datagram)?;
+        let datagram = self.records.alert_datagram(level, description)?;
         self.queue(datagram);
         Ok(())
     }

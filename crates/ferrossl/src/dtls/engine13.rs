@@ -31,6 +31,7 @@ use super::handshake13::{
 use super::key_schedule::PrfHash;
 use super::key_schedule13::Secret;
 use super::record::MAX_PLAINTEXT;
+use super::sending::{check_send, SealCurrent};
 use super::DtlsParams;
 
 /// Application records held while the client's Finished is missing.
@@ -283,15 +284,6 @@ impl Engine13 {
         (self.params.wall_clock)().as_secs()
     }
 
-    /// The peer's chain as DER, for a ticket.
-    fn peer_chain_der(&self) -> Vec<Vec<u8>> {
-        self.session
-            .peer_chain
-            .iter()
-            .map(|c| c.to_der().to_vec())
-            .collect()
-    }
-
     /// Server: a NewSessionTicket for resuming this session (RFC 8446 §4.6.1), delivered
     /// reliably like any post-handshake message.
     fn send_ticket(&mut self, now: Instant) -> std::result::Result<(), DtlsError> {
@@ -307,7 +299,7 @@ impl Engine13 {
             secrets.suite,
             &secrets.resumption,
             &server_name,
-            self.peer_chain_der(),
+            self.session.peer_chain_der(),
             self.now_secs(),
         ) else {
             return Ok(());
@@ -339,7 +331,7 @@ impl Engine13 {
                     ticket,
                     secrets.suite,
                     &secrets.resumption,
-                    self.peer_chain_der(),
+                    self.session.peer_chain_der(),
                     self.now_secs(),
                 );
                 false
@@ -624,21 +616,13 @@ impl Engine13 {
 
     /// Sends `data` as one application-data record in one datagram.
     pub fn send(&mut self, data: &[u8]) -> Result<()> {
-        if let Some(e) = &self.error {
-            return Err(e.clone().into());
-        }
-        if !self.handshake.is_established() {
-            return Err(Error::WrongState("the DTLS handshake has not finished"));
-        }
-        if self.close_sent {
-            return Err(Error::ProtocolIsShutdown);
-        }
-        if data.len() > MAX_PLAINTEXT {
-            return Err(Error::InvalidArgument(format!(
-                "{} bytes do not fit one DTLS record (at most {MAX_PLAINTEXT})",
-                data.len()
-            )));
-        }
+        check_send(
+            self.error.as_ref(),
+            self.handshake.is_established(),
+            self.close_sent,
+            data.len(),
+            MAX_PLAINTEXT,
+        )?;
         let mut datagram = Vec::new();
         let epoch = self.records.write_epoch();
         let sequence = self
@@ -670,11 +654,7 @@ impl Engine13 {
         level: AlertLevel,
         description: AlertDescription,
     ) -> std::result::Result<(), DtlsError> {
-        let mut datagram = Vec::new();
-        let epoch = self.records.write_epoch();
-        let body = Alert { level, description }.encode();
-        self.records
-            .seal(epoch, ContentType::Alert, &body, &mut datagram)?;
+        let datagram = self.records.alert_datagram(level, description)?;
         self.queue(datagram);
         Ok(())
     }

@@ -48,6 +48,7 @@ pub mod record;
 pub mod record13;
 pub mod record_number;
 pub mod replay;
+mod sending;
 pub mod srtp;
 pub mod testing;
 

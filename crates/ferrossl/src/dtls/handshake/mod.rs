@@ -18,6 +18,7 @@ use crate::tls::AlpnDecision;
 use crate::verify::{ChainVerifier, LeafKeyUsage, Purpose, VerifyOutcome};
 use crate::x509::{X509Name, X509};
 
+use super::codec::extensions::{HelloExtensions, UseSrtp};
 use super::codec::message::Message;
 use super::codec::record::{HandshakeHeader, HANDSHAKE_HEADER_LEN};
 use super::error::DtlsError;
@@ -146,6 +147,46 @@ pub struct SessionInfo {
     pub peer_finished: Option<Vec<u8>>,
 }
 
+impl SessionInfo {
+    /// The peer's chain as DER, for a session's state or ticket.
+    pub fn peer_chain_der(&self) -> Vec<Vec<u8>> {
+        self.peer_chain
+            .iter()
+            .map(|c| c.to_der().to_vec())
+            .collect()
+    }
+
+    /// A resumed session's peer chain, as it was verified when the session was made.
+    pub fn restore_peer_chain(&mut self, chain: &[Vec<u8>]) {
+        self.peer_chain = chain
+            .iter()
+            .filter_map(|d| X509::from_der(d).ok())
+            .collect();
+    }
+}
+
+/// The SRTP profile a server picks (RFC 5764 §4.1.1): its first one the client offers.
+pub(crate) fn choose_srtp(offer: Option<&UseSrtp>, params: &DtlsParams) -> Option<SrtpProfile> {
+    let offer = offer?;
+    params
+        .srtp_profiles
+        .iter()
+        .copied()
+        .find(|p| offer.profiles.contains(&p.id()))
+}
+
+/// The host name a ClientHello's server_name asks for (RFC 6066 §3), if any.
+pub(crate) fn requested_server_name(ext: &HelloExtensions) -> Result<Option<String>, DtlsError> {
+    ext.server_name
+        .as_ref()
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            String::from_utf8(n.clone())
+                .map_err(|_| DtlsError::IllegalParameter("server_name is not a host name"))
+        })
+        .transpose()
+}
+
 /// What a state may touch.
 pub struct Context<'a> {
     /// Our side.
@@ -209,19 +250,12 @@ impl Context<'_> {
 
     /// The peer's chain as DER, for the session state.
     fn peer_chain_der(&self) -> Vec<Vec<u8>> {
-        self.session
-            .peer_chain
-            .iter()
-            .map(|c| c.to_der().to_vec())
-            .collect()
+        self.session.peer_chain_der()
     }
 
     /// A resumed session's peer chain, as it was verified when the session was made.
     fn restore_peer_chain(&mut self, chain: &[Vec<u8>]) {
-        self.session.peer_chain = chain
-            .iter()
-            .filter_map(|d| X509::from_der(d).ok())
-            .collect();
+        self.session.restore_peer_chain(chain);
     }
 
     /// The verification settings in force: the connection's, else the context's.

@@ -22,8 +22,8 @@ use super::super::record::MAX_PLAINTEXT;
 use super::crypto::{self, KeyExchange, SIGNATURE_SCHEMES};
 use super::resumption::SessionState;
 use super::{
-    choose_alpn, dtls_suites, groups, random, unexpected, unexpected_ccs, verify_data_matches,
-    Context,
+    choose_alpn, choose_srtp, dtls_suites, groups, random, requested_server_name, unexpected,
+    unexpected_ccs, verify_data_matches, Context,
 };
 
 /// ClientCertificateType values we accept (RFC 5246 §7.4.4, RFC 8422 §5.5).
@@ -176,16 +176,8 @@ impl ExpectClientHello {
             Some(offer) => choose_alpn(offer, cx.params)?,
             None => None,
         };
-        let srtp = ext.use_srtp.as_ref().and_then(|u| {
-            cx.params
-                .srtp_profiles
-                .iter()
-                .copied()
-                .find(|p| u.profiles.contains(&p.id()))
-        });
-        if let Some(name) = ext.server_name.as_ref().filter(|n| !n.is_empty()) {
-            let name = String::from_utf8(name.clone())
-                .map_err(|_| DtlsError::IllegalParameter("server_name is not a host name"))?;
+        let srtp = choose_srtp(ext.use_srtp.as_ref(), cx.params);
+        if let Some(name) = requested_server_name(ext)? {
             cx.session.server_name = Some(name);
         }
         if let Some(limit) = ext.record_size_limit {

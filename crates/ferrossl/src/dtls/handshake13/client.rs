@@ -18,9 +18,7 @@ use super::super::codec::extensions13::{
     KeyShareEntry, COOKIE, DTLS13, KEY_SHARE, PRE_SHARED_KEY, SUPPORTED_VERSIONS,
 };
 use super::super::codec::message::{ClientHello, ServerHello};
-use super::super::codec::message13::{
-    Certificate13, CertificateEntry, CertificateRequest13, Message13,
-};
+use super::super::codec::message13::{Certificate13, CertificateRequest13, Message13};
 use super::super::codec::record::DTLS12;
 use super::super::error::DtlsError;
 use super::super::handshake::{random, verify_data_matches, verify_peer_chain};
@@ -28,8 +26,9 @@ use super::super::key_schedule::PrfHash;
 use super::super::key_schedule13::{EarlySecret, HandshakeSecret, Secret, TrafficSecrets};
 use super::resumption13::{self, Resumable};
 use super::{
-    crypto, groups13, is_large, kx_group, schemes13, sign_certificate_verify, suites13, unexpected,
-    verify_certificate_verify, Context13, Secrets13, APPLICATION_EPOCH, HANDSHAKE_EPOCH,
+    crypto, groups13, is_large, kx_group, own_certificate_entries, schemes13,
+    sign_certificate_verify, suites13, unexpected, verify_certificate_verify, Context13, Secrets13,
+    APPLICATION_EPOCH, HANDSHAKE_EPOCH,
 };
 
 /// The padding extension (RFC 7685).
@@ -595,15 +594,7 @@ fn send_client_certificate(
         .unwrap_or_default();
     let identity = client_identity(&schemes, cx);
     let entries = match identity {
-        Some(_) => cx
-            .config
-            .cert_chain
-            .iter()
-            .map(|c| CertificateEntry {
-                cert: c.to_der().to_vec(),
-                extensions: Vec::new(),
-            })
-            .collect(),
+        Some(_) => own_certificate_entries(cx.config),
         None => Vec::new(),
     };
     cx.send(&Message13::Certificate(Certificate13 {

@@ -23,7 +23,7 @@ use crate::config::{Config, Role};
 use crate::x509::PKey;
 
 use super::codec::message::DigitallySigned;
-use super::codec::message13::{Message13, MESSAGE_HASH};
+use super::codec::message13::{CertificateEntry, Message13, MESSAGE_HASH};
 use super::cookie::CookieProvider;
 use super::epochs13::Epochs13;
 use super::error::DtlsError;
@@ -122,6 +122,18 @@ fn certificate_verify_content(signer: Role, transcript_hash: &[u8]) -> Vec<u8> {
     content.push(0);
     content.extend_from_slice(transcript_hash);
     content
+}
+
+/// Our chain as the entries of a Certificate message.
+fn own_certificate_entries(config: &Config) -> Vec<CertificateEntry> {
+    config
+        .cert_chain
+        .iter()
+        .map(|c| CertificateEntry {
+            cert: c.to_der().to_vec(),
+            extensions: Vec::new(),
+        })
+        .collect()
 }
 
 /// Signs a CertificateVerify as `signer` with one of `offered`.
@@ -314,10 +326,7 @@ impl Context13<'_> {
 
     /// A resumed session's peer chain, as it was verified when the session was made.
     fn restore_peer_chain(&mut self, chain: &[Vec<u8>]) {
-        self.session.peer_chain = chain
-            .iter()
-            .filter_map(|d| crate::x509::X509::from_der(d).ok())
-            .collect();
+        self.session.restore_peer_chain(chain);
         self.session.resumed = true;
     }
 

@@ -17,20 +17,22 @@ use super::super::codec::extensions13::{
 };
 use super::super::codec::message::{ClientHello, ServerHello};
 use super::super::codec::message13::{
-    Certificate13, CertificateEntry, CertificateRequest13, Message13, HELLO_RETRY_REQUEST_RANDOM,
+    Certificate13, CertificateRequest13, Message13, HELLO_RETRY_REQUEST_RANDOM,
 };
 use super::super::codec::put_u16;
 use super::super::codec::record::DTLS12;
 use super::super::error::DtlsError;
-use super::super::handshake::{choose_alpn, random, verify_data_matches, verify_peer_chain};
+use super::super::handshake::{
+    choose_alpn, choose_srtp, random, requested_server_name, verify_data_matches, verify_peer_chain,
+};
 use super::super::key_schedule::PrfHash;
 use super::super::key_schedule13::{EarlySecret, MasterSecret, Secret, TrafficSecrets};
 use super::cookie13::{self, RetryState};
 use super::resumption13::{self, Resumable};
 use super::{
-    crypto, groups13, kx_group, schemes13, sign_certificate_verify, suites13, unexpected,
-    verify_certificate_verify, Context13, Secrets13, Transcript13, APPLICATION_EPOCH,
-    HANDSHAKE_EPOCH,
+    crypto, groups13, kx_group, own_certificate_entries, schemes13, sign_certificate_verify,
+    suites13, unexpected, verify_certificate_verify, Context13, Secrets13, Transcript13,
+    APPLICATION_EPOCH, HANDSHAKE_EPOCH,
 };
 
 /// The server's handshake, state by state.
@@ -415,15 +417,7 @@ fn send_certificates(choice: &Choice, cx: &mut Context13<'_>) -> Result<(), Dtls
     }
     cx.send(&Message13::Certificate(Certificate13 {
         context: Vec::new(),
-        entries: cx
-            .config
-            .cert_chain
-            .iter()
-            .map(|c| CertificateEntry {
-                cert: c.to_der().to_vec(),
-                extensions: Vec::new(),
-            })
-            .collect(),
+        entries: own_certificate_entries(cx.config),
     }));
     let key = cx.config.key.clone().expect("checked in choose");
     let th = cx.transcript.hash(hash);
@@ -442,16 +436,8 @@ fn encrypted_extensions(
         Some(offer) => choose_alpn(offer, cx.params)?,
         None => None,
     };
-    let srtp = ext.use_srtp.as_ref().and_then(|u| {
-        cx.params
-            .srtp_profiles
-            .iter()
-            .copied()
-            .find(|p| u.profiles.contains(&p.id()))
-    });
-    if let Some(name) = ext.server_name.as_ref().filter(|n| !n.is_empty()) {
-        let name = String::from_utf8(name.clone())
-            .map_err(|_| DtlsError::IllegalParameter("server_name is not a host name"))?;
+    let srtp = choose_srtp(ext.use_srtp.as_ref(), cx.params);
+    if let Some(name) = requested_server_name(ext)? {
         cx.session.server_name = Some(name);
     }
     cx.session.alpn = alpn.clone();
