@@ -120,7 +120,9 @@ impl DtlsEngine {
         })
     }
 
-    /// Takes one datagram from the peer (see [`Engine12::handle_datagram`]).
+    /// Takes one datagram from the peer. Bad records are dropped silently (RFC 6347
+    /// §4.1.2.7, RFC 9147 §4.5.2); an error means the association failed (a fatal alert is
+    /// queued when the peer should hear why).
     pub fn handle_datagram(
         &mut self,
         datagram: &[u8],

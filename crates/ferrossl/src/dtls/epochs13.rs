@@ -77,8 +77,8 @@ impl Default for Epochs13 {
 }
 
 impl Epochs13 {
-    /// Opens `protection`'s epoch for reading; the oldest is forgotten beyond
-    /// [`MAX_READ_EPOCHS`].
+    /// Opens `protection`'s epoch for reading; beyond three readable epochs the oldest is
+    /// forgotten.
     pub fn install_read(&mut self, protection: Protection) {
         self.read.push(ReadEpoch {
             protection,

@@ -1,8 +1,9 @@
-//! DTLS 1.2 (RFC 6347, with the clarifications of RFC 9147), sans-IO.
+//! DTLS 1.2 (RFC 6347) and DTLS 1.3 (RFC 9147), sans-IO.
 //!
 //! rustls has no DTLS, so this engine is ferrossl's own; it reuses the library's
 //! configuration, certificate verification ([`crate::verify::ChainVerifier`]), keys and cipher
-//! names. It never touches a socket or reads a clock: the caller moves datagrams and time.
+//! names, and rustls's key exchange groups. It never touches a socket or reads a clock: the
+//! caller moves datagrams and time.
 //!
 //! ```text
 //! loop {
@@ -13,23 +14,34 @@
 //! }
 //! ```
 //!
-//! Layers, bottom up: [`codec`] (wire formats), [`record`] (epochs, AEAD, sequence numbers)
-//! with [`replay`], [`flight`] (fragmentation, reassembly, retransmission), [`key_schedule`],
-//! the typed handshake states, and [`DtlsEngine`] on top. [`cookie`] serves `DTLSv1_listen`;
-//! [`testing`] simulates lossy links for tests and benchmarks.
+//! [`DtlsEngine`] is one association of either version: a client starts in the version its
+//! configuration allows (offering 1.3 and 1.2 in one ClientHello when both are), a server
+//! becomes a 1.3 one when the first ClientHello offers 1.3. Beneath it, per version:
 //!
-//! DTLS 1.3 (RFC 9147) is being built beside it, from the record layer up: so far the unified
-//! header ([`codec::unified`]), ACKs ([`codec::ack`]), the hello extensions
-//! ([`codec::extensions13`]), record number encryption ([`record_number`]), the key
-//! schedule ([`key_schedule13`]) and record protection ([`record13`]).
+//! - DTLS 1.2: [`record`] (epochs, AEAD, sequence numbers) with [`replay`], [`flight`]
+//!   (fragmentation, reassembly, retransmission of whole flights), [`key_schedule`] and the
+//!   typed handshake states; [`cookie`] serves `DTLSv1_listen`.
+//! - DTLS 1.3: [`epochs13`] (the unified header of [`codec::unified`], record number
+//!   encryption of [`record_number`], protection of [`record13`]), `flight13` (fragments and
+//!   what the peer acknowledged, [`codec::ack`]), [`key_schedule13`] and the typed handshake
+//!   states (a stateless HelloRetryRequest cookie, tickets); [`listen13`] answers ClientHellos
+//!   statelessly.
 //!
-//! Supported: ECDHE-ECDSA and ECDHE-RSA with AES-128/256-GCM and ChaCha20-Poly1305; X25519,
+//! Both share the wire codecs ([`codec`]), reassembly, the retransmission timer, the replay
+//! window, cookies and error-to-alert mapping; [`testing`] simulates lossy links for tests
+//! and benchmarks.
+//!
+//! DTLS 1.2: ECDHE-ECDSA and ECDHE-RSA with AES-128/256-GCM and ChaCha20-Poly1305; X25519,
 //! P-256, P-384; ECDSA, RSA PKCS#1 and PSS, Ed25519 signatures; extended master secret
 //! (required); session resumption by ID and by ticket (RFC 5077); SNI, ALPN, use_srtp,
 //! record_size_limit; connection IDs (RFC 9146); the RFC 5705 exporter; a servername callback
 //! that may switch the configuration; restarted clients (RFC 6347 §4.2.8); path MTU back-off
-//! (§4.1.1.1).
-//! Renegotiation is refused with a no_renegotiation warning.
+//! (§4.1.1.1). Renegotiation is refused with a no_renegotiation warning.
+//!
+//! DTLS 1.3: the TLS 1.3 suites; X25519MLKEM768 (asked for by HelloRetryRequest), X25519,
+//! P-256, P-384; certificates and client authentication, resumption by ticket (psk_dhe_ke),
+//! ALPN, SNI, use_srtp, the TLS 1.3 exporter; ACKs and selective retransmission, KeyUpdate,
+//! connection IDs and the peer address following them (NAT rebinding). No 0-RTT.
 
 mod association;
 pub mod codec;
