@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use ferrossl::transport::{Cancellable, DatagramBased, Timeout};
 use gio::ffi::{GInputMessage, GInputVector, GOutputMessage, GOutputVector};
+use gio::prelude::*;
 use glib::translate::ToGlibPtr;
 
 use crate::shared::Shared;
@@ -66,6 +67,82 @@ fn io_error(e: glib::Error) -> io::Error {
     io::Error::new(kind, e.message().to_string())
 }
 
+/// The base as a GSocket with a timeout of its own (`g_socket_set_timeout`). GLib refuses
+/// datagram calls on such a socket (and its GDatagramBased wrapper then emits a critical about
+/// its own return value), so the connection uses the socket's own calls there. A bounded call
+/// gives up with `G_IO_ERROR_TIMED_OUT` at the shorter of its timeout and the socket's; a
+/// blocking one (-1) keeps waiting, as GIO wants of a blocking datagram call (its wrapper
+/// treats a timeout there as a bug).
+pub fn socket_with_timeout(base: &gio::DatagramBased) -> Option<&gio::Socket> {
+    base.downcast_ref::<gio::Socket>()
+        .filter(|socket| socket.timeout() != 0)
+}
+
+/// Waits on a socket with a timeout of its own, as [`socket_with_timeout`] says.
+fn socket_wait(
+    socket: &gio::Socket,
+    condition: glib::IOCondition,
+    timeout_us: i64,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<(), glib::Error> {
+    loop {
+        match socket.condition_timed_wait(condition, timeout_us, cancellable) {
+            Err(e) if timeout_us < 0 && e.matches(gio::IOErrorEnum::TimedOut) => {}
+            other => return other,
+        }
+    }
+}
+
+/// Waits until `base` meets `condition` (or `timeout_us` passes, -1 for no limit, or a bounded
+/// wait reaches the socket's own timeout). An error set means failure, whatever GLib returned
+/// with it.
+pub fn condition_wait(
+    base: &gio::DatagramBased,
+    condition: glib::IOCondition,
+    timeout_us: i64,
+    cancellable: Option<&gio::Cancellable>,
+) -> Result<(), glib::Error> {
+    if let Some(socket) = socket_with_timeout(base) {
+        return socket_wait(socket, condition, timeout_us, cancellable);
+    }
+    let mut error = std::ptr::null_mut();
+    // SAFETY: live base and cancellable, borrowed for the call; GIO sets `error` or not.
+    unsafe {
+        gio::ffi::g_datagram_based_condition_wait(
+            base.to_glib_none().0,
+            glib::translate::IntoGlib::into_glib(condition),
+            timeout_us,
+            cancellable.to_glib_none().0,
+            &mut error,
+        );
+        if error.is_null() {
+            Ok(())
+        } else {
+            Err(glib::translate::from_glib_full(error))
+        }
+    }
+}
+
+/// One call (`attempt`, which must not block) on a GSocket with a timeout of its own, after
+/// waiting for the socket as [`socket_with_timeout`] says.
+fn on_socket<T>(
+    socket: &gio::Socket,
+    condition: glib::IOCondition,
+    timeout_us: i64,
+    cancellable: Option<&gio::Cancellable>,
+    mut attempt: impl FnMut() -> Result<T, glib::Error>,
+) -> io::Result<T> {
+    loop {
+        if timeout_us != 0 {
+            socket_wait(socket, condition, timeout_us, cancellable).map_err(io_error)?;
+        }
+        match attempt() {
+            Err(e) if timeout_us < 0 && e.matches(gio::IOErrorEnum::WouldBlock) => {}
+            other => return other.map_err(io_error),
+        }
+    }
+}
+
 fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "timed out")
 }
@@ -93,6 +170,15 @@ impl DatagramBased for GioDatagrams {
     ) -> io::Result<usize> {
         let timeout = micros(timeout).ok_or_else(timed_out)?;
         let cancellable = self.cancellable();
+        if let Some(socket) = socket_with_timeout(&self.base.0) {
+            return on_socket(
+                socket,
+                glib::IOCondition::OUT,
+                timeout,
+                cancellable.as_ref(),
+                || socket.send_with_blocking(datagram, false, cancellable.as_ref()),
+            );
+        }
         let mut vector = GOutputVector {
             buffer: datagram.as_ptr().cast(),
             size: datagram.len(),
@@ -137,6 +223,15 @@ impl DatagramBased for GioDatagrams {
     ) -> io::Result<usize> {
         let timeout = micros(timeout).ok_or_else(timed_out)?;
         let cancellable = self.cancellable();
+        if let Some(socket) = socket_with_timeout(&self.base.0) {
+            return on_socket(
+                socket,
+                glib::IOCondition::IN,
+                timeout,
+                cancellable.as_ref(),
+                || socket.receive_with_blocking(&mut *buf, false, cancellable.as_ref()),
+            );
+        }
         let mut vector = GInputVector {
             buffer: buf.as_mut_ptr().cast(),
             size: buf.len(),

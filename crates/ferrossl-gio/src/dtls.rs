@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use glib::translate::{IntoGlib, ToGlibPtr};
-
 use ferrossl::gio::{AuthenticationMode, DtlsConnection, GioError, TlsCertificateFlags};
 use ferrossl::transport::Timeout;
 use ferrossl::X509;
@@ -377,29 +375,13 @@ fn accept_handler(obj: &glib::Object) -> ferrossl::gio::AcceptCertificate {
     })
 }
 
-/// Waits until `base` has a datagram (or `timeout_us` passes, -1 for no limit). An error set
-/// means failure, whatever GLib returned with it.
+/// Waits until `base` has a datagram (or `timeout_us` passes, -1 for no limit).
 fn wait_readable(
     base: &gio::DatagramBased,
     timeout_us: i64,
     cancellable: Option<&gio::Cancellable>,
 ) -> Result<(), glib::Error> {
-    let mut error = std::ptr::null_mut();
-    // SAFETY: live base and cancellable, borrowed for the call; GIO sets `error` or not.
-    unsafe {
-        gio::ffi::g_datagram_based_condition_wait(
-            base.to_glib_none().0,
-            glib::IOCondition::IN.into_glib(),
-            timeout_us,
-            cancellable.to_glib_none().0,
-            &mut error,
-        );
-        if error.is_null() {
-            Ok(())
-        } else {
-            Err(glib::translate::from_glib_full(error))
-        }
-    }
+    crate::datagrams::condition_wait(base, glib::IOCondition::IN, timeout_us, cancellable)
 }
 
 fn strv(value: &glib::Value) -> Vec<String> {

@@ -278,7 +278,9 @@ unsafe extern "C" fn receive_messages(
         return 0;
     }
     // SAFETY: GIO calls with our connection and `num_messages` messages whose vectors are
-    // writable buffers of their sizes; we fill the first message (one datagram per call).
+    // writable buffers of their sizes; we fill the first message (one datagram per call). The
+    // end of the association (the peer's close_notify) is no message, as GIO documents for a
+    // peer that closed the connection.
     unsafe {
         let conn = connection(conn);
         let c = cancellable_of(cancellable);
@@ -290,6 +292,9 @@ unsafe extern "C" fn receive_messages(
             )),
         };
         let result = result.map(|datagram| {
+            if datagram.is_empty() {
+                return 0;
+            }
             scatter(&mut *messages, &datagram);
             1
         });
@@ -413,17 +418,17 @@ unsafe extern "C" fn condition_wait(
     cancellable: *mut GCancellable,
     error: *mut *mut GError,
 ) -> gboolean {
-    // SAFETY: GIO calls with our connection and its arguments, passed on to the base.
+    // SAFETY: GIO calls with our connection and its arguments; the error, if any, passes to
+    // the caller.
     unsafe {
-        match base(conn) {
-            Some(b) => gio::ffi::g_datagram_based_condition_wait(
-                b.to_glib_none().0,
-                condition,
-                timeout_us,
-                cancellable,
-                error,
-            ),
-            None => GFALSE,
-        }
+        let Some(b) = base(conn) else { return GFALSE };
+        let condition = glib::IOCondition::from_bits_truncate(condition);
+        let result = crate::datagrams::condition_wait(
+            &b,
+            condition,
+            timeout_us,
+            cancellable_of(cancellable).as_ref(),
+        );
+        report(result.map(|()| GTRUE), error, GFALSE)
     }
 }

@@ -1,7 +1,8 @@
 //! GTlsClientConnection against `openssl s_server` on 127.0.0.1, from C (built here with
 //! gcc against GIO) and from PyGObject: TLS 1.3 and 1.2 handshakes verified against the
 //! test CA, ALPN, data both ways, close with close_notify; and an untrusted server refused
-//! through accept-certificate with UNKNOWN_CA, the server receiving the unknown_ca alert.
+//! through accept-certificate with UNKNOWN_CA, the server receiving the unknown_ca alert. The C
+//! client also against `gnutls-serv --echo` (TLS 1.3 and 1.2, ALPN, an untrusted server).
 
 mod common;
 
@@ -9,7 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use ferrossl_testkit::peer::{free_tcp_port, openssl_s_server, require_tool, PeerProcess};
+use ferrossl_testkit::peer::{
+    free_tcp_port, gnutls_serv, in_loopback_namespace, openssl_s_server, require_tool, PeerProcess,
+};
 use ferrossl_testkit::pki::{Identity, TestPki};
 
 /// `openssl s_server` answering each line with its reversal (killed when dropped).
@@ -360,4 +363,47 @@ fn python_async_io_runs_the_implicit_handshake_without_blocking() {
     let ca = pki.ca_path();
     let out = run_python("async_io.py", &[&port.to_string(), ca.to_str().unwrap()]);
     assert_checks(&out, &["pollable", "echo", "handshake-done"]);
+}
+
+/// `gnutls-serv --echo` (it sends each line back as it is) with ALPN, TLS 1.3 and 1.2 or
+/// `priority` only, in this test's private network namespace (it binds every address).
+fn gnutls_server(id: &Identity, priority: Option<&str>) -> (PeerProcess, u16) {
+    let port = free_tcp_port();
+    let mut args = vec!["--echo".to_string(), "--alpn=x-ferrossl".into()];
+    args.extend(priority.map(|p| format!("--priority={p}")));
+    let mut peer =
+        PeerProcess::spawn(&mut gnutls_serv(port, id, &args)).expect("spawn gnutls-serv");
+    peer.wait_for_output("listening", Duration::from_secs(10))
+        .expect("gnutls-serv listens");
+    (peer, port)
+}
+
+#[test]
+fn c_client_against_gnutls_serv() {
+    if !require_tool("gnutls-serv") || !in_loopback_namespace("c_client_against_gnutls_serv") {
+        return;
+    }
+    let pki = TestPki::generate();
+    let Some(client) = c_client(&pki) else { return };
+    for (priority, version) in [
+        (None, "version 5"),
+        (Some("NORMAL:-VERS-ALL:+VERS-TLS1.2"), "version 4"),
+    ] {
+        let (mut peer, port) = gnutls_server(&pki.server_ecdsa, priority);
+        let mut cmd = Command::new(&client[0]);
+        cmd.args([port.to_string(), client[1].clone(), "echo".into()]);
+        let out = run(gio_env(&mut cmd));
+        assert_checks(&out, &TRUSTED_CHECKS);
+        assert_checks(&out, &["closed", "same-peer-certificate"]);
+        assert!(out.contains(version), "expected {version} in:\n{out}");
+        peer.kill();
+    }
+    let (mut peer, port) = gnutls_server(&pki.untrusted, None);
+    let mut cmd = Command::new(&client[0]);
+    cmd.args([port.to_string(), client[1].clone(), "untrusted".into()]);
+    let out = run(gio_env(&mut cmd));
+    assert_checks(&out, &["type", "refused", "signal"]);
+    // gnutls-serv names no alert, but says it received one (not a bare end of the connection).
+    peer.wait_for_output("A TLS fatal alert has been received", PEER_WAIT)
+        .unwrap();
 }

@@ -1,7 +1,8 @@
 //! GTlsServerConnection for `openssl s_client` on 127.0.0.1, from PyGObject and from C: a
 //! handshake verified by s_client against the test CA, ALPN, a line each way, the close with
 //! close_notify; a required client certificate checked against the server's database; and a
-//! client certificate from an unknown CA refused through accept-certificate.
+//! client certificate from an unknown CA refused through accept-certificate. The C server also
+//! for `gnutls-cli` (which must read our close_notify), with and without a client certificate.
 
 mod common;
 
@@ -9,7 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use ferrossl_testkit::peer::{free_tcp_port, openssl_s_client, require_tool, PeerProcess};
+use ferrossl_testkit::peer::{
+    free_tcp_port, gnutls_cli, openssl_s_client, require_tool, PeerProcess,
+};
 use ferrossl_testkit::pki::{Identity, TestPki};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -136,4 +139,55 @@ fn c_server_for_openssl_s_client() {
         return;
     };
     sessions(&[path(&program)]);
+}
+
+/// gnutls-cli verifying the server as localhost against the test CA, with ALPN, presenting
+/// `client_id` if given.
+fn gnutls_client(pki: &TestPki, port: u16, client_id: Option<&Identity>) -> PeerProcess {
+    let mut args = vec![
+        format!("--x509cafile={}", path(&pki.ca_path())),
+        "--verify-hostname=localhost".into(),
+        "--sni-hostname=localhost".into(),
+        "--alpn=x-ferrossl".into(),
+    ];
+    if let Some(id) = client_id {
+        args.push(format!("--x509certfile={}", path(&id.cert_path)));
+        args.push(format!("--x509keyfile={}", path(&id.key_path)));
+    }
+    PeerProcess::spawn(&mut gnutls_cli(port, &args)).expect("spawn gnutls-cli")
+}
+
+#[test]
+fn c_server_for_gnutls_cli() {
+    if !require_tool("gnutls-cli") {
+        return;
+    }
+    let Some(program) = c_program("server") else {
+        return;
+    };
+    let pki = TestPki::generate();
+    for (mode, client_id, checks) in [
+        ("anonymous", None, &["no-client-certificate", "alpn"][..]),
+        (
+            "required",
+            Some(&pki.client_ecdsa),
+            &["client-certificate", "client-trusted"][..],
+        ),
+    ] {
+        let (mut server, port) = start_server(&[path(&program)], &pki, mode);
+        let mut client = gnutls_client(&pki, port, client_id);
+        client.write_stdin(b"hello from s_client\n").unwrap();
+        client.wait_for_output("tneilc_s morf olleh", WAIT).unwrap();
+        server.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
+        // gnutls-cli says this when it reads close_notify (an abrupt end is an error).
+        client
+            .wait_for_output("Peer has closed the GnuTLS connection", WAIT)
+            .unwrap();
+        let out = server.stdout();
+        assert_checks(
+            &out,
+            &["type", "handshake", "protocol-version", "read", "closed"],
+        );
+        assert_checks(&out, checks);
+    }
 }

@@ -1,11 +1,17 @@
 /* A GDtlsClientConnection over a connected UDP GSocket to a DTLS server on 127.0.0.1.
  *
- * Usage: dtls_client PORT CA_FILE trusted|untrusted
+ * Usage: dtls_client PORT CA_FILE trusted|untrusted|pair|pair-without-socket-timeout
  * trusted: handshake (DTLS 1.2); a thread waits for a datagram while the main thread sends
  * "hello dtls" (a waiting receive must not hold up the send); print what came as
  * "received TEXT"; then wait in a main loop on the connection's GSource for a second datagram
  * (the callback must be given the DTLS connection, and receive from it), print it as
  * "from-source TEXT"; close with close_notify.
+ * pair: as trusted, with dtls_server in its "pair" mode, which sends the reversal of
+ * "hello dtls" and then "again"; before closing, a blocked receive is cancelled through its
+ * GCancellable (G_IO_ERROR_CANCELLED), a 10 s receive on a socket with a 1 s timeout
+ * (g_socket_set_timeout) fails with G_IO_ERROR_TIMED_OUT, the write side is shut down
+ * (g_dtls_connection_shutdown) and "bye" is still read, then the server's close_notify reads as
+ * the end (no message received). pair-without-socket-timeout leaves out the socket timeout.
  * untrusted: accept-certificate must see UNKNOWN_CA, refuse it, and the handshake fail with
  * G_TLS_ERROR_BAD_CERTIFICATE.
  * Prints "ok <check>" per check passed; exits 1 at the first failure. */
@@ -37,6 +43,18 @@ must (GError *error, const char *what)
     }
 }
 
+/* Whether OBJ is of the type the selected backend makes: OURS, or with GIO_USE_TLS=gnutls one
+ * of glib-networking's GnuTLS types (the tests run these programs against that backend too, to
+ * show that they test what GIO promises). */
+static gboolean
+is_backend_type (gpointer obj, const char *ours)
+{
+  const char *name = G_OBJECT_TYPE_NAME (obj);
+  if (g_strcmp0 (g_getenv ("GIO_USE_TLS"), "gnutls") == 0)
+    return strstr (name, "Gnutls") != NULL;
+  return strcmp (name, ours) == 0;
+}
+
 static int signal_calls;
 static GTlsCertificateFlags signal_errors;
 
@@ -64,6 +82,27 @@ receive_one (gpointer dtls)
       return NULL;
     }
   return got == 1 ? g_strndup (buf, in.bytes_received) : NULL;
+}
+
+/* One datagram within TIMEOUT_US, through CANCELLABLE: the count returned, the bytes in
+ * *TEXT (a new string), the error in *ERROR. */
+static gint
+receive_text (gpointer dtls, gint64 timeout_us, GCancellable *cancellable, gchar **text, GError **error)
+{
+  char buf[2048] = { 0 };
+  GInputVector in_vector = { buf, sizeof buf - 1 };
+  GInputMessage in = { NULL, &in_vector, 1, 0, 0, NULL, NULL };
+  gint got = g_datagram_based_receive_messages (dtls, &in, 1, 0, timeout_us, cancellable, error);
+  *text = got == 1 ? g_strndup (buf, in.bytes_received) : NULL;
+  return got;
+}
+
+static gpointer
+cancel_soon (gpointer cancellable)
+{
+  g_usleep (300 * 1000);
+  g_cancellable_cancel (cancellable);
+  return NULL;
 }
 
 static GMainLoop *loop;
@@ -105,7 +144,9 @@ main (int argc, char **argv)
   if (argc != 4)
     return 2;
   guint16 port = (guint16) atoi (argv[1]);
-  gboolean trusted = strcmp (argv[3], "trusted") == 0;
+  gboolean pair = g_str_has_prefix (argv[3], "pair");
+  gboolean socket_timeout = strcmp (argv[3], "pair") == 0;
+  gboolean trusted = strcmp (argv[3], "untrusted") != 0;
   alarm (20); /* never hang */
 
   /* No socket timeout: GLib refuses datagram calls on a socket that has one. */
@@ -119,7 +160,7 @@ main (int argc, char **argv)
   GSocketConnectable *identity = g_network_address_new ("localhost", port);
   GDatagramBased *dtls = g_dtls_client_connection_new (G_DATAGRAM_BASED (sock), identity, &error);
   must (error, "new connection");
-  check ("type", strcmp (G_OBJECT_TYPE_NAME (dtls), "FerrosslDtlsClientConnection") == 0,
+  check ("type", is_backend_type (dtls, "FerrosslDtlsClientConnection"),
          G_OBJECT_TYPE_NAME (dtls));
   GTlsDatabase *db = g_tls_file_database_new (argv[2], &error);
   must (error, "database");
@@ -175,6 +216,47 @@ main (int argc, char **argv)
   g_source_destroy (source);
   g_source_unref (source);
 
+  if (pair)
+    {
+      gchar *text = NULL;
+      GCancellable *cancellable = g_cancellable_new ();
+      GThread *canceller = g_thread_new ("canceller", cancel_soon, cancellable);
+      gint64 start = g_get_monotonic_time ();
+      gint got = receive_text (dtls, -1, cancellable, &text, &error);
+      gint64 waited_ms = (g_get_monotonic_time () - start) / 1000;
+      g_thread_join (canceller);
+      check ("cancelled", got < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+                          && waited_ms >= 250 && waited_ms < 3000,
+             error ? error->message : text);
+      g_clear_error (&error);
+      g_object_unref (cancellable);
+
+      if (socket_timeout)
+        {
+          /* The socket's own timeout, shorter than the receive's, ends it. */
+          g_socket_set_timeout (sock, 1);
+          start = g_get_monotonic_time ();
+          got = receive_text (dtls, 10 * G_USEC_PER_SEC, NULL, &text, &error);
+          waited_ms = (g_get_monotonic_time () - start) / 1000;
+          check ("socket-timeout", got < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)
+                                   && waited_ms >= 900 && waited_ms < 5000,
+                 error ? error->message : text);
+          g_clear_error (&error);
+          g_socket_set_timeout (sock, 0);
+        }
+
+      g_dtls_connection_shutdown (conn, FALSE, TRUE, NULL, &error);
+      must (error, "shutdown");
+      check ("shutdown-write", TRUE, NULL);
+      got = receive_text (dtls, 10 * G_USEC_PER_SEC, NULL, &text, &error);
+      must (error, "receive after shutdown");
+      check ("read-after-shutdown", got == 1 && g_strcmp0 (text, "bye\n") == 0, text);
+      g_free (text);
+      got = receive_text (dtls, 10 * G_USEC_PER_SEC, NULL, &text, &error);
+      must (error, "receive the end");
+      check ("peer-closed", got == 0, text);
+      g_free (text);
+    }
   g_dtls_connection_close (conn, NULL, &error);
   must (error, "close");
   check ("closed", TRUE, NULL);

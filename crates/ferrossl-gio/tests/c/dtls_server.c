@@ -1,10 +1,14 @@
 /* A GDtlsServerConnection on UDP 127.0.0.1:PORT for one DTLS client.
  *
- * Usage: dtls_server PORT CHAIN_FILE KEY_FILE CA_FILE anonymous|required
+ * Usage: dtls_server PORT CHAIN_FILE KEY_FILE CA_FILE anonymous|required|pair
  * Prints "listening", then waits for the client's first datagram (peeked, to learn the
  * client's address and connect the socket to it, as GIO's own DTLS tests do), runs the
  * handshake (requiring a client certificate from CA_FILE with "required"), answers one
- * datagram with its reversal and closes. Prints "ok <check>" per check passed. */
+ * datagram with its reversal and closes. Prints "ok <check>" per check passed.
+ * pair: for dtls_client in its "pair" mode: the first datagram is "hello dtls"; after the
+ * reversal, send "again" a moment later, then wait for the client's close_notify (its
+ * g_dtls_connection_shutdown of the write side reads here as no message: the end), send "bye"
+ * (the client still reads), and close. */
 #include <gio/gio.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,18 @@ must (GError *error, const char *what)
     }
 }
 
+/* Whether OBJ is of the type the selected backend makes: OURS, or with GIO_USE_TLS=gnutls one
+ * of glib-networking's GnuTLS types (the tests run these programs against that backend too, to
+ * show that they test what GIO promises). */
+static gboolean
+is_backend_type (gpointer obj, const char *ours)
+{
+  const char *name = G_OBJECT_TYPE_NAME (obj);
+  if (g_strcmp0 (g_getenv ("GIO_USE_TLS"), "gnutls") == 0)
+    return strstr (name, "Gnutls") != NULL;
+  return strcmp (name, ours) == 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -40,6 +56,7 @@ main (int argc, char **argv)
   if (argc != 6)
     return 2;
   gboolean required = strcmp (argv[5], "required") == 0;
+  gboolean pair = strcmp (argv[5], "pair") == 0;
   alarm (20); /* never hang */
 
   GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, &error);
@@ -64,7 +81,7 @@ main (int argc, char **argv)
   must (error, "certificate");
   GDatagramBased *dtls = g_dtls_server_connection_new (G_DATAGRAM_BASED (sock), cert, &error);
   must (error, "new connection");
-  check ("type", strcmp (G_OBJECT_TYPE_NAME (dtls), "FerrosslDtlsServerConnection") == 0,
+  check ("type", is_backend_type (dtls, "FerrosslDtlsServerConnection"),
          G_OBJECT_TYPE_NAME (dtls));
   GDtlsConnection *conn = G_DTLS_CONNECTION (dtls);
   if (required)
@@ -94,12 +111,36 @@ main (int argc, char **argv)
   g_datagram_based_receive_messages (dtls, &in, 1, 0, 10 * G_USEC_PER_SEC, NULL, &error);
   must (error, "receive");
   g_strchomp (buf);
-  check ("read", strcmp (buf, "hello from s_client") == 0, buf);
+  check ("read", strcmp (buf, pair ? "hello dtls" : "hello from s_client") == 0, buf);
   gchar *reply = g_strconcat (g_strreverse (buf), "\n", NULL);
   GOutputVector out_vector = { reply, strlen (reply) };
   GOutputMessage out = { NULL, &out_vector, 1, 0, NULL, 0 };
   g_datagram_based_send_messages (dtls, &out, 1, 0, -1, NULL, &error);
   must (error, "send");
+  if (pair)
+    {
+      g_usleep (200 * 1000); /* the client waits for it on its GSource by now */
+      const char again[] = "again\n";
+      GOutputVector again_vector = { again, strlen (again) };
+      GOutputMessage again_out = { NULL, &again_vector, 1, 0, NULL, 0 };
+      g_datagram_based_send_messages (dtls, &again_out, 1, 0, -1, NULL, &error);
+      must (error, "send again");
+      /* The client tries a cancelled and a timed-out receive (about 1.5 s), then shuts down
+       * its write side. */
+      memset (buf, 0, sizeof buf);
+      in.bytes_received = 99;
+      gint got = g_datagram_based_receive_messages (dtls, &in, 1, 0, 15 * G_USEC_PER_SEC, NULL, &error);
+      must (error, "receive close_notify");
+      gchar *seen = g_strdup_printf ("%d message(s), %" G_GSIZE_FORMAT " bytes: %s", got, in.bytes_received, buf);
+      check ("peer-shut-down-writing", got == 0, seen);
+      g_free (seen);
+      const char bye[] = "bye\n";
+      GOutputVector bye_vector = { bye, strlen (bye) };
+      GOutputMessage bye_out = { NULL, &bye_vector, 1, 0, NULL, 0 };
+      g_datagram_based_send_messages (dtls, &bye_out, 1, 0, -1, NULL, &error);
+      must (error, "send bye");
+      check ("sent-after-peer-shutdown", bye_out.bytes_sent == strlen (bye), NULL);
+    }
   g_dtls_connection_close (conn, NULL, &error);
   must (error, "close");
   check ("closed", TRUE, NULL);

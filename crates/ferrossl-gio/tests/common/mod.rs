@@ -50,6 +50,32 @@ pub fn gio_env(cmd: &mut Command) -> &mut Command {
         .env("G_DEBUG", "fatal-warnings")
 }
 
+/// The environment of a program run against glib-networking's GnuTLS backend instead, to show
+/// that a test program tests what GIO promises (what passes there is GIO's behaviour, not only
+/// ours). Our module stays loadable, as it would be installed beside it.
+pub fn gnutls_backend_env(cmd: &mut Command) -> &mut Command {
+    gio_env(cmd).env("GIO_USE_TLS", "gnutls")
+}
+
+/// Whether glib-networking's GnuTLS backend is installed; under CI a missing one is a failure.
+pub fn have_gnutls_backend() -> bool {
+    let dir = Command::new("pkg-config")
+        .args(["--variable=giomoduledir", "gio-2.0"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let found = !dir.is_empty() && Path::new(&dir).join("libgiognutls.so").is_file();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "glib-networking is required under CI: apt-get install glib-networking"
+        );
+        eprintln!("skipped: glib-networking's GnuTLS backend not installed (apt-get install glib-networking)");
+    }
+    found
+}
+
 /// The system interpreter, where PyGObject is installed (a virtualenv's python3 may lack it).
 const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
