@@ -1,9 +1,12 @@
-//! libsoup 3 through PyGObject over the module: an HTTPS GET from `openssl s_server -www`
-//! with the test CA as the session's TLS database, through libsoup's synchronous API and its
-//! asynchronous one (which needs pollable streams), and an untrusted server refused.
+//! libsoup 3 through PyGObject over the module: an HTTPS GET from `openssl s_server -www` and
+//! from `ferrossl s_server -www` with the test CA as the session's TLS database, through
+//! libsoup's synchronous API and its asynchronous one (which needs pollable streams), and an
+//! untrusted server refused.
 
 mod common;
 
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -39,7 +42,124 @@ fn web_server(id: &Identity) -> (PeerProcess, u16) {
 fn fetch(pki: &TestPki, id: &Identity, mode: &str) -> String {
     let (_server, port) = web_server(id);
     let ca = pki.ca_path();
-    run_python("soup.py", &[&port.to_string(), ca.to_str().unwrap(), mode])
+    run_python(
+        "soup.py",
+        &[&port.to_string(), ca.to_str().unwrap(), mode, "-www"],
+    )
+}
+
+const TRUSTED_CHECKS: [&str; 7] = [
+    "status",
+    "page",
+    "peer-errors",
+    "version",
+    "ciphersuite",
+    "async",
+    "async-page",
+];
+
+fn assert_checks(out: &str, checks: &[&str]) {
+    for check in checks {
+        assert!(
+            out.contains(&format!("ok {check}\n")),
+            "no `ok {check}` in:\n{out}"
+        );
+    }
+}
+
+/// The workspace's `ferrossl` command (crates/ferrossl-cli), which this package does not
+/// build: it lies in the profile directory this test runs from (`target/<profile>/ferrossl`,
+/// wherever CARGO_TARGET_DIR puts `target/`). scripts/test.sh builds every target of the
+/// workspace before it tests; when this test runs alone before the command was ever built,
+/// it builds it here (cargo holds no lock on the target directory while tests run).
+fn ferrossl_command() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let command = profile_dir.join("ferrossl");
+    if command.is_file() {
+        return command;
+    }
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => panic!("no profile directory above {}", exe.display()),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args([
+            "build",
+            "-p",
+            "ferrossl-cli",
+            "--bin",
+            "ferrossl",
+            "--profile",
+            profile,
+        ])
+        .arg("--target-dir")
+        .arg(profile_dir.parent().expect("target directory"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let mut cargo = PeerProcess::spawn(&mut build).expect("run cargo build");
+    cargo
+        .wait_with_timeout(Duration::from_secs(600))
+        .expect("cargo build -p ferrossl-cli");
+    assert!(
+        command.is_file(),
+        "no {} after building it",
+        command.display()
+    );
+    command
+}
+
+/// `ferrossl s_server -www` on 127.0.0.1 with `id`, once it listens (it prints ACCEPT then).
+fn ferrossl_web_server(id: &Identity) -> (PeerProcess, u16) {
+    let port = free_tcp_port();
+    let mut cmd = Command::new(ferrossl_command());
+    cmd.args([
+        "s_server",
+        "-accept",
+        &format!("127.0.0.1:{port}"),
+        "-www",
+        "-quiet",
+    ])
+    .arg("-cert")
+    .arg(&id.chain_path)
+    .arg("-key")
+    .arg(&id.key_path);
+    let mut peer = PeerProcess::spawn(&mut cmd).expect("spawn ferrossl s_server");
+    peer.wait_for_output("ACCEPT", Duration::from_secs(10))
+        .expect("ferrossl s_server listens");
+    (peer, port)
+}
+
+#[test]
+fn libsoup_fetches_from_ferrossl_s_server_www() {
+    if !have_pygobject() || !have_soup() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let (_server, port) = ferrossl_web_server(&pki.server_ecdsa);
+    let ca = pki.ca_path();
+    let args = [port.to_string(), ca.to_str().unwrap().to_string()];
+    let out = run_python(
+        "soup.py",
+        &[&args[0], &args[1], "trusted", "ferrossl s_server"],
+    );
+    assert_checks(&out, &TRUSTED_CHECKS);
+    let (_server, port) = ferrossl_web_server(&pki.untrusted);
+    let out = run_python(
+        "soup.py",
+        &[
+            &port.to_string(),
+            &args[1],
+            "untrusted",
+            "ferrossl s_server",
+        ],
+    );
+    assert_checks(&out, &["refused", "signal"]);
 }
 
 #[test]

@@ -1,8 +1,9 @@
-"""libsoup 3 over the selected backend: GET https://localhost:PORT/ from `openssl s_server
--www` with the test CA as the session's TLS database, synchronously and asynchronously; or,
-with "untrusted", the fetch must fail on the server's certificate.
+"""libsoup 3 over the selected backend: GET https://localhost:PORT/ from an `s_server -www`
+(openssl's or ferrossl's) with the test CA as the session's TLS database, synchronously and
+asynchronously; or, with "untrusted", the fetch must fail on the server's certificate.
 
-Arguments: port, CA file, "trusted" or "untrusted". Prints "ok <check>" per check passed."""
+Arguments: port, CA file, "trusted" or "untrusted", and what the page must say ("-www" for
+openssl's, "ferrossl s_server" for ferrossl's). Prints "ok <check>" per check passed."""
 import sys
 
 import gi
@@ -11,7 +12,7 @@ gi.require_version("Gio", "2.0")
 gi.require_version("Soup", "3.0")
 from gi.repository import Gio, GLib, Soup  # noqa: E402
 
-port, ca_file, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, ca_file, mode, says = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 url = f"https://localhost:{port}/"
 
 
@@ -44,7 +45,7 @@ msg = Soup.Message.new("GET", url)
 body = session().send_and_read(msg, None)
 page = bytes(body.get_data()).decode(errors="replace")
 check("status", msg.get_status() == Soup.Status.OK, msg.get_status())
-check("page", "s_server" in page and "-www" in page, page[:200])
+check("page", "s_server" in page and says in page, page[:200])
 check("peer-errors", msg.get_tls_peer_certificate_errors() == 0, msg.get_tls_peer_certificate_errors())
 check("version", msg.get_tls_protocol_version() == Gio.TlsProtocolVersion.TLS_1_3, msg.get_tls_protocol_version())
 check("ciphersuite", (msg.get_tls_ciphersuite_name() or "").startswith("TLS_"), msg.get_tls_ciphersuite_name())
@@ -69,4 +70,4 @@ async_session.send_and_read_async(async_msg, GLib.PRIORITY_DEFAULT, None, done)
 GLib.timeout_add_seconds(15, loop.quit)
 loop.run()
 check("async", "body" in got and async_msg.get_status() == Soup.Status.OK, got.get("error", got))
-check("async-page", b"s_server" in got["body"], got["body"][:200])
+check("async-page", says.encode() in got["body"], got["body"][:200])
