@@ -163,14 +163,6 @@ def test_cookie_exchange_without_dtlsv1_listen_admits_dtls13_clients(pki: typing
     assert client.get_protocol_version_name() == server.get_protocol_version_name() == "DTLSv1.3"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Connection.DTLSv1_listen answers a DTLS 1.3 ClientHello with DTLS 1.2's "
-    "HelloVerifyRequest, not a HelloRetryRequest with a cookie: a client allowing both "
-    "versions falls back to 1.2 yet still offers 1.3, the server then picks 1.3 and the client "
-    "fails ('the server chose a cipher suite that was not offered'); a DTLS 1.3-only client "
-    "fails on the HelloVerifyRequest",
-)
 @pytest.mark.parametrize("client_min", [0, SSL.DTLS1_3_VERSION], ids=["client-allows-both", "client-dtls13-only"])
 def test_dtlsv1_listen_admits_dtls13_clients(pki: typing.Any, client_min: int) -> None:
     cctx, sctx = dtls_contexts(pki, SSL.DTLS1_3_VERSION, 0, SSL.DTLS1_3_VERSION, client_min=client_min)
@@ -278,13 +270,6 @@ def test_a_dtls13_only_server_refuses_a_dtls12_client(
     assert server.protocol_version is V.UNKNOWN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a DTLS 1.2-only server ignores supported_versions and fails a DTLS 1.3-only "
-    "ClientHello for its missing extended master secret (handshake_failure), which GIO's "
-    "mapping reports to the client as CertificateRequired; RFC 8446 §4.2.1 calls for "
-    "protocol_version",
-)
 def test_a_dtls13_client_and_a_dtls12_server_fail_on_the_version(
     sockets: test_dtls.Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store
 ) -> None:
@@ -296,11 +281,6 @@ def test_a_dtls13_client_and_a_dtls12_server_fail_on_the_version(
     assert "extended master secret" not in str(server_error), server_error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gio: tls-unique is not defined for (D)TLS 1.3 (RFC 9266 §3, RFC 8446 §C.5), yet a "
-    "DTLS 1.3 association returns its Finished; GIO's OpenSSL backend refuses it there",
-)
 def test_tls_unique_is_refused_on_a_dtls13_association(
     sockets: test_dtls.Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store
 ) -> None:

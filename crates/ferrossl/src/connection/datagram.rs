@@ -449,13 +449,23 @@ impl Connection {
         }
         self.role = Some(Role::Server);
         let provider = self.context.cookie_provider(self.ex_data.clone());
+        let config = self.config.clone();
         let dgram = self.dgram();
-        let peer = dgram.socket.as_ref().and_then(|s| s.peer_addr().ok());
+        let peer = dgram
+            .socket
+            .as_ref()
+            .and_then(|s| s.peer_addr().ok())
+            .or(dgram.peer_addr);
         loop {
             let Some(d) = dgram.next_datagram()? else {
                 return Err(Error::WantRead);
             };
-            match dtls::cookie::listen(provider.as_ref(), peer, &d, Instant::now()) {
+            let now = Instant::now();
+            // A DTLS 1.3 ClientHello gets a stateless HelloRetryRequest, any other a
+            // HelloVerifyRequest.
+            let outcome = dtls::listen13(&config, provider.clone(), peer, &d, now)
+                .unwrap_or_else(|| dtls::cookie::listen(provider.as_ref(), peer, &d, now));
+            match outcome {
                 ListenOutcome::Drop => {}
                 ListenOutcome::HelloVerifyRequest(reply) => match &dgram.socket {
                     Some(s) => {
@@ -484,9 +494,13 @@ impl Connection {
     ) -> ListenOutcome {
         let provider = context.cookie_provider(Arc::default());
         let now = Instant::now();
-        if let Some(outcome) =
-            dtls::listen13(&context.config(), provider.clone(), peer, datagram, now)
-        {
+        if let Some(outcome) = dtls::listen13(
+            &context.config(),
+            provider.clone(),
+            Some(peer),
+            datagram,
+            now,
+        ) {
             return outcome;
         }
         dtls::cookie::listen(provider.as_ref(), Some(peer), datagram, now)

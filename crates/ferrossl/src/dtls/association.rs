@@ -418,7 +418,7 @@ impl DtlsEngine {
 pub fn listen13(
     config: &Arc<Config>,
     provider: Arc<dyn CookieProvider>,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     datagram: &[u8],
     now: Instant,
 ) -> Option<ListenOutcome> {
@@ -441,7 +441,7 @@ pub fn listen13(
         .raw(COOKIE)
         .and_then(|c| read_cookie(c).ok())
     {
-        let valid = cookie13::open(provider.as_ref(), Some(peer), &hello.random, &cookie, now);
+        let valid = cookie13::open(provider.as_ref(), peer, &hello.random, &cookie, now);
         return Some(match valid {
             Some(_) => ListenOutcome::Verified,
             None => ListenOutcome::Drop,
@@ -449,7 +449,7 @@ pub fn listen13(
     }
     let params = DtlsParams {
         cookies: Some(provider),
-        peer_addr: Some(peer),
+        peer_addr: peer,
         ..DtlsParams::default()
     };
     let mut engine = new13(config.clone(), Role::Server, params, now, None).ok()?;
@@ -495,9 +495,13 @@ fn first_hello_offers_13(datagram: &[u8]) -> Option<bool> {
     let mut hello = Reader::new(r.take(header.fragment_length as usize, "fragment").ok()?);
     // legacy_version, random, session_id, cookie, cipher_suites, compression_methods.
     hello.take(2 + 32, "version and random").ok()?;
-    for width in [1, 1, 2, 1] {
-        hello.prefixed(width, "ClientHello field").ok()?;
+    hello.prefixed(1, "session_id").ok()?;
+    if !hello.prefixed(1, "cookie").ok()?.is_empty() {
+        // A DTLS 1.2 cookie: the client took our HelloVerifyRequest and went on in 1.2.
+        return Some(false);
     }
+    hello.prefixed(2, "cipher_suites").ok()?;
+    hello.prefixed(1, "compression_methods").ok()?;
     hello.u16("extensions length").ok()?;
     while let (Ok(typ), Ok(data)) = (hello.u16("type"), hello.prefixed(2, "extension")) {
         if typ == SUPPORTED_VERSIONS {
@@ -509,11 +513,13 @@ fn first_hello_offers_13(datagram: &[u8]) -> Option<bool> {
 }
 
 fn offers_13(hello: &ClientHello) -> bool {
-    hello
-        .extensions
-        .raw(SUPPORTED_VERSIONS)
-        .and_then(|v| read_versions_offer(v).ok())
-        .is_some_and(|v| v.contains(&DTLS13))
+    // A DTLS 1.2 cookie means the client is going on in 1.2 after a HelloVerifyRequest.
+    hello.cookie.is_empty()
+        && hello
+            .extensions
+            .raw(SUPPORTED_VERSIONS)
+            .and_then(|v| read_versions_offer(v).ok())
+            .is_some_and(|v| v.contains(&DTLS13))
 }
 
 /// Whether `datagram` starts with a DTLS 1.2 answer to a ClientHello: a HelloVerifyRequest,

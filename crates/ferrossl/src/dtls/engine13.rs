@@ -1220,7 +1220,7 @@ mod tests {
         let (mut c, _) = raw_engines(&pki, now);
         let hello = c.poll_datagram().unwrap();
         let listen = |datagram: &[u8], from| {
-            crate::dtls::listen13(&server, provider.clone(), from, datagram, now)
+            crate::dtls::listen13(&server, provider.clone(), Some(from), datagram, now)
         };
         let Some(crate::dtls::ListenOutcome::HelloVerifyRequest(retry)) = listen(&hello, addr)
         else {

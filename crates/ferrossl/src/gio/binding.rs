@@ -2,7 +2,7 @@
 //! `get_channel_binding_data` over TLS and DTLS alike.
 
 use crate::connection::Connection;
-use crate::constants::TLS1_3_VERSION;
+use crate::constants::{DTLS1_3_VERSION, TLS1_3_VERSION};
 use crate::x509::X509;
 use crate::Error;
 
@@ -31,9 +31,16 @@ pub fn channel_binding_data(
             .ok_or(GioError::Tls(Error::Missing("server certificate")))?;
             Ok(server_end_point(&cert)?)
         }
-        ChannelBindingType::Unique if conn.get_protocol_version() == TLS1_3_VERSION => Err(
-            GioError::Tls(Error::NotSupported("tls-unique is not defined for TLS 1.3")),
-        ),
+        ChannelBindingType::Unique
+            if matches!(
+                conn.get_protocol_version(),
+                TLS1_3_VERSION | DTLS1_3_VERSION
+            ) =>
+        {
+            Err(GioError::Tls(Error::NotSupported(
+                "tls-unique is not defined for (D)TLS 1.3",
+            )))
+        }
         // RFC 5929 §3.1: the first Finished of the handshake, the client's in a full one and
         // the server's in a resumption.
         ChannelBindingType::Unique => {

@@ -11,6 +11,7 @@ use crate::constants::{OP_CIPHER_SERVER_PREFERENCE, VERIFY_FAIL_IF_NO_PEER_CERT,
 use crate::verify::Purpose;
 
 use super::super::codec::extensions::{HelloExtensions, UseSrtp, EC_POINT_UNCOMPRESSED};
+use super::super::codec::extensions13::{read_versions_offer, SUPPORTED_VERSIONS};
 use super::super::codec::message::{
     Certificate, CertificateRequest, ClientHello, DigitallySigned, EcdhParams, Message,
     NewSessionTicket, ServerHello, ServerKeyExchange,
@@ -143,6 +144,17 @@ impl ExpectClientHello {
             ));
         }
         let ext = &hello.extensions;
+        // RFC 8446 §4.2.1: a supported_versions without 1.2 (a DTLS 1.3-only client) is a
+        // version we do not share, whatever legacy_version says.
+        let versions = ext
+            .raw(SUPPORTED_VERSIONS)
+            .map(read_versions_offer)
+            .transpose()?;
+        if versions.is_some_and(|v| !v.contains(&DTLS12)) {
+            return Err(DtlsError::ProtocolVersion(
+                "the client does not offer DTLS 1.2",
+            ));
+        }
         // RFC 5746 §3.6: an initial ClientHello carries an empty renegotiation_info (or the
         // SCSV).
         if ext
