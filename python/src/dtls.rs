@@ -179,6 +179,20 @@ impl DatagramBased for Base {
         }
     }
 
+    /// A `DtlsServer` routes a moved client's datagrams by its connection ID.
+    fn last_source(&self) -> Option<SocketAddr> {
+        match self {
+            Base::Socket(_) => None,
+            Base::Server(p) => p.last_source(),
+        }
+    }
+
+    fn move_peer(&self, address: SocketAddr) {
+        if let Base::Server(p) = self {
+            p.move_peer(address);
+        }
+    }
+
     fn send_datagram(
         &self,
         datagram: &[u8],
