@@ -193,20 +193,6 @@ fn python_dtls_async_handshake_asks_accept_certificate_in_the_main_thread() {
     }
 }
 
-/// Which backend a program runs on.
-#[derive(Clone, Copy)]
-enum Backend {
-    Ferrossl,
-    Gnutls,
-}
-
-fn backend_env(cmd: &mut Command, backend: Backend) -> &mut Command {
-    match backend {
-        Backend::Ferrossl => gio_env(cmd),
-        Backend::Gnutls => gnutls_backend_env(cmd),
-    }
-}
-
 /// Our DTLS server ("pair" mode) and our DTLS client in `client_mode`, each on its backend; the
 /// client is returned once it has ended (its status unchecked), the server still running.
 fn dtls_pair(
@@ -229,11 +215,11 @@ fn dtls_pair(
         path(&pki.ca_path()),
         "pair".into(),
     ]);
-    let mut server = PeerProcess::spawn(backend_env(&mut cmd, server_backend)).unwrap();
+    let mut server = PeerProcess::spawn(server_backend.env(&mut cmd)).unwrap();
     server.wait_for_output("listening", WAIT).unwrap();
     let mut cmd = Command::new(client_program);
     cmd.args([port.to_string(), path(&pki.ca_path()), client_mode.into()]);
-    let mut client = PeerProcess::spawn(backend_env(&mut cmd, client_backend)).unwrap();
+    let mut client = PeerProcess::spawn(client_backend.env(&mut cmd)).unwrap();
     let _ = client.wait_with_timeout(PROGRAM_TIMEOUT);
     (server, client)
 }

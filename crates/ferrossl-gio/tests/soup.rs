@@ -183,6 +183,17 @@ fn libsoup_fetches_from_openssl_s_server_www() {
             "no `ok {check}` in:\n{out}"
         );
     }
+    // The same fetch on glib-networking's GnuTLS backend, to show the script checks what GIO
+    // promises.
+    let (_server, port) = web_server(&pki.server_ecdsa);
+    let ca = pki.ca_path();
+    let args = [&port.to_string(), ca.to_str().unwrap(), "trusted", "-www"];
+    if have_gnutls_backend() {
+        assert_checks(
+            &run_python_in(gnutls_backend_env, "soup.py", &args),
+            &TRUSTED_CHECKS,
+        );
+    }
     let out = fetch(&pki, &pki.untrusted, "untrusted");
     for check in ["refused", "signal"] {
         assert!(

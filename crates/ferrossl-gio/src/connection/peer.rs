@@ -1,6 +1,7 @@
 //! The peer's certificate: collected by the engine's verify callback, judged by GIO's rules
-//! (the connection's database, a client's `server-identity`), and, when that finds
-//! problems, decided by the `accept-certificate` signal in the right main context.
+//! (the connection's database, a client's `server-identity`), and decided by the
+//! `accept-certificate` signal in the right main context: a client's when that finds problems,
+//! a server's always (GIO's rule: a client certificate is accepted only if a handler says so).
 
 use std::sync::{Arc, Mutex};
 
@@ -13,8 +14,8 @@ use crate::certificate::Certificate;
 use crate::shared::Shared;
 
 impl Common {
-    /// GIO's decision on the peer's chain: the database's verdict, then, if it found problems,
-    /// the accept-certificate signal.
+    /// GIO's decision on the peer's chain: the database's verdict, then the accept-certificate
+    /// signal (a client's only if the verdict found problems).
     fn accept_peer(&self, conn: &gio::TlsConnection, role: Role, chain: &[X509]) -> bool {
         let Some(certificate) = Certificate::from_chain(chain) else {
             return false;
@@ -55,7 +56,9 @@ impl Common {
             peer.certificate = Some(certificate.clone());
             peer.errors = errors;
         }
-        errors.is_empty()
+        // A client accepts a server's chain without problems; a server asks the signal about
+        // every client certificate, as GIO documents (it is accepted only if a handler says so).
+        (role == Role::Client && errors.is_empty())
             || self
                 .caller
                 .emit_accept(conn.upcast_ref(), &certificate, errors)

@@ -57,6 +57,34 @@ pub fn gnutls_backend_env(cmd: &mut Command) -> &mut Command {
     gio_env(cmd).env("GIO_USE_TLS", "gnutls")
 }
 
+/// Which backend a test program runs on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Ferrossl,
+    Gnutls,
+}
+
+impl Backend {
+    /// The environment of a program on this backend.
+    pub fn env(self, cmd: &mut Command) -> &mut Command {
+        match self {
+            Backend::Ferrossl => gio_env(cmd),
+            Backend::Gnutls => gnutls_backend_env(cmd),
+        }
+    }
+}
+
+/// How a test program's environment is made: [`gio_env`] or [`gnutls_backend_env`].
+pub type Env = fn(&mut Command) -> &mut Command;
+
+/// Runs `tests/python/<script>` with `args` in the environment `env` makes, as
+/// [`run_python`] does.
+pub fn run_python_in(env: Env, script: &str, args: &[&str]) -> String {
+    let mut cmd = Command::new(SYSTEM_PYTHON);
+    cmd.arg(test_file(&format!("python/{script}"))).args(args);
+    run(env(&mut cmd))
+}
+
 /// Whether glib-networking's GnuTLS backend is installed; under CI a missing one is a failure.
 pub fn have_gnutls_backend() -> bool {
     let dir = Command::new("pkg-config")

@@ -4,6 +4,7 @@ asynchronously; or, with "untrusted", the fetch must fail on the server's certif
 
 Arguments: port, CA file, "trusted" or "untrusted", and what the page must say ("-www" for
 openssl's, "ferrossl s_server" for ferrossl's). Prints "ok <check>" per check passed."""
+import os
 import sys
 
 import gi
@@ -28,6 +29,13 @@ def session():
     s.set_tls_database(Gio.TlsFileDatabase.new(ca_file))
     return s
 
+
+# The backend GIO_USE_TLS names (ours, or glib-networking's GnuTLS one) is the one in use.
+backend = type(Gio.TlsBackend.get_default()).__gtype__.name
+if os.environ.get("GIO_USE_TLS") == "gnutls":
+    check("backend", "Gnutls" in backend, backend)
+else:
+    check("backend", backend == "FerrosslBackend", backend)
 
 if mode == "untrusted":
     msg = Soup.Message.new("GET", url)
