@@ -179,17 +179,24 @@ fn c_server_for_openssl_s_client() {
     sessions(Backend::Ferrossl, &[path(&program)]);
 }
 
-/// The C server on glib-networking's GnuTLS backend, for the same s_client sessions, to show
-/// that the test checks what GIO promises.
+/// The C and Python servers on glib-networking's GnuTLS backend, for the same s_client
+/// sessions, to show that the test checks what GIO promises.
 #[test]
-fn c_server_on_the_gnutls_backend() {
-    if !require_tool("openssl") || !have_gnutls_backend() {
+fn c_and_python_servers_on_the_gnutls_backend() {
+    if !require_tool("openssl") || !have_gnutls_backend() || !have_pygobject() {
         return;
     }
     let Some(program) = c_program("server") else {
         return;
     };
     sessions(Backend::Gnutls, &[path(&program)]);
+    sessions(
+        Backend::Gnutls,
+        &[
+            "/usr/bin/python3".into(),
+            path(&test_file("python/server.py")),
+        ],
+    );
 }
 
 /// gnutls-cli verifying the server as localhost against the test CA, with ALPN, presenting
