@@ -9,7 +9,8 @@
  * pair: as trusted, with dtls_server in its "pair" mode, which sends the reversal of
  * "hello dtls" and then "again"; before closing, a blocked receive is cancelled through its
  * GCancellable (G_IO_ERROR_CANCELLED), a 10 s receive on a socket with a 1 s timeout
- * (g_socket_set_timeout) fails with G_IO_ERROR_TIMED_OUT, the write side is shut down
+ * (g_socket_set_timeout) fails with G_IO_ERROR_TIMED_OUT while a blocking one waits past it
+ * until cancelled, the write side is shut down
  * (g_dtls_connection_shutdown) and "bye" is still read, then the server's close_notify reads as
  * the end (no message received). pair-without-socket-timeout leaves out the socket timeout.
  * untrusted: accept-certificate must see UNKNOWN_CA, refuse it, and the handshake fail with
@@ -105,6 +106,14 @@ cancel_soon (gpointer cancellable)
   return NULL;
 }
 
+static gpointer
+cancel_later (gpointer cancellable)
+{
+  g_usleep (1500 * 1000);
+  g_cancellable_cancel (cancellable);
+  return NULL;
+}
+
 static GMainLoop *loop;
 static gchar *from_source;
 
@@ -149,7 +158,8 @@ main (int argc, char **argv)
   gboolean trusted = strcmp (argv[3], "untrusted") != 0;
   alarm (20); /* never hang */
 
-  /* No socket timeout: GLib refuses datagram calls on a socket that has one. */
+  /* No socket timeout yet: GLib refuses datagram calls on a socket that has one (the "pair"
+   * mode sets one later, to see the connection cope). */
   GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, &error);
   must (error, "socket");
   GInetAddress *loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
@@ -242,6 +252,21 @@ main (int argc, char **argv)
                                    && waited_ms >= 900 && waited_ms < 5000,
                  error ? error->message : text);
           g_clear_error (&error);
+
+          /* A blocking receive (-1) may not time out (GIO treats that as a bug): it waits past
+           * the socket's timeout until cancelled. */
+          cancellable = g_cancellable_new ();
+          canceller = g_thread_new ("canceller", cancel_later, cancellable);
+          start = g_get_monotonic_time ();
+          got = receive_text (dtls, -1, cancellable, &text, &error);
+          waited_ms = (g_get_monotonic_time () - start) / 1000;
+          g_thread_join (canceller);
+          check ("blocking-past-socket-timeout",
+                 got < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+                     && waited_ms >= 1400 && waited_ms < 5000,
+                 error ? error->message : text);
+          g_clear_error (&error);
+          g_object_unref (cancellable);
           g_socket_set_timeout (sock, 0);
         }
 
