@@ -123,6 +123,40 @@ pub fn condition_wait(
     }
 }
 
+/// The base's readiness for `condition` now.
+pub fn condition_check(
+    base: &gio::DatagramBased,
+    condition: glib::IOCondition,
+) -> glib::IOCondition {
+    match socket_with_timeout(base) {
+        Some(socket) => gio::prelude::SocketExt::condition_check(socket, condition),
+        None => base.condition_check(condition),
+    }
+}
+
+/// A new GSource of the base's for `condition` (the caller owns it).
+pub fn create_source(
+    base: &gio::DatagramBased,
+    condition: glib::IOCondition,
+    cancellable: *mut gio::ffi::GCancellable,
+) -> *mut glib::ffi::GSource {
+    let condition = glib::translate::IntoGlib::into_glib(condition);
+    // SAFETY: a live base; the cancellable is NULL or live for the call; the new source passes
+    // to the caller. A socket's source calls back as a GDatagramBased source does.
+    unsafe {
+        match socket_with_timeout(base) {
+            Some(socket) => {
+                gio::ffi::g_socket_create_source(socket.to_glib_none().0, condition, cancellable)
+            }
+            None => gio::ffi::g_datagram_based_create_source(
+                base.to_glib_none().0,
+                condition,
+                cancellable,
+            ),
+        }
+    }
+}
+
 /// One call (`attempt`, which must not block) on a GSocket with a timeout of its own, after
 /// waiting for the socket as [`socket_with_timeout`] says.
 fn on_socket<T>(
@@ -138,6 +172,13 @@ fn on_socket<T>(
         }
         match attempt() {
             Err(e) if timeout_us < 0 && e.matches(gio::IOErrorEnum::WouldBlock) => {}
+            // A GSocket whose own source reached the timeout fails the next call with
+            // TIMED_OUT once; a call that does not wait has not timed out.
+            Err(e) if timeout_us <= 0 && e.matches(gio::IOErrorEnum::TimedOut) => {
+                if timeout_us == 0 {
+                    return Err(io::Error::new(io::ErrorKind::WouldBlock, "no datagram"));
+                }
+            }
             other => return other.map_err(io_error),
         }
     }

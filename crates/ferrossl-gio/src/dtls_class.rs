@@ -8,7 +8,7 @@ use gio::ffi::{
     GInputMessage, GOutputMessage, GTask, GTlsChannelBindingType,
 };
 use glib::ffi::{gboolean, gpointer, GByteArray, GError, GIOCondition, GSource, GFALSE, GTRUE};
-use glib::translate::{from_glib_borrow, Borrowed, IntoGlibPtr, ToGlibPtr};
+use glib::translate::{from_glib_borrow, Borrowed, IntoGlibPtr};
 
 use crate::dtls::{dtls_common_of, timeout, Dtls};
 
@@ -405,7 +405,10 @@ unsafe extern "C" fn condition_check(
     // SAFETY: GIO calls with our connection.
     unsafe {
         match base(conn) {
-            Some(b) => gio::ffi::g_datagram_based_condition_check(b.to_glib_none().0, condition),
+            Some(b) => glib::translate::IntoGlib::into_glib(crate::datagrams::condition_check(
+                &b,
+                glib::IOCondition::from_bits_truncate(condition),
+            )),
             None => glib::ffi::G_IO_HUP,
         }
     }

@@ -43,7 +43,6 @@ pub unsafe fn new(
     condition: GIOCondition,
     cancellable: *mut gio::ffi::GCancellable,
 ) -> *mut GSource {
-    use glib::translate::ToGlibPtr;
     // SAFETY: g_source_new allocates a zeroed struct of our size with GLib's header first
     // (repr(C)); we fill our fields before anyone else sees it. The child source is the base's
     // own, given a callback of its real type (GLib stores callbacks as GSourceFunc, hence the
@@ -57,8 +56,11 @@ pub unsafe fn new(
         let ours = source.cast::<DatagramSource>();
         (*ours).connection = g_object_ref(connection.cast()).cast();
         (*ours).condition = condition;
-        let child =
-            gio::ffi::g_datagram_based_create_source(base.to_glib_none().0, condition, cancellable);
+        let child = crate::datagrams::create_source(
+            base,
+            glib::IOCondition::from_bits_truncate(condition),
+            cancellable,
+        );
         let keep = std::mem::transmute::<
             unsafe extern "C" fn(*mut GDatagramBased, GIOCondition, gpointer) -> gboolean,
             unsafe extern "C" fn(gpointer) -> gboolean,

@@ -291,7 +291,12 @@ fn c_dtls_client_and_server_with_each_other() {
     assert_checks(&out, &PAIR_CLIENT_CHECKS);
     assert_checks(
         &out,
-        &["socket-timeout", "blocking-past-socket-timeout", "closed"],
+        &[
+            "socket-timeout",
+            "blocking-past-socket-timeout",
+            "source-with-socket-timeout",
+            "closed",
+        ],
     );
     assert!(out.contains("received sltd olleh\n"), "{out}");
     assert!(out.contains("from-source again\n"), "{out}");

@@ -8,7 +8,7 @@
  * pair: for dtls_client in its "pair" mode: the first datagram is "hello dtls"; after the
  * reversal, send "again" a moment later, then wait for the client's close_notify (its
  * g_dtls_connection_shutdown of the write side reads here as no message: the end), send "bye"
- * (the client still reads), and close. */
+ * 1.5 s later (the client still reads), and close. */
 #include <gio/gio.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +134,7 @@ main (int argc, char **argv)
       gchar *seen = g_strdup_printf ("%d message(s), %" G_GSIZE_FORMAT " bytes: %s", got, in.bytes_received, buf);
       check ("peer-shut-down-writing", got == 0, seen);
       g_free (seen);
+      g_usleep (1500 * 1000); /* past the client's socket timeout */
       const char bye[] = "bye\n";
       GOutputVector bye_vector = { bye, strlen (bye) };
       GOutputMessage bye_out = { NULL, &bye_vector, 1, 0, NULL, 0 };
