@@ -17,8 +17,9 @@ fn quick_mode_prints_every_row() {
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| benchmark"))
         .collect();
-    // 15 TLS rows (handshakes, resumptions, bulk, memory, ceilings) and 4 DTLS rows.
-    assert_eq!(rows.len(), 19, "{text}");
+    // 15 TLS rows (handshakes, resumptions, bulk, memory, ceilings), 4 DTLS 1.2 rows and 5
+    // DTLS 1.3 ones (handshakes with X25519 and with the hybrid, bulk, two loss rates).
+    assert_eq!(rows.len(), 24, "{text}");
     for row in rows {
         let ferrossl_cell = row.split('|').nth(2).unwrap().trim();
         assert!(
