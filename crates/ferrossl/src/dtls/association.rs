@@ -427,10 +427,22 @@ pub fn listen13(
     }
     if second_hello_fragment(datagram) {
         // A second ClientHello too big for one datagram (a post-quantum key share): its
-        // cookie can be checked only once it is whole, so the association reassembles it,
-        // checks the cookie and ends at once when it is not ours. The half-open limit of
-        // the listener bounds what this costs. A DTLS 1.2 one stays with the 1.2 listener.
-        return (first_hello_offers_13(datagram) != Some(false)).then_some(ListenOutcome::Verified);
+        // cookie must be in the first fragment (ahead of the key share, as ours puts it and
+        // as wolfSSL's stateless server requires), or nothing is admitted. The association
+        // then reassembles the hello and checks the cookie again with the rest. A DTLS 1.2
+        // one stays with the 1.2 listener.
+        let first = first_fragment(datagram)?;
+        if first.offers_13 == Some(false) {
+            return None;
+        }
+        let valid = first.cookie.is_some_and(|cookie| {
+            cookie13::open(provider.as_ref(), peer, &first.random, &cookie, now).is_some()
+        });
+        return Some(if valid {
+            ListenOutcome::Verified
+        } else {
+            ListenOutcome::Drop
+        });
     }
     let hello = initial_hello(datagram)?.hello;
     if !offers_13(&hello) {
@@ -479,9 +491,16 @@ fn second_hello_fragment(datagram: &[u8]) -> bool {
         })
 }
 
-/// Whether the ClientHello starting in the first record of `datagram` offers DTLS 1.3, read
-/// from its first fragment alone: None when that fragment ends before supported_versions.
-fn first_hello_offers_13(datagram: &[u8]) -> Option<bool> {
+/// What the first fragment of a ClientHello at the start of `datagram` tells without the
+/// rest: its random, whether it offers DTLS 1.3 (None when the fragment ends before
+/// supported_versions) and the DTLS 1.3 cookie, when the fragment holds it.
+struct FirstFragment {
+    random: [u8; 32],
+    offers_13: Option<bool>,
+    cookie: Option<Vec<u8>>,
+}
+
+fn first_fragment(datagram: &[u8]) -> Option<FirstFragment> {
     let (record, body) = records(datagram).next()?;
     let mut r = Reader::new(body);
     let header = HandshakeHeader::read(&mut r).ok()?;
@@ -494,22 +513,39 @@ fn first_hello_offers_13(datagram: &[u8]) -> Option<bool> {
     }
     let mut hello = Reader::new(r.take(header.fragment_length as usize, "fragment").ok()?);
     // legacy_version, random, session_id, cookie, cipher_suites, compression_methods.
-    hello.take(2 + 32, "version and random").ok()?;
+    hello.u16("legacy_version").ok()?;
+    let random = hello.array("random").ok()?;
+    let mut found = FirstFragment {
+        random,
+        // The whole hello without supported_versions offers no 1.3.
+        offers_13: header.is_last_fragment().then_some(false),
+        cookie: None,
+    };
     hello.prefixed(1, "session_id").ok()?;
     if !hello.prefixed(1, "cookie").ok()?.is_empty() {
         // A DTLS 1.2 cookie: the client took our HelloVerifyRequest and went on in 1.2.
-        return Some(false);
+        found.offers_13 = Some(false);
+        return Some(found);
     }
     hello.prefixed(2, "cipher_suites").ok()?;
     hello.prefixed(1, "compression_methods").ok()?;
     hello.u16("extensions length").ok()?;
     while let (Ok(typ), Ok(data)) = (hello.u16("type"), hello.prefixed(2, "extension")) {
-        if typ == SUPPORTED_VERSIONS {
-            return Some(read_versions_offer(data).is_ok_and(|v| v.contains(&DTLS13)));
+        match typ {
+            SUPPORTED_VERSIONS => {
+                found.offers_13 = Some(read_versions_offer(data).is_ok_and(|v| v.contains(&DTLS13)))
+            }
+            COOKIE => found.cookie = read_cookie(data).ok(),
+            _ => {}
         }
     }
-    // The fragment ended, or the whole hello had no supported_versions.
-    header.is_last_fragment().then_some(false)
+    Some(found)
+}
+
+/// Whether the ClientHello starting in the first record of `datagram` offers DTLS 1.3, read
+/// from its first fragment alone.
+fn first_hello_offers_13(datagram: &[u8]) -> Option<bool> {
+    first_fragment(datagram)?.offers_13
 }
 
 fn offers_13(hello: &ClientHello) -> bool {

@@ -26,7 +26,7 @@ use super::handshake::SessionInfo;
 use super::handshake13::resumption13;
 use super::handshake13::{
     protection, ClientState13, Context13, FlightBuilder13, Handshake13, Secrets13, ServerState13,
-    Transcript13, APPLICATION_EPOCH,
+    Transcript13, APPLICATION_EPOCH, HANDSHAKE_EPOCH,
 };
 use super::key_schedule::PrfHash;
 use super::key_schedule13::Secret;
@@ -75,6 +75,11 @@ pub struct Engine13 {
     key_update: Option<Vec<u8>>,
     /// Records sealed in one epoch that make us update our keys.
     key_update_after: u64,
+    /// A KeyUpdate (and whether it asks the peer to update too) waiting for the flight in
+    /// progress to be acknowledged: one flight at a time (RFC 9147 §5.8).
+    key_update_wanted: Option<bool>,
+    /// When we last answered a retransmission of the peer's.
+    last_answer: Option<Instant>,
     /// The latest time the caller gave, for timers armed by `send`.
     last_now: Instant,
     stats: DtlsStats,
@@ -119,6 +124,8 @@ impl Engine13 {
             close_received: false,
             key_update: None,
             key_update_after: KEY_UPDATE_AFTER,
+            key_update_wanted: None,
+            last_answer: None,
             last_now: now,
             stats: DtlsStats::default(),
         };
@@ -180,7 +187,7 @@ impl Engine13 {
             }
         }
         if retransmitted {
-            self.answer_retransmission()?;
+            self.answer_retransmission(now)?;
         }
         if !self.to_ack.is_empty() && self.ack_deadline.is_none() {
             // Part of a flight: acknowledge it unless the rest comes soon (§7.1).
@@ -200,13 +207,21 @@ impl Engine13 {
                 break;
             };
             self.adopt_hello_seq(record, &header);
+            if self.unprotected_after_keys(record.epoch)
+                && header.message_seq >= self.reassembler.next_seq()
+            {
+                // Once handshake keys exist, the clear can only repeat what came before:
+                // a new message there is forged.
+                continue;
+            }
             match self.reassembler.insert(epoch, &header, body) {
                 Fragment::Accepted => useful = true,
                 Fragment::Old => {
                     useful = true;
                     // The end of the peer's last flight: it is sending that flight again
                     // (once per retransmission, however many records it takes).
-                    old |= header.message_seq + 1 == self.reassembler.next_seq()
+                    old |= u32::from(header.message_seq) + 1
+                        == u32::from(self.reassembler.next_seq())
                         && header.is_last_fragment();
                 }
                 Fragment::Dropped => {}
@@ -221,6 +236,12 @@ impl Engine13 {
             self.stats.records_discarded += 1;
         }
         old
+    }
+
+    /// Whether a record of `epoch` came in the clear although the peer's handshake keys are
+    /// in place: it can only be a late repeat, or forged (anyone can write plaintext).
+    fn unprotected_after_keys(&self, epoch: u64) -> bool {
+        epoch == 0 && self.records.read_epoch() >= HANDSHAKE_EPOCH
     }
 
     /// A server waiting for a ClientHello keeps no state, so each one numbers the messages
@@ -306,7 +327,7 @@ impl Engine13 {
         };
         let epoch = self.records.write_epoch();
         self.flight
-            .post_handshake(epoch, &Message13::NewSessionTicket(ticket));
+            .post_handshake(epoch, &Message13::NewSessionTicket(ticket))?;
         self.flush_flight(now)
     }
 
@@ -371,7 +392,7 @@ impl Engine13 {
         *peer = Secret::new(PrfHash::of(secrets.suite), peer).next_generation();
         self.records
             .install_read(protection(epoch + 1, secrets.suite, peer)?);
-        Ok(request && self.key_update.is_none())
+        Ok(request && self.key_update.is_none() && self.key_update_wanted.is_none())
     }
 
     /// Sends a KeyUpdate (`SSL_key_update`); `request_peer` asks the peer to update its keys
@@ -382,7 +403,7 @@ impl Engine13 {
                 "a KeyUpdate needs an established association",
             ));
         }
-        if self.key_update.is_some() {
+        if self.key_update.is_some() || self.key_update_wanted.is_some() {
             return Err(Error::WrongState("a KeyUpdate is already in flight"));
         }
         self.start_key_update(request_peer, now)
@@ -394,12 +415,17 @@ impl Engine13 {
         request: bool,
         now: Instant,
     ) -> std::result::Result<(), DtlsError> {
+        if self.retransmitter.flight().is_some_and(|f| !f.all_acked()) {
+            // A flight of ours is still on its way (our Finished, a ticket): it goes first.
+            self.key_update_wanted = Some(request);
+            return Ok(());
+        }
         let secrets = self.secrets.as_ref().expect("established");
         let (ours, _) = secrets.application.split(self.role);
         self.key_update = Some(Secret::new(PrfHash::of(secrets.suite), ours).next_generation());
         let epoch = self.records.write_epoch();
         self.flight
-            .post_handshake(epoch, &Message13::KeyUpdate(request));
+            .post_handshake(epoch, &Message13::KeyUpdate(request))?;
         self.flush_flight(now)
     }
 
@@ -422,7 +448,14 @@ impl Engine13 {
 
     /// The peer repeated messages we processed: our answer or our ACK was lost. Acknowledge
     /// again, and resend what the peer did not acknowledge of ours.
-    fn answer_retransmission(&mut self) -> std::result::Result<(), DtlsError> {
+    fn answer_retransmission(&mut self, now: Instant) -> std::result::Result<(), DtlsError> {
+        // At most once per half retransmission timeout: a peer retransmits no faster, and a
+        // forger of repeats (small records in the clear) gets no stream of big answers.
+        let gap = self.params.retransmit.initial / 2;
+        if self.last_answer.is_some_and(|t| now < t + gap) {
+            return Ok(());
+        }
+        self.last_answer = Some(now);
         self.send_ack();
         let unacked = self.retransmitter.flight().is_some_and(|f| !f.all_acked());
         if unacked {
@@ -432,10 +465,13 @@ impl Engine13 {
     }
 
     fn handle_ack(&mut self, record: &Received) -> std::result::Result<(), DtlsError> {
-        let Ok(acked) = read_ack(&record.content) else {
+        let Ok(mut acked) = read_ack(&record.content) else {
             self.stats.records_discarded += 1;
             return Ok(());
         };
+        // RFC 9147 §7: an ACK speaks only of records of its own epoch or older; one in the
+        // clear can thus not stop what went out under keys.
+        acked.retain(|r| r.epoch <= record.epoch);
         let Some(flight) = self.retransmitter.flight_mut() else {
             return Ok(());
         };
@@ -450,11 +486,20 @@ impl Engine13 {
         }
         self.retransmitter.clear();
         self.records.retire_write_before(APPLICATION_EPOCH);
-        self.finish_key_update()
+        self.finish_key_update()?;
+        match self.key_update_wanted.take() {
+            Some(request) => self.start_key_update(request, self.last_now),
+            None => Ok(()),
+        }
     }
 
     fn handle_alert(&mut self, record: &Received) -> std::result::Result<(), DtlsError> {
-        let Ok(alert) = Alert::read(&record.content) else {
+        let alert = Alert::read(&record.content)
+            .ok()
+            .filter(|_| !self.unprotected_after_keys(record.epoch));
+        let Some(alert) = alert else {
+            // Malformed, or in the clear once keys exist: unauthenticated, so it cannot end
+            // the association.
             self.stats.records_discarded += 1;
             return Ok(());
         };
@@ -775,6 +820,7 @@ mod tests {
     use super::*;
     use crate::constants::{DTLS1_3_VERSION, FILETYPE_PEM, VERIFY_PEER};
     use crate::dtls::codec::record::RECORD_HEADER_LEN;
+    use crate::dtls::epochs13::Epochs13;
     use crate::dtls::CookieProvider;
     use crate::dtls::DtlsEngine;
     use crate::{Context, Method};
@@ -1316,5 +1362,124 @@ mod tests {
             // The ticket was acknowledged: nothing is left to retransmit.
             assert_eq!(s.next_timeout(), None);
         }
+    }
+
+    /// RFC 8446 §4.1.3: a forged HelloVerifyRequest makes a client offering both versions go
+    /// on in 1.2, but a server able to speak 1.3 marks its 1.2 random, and the client, which
+    /// offered 1.3, refuses the downgrade.
+    #[test]
+    fn a_forged_hello_verify_request_cannot_downgrade_to_12() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let both = Context::new(Method::Dtls);
+        both.set_max_proto_version(DTLS1_3_VERSION).unwrap();
+        let mut c =
+            DtlsEngine::new(both.config(), Role::Client, DtlsParams::default(), now).unwrap();
+        let server = context13(&pki, true);
+        let mut s =
+            DtlsEngine::new(server.config(), Role::Server, DtlsParams::default(), now).unwrap();
+        let hello = c.poll_datagram().unwrap();
+        let attacker = HmacCookies::new(Duration::from_secs(60));
+        let crate::dtls::ListenOutcome::HelloVerifyRequest(forged) =
+            crate::dtls::cookie::listen(&attacker, None, &hello, now)
+        else {
+            panic!("a HelloVerifyRequest");
+        };
+        c.handle_datagram(&forged, now).unwrap();
+        let mut outcome = Ok(());
+        for _ in 0..4 {
+            while let Some(d) = c.poll_datagram() {
+                let _ = s.handle_datagram(&d, now);
+            }
+            while let Some(d) = s.poll_datagram() {
+                outcome = outcome.and(c.handle_datagram(&d, now));
+            }
+        }
+        assert_eq!(
+            s.server_random().map(|r| r[24..].to_vec()),
+            Some(crate::dtls::codec::message13::DOWNGRADE_TO_12.to_vec())
+        );
+        assert!(
+            matches!(outcome, Err(DtlsError::IllegalParameter(_))),
+            "{outcome:?}"
+        );
+        assert!(!c.is_established());
+    }
+
+    /// Once handshake keys exist, what comes in the clear is unauthenticated: an ACK there
+    /// cannot stop the retransmission of protected records, an alert cannot end the
+    /// association, and a new handshake message is not taken.
+    #[test]
+    fn plaintext_after_the_handshake_keys_changes_nothing() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let (mut c, mut s) = raw_engines(&pki, now);
+        pass(&mut c, &mut s, now).unwrap();
+        pass(&mut s, &mut c, now).unwrap();
+        pass(&mut c, &mut s, now).unwrap();
+        // The server's flight is out (and lost): forge a plaintext ACK of its records.
+        while s.poll_datagram().is_some() {}
+        let deadline = s.next_timeout().expect("the flight's timer");
+        let mut ack = Vec::new();
+        let numbers: Vec<RecordNumber> = (0..8)
+            .flat_map(|sequence| [0, 2].map(|epoch| RecordNumber { epoch, sequence }))
+            .collect();
+        encode_ack(&numbers, &mut ack);
+        let mut forged = Vec::new();
+        Epochs13::default()
+            .seal(0, ContentType::from(ACK_CONTENT_TYPE), &ack, &mut forged)
+            .unwrap();
+        s.handle_datagram(&forged, now).unwrap();
+        assert_eq!(s.next_timeout(), Some(deadline), "still retransmitting");
+        // A close_notify in the clear is no close_notify.
+        let mut close = Vec::new();
+        let body = Alert {
+            level: AlertLevel::Warning,
+            description: AlertDescription::CloseNotify,
+        }
+        .encode();
+        Epochs13::default()
+            .seal(0, ContentType::Alert, &body, &mut close)
+            .unwrap();
+        c.handle_datagram(&close, now).unwrap();
+        assert!(!c.peer_closed());
+        s.handle_timeout(deadline).unwrap();
+        pass(&mut s, &mut c, deadline).unwrap();
+        pass(&mut c, &mut s, deadline).unwrap();
+        assert!(c.handshake_done() && s.handshake_done());
+    }
+
+    /// A KeyUpdate asked for while our Finished is still unacknowledged waits for it: one
+    /// flight at a time, so a lost Finished is still sent again.
+    #[test]
+    fn a_key_update_waits_for_the_flight_in_progress() {
+        let pki = TestPki::generate();
+        let now = Instant::now();
+        let (mut c, mut s) = raw_engines(&pki, now);
+        for _ in 0..2 {
+            pass(&mut c, &mut s, now).unwrap();
+            pass(&mut s, &mut c, now).unwrap();
+        }
+        assert!(c.handshake_done() && !s.handshake_done());
+        // The client's last flight is lost.
+        while c.poll_datagram().is_some() {}
+        c.key_update(false, now).unwrap();
+        assert!(
+            c.poll_datagram().is_none(),
+            "nothing before the Finished is acknowledged"
+        );
+        let later = c.next_timeout().unwrap();
+        c.handle_timeout(later).unwrap();
+        pass(&mut c, &mut s, later).unwrap();
+        assert!(s.handshake_done(), "the Finished came again");
+        // The server's ACK (and ticket) let the KeyUpdate go.
+        for _ in 0..3 {
+            pass(&mut s, &mut c, later).unwrap();
+            pass(&mut c, &mut s, later).unwrap();
+        }
+        assert_eq!(c.records.write_epoch(), 4);
+        c.send(b"after").unwrap();
+        pass(&mut c, &mut s, later).unwrap();
+        assert_eq!(s.recv().as_deref(), Some(&b"after"[..]));
     }
 }

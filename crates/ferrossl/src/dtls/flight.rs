@@ -319,7 +319,8 @@ impl Reassembler {
 
     /// The next message, once all its bytes are here.
     pub fn pop(&mut self) -> Option<Assembled> {
-        if !self.pending.get(&self.next_seq)?.complete() {
+        // The last number cannot be followed: a peer that got there stalls rather than wraps.
+        if self.next_seq == u16::MAX || !self.pending.get(&self.next_seq)?.complete() {
             return None;
         }
         let partial = self.pending.remove(&self.next_seq)?;

@@ -19,6 +19,9 @@ struct SentFragment {
     acked: bool,
 }
 
+/// Records remembered for one flight: beyond, the oldest (long retransmitted again) go.
+const MAX_RECORDS: usize = 1024;
+
 /// One flight and what the peer acknowledged of it.
 #[derive(Debug)]
 pub struct SentFlight {
@@ -93,6 +96,9 @@ impl SentFlight {
         }
         if !datagram.is_empty() {
             datagrams.push(datagram);
+        }
+        if self.records.len() > MAX_RECORDS {
+            self.records.drain(..self.records.len() - MAX_RECORDS);
         }
         Ok(datagrams)
     }

@@ -437,6 +437,11 @@ impl Shared {
     /// Re-keys the table for peers whose connection saw them move.
     fn follow_moves(&self, peers: &mut HashMap<SocketAddr, Peer>) {
         for (old, new) in std::mem::take(&mut *self.moves.lock().expect("moves lock")) {
+            // An association already at the new address stays; the moved one keeps its old
+            // key (and goes on being routed by its CID).
+            if peers.contains_key(&new) {
+                continue;
+            }
             if let Some(peer) = peers.remove(&old) {
                 peers.insert(new, peer);
             }

@@ -16,6 +16,7 @@ use super::super::codec::message::{
     Certificate, CertificateRequest, ClientHello, DigitallySigned, EcdhParams, Message,
     NewSessionTicket, ServerHello, ServerKeyExchange,
 };
+use super::super::codec::message13::DOWNGRADE_TO_12;
 use super::super::codec::record::DTLS12;
 use super::super::error::DtlsError;
 use super::super::key_schedule::{KeySchedule, PrfHash};
@@ -210,7 +211,13 @@ impl ExpectClientHello {
             }
             _ => None,
         };
-        let server_random = random()?;
+        let mut server_random = random()?;
+        // RFC 8446 §4.1.3 (RFC 9147 §5.3): a server able to speak DTLS 1.3 that answers
+        // in 1.2 says so in its random, so that a client that offered 1.3 notices when an
+        // attacker took it out of the offer.
+        if cx.config.dtls_versions().1 {
+            server_random[24..].copy_from_slice(&DOWNGRADE_TO_12);
+        }
         cx.session.client_random = Some(hello.random);
         cx.session.server_random = Some(server_random);
         cx.session.srtp_profile = srtp;

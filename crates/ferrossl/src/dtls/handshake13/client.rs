@@ -120,10 +120,12 @@ impl ClientState13 {
         Ok(ClientState13::ExpectServerHello(Box::new(state)))
     }
 
-    /// The ClientHello sent, while the ServerHello is still to come.
+    /// The ClientHello sent, while the ServerHello is still to come and no
+    /// HelloRetryRequest came (after one, the server speaks DTLS 1.3 and a 1.2 answer can
+    /// only be forged: RFC 8446 §4.1.4).
     pub fn sent_hello(&self) -> Option<&ClientHello> {
         match self {
-            ClientState13::ExpectServerHello(s) => Some(&s.hello),
+            ClientState13::ExpectServerHello(s) if s.retry_suite.is_none() => Some(&s.hello),
             _ => None,
         }
     }

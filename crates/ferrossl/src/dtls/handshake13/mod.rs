@@ -260,11 +260,14 @@ impl FlightBuilder13 {
 
     /// A post-handshake message (RFC 8446 §4.6) as a flight of its own, in `epoch`; it is
     /// kept until acknowledged.
-    pub fn post_handshake(&mut self, epoch: u64, message: &Message13) {
+    pub fn post_handshake(&mut self, epoch: u64, message: &Message13) -> Result<(), DtlsError> {
         let mut body = Vec::new();
         message.encode(&mut body);
         let message_seq = self.next_message_seq;
-        self.next_message_seq += 1;
+        // A peer can drive this up (KeyUpdates it asks us to answer): fail, never wrap.
+        self.next_message_seq = message_seq
+            .checked_add(1)
+            .ok_or_else(|| DtlsError::Internal("handshake message numbers exhausted".into()))?;
         self.messages.push(OutMessage {
             epoch,
             msg_type: message.msg_type(),
@@ -272,6 +275,7 @@ impl FlightBuilder13 {
             body,
         });
         self.complete = Some(true);
+        Ok(())
     }
 
     /// The completed flight and whether it waits for an answer (a flight that ends the
