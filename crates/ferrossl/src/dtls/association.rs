@@ -477,18 +477,26 @@ pub fn listen13(
 /// Whether `datagram` starts with the first fragment of a ClientHello that answers a retry
 /// (message_seq above 0) and does not hold it whole.
 fn second_hello_fragment(datagram: &[u8]) -> bool {
-    let Some((record, body)) = records(datagram).next() else {
-        return false;
-    };
+    first_handshake_fragment(datagram).is_some_and(|(h, _)| {
+        h.msg_type == HandshakeType::ClientHello
+            && h.message_seq > 0
+            && h.fragment_offset == 0
+            && h.fragment_length < h.length
+    })
+}
+
+/// The header and bytes of the first handshake fragment in the first record of `datagram`,
+/// when that record is an epoch-0 handshake record: what a stateless peer can read of a
+/// datagram without keeping anything.
+fn first_handshake_fragment(datagram: &[u8]) -> Option<(HandshakeHeader, &[u8])> {
+    let (record, body) = records(datagram).next()?;
+    if record.content_type != ContentType::Handshake || record.epoch != 0 {
+        return None;
+    }
     let mut r = Reader::new(body);
-    record.content_type == ContentType::Handshake
-        && record.epoch == 0
-        && HandshakeHeader::read(&mut r).is_ok_and(|h| {
-            h.msg_type == HandshakeType::ClientHello
-                && h.message_seq > 0
-                && h.fragment_offset == 0
-                && h.fragment_length < h.length
-        })
+    let header = HandshakeHeader::read(&mut r).ok()?;
+    let fragment = r.take(header.fragment_length as usize, "fragment").ok()?;
+    Some((header, fragment))
 }
 
 /// What the first fragment of a ClientHello at the start of `datagram` tells without the
@@ -501,17 +509,11 @@ struct FirstFragment {
 }
 
 fn first_fragment(datagram: &[u8]) -> Option<FirstFragment> {
-    let (record, body) = records(datagram).next()?;
-    let mut r = Reader::new(body);
-    let header = HandshakeHeader::read(&mut r).ok()?;
-    if record.content_type != ContentType::Handshake
-        || record.epoch != 0
-        || header.msg_type != HandshakeType::ClientHello
-        || header.fragment_offset != 0
-    {
+    let (header, fragment) = first_handshake_fragment(datagram)?;
+    if header.msg_type != HandshakeType::ClientHello || header.fragment_offset != 0 {
         return None;
     }
-    let mut hello = Reader::new(r.take(header.fragment_length as usize, "fragment").ok()?);
+    let mut hello = Reader::new(fragment);
     // legacy_version, random, session_id, cookie, cipher_suites, compression_methods.
     hello.u16("legacy_version").ok()?;
     let random = hello.array("random").ok()?;
@@ -561,28 +563,18 @@ fn offers_13(hello: &ClientHello) -> bool {
 /// Whether `datagram` starts with a DTLS 1.2 answer to a ClientHello: a HelloVerifyRequest,
 /// or a ServerHello (whole in its record) without a supported_versions choosing 1.3.
 fn answers_with_12(datagram: &[u8]) -> bool {
-    let Some((record, body)) = records(datagram).next() else {
+    let Some((header, fragment)) = first_handshake_fragment(datagram) else {
         return false;
     };
-    let mut r = Reader::new(body);
-    let Ok(header) = HandshakeHeader::read(&mut r) else {
-        return false;
-    };
-    if record.content_type != ContentType::Handshake || record.epoch != 0 {
-        return false;
-    }
+    let whole = header.fragment_offset == 0 && header.is_last_fragment();
     match header.msg_type {
         HandshakeType::HelloVerifyRequest => true,
-        HandshakeType::ServerHello if header.is_last_fragment() && header.fragment_offset == 0 => r
-            .take(header.length as usize, "ServerHello")
-            .ok()
-            .and_then(|body| ServerHello::read(body).ok())
-            .is_some_and(|sh| {
-                sh.extensions
-                    .raw(SUPPORTED_VERSIONS)
-                    .and_then(|v| read_selected_version(v).ok())
-                    != Some(DTLS13)
-            }),
+        HandshakeType::ServerHello if whole => ServerHello::read(fragment).is_ok_and(|sh| {
+            sh.extensions
+                .raw(SUPPORTED_VERSIONS)
+                .and_then(|v| read_selected_version(v).ok())
+                != Some(DTLS13)
+        }),
         _ => false,
     }
 }

@@ -6,7 +6,6 @@
 //! handshake.
 
 use rustls::SignatureScheme;
-use rustls_pki_types::ServerName;
 
 use crate::ciphers::CipherInfo;
 use crate::verify::Purpose;
@@ -26,7 +25,8 @@ use super::super::srtp::SrtpProfile;
 use super::crypto::{self, KeyExchange, SIGNATURE_SCHEMES};
 use super::resumption::SessionState;
 use super::{
-    dtls_suites, groups, random, unexpected, unexpected_ccs, verify_data_matches, Context,
+    dtls_suites, groups, random, sni_to_send, unexpected, unexpected_ccs, verify_data_matches,
+    Context,
 };
 use crate::session::DtlsSession;
 
@@ -64,12 +64,7 @@ impl ClientState {
     pub fn start(cx: &mut Context<'_>) -> Result<Self, DtlsError> {
         let client_random = random()?;
         let params = cx.params;
-        // SNI carries DNS names only (RFC 6066 §3).
-        let server_name = params
-            .server_name
-            .as_deref()
-            .filter(|n| matches!(ServerName::try_from(*n), Ok(ServerName::DnsName(_))))
-            .map(|n| n.as_bytes().to_vec());
+        let server_name = sni_to_send(params);
         let offer = cx.resumption_offer()?;
         let extensions = HelloExtensions {
             server_name,

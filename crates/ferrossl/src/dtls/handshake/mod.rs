@@ -9,11 +9,13 @@ pub(crate) mod crypto;
 mod resumption;
 mod server;
 
-use rustls::{HandshakeType, NamedGroup};
+use rustls::{CipherSuite, HandshakeType, NamedGroup};
 use rustls_pki_types::CertificateDer;
+use rustls_pki_types::ServerName;
 
 use crate::ciphers::{self, CipherInfo};
 use crate::config::{Config, Role, VerifySettings};
+use crate::constants::OP_CIPHER_SERVER_PREFERENCE;
 use crate::tls::AlpnDecision;
 use crate::verify::{ChainVerifier, LeafKeyUsage, Purpose, VerifyOutcome};
 use crate::x509::{X509Name, X509};
@@ -163,6 +165,33 @@ impl SessionInfo {
             .filter_map(|d| X509::from_der(d).ok())
             .collect();
     }
+}
+
+/// The suite a server picks among `ours` (its suites usable here, in its order) and the
+/// client's `offered`: by the client's preference unless OP_CIPHER_SERVER_PREFERENCE.
+pub(crate) fn pick_suite(
+    config: &Config,
+    ours: &[&'static CipherInfo],
+    offered: &[CipherSuite],
+) -> Result<&'static CipherInfo, DtlsError> {
+    let chosen = if config.options & OP_CIPHER_SERVER_PREFERENCE != 0 {
+        ours.iter().copied().find(|c| offered.contains(&c.suite))
+    } else {
+        offered
+            .iter()
+            .find_map(|s| ours.iter().copied().find(|c| c.suite == *s))
+    };
+    chosen.ok_or(DtlsError::NoSharedCipher)
+}
+
+/// The name a client sends as SNI: its server name when that is a DNS name (RFC 6066 §3
+/// carries no addresses).
+pub(crate) fn sni_to_send(params: &DtlsParams) -> Option<Vec<u8>> {
+    params
+        .server_name
+        .as_deref()
+        .filter(|n| matches!(ServerName::try_from(*n), Ok(ServerName::DnsName(_))))
+        .map(|n| n.as_bytes().to_vec())
 }
 
 /// The SRTP profile a server picks (RFC 5764 §4.1.1): its first one the client offers.

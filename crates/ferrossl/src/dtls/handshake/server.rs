@@ -7,7 +7,7 @@
 use rustls::{CipherSuite, NamedGroup};
 
 use crate::ciphers::CipherInfo;
-use crate::constants::{OP_CIPHER_SERVER_PREFERENCE, VERIFY_FAIL_IF_NO_PEER_CERT, VERIFY_PEER};
+use crate::constants::{VERIFY_FAIL_IF_NO_PEER_CERT, VERIFY_PEER};
 use crate::verify::Purpose;
 
 use super::super::codec::extensions::{HelloExtensions, UseSrtp, EC_POINT_UNCOMPRESSED};
@@ -24,8 +24,8 @@ use super::super::record::MAX_PLAINTEXT;
 use super::crypto::{self, KeyExchange, SIGNATURE_SCHEMES};
 use super::resumption::SessionState;
 use super::{
-    choose_alpn, choose_srtp, dtls_suites, groups, random, requested_server_name, unexpected,
-    unexpected_ccs, verify_data_matches, Context,
+    choose_alpn, choose_srtp, dtls_suites, groups, pick_suite, random, requested_server_name,
+    unexpected, unexpected_ccs, verify_data_matches, Context,
 };
 
 /// ClientCertificateType values we accept (RFC 5246 §7.4.4, RFC 8422 §5.5).
@@ -434,17 +434,7 @@ fn choose_suite(
         .into_iter()
         .filter(|c| crypto::key_fits_suite(key, c.auth))
         .collect();
-    let chosen = if cx.config.options & OP_CIPHER_SERVER_PREFERENCE != 0 {
-        ours.iter()
-            .copied()
-            .find(|c| hello.cipher_suites.contains(&c.suite))
-    } else {
-        hello
-            .cipher_suites
-            .iter()
-            .find_map(|s| ours.iter().copied().find(|c| c.suite == *s))
-    };
-    chosen.ok_or(DtlsError::NoSharedCipher)
+    pick_suite(cx.config, &ours, &hello.cipher_suites)
 }
 
 /// Waiting for the client's Certificate.

@@ -4,7 +4,6 @@
 
 use rustls::crypto::ActiveKeyExchange;
 use rustls::{NamedGroup, SignatureScheme};
-use rustls_pki_types::ServerName;
 
 use crate::ciphers::CipherInfo;
 use crate::config::Role;
@@ -21,7 +20,7 @@ use super::super::codec::message::{ClientHello, ServerHello};
 use super::super::codec::message13::{Certificate13, CertificateRequest13, Message13};
 use super::super::codec::record::DTLS12;
 use super::super::error::DtlsError;
-use super::super::handshake::{random, verify_data_matches, verify_peer_chain};
+use super::super::handshake::{random, sni_to_send, verify_peer_chain};
 use super::super::key_schedule::PrfHash;
 use super::super::key_schedule13::{EarlySecret, HandshakeSecret, Secret, TrafficSecrets};
 use super::resumption13::{self, Resumable};
@@ -65,12 +64,7 @@ impl ClientState13 {
         let first = groups.iter().copied().find(|g| !is_large(*g));
         let shares = first.map(start_share).transpose()?.into_iter().collect();
         let params = cx.params;
-        // SNI carries DNS names only (RFC 6066 §3).
-        let server_name = params
-            .server_name
-            .as_deref()
-            .filter(|n| matches!(ServerName::try_from(*n), Ok(ServerName::DnsName(_))))
-            .map(|n| n.as_bytes().to_vec());
+        let server_name = sni_to_send(params);
         let mut cipher_suites: Vec<_> = suites13(cx.config).iter().map(|c| c.suite).collect();
         let mut versions = vec![DTLS13];
         let mut extensions = match fallback {
@@ -546,12 +540,7 @@ impl Keyed {
         cx: &mut Context13<'_>,
     ) -> Result<(), DtlsError> {
         let hash = self.hash;
-        let expected = Secret::new(hash, &self.traffic.server).finished(&cx.transcript.hash(hash));
-        if !verify_data_matches(&expected, verify_data) {
-            return Err(DtlsError::DecryptError("Finished verify_data mismatch"));
-        }
-        cx.session.peer_finished = Some(verify_data.to_vec());
-        cx.transcript.add(rustls::HandshakeType::Finished, raw);
+        cx.check_peer_finished(hash, &self.traffic.server, verify_data, raw)?;
         let master = self.handshake.into_master();
         let server_finished = cx.transcript.hash(hash);
         let application = master.traffic_secrets(&server_finished);

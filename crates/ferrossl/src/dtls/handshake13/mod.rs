@@ -28,7 +28,7 @@ use super::cookie::CookieProvider;
 use super::epochs13::Epochs13;
 use super::error::DtlsError;
 use super::handshake::crypto;
-use super::handshake::SessionInfo;
+use super::handshake::{verify_data_matches, SessionInfo};
 use super::key_schedule::PrfHash;
 use super::key_schedule13::{Secret, TrafficSecrets};
 use super::record13::Protection;
@@ -326,6 +326,24 @@ impl Context13<'_> {
     /// The wall-clock time in seconds, for tickets.
     fn now_secs(&self) -> u64 {
         (self.params.wall_clock)().as_secs()
+    }
+
+    /// Checks the peer's Finished (RFC 8446 §4.4.4) against its handshake traffic secret and
+    /// the transcript so far, then records it and adds it to the transcript.
+    fn check_peer_finished(
+        &mut self,
+        hash: PrfHash,
+        peer_secret: &[u8],
+        verify_data: &[u8],
+        raw: &[u8],
+    ) -> Result<(), DtlsError> {
+        let expected = Secret::new(hash, peer_secret).finished(&self.transcript.hash(hash));
+        if !verify_data_matches(&expected, verify_data) {
+            return Err(DtlsError::DecryptError("Finished verify_data mismatch"));
+        }
+        self.session.peer_finished = Some(verify_data.to_vec());
+        self.transcript.add(HandshakeType::Finished, raw);
+        Ok(())
     }
 
     /// A resumed session's peer chain, as it was verified when the session was made.

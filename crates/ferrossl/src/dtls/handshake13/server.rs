@@ -7,7 +7,7 @@ use rustls::{HandshakeType, NamedGroup, SignatureScheme};
 
 use crate::ciphers::CipherInfo;
 use crate::config::Role;
-use crate::constants::{OP_CIPHER_SERVER_PREFERENCE, VERIFY_FAIL_IF_NO_PEER_CERT, VERIFY_PEER};
+use crate::constants::{VERIFY_FAIL_IF_NO_PEER_CERT, VERIFY_PEER};
 use crate::verify::Purpose;
 
 use super::super::codec::extensions::{HelloExtensions, UseSrtp};
@@ -23,7 +23,7 @@ use super::super::codec::put_u16;
 use super::super::codec::record::DTLS12;
 use super::super::error::DtlsError;
 use super::super::handshake::{
-    choose_alpn, choose_srtp, random, requested_server_name, verify_data_matches, verify_peer_chain,
+    choose_alpn, choose_srtp, pick_suite, random, requested_server_name, verify_peer_chain,
 };
 use super::super::key_schedule::PrfHash;
 use super::super::key_schedule13::{EarlySecret, MasterSecret, Secret, TrafficSecrets};
@@ -112,18 +112,7 @@ fn choose(hello: &ClientHello, cx: &Context13<'_>) -> Result<Choice, DtlsError> 
             "DTLS 1.3 allows only null compression",
         ));
     }
-    let ours = suites13(cx.config);
-    let suite = if cx.config.options & OP_CIPHER_SERVER_PREFERENCE != 0 {
-        ours.iter()
-            .copied()
-            .find(|c| hello.cipher_suites.contains(&c.suite))
-    } else {
-        hello
-            .cipher_suites
-            .iter()
-            .find_map(|s| ours.iter().copied().find(|c| c.suite == *s))
-    }
-    .ok_or(DtlsError::NoSharedCipher)?;
+    let suite = pick_suite(cx.config, &suites13(cx.config), &hello.cipher_suites)?;
     let client_groups = ext
         .supported_groups
         .as_ref()
@@ -501,12 +490,7 @@ impl Flown {
         cx: &mut Context13<'_>,
     ) -> Result<(), DtlsError> {
         let hash = self.hash;
-        let expected = Secret::new(hash, &self.traffic.client).finished(&cx.transcript.hash(hash));
-        if !verify_data_matches(&expected, verify_data) {
-            return Err(DtlsError::DecryptError("Finished verify_data mismatch"));
-        }
-        cx.session.peer_finished = Some(verify_data.to_vec());
-        cx.transcript.add(HandshakeType::Finished, raw);
+        cx.check_peer_finished(hash, &self.traffic.client, verify_data, raw)?;
         *cx.secrets = Some(Secrets13 {
             suite: self.suite,
             application: self.application,
