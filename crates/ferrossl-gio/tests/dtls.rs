@@ -1,10 +1,11 @@
-//! DTLS 1.2 from C on 127.0.0.1: GDtlsClientConnection over a connected UDP GSocket against
-//! `openssl s_server -dtls1_2` (handshake verified against the test CA, a datagram each way,
-//! close; an untrusted server refused through accept-certificate), and
-//! GDtlsServerConnection for `openssl s_client -dtls1_2` (with and without a required client
-//! certificate); our DTLS client and server with each other (data both ways, a cancelled
-//! receive, a socket timeout, a shutdown of the write side), and the same on glib-networking's
-//! GnuTLS backend.
+//! DTLS from C on 127.0.0.1: GDtlsClientConnection over a connected UDP GSocket against
+//! `openssl s_server -dtls1_2` (DTLS 1.2 by fallback: our connections offer 1.3 too; handshake
+//! verified against the test CA, a datagram each way, close; an untrusted server refused
+//! through accept-certificate), and GDtlsServerConnection for `openssl s_client -dtls1_2`
+//! (with and without a required client certificate); our DTLS client and server with each
+//! other over DTLS 1.3 (data both ways, a cancelled receive, a socket timeout, a shutdown of
+//! the write side), the same on glib-networking's GnuTLS backend, and each of ours refusing
+//! the other backend's (no extended master secret there).
 //! (PyGObject cannot pass GDatagramBased's message arrays, so DTLS data is tested from C.)
 
 mod common;
@@ -101,6 +102,10 @@ fn client_against_openssl_s_server(backend: Backend, program: &std::path::Path) 
         ],
     );
     assert_checks(&out, &["ciphersuite", "sent", "received", "closed"]);
+    if backend == Backend::Ferrossl {
+        // A DTLS 1.2 suite, by its IANA name.
+        assert!(out.contains("ciphersuite TLS_ECDHE_ECDSA_WITH_"), "{out}");
+    }
     assert!(out.contains("received pong\n"), "{out}");
     assert_checks(&out, &["source-gives-the-connection", "from-source"]);
     assert!(out.contains("from-source again\n"), "{out}");
@@ -222,13 +227,15 @@ fn python_dtls_async_handshake_asks_accept_certificate_in_the_main_thread() {
     }
 }
 
-/// Our DTLS server ("pair" mode) and our DTLS client in `client_mode`, each on its backend; the
-/// client is returned once it has ended (its status unchecked), the server still running.
+/// Our DTLS server ("pair" mode) and our DTLS client in `client_mode`, each on its backend,
+/// both expecting DTLS `version` ("1.2" or "1.3"); the client is returned once it has ended
+/// (its status unchecked), the server still running.
 fn dtls_pair(
     pki: &TestPki,
     client_mode: &str,
     server_backend: Backend,
     client_backend: Backend,
+    version: &str,
 ) -> (PeerProcess, PeerProcess) {
     let (Some(server_program), Some(client_program)) =
         (c_program("dtls_server"), c_program("dtls_client"))
@@ -243,11 +250,17 @@ fn dtls_pair(
         path(&pki.server_ecdsa.key_path),
         path(&pki.ca_path()),
         "pair".into(),
+        version.into(),
     ]);
     let mut server = PeerProcess::spawn(server_backend.env(&mut cmd)).unwrap();
     server.wait_for_output("listening", WAIT).unwrap();
     let mut cmd = Command::new(client_program);
-    cmd.args([port.to_string(), path(&pki.ca_path()), client_mode.into()]);
+    cmd.args([
+        port.to_string(),
+        path(&pki.ca_path()),
+        client_mode.into(),
+        version.into(),
+    ]);
     let mut client = PeerProcess::spawn(client_backend.env(&mut cmd)).unwrap();
     let _ = client.wait_with_timeout(PROGRAM_TIMEOUT);
     (server, client)
@@ -266,29 +279,37 @@ const PAIR_CLIENT_CHECKS: [&str; 10] = [
     "peer-closed",
 ];
 
-const PAIR_SERVER_CHECKS: [&str; 5] = [
+const PAIR_SERVER_CHECKS: [&str; 7] = [
     "handshake",
+    "protocol-version",
+    "ciphersuite",
     "read",
     "peer-shut-down-writing",
     "sent-after-peer-shutdown",
     "closed",
 ];
 
-/// Our DTLS client and server with each other: data both ways, a cancelled receive, a socket
+/// Our DTLS client and server with each other, over DTLS 1.3 (GIO's protocol-version
+/// UNKNOWN, a TLS 1.3 cipher suite): data both ways, a cancelled receive, a socket
 /// timeout (ending a bounded receive with G_IO_ERROR_TIMED_OUT, not a blocking one, and with no
-/// GLib critical: warnings are fatal), a shutdown of the client's write side (the server reads its close_notify, and the
-/// client still reads), the server's close_notify.
+/// GLib critical: warnings are fatal), a shutdown of the client's write side (the server reads
+/// its close_notify, and the client still reads), the server's close_notify.
 #[test]
 fn c_dtls_client_and_server_with_each_other() {
     if c_program("dtls_server").is_none() || c_program("dtls_client").is_none() {
         return;
     }
     let pki = TestPki::generate();
-    let (mut server, mut client) = dtls_pair(&pki, "pair", Backend::Ferrossl, Backend::Ferrossl);
+    let (mut server, mut client) =
+        dtls_pair(&pki, "pair", Backend::Ferrossl, Backend::Ferrossl, "1.3");
     client.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
     server.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
     let out = client.stdout();
     assert_checks(&out, &PAIR_CLIENT_CHECKS);
+    assert!(
+        out.contains("ciphersuite TLS_AES_") || out.contains("ciphersuite TLS_CHACHA20_"),
+        "{out}"
+    );
     assert_checks(
         &out,
         &[
@@ -322,6 +343,7 @@ fn c_dtls_client_and_server_on_the_gnutls_backend() {
         "pair-without-socket-timeout",
         Backend::Gnutls,
         Backend::Gnutls,
+        "1.2",
     );
     client.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
     server.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
@@ -330,7 +352,7 @@ fn c_dtls_client_and_server_on_the_gnutls_backend() {
     assert!(out.contains("received sltd olleh\n"), "{out}");
     assert_checks(&server.stdout(), &PAIR_SERVER_CHECKS);
 
-    let (mut server, mut client) = dtls_pair(&pki, "pair", Backend::Gnutls, Backend::Gnutls);
+    let (mut server, mut client) = dtls_pair(&pki, "pair", Backend::Gnutls, Backend::Gnutls, "1.2");
     server.kill();
     let failure = client
         .wait_with_timeout(PROGRAM_TIMEOUT)
@@ -342,5 +364,51 @@ fn c_dtls_client_and_server_on_the_gnutls_backend() {
         failure.contains("GLib-GIO-CRITICAL")
             && failure.contains("g_datagram_based_receive_messages"),
         "the GnuTLS backend's failure changed (fixed?):\n{failure}"
+    );
+}
+
+/// Our DTLS client with a GDtlsServerConnection of glib-networking's GnuTLS backend, and the
+/// other way round. GnuTLS (3.7) has DTLS 1.2 only, and negotiates no extended master secret
+/// over DTLS (`openssl s_client -dtls1_2` against it shows "Extended master secret: no"),
+/// which ferrossl's DTLS 1.2 requires (RFC 7627): each refuses the other's handshake, saying
+/// why. Asserted, so that a change on either side shows.
+#[test]
+fn c_dtls_across_backends_needs_the_extended_master_secret() {
+    if !have_gnutls_backend()
+        || c_program("dtls_server").is_none()
+        || c_program("dtls_client").is_none()
+    {
+        return;
+    }
+    let pki = TestPki::generate();
+    let (mut server, mut client) =
+        dtls_pair(&pki, "pair", Backend::Gnutls, Backend::Ferrossl, "1.2");
+    server.kill();
+    let failure = client
+        .wait_with_timeout(PROGRAM_TIMEOUT)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        failure.contains("FAILED handshake")
+            && failure.contains("does not support the extended master secret"),
+        "{failure}"
+    );
+
+    let (mut server, mut client) = dtls_pair(
+        &pki,
+        "pair-without-socket-timeout",
+        Backend::Ferrossl,
+        Backend::Gnutls,
+        "1.2",
+    );
+    client.kill();
+    let failure = server
+        .wait_with_timeout(PROGRAM_TIMEOUT)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        failure.contains("FAILED handshake")
+            && failure.contains("does not offer the extended master secret"),
+        "{failure}"
     );
 }

@@ -1,6 +1,8 @@
 /* A GDtlsServerConnection on UDP 127.0.0.1:PORT for one DTLS client.
  *
- * Usage: dtls_server PORT CHAIN_FILE KEY_FILE CA_FILE anonymous|required|pair
+ * Usage: dtls_server PORT CHAIN_FILE KEY_FILE CA_FILE anonymous|required|pair [1.2|1.3]
+ * The last argument is the DTLS version the handshake must reach (default 1.2), as for
+ * dtls_client; the cipher suite is printed as "ciphersuite NAME".
  * Prints "listening", then waits for the client's first datagram (peeked, to learn the
  * client's address and connect the socket to it, as GIO's own DTLS tests do), runs the
  * handshake (requiring a client certificate from CA_FILE with "required"), answers one
@@ -53,8 +55,9 @@ int
 main (int argc, char **argv)
 {
   GError *error = NULL;
-  if (argc != 6)
+  if (argc != 6 && argc != 7)
     return 2;
+  gboolean dtls13 = argc == 7 && strcmp (argv[6], "1.3") == 0;
   gboolean required = strcmp (argv[5], "required") == 0;
   gboolean pair = strcmp (argv[5], "pair") == 0;
   alarm (20); /* never hang */
@@ -94,7 +97,14 @@ main (int argc, char **argv)
   g_dtls_connection_handshake (conn, NULL, &error);
   must (error, "handshake");
   check ("handshake", TRUE, NULL);
-  check ("protocol-version", g_dtls_connection_get_protocol_version (conn) == G_TLS_PROTOCOL_VERSION_DTLS_1_2, NULL);
+  GTlsProtocolVersion version = g_dtls_connection_get_protocol_version (conn);
+  check ("protocol-version",
+         version == (dtls13 ? G_TLS_PROTOCOL_VERSION_UNKNOWN : G_TLS_PROTOCOL_VERSION_DTLS_1_2), NULL);
+  gchar *suite = g_dtls_connection_get_ciphersuite_name (conn);
+  check ("ciphersuite", suite != NULL && g_str_has_prefix (suite, "TLS_")
+                        && (dtls13 ? strstr (suite, "_WITH_") == NULL : TRUE), suite);
+  printf ("ciphersuite %s\n", suite);
+  g_free (suite);
   GTlsCertificate *peer = g_dtls_connection_get_peer_certificate (conn);
   if (required)
     {
