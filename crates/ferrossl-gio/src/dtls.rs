@@ -5,11 +5,11 @@
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use ferrossl::constants::DTLS1_3_VERSION;
-use ferrossl::gio::{AuthenticationMode, DtlsConnection, GioError, TlsCertificateFlags};
+use ferrossl::gio::{AuthenticationMode, DtlsConnection, GioError};
 use ferrossl::transport::Timeout;
 use ferrossl::X509;
 use gio::prelude::*;
@@ -22,6 +22,7 @@ use crate::errors;
 use crate::identity::host_of;
 use crate::shared::Shared;
 use crate::values;
+use crate::verdict::{accepted_without_asking, chain_verifier, judge};
 
 /// The association.
 pub type Dtls = DtlsConnection<GioDatagrams>;
@@ -71,6 +72,21 @@ pub const DTLS_PROPERTIES: [&str; 12] = [
     "ciphersuite-name",
 ];
 
+/// What the handshake learnt of the peer.
+struct Peer {
+    certificate: Option<gio::TlsCertificate>,
+    errors: gio::TlsCertificateFlags,
+}
+
+impl Default for Peer {
+    fn default() -> Self {
+        Self {
+            certificate: None,
+            errors: gio::TlsCertificateFlags::empty(),
+        }
+    }
+}
+
 /// Which end of the association this is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -85,9 +101,9 @@ pub struct DtlsCommon {
     dtls: Mutex<Option<Dtls>>,
     /// For `g_dtls_connection_get_negotiated_protocol`, which returns a borrowed string.
     negotiated: OnceLock<CString>,
-    /// The peer's certificate object: GIO's getter returns it borrowed, so the connection
-    /// must hold it (and hand out the same one each time).
-    peer: Mutex<Shared<Option<gio::TlsCertificate>>>,
+    /// The peer's certificate object (GIO's getter returns it borrowed, so the connection
+    /// must hold it and hand out the same one each time) and the problems found with it.
+    peer: Mutex<Shared<Peer>>,
     /// The main context of the caller of an asynchronous handshake, where accept-certificate
     /// belongs while the handshake runs in a worker thread.
     caller: CallerContext,
@@ -183,11 +199,7 @@ impl DtlsCommon {
         let dtls = dtls.as_ref().and_then(|d| d.as_ref());
         Some(match name {
             "peer-certificate" => self.peer_certificate(dtls).to_value(),
-            "peer-certificate-errors" => gio_flags(
-                dtls.map(Dtls::get_peer_certificate_errors)
-                    .unwrap_or_default(),
-            )
-            .to_value(),
+            "peer-certificate-errors" => self.peer().errors.to_value(),
             "negotiated-protocol" => dtls.and_then(Dtls::get_negotiated_protocol).to_value(),
             "protocol-version" => gio_version(dtls.map(Dtls::get_protocol_version)).to_value(),
             "ciphersuite-name" => dtls.and_then(Dtls::get_ciphersuite_name).to_value(),
@@ -195,15 +207,53 @@ impl DtlsCommon {
         })
     }
 
-    /// The peer's certificate object, made once from the association's.
+    fn peer(&self) -> MutexGuard<'_, Shared<Peer>> {
+        self.peer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The peer's certificate object: the one judged during the handshake, else (a server
+    /// that asked for none) made once from the association's.
     fn peer_certificate(&self, dtls: Option<&Dtls>) -> Option<gio::TlsCertificate> {
-        let mut peer = self.peer.lock().unwrap_or_else(|e| e.into_inner());
-        if peer.0.is_none() {
-            peer.0 = dtls
+        let mut peer = self.peer();
+        if peer.certificate.is_none() {
+            peer.certificate = dtls
                 .and_then(Dtls::get_peer_certificate)
                 .and_then(|c| Certificate::from_chain(&[c]));
         }
-        peer.0.clone()
+        peer.certificate.clone()
+    }
+
+    /// GIO's decision on the peer's chain, as for TLS (`crate::verdict`): the database's
+    /// verdict, then accept-certificate (a client's only if the verdict found problems, a
+    /// server's always), in the main context of an asynchronous handshake's caller.
+    fn accept_peer(&self, conn: &glib::Object, role: Role, chain: &[X509]) -> bool {
+        let Some(certificate) = Certificate::from_chain(chain) else {
+            return false;
+        };
+        let (database, identity, interaction, validation_flags) = {
+            let s = self.settings();
+            (
+                s.database.clone(),
+                s.server_identity.clone(),
+                s.interaction.clone(),
+                s.validation_flags,
+            )
+        };
+        let client = role == Role::Client;
+        let errors = judge(
+            &certificate,
+            database.as_ref(),
+            interaction.as_ref(),
+            client,
+            identity.as_ref(),
+        );
+        {
+            let mut peer = self.peer();
+            peer.certificate = Some(certificate.clone());
+            peer.errors = errors;
+        }
+        accepted_without_asking(client, errors, validation_flags)
+            || self.caller.emit_accept(conn, &certificate, errors)
     }
 
     /// Runs `f` on the association of `obj`, starting it from the settings the first time,
@@ -350,28 +400,21 @@ impl DtlsCommon {
         // default maximum is 1.2, so 1.3 is asked for here).
         dtls.set_protocol_versions(0, DTLS1_3_VERSION);
         dtls.set_require_close_notify(s.require_close_notify);
-        dtls.set_validation_flags(TlsCertificateFlags(s.validation_flags.bits()));
-        dtls.set_accept_certificate_handler(accept_handler(obj));
+        dtls.set_verify_callback(Some(verifier(obj, role)));
         Ok(dtls)
     }
 }
 
-/// The association's accept-certificate handler: the GObject signal of `obj`.
-fn accept_handler(obj: &glib::Object) -> ferrossl::gio::AcceptCertificate {
+/// The association's verify callback: GIO's decision, made by the connection `obj`.
+fn verifier(obj: &glib::Object, role: Role) -> ferrossl::verify::VerifyCallback {
     let connection = Shared(obj.downgrade());
-    Arc::new(move |leaf: &X509, flags: TlsCertificateFlags| {
+    chain_verifier(move |presented| {
+        // The callback runs inside the handshake this connection object started.
         let connection = &connection;
-        let (Some(conn), Some(cert)) = (
-            connection.0.upgrade(),
-            Certificate::from_chain(std::slice::from_ref(leaf)),
-        ) else {
+        let Some(conn) = connection.0.upgrade() else {
             return false;
         };
-        let Some((common, _)) = dtls_common_of(&conn) else {
-            return false;
-        };
-        common.peer.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(cert.clone());
-        common.caller.emit_accept(&conn, &cert, gio_flags(flags))
+        dtls_common_of(&conn).is_some_and(|(common, _)| common.accept_peer(&conn, role, presented))
     })
 }
 
@@ -400,10 +443,6 @@ fn strv(value: &glib::Value) -> Vec<String> {
         .get::<glib::StrV>()
         .map(|v| v.iter().map(|p| p.to_string()).collect())
         .unwrap_or_default()
-}
-
-fn gio_flags(flags: TlsCertificateFlags) -> gio::TlsCertificateFlags {
-    gio::TlsCertificateFlags::from_bits_truncate(flags.0)
 }
 
 /// A DTLS failure as GIO reports it; `handshaking` for failures before the association.

@@ -34,3 +34,4 @@ mod shared;
 mod streams;
 mod tls_class;
 mod values;
+mod verdict;

@@ -354,3 +354,69 @@ fn map_base_keeps_the_association_and_settings() {
     );
     server.join().unwrap().unwrap();
 }
+
+/// `set_verify_callback` replaces GIO's decision: the callback sees the chain (the peer's own
+/// certificate last, at depth 0) and its answer decides, whatever the engine found; a server's
+/// callback is asked about a trusted client certificate too.
+#[test]
+fn a_verify_callback_replaces_the_decision() {
+    use std::sync::Mutex;
+    let pki = TestPki::generate();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = |answer: bool| -> ferrossl::verify::VerifyCallback {
+        let seen = seen.clone();
+        Arc::new(move |p| {
+            let cn = p.cert.subject().get("CN").unwrap_or_default().to_string();
+            seen.lock().unwrap().push((p.depth, cn, p.errnum));
+            answer
+        })
+    };
+    for answer in [true, false] {
+        seen.lock().unwrap().clear();
+        let (a, b) = MemoryDatagrams::pair();
+        let server = echo_server(b, &pki.server_ecdsa, |_| {});
+        let mut client = DtlsConnection::client(a, Some("localhost"));
+        // No database: the engine finds UNKNOWN_CA, which only the callback decides on.
+        client.set_database(None).unwrap();
+        client.set_verify_callback(Some(recorder(answer)));
+        let result = client.handshake(None);
+        assert_eq!(result.is_ok(), answer, "{result:?}");
+        assert!(client.get_peer_certificate_errors().is_empty());
+        let seen = seen.lock().unwrap().clone();
+        let (depth, cn, _) = seen.last().expect("the callback was called").clone();
+        assert_eq!((depth, cn.as_str()), (0, "localhost"), "{seen:?}");
+        assert!(
+            seen.iter().any(|s| s.2 != 0),
+            "the engine's problem: {seen:?}"
+        );
+        if answer {
+            client.close(None).unwrap();
+        }
+        drop(client);
+        let _ = server.join();
+    }
+
+    // A server asking for a certificate: the callback sees a trusted one too.
+    seen.lock().unwrap().clear();
+    let (a, b) = MemoryDatagrams::pair();
+    let callback = recorder(true);
+    let db = database(&pki);
+    let server = echo_server(b, &pki.server_ecdsa, move |s| {
+        s.set_authentication_mode(AuthenticationMode::Requested);
+        s.set_database(Some(&db)).unwrap();
+        s.set_verify_callback(Some(callback));
+    });
+    let mut client = DtlsConnection::client(a, Some("localhost"));
+    client.set_database(Some(&database(&pki))).unwrap();
+    let (cert, key) = identity(&pki.client_ecdsa);
+    client.set_certificate(cert, key);
+    client.handshake(None).unwrap();
+    client.close(None).unwrap();
+    server.join().unwrap().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|(depth, _, errnum)| *depth == 0 && *errnum == 0),
+        "{seen:?}"
+    );
+}

@@ -19,7 +19,8 @@
  * socket again with a timeout), then the server's close_notify reads as
  * the end (no message received). pair-without-socket-timeout leaves out the socket timeout.
  * untrusted: accept-certificate must see UNKNOWN_CA, refuse it, and the handshake fail with
- * G_TLS_ERROR_BAD_CERTIFICATE.
+ * G_TLS_ERROR_BAD_CERTIFICATE. untrusted-elsewhere: the same with "elsewhere.example" as the
+ * server identity: accept-certificate sees UNKNOWN_CA and BAD_IDENTITY at once.
  * Prints "ok <check>" per check passed; exits 1 at the first failure. */
 #include <gio/gio.h>
 #include <stdio.h>
@@ -164,7 +165,8 @@ main (int argc, char **argv)
   guint16 port = (guint16) atoi (argv[1]);
   gboolean pair = g_str_has_prefix (argv[3], "pair");
   gboolean socket_timeout = strcmp (argv[3], "pair") == 0;
-  gboolean trusted = strcmp (argv[3], "untrusted") != 0;
+  gboolean elsewhere = strcmp (argv[3], "untrusted-elsewhere") == 0;
+  gboolean trusted = !elsewhere && strcmp (argv[3], "untrusted") != 0;
   alarm (20); /* never hang */
 
   /* No socket timeout yet: GLib refuses datagram calls on a socket that has one (the "pair"
@@ -176,7 +178,7 @@ main (int argc, char **argv)
   g_socket_connect (sock, address, NULL, &error);
   must (error, "connect");
 
-  GSocketConnectable *identity = g_network_address_new ("localhost", port);
+  GSocketConnectable *identity = g_network_address_new (elsewhere ? "elsewhere.example" : "localhost", port);
   GDatagramBased *dtls = g_dtls_client_connection_new (G_DATAGRAM_BASED (sock), identity, &error);
   must (error, "new connection");
   check ("type", is_backend_type (dtls, "FerrosslDtlsClientConnection"),
@@ -191,7 +193,12 @@ main (int argc, char **argv)
     {
       check ("refused", !shaken && g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE),
              error ? error->message : "handshake succeeded");
-      check ("signal", signal_calls == 1 && signal_errors == G_TLS_CERTIFICATE_UNKNOWN_CA, NULL);
+      GTlsCertificateFlags expected = G_TLS_CERTIFICATE_UNKNOWN_CA;
+      if (elsewhere)
+        expected |= G_TLS_CERTIFICATE_BAD_IDENTITY;
+      gchar *seen = g_strdup_printf ("%d call(s), flags 0x%x", signal_calls, signal_errors);
+      check ("signal", signal_calls == 1 && signal_errors == expected, seen);
+      g_free (seen);
       return 0;
     }
   must (error, "handshake");

@@ -1,12 +1,15 @@
 /* A GDtlsServerConnection on UDP 127.0.0.1:PORT for one DTLS client.
  *
- * Usage: dtls_server PORT CHAIN_FILE KEY_FILE CA_FILE anonymous|required|pair [1.2|1.3]
+ * Usage: dtls_server PORT CHAIN_FILE KEY_FILE CA_FILE anonymous|required|reject|pair [1.2|1.3]
  * The last argument is the DTLS version the handshake must reach (default 1.2), as for
  * dtls_client; the cipher suite is printed as "ciphersuite NAME".
  * Prints "listening", then waits for the client's first datagram (peeked, to learn the
  * client's address and connect the socket to it, as GIO's own DTLS tests do), runs the
- * handshake (requiring a client certificate from CA_FILE with "required"), answers one
- * datagram with its reversal and closes. Prints "ok <check>" per check passed.
+ * handshake (requiring a client certificate from CA_FILE with "required": GIO asks
+ * accept-certificate about every client certificate, and the handler accepts one without
+ * problems), answers one datagram with its reversal and closes. Prints "ok <check>" per check
+ * passed. reject: a client certificate required, and the client's (from another CA) must reach
+ * accept-certificate with UNKNOWN_CA and fail the handshake with G_TLS_ERROR_BAD_CERTIFICATE.
  * pair: for dtls_client in its "pair" mode: the first datagram is "hello dtls"; after the
  * reversal, send "again" a moment later, then wait for the client's close_notify (its
  * g_dtls_connection_shutdown of the write side reads here as no message: the end), send "bye"
@@ -51,6 +54,19 @@ is_backend_type (gpointer obj, const char *ours)
   return strcmp (name, ours) == 0;
 }
 
+static int signal_calls;
+static GTlsCertificateFlags signal_errors;
+
+static gboolean
+on_accept_certificate (GDtlsConnection *conn, GTlsCertificate *cert,
+                       GTlsCertificateFlags errors, gpointer data)
+{
+  signal_calls++;
+  signal_errors = errors;
+  /* GIO asks a server about every client certificate: accept the ones without problems. */
+  return errors == 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -58,7 +74,8 @@ main (int argc, char **argv)
   if (argc != 6 && argc != 7)
     return 2;
   gboolean dtls13 = argc == 7 && strcmp (argv[6], "1.3") == 0;
-  gboolean required = strcmp (argv[5], "required") == 0;
+  gboolean reject = strcmp (argv[5], "reject") == 0;
+  gboolean required = reject || strcmp (argv[5], "required") == 0;
   gboolean pair = strcmp (argv[5], "pair") == 0;
   alarm (20); /* never hang */
 
@@ -87,6 +104,7 @@ main (int argc, char **argv)
   check ("type", is_backend_type (dtls, "FerrosslDtlsServerConnection"),
          G_OBJECT_TYPE_NAME (dtls));
   GDtlsConnection *conn = G_DTLS_CONNECTION (dtls);
+  g_signal_connect (dtls, "accept-certificate", G_CALLBACK (on_accept_certificate), NULL);
   if (required)
     {
       GTlsDatabase *db = g_tls_file_database_new (argv[4], &error);
@@ -94,7 +112,16 @@ main (int argc, char **argv)
       g_dtls_connection_set_database (conn, db);
       g_object_set (dtls, "authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
     }
-  g_dtls_connection_handshake (conn, NULL, &error);
+  gboolean shaken = g_dtls_connection_handshake (conn, NULL, &error);
+  if (reject)
+    {
+      check ("refused", !shaken && g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE),
+             error ? error->message : "handshake succeeded");
+      check ("signal", signal_calls == 1 && signal_errors == G_TLS_CERTIFICATE_UNKNOWN_CA, NULL);
+      return 0;
+    }
+  if (error)
+    fprintf (stderr, "accept-certificate: %d call(s), flags 0x%x\n", signal_calls, signal_errors);
   must (error, "handshake");
   check ("handshake", TRUE, NULL);
   GTlsProtocolVersion version = g_dtls_connection_get_protocol_version (conn);
@@ -111,9 +138,11 @@ main (int argc, char **argv)
       gchar *subject = peer ? g_tls_certificate_get_subject_name (peer) : NULL;
       check ("client-certificate", subject && strstr (subject, "ferrossl test client"), subject);
       check ("client-trusted", g_dtls_connection_get_peer_certificate_errors (conn) == 0, NULL);
+      check ("asked-about-a-good-certificate", signal_calls == 1 && signal_errors == 0, NULL);
+      g_free (subject);
     }
   else
-    check ("no-client-certificate", peer == NULL, NULL);
+    check ("no-client-certificate", peer == NULL && signal_calls == 0, NULL);
 
   char buf[2048] = { 0 };
   GInputVector in_vector = { buf, sizeof buf - 1 };

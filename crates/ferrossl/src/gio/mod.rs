@@ -260,6 +260,8 @@ pub struct DtlsConnection<B: DatagramBased> {
     established: Option<Arc<AtomicBool>>,
     /// Our connection ID, when a server chose it.
     connection_id: Option<Vec<u8>>,
+    /// A verify callback that replaces GIO's decision (see [`DtlsConnection::set_verify_callback`]).
+    verify_callback: Option<VerifyCallback>,
 }
 
 /// The largest datagram the connection reads.
@@ -280,6 +282,7 @@ impl<B: DatagramBased> DtlsConnection<B> {
             peer_errors: Arc::default(),
             established: None,
             connection_id: None,
+            verify_callback: None,
         }
     }
 
@@ -365,6 +368,18 @@ impl<B: DatagramBased> DtlsConnection<B> {
     /// Sets the accept-certificate handler, asked when verification found problems.
     pub fn set_accept_certificate_handler(&mut self, handler: AcceptCertificate) {
         *self.handler.lock().expect("handler lock") = Some(handler);
+    }
+
+    /// Judges the peer's certificate with `callback`, the engine's verify callback (called once
+    /// per depth of the chain, top first; false at any depth refuses the certificate, and the
+    /// engine's own first problem picks the alert), instead of the decision made here (the
+    /// engine's verdict as [`TlsCertificateFlags`], then the accept-certificate handler). For a
+    /// binding that makes GIO's decision itself, as the GIO module does with its
+    /// `GTlsDatabase`; [`get_peer_certificate_errors`](Self::get_peer_certificate_errors) then
+    /// stays empty. `None` restores the decision made here. It applies to the association the
+    /// next handshake starts. A ferrossl addition to GIO's API.
+    pub fn set_verify_callback(&mut self, callback: Option<VerifyCallback>) {
+        self.verify_callback = callback;
     }
 
     /// Which problems count (GIO's client `validation-flags`).
@@ -513,7 +528,11 @@ impl<B: DatagramBased> DtlsConnection<B> {
             if let Some(cid) = &self.connection_id {
                 conn.set_dtls_connection_id(cid.clone());
             }
-            conn.set_verify(self.settings.verify_mode, Some(self.verifier()))?;
+            let verifier = self
+                .verify_callback
+                .clone()
+                .unwrap_or_else(|| self.verifier());
+            conn.set_verify(self.settings.verify_mode, Some(verifier))?;
             match self.settings.method {
                 Method::DtlsServer => conn.set_accept_state()?,
                 _ => {
@@ -824,6 +843,7 @@ impl<B: DatagramBased> DtlsConnection<B> {
             handler: self.handler,
             established: self.established,
             connection_id: self.connection_id,
+            verify_callback: self.verify_callback,
         }
     }
 }
