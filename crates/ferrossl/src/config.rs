@@ -23,6 +23,12 @@ pub type OcspServerCallback = Arc<dyn Fn(&ExData) -> Result<Vec<u8>> + Send + Sy
 /// the handshake may go on.
 pub type OcspClientCallback = Arc<dyn Fn(&ExData, &[u8]) -> Result<bool> + Send + Sync>;
 
+/// A client's certificate callback (OpenSSL's `SSL_CTX_set_client_cert_cb`): called during
+/// the handshake when the server asks for a certificate and none is configured, with the CA
+/// names the server listed (empty when it named none); returns the certificate chain (ours
+/// first) and its key, or `None` to go on without.
+pub type ClientCertCallback = Arc<dyn Fn(&[X509Name]) -> Option<(Vec<X509>, PKey)> + Send + Sync>;
+
 /// The methods of pyOpenSSL's `Context(method)`, with pyOpenSSL's numeric values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -206,6 +212,8 @@ pub struct Config {
     pub ocsp_server: Option<OcspServerCallback>,
     /// Client: judges the stapled response.
     pub ocsp_client: Option<OcspClientCallback>,
+    /// Client: gives a certificate when the server asks for one and none is configured.
+    pub client_cert_cb: Option<ClientCertCallback>,
     /// DTLS-SRTP profiles (`set_tlsext_use_srtp`), as OpenSSL names them, joined by ':';
     /// empty when SRTP is off.
     pub srtp_profiles: String,
@@ -242,6 +250,18 @@ impl Config {
     }
 
     /// Our certified key, with an OCSP response to staple when one is given.
+    /// A client's certificate when the server asks for one: the configured one, else what
+    /// the certificate callback gives for the CA names `accepted` (`None` when it gives
+    /// nothing, or a certificate whose key does not match).
+    pub(crate) fn client_identity(&self, accepted: &[X509Name]) -> Option<(Vec<X509>, PKey)> {
+        if let (Some(key), Some(_)) = (&self.key, self.cert_chain.first()) {
+            return Some((self.cert_chain.clone(), key.clone()));
+        }
+        let (chain, key) = (self.client_cert_cb.as_ref()?)(accepted)?;
+        key.matches(chain.first()?).ok()?;
+        Some((chain, key))
+    }
+
     pub(crate) fn certified_key(
         &self,
         ocsp: Option<Vec<u8>>,

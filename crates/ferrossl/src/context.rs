@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::config::{
-    Config, InfoCallback, KeylogCallback, Method, OcspClientCallback, OcspServerCallback,
-    VerifySettings,
+    ClientCertCallback, Config, InfoCallback, KeylogCallback, Method, OcspClientCallback,
+    OcspServerCallback, VerifySettings,
 };
 use crate::constants::*;
 use crate::error::{Error, Result};
@@ -122,6 +122,7 @@ impl Context {
             info: None,
             ocsp_server: None,
             ocsp_client: None,
+            client_cert_cb: None,
             ticket_keys: rustls::crypto::aws_lc_rs::Ticketer::new()
                 .expect("the aws-lc-rs ticketer needs only the system RNG"),
             identity: Ok(None),
@@ -608,6 +609,12 @@ impl Context {
     /// Sets the client's OCSP callback, which judges the stapled response.
     pub fn set_ocsp_client_callback(&self, callback: OcspClientCallback) {
         self.with(|i| i.config.ocsp_client = Some(callback))
+    }
+
+    /// Sets the client's certificate callback (`SSL_CTX_set_client_cert_cb`), asked for a
+    /// certificate when a server requests one and none is configured; `None` removes it.
+    pub fn set_client_cert_callback(&self, callback: Option<ClientCertCallback>) {
+        self.with(|i| i.config.client_cert_cb = callback)
     }
 }
 

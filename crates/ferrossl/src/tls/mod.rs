@@ -250,6 +250,7 @@ impl TlsEngine {
             verifier: engine.verifier(config, role, params),
             identity: Arc::new(ClientIdentity {
                 key: config.certified_key(None)?,
+                callback: config.client_cert_cb.clone(),
                 ca_names: engine.ca_names.clone(),
             }),
         }));

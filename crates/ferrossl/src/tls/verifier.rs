@@ -13,11 +13,11 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::client::ResolvesClientCert;
 use rustls::sign::CertifiedKey;
 
-use crate::config::OcspClientCallback;
+use crate::config::{ClientCertCallback, OcspClientCallback};
 use crate::constants::{VERIFY_FAIL_IF_NO_PEER_CERT, VERIFY_PEER};
 use crate::ex_data::ExData;
 use crate::verify::{certificate_error, ChainVerifier, VerifyOutcome};
-use crate::x509::X509Name;
+use crate::x509::{X509Name, X509};
 
 /// One connection's verifier: the chain rules plus where to leave the outcome.
 pub(crate) struct PeerVerifier {
@@ -237,11 +237,21 @@ impl ResolvesClientCert for ClientHooks {
     }
 }
 
-/// A client's certificate choice; also records the CA names the server asked for.
-#[derive(Debug)]
+/// A client's certificate choice: the configured one, else the certificate callback's; also
+/// records the CA names the server asked for.
 pub(crate) struct ClientIdentity {
     pub(crate) key: Option<Arc<CertifiedKey>>,
+    pub(crate) callback: Option<ClientCertCallback>,
     pub(crate) ca_names: Arc<Mutex<Option<Vec<X509Name>>>>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("key", &self.key)
+            .field("callback", &self.callback.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ResolvesClientCert for ClientIdentity {
@@ -250,12 +260,18 @@ impl ResolvesClientCert for ClientIdentity {
         root_hint_subjects: &[&[u8]],
         _schemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        let names = root_hint_subjects
+        let names: Vec<X509Name> = root_hint_subjects
             .iter()
             .filter_map(|n| X509Name::from_der(n).ok())
             .collect();
-        *self.ca_names.lock().expect("ca names lock") = Some(names);
-        self.key.clone()
+        *self.ca_names.lock().expect("ca names lock") = Some(names.clone());
+        if self.key.is_some() {
+            return self.key.clone();
+        }
+        let (chain, key) = (self.callback.as_ref()?)(&names)?;
+        key.matches(chain.first()?).ok()?;
+        let ders = chain.iter().map(X509::to_cert_der).collect();
+        Some(Arc::new(CertifiedKey::new(ders, key.signing_key())))
     }
 
     fn has_certs(&self) -> bool {

@@ -9,7 +9,7 @@ use rustls::SignatureScheme;
 
 use crate::ciphers::CipherInfo;
 use crate::verify::Purpose;
-use crate::x509::{KeyType, PKey, X509Name};
+use crate::x509::{KeyType, PKey, X509Name, X509};
 
 use super::super::codec::extensions::{HelloExtensions, UseSrtp, EC_POINT_UNCOMPRESSED};
 use super::super::codec::message::{
@@ -508,17 +508,18 @@ impl ExpectServerHelloDone {
     }
 }
 
-/// Our certificate and key, if we have them and the request allows them.
-fn client_identity(request: &CertificateRequest, cx: &Context<'_>) -> Option<PKey> {
-    let key = cx.config.key.as_ref()?;
-    cx.config.cert_chain.first()?;
+/// Our certificate chain and key (configured, or from the certificate callback), if we have
+/// them and the request allows them.
+fn client_identity(request: &CertificateRequest, cx: &Context<'_>) -> Option<(Vec<X509>, PKey)> {
+    let names = cx.session.client_ca_names.as_deref().unwrap_or_default();
+    let (chain, key) = cx.config.client_identity(names)?;
     let wanted_type = match key.key_type() {
         KeyType::Rsa => RSA_SIGN,
         KeyType::Ec | KeyType::Ed25519 => ECDSA_SIGN,
     };
     (request.certificate_types.contains(&wanted_type)
-        && crypto::can_sign(key, &request.signature_schemes))
-    .then(|| key.clone())
+        && crypto::can_sign(&key, &request.signature_schemes))
+    .then_some((chain, key))
 }
 
 /// Certificate, ClientKeyExchange, CertificateVerify, ChangeCipherSpec, Finished.
@@ -531,13 +532,8 @@ fn send_second_flight(
     let identity = request.and_then(|r| client_identity(r, cx));
     if request.is_some() {
         // Without a usable certificate the list is empty (RFC 5246 §7.4.6).
-        let chain = match identity {
-            Some(_) => cx
-                .config
-                .cert_chain
-                .iter()
-                .map(|c| c.to_der().to_vec())
-                .collect(),
+        let chain = match &identity {
+            Some((chain, _)) => chain.iter().map(|c| c.to_der().to_vec()).collect(),
             None => Vec::new(),
         };
         cx.send(&Message::Certificate(Certificate { chain }));
@@ -554,7 +550,7 @@ fn send_second_flight(
         n.client_random,
         n.server_random,
     );
-    if let (Some(key), Some(request)) = (identity, request) {
+    if let (Some((_, key)), Some(request)) = (identity, request) {
         let schemes: Vec<SignatureScheme> = request.signature_schemes.clone();
         let signed = crypto::sign(&key, &schemes, cx.transcript.bytes())?.ok_or_else(|| {
             DtlsError::Internal("the client key cannot sign with an offered scheme".into())

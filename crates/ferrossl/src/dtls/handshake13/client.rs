@@ -8,7 +8,7 @@ use rustls::{NamedGroup, SignatureScheme};
 use crate::ciphers::CipherInfo;
 use crate::config::Role;
 use crate::verify::Purpose;
-use crate::x509::PKey;
+use crate::x509::{PKey, X509};
 
 use super::super::codec::extensions::{HelloExtensions, UseSrtp};
 use super::super::codec::extensions13::{
@@ -562,15 +562,16 @@ impl Keyed {
     }
 }
 
-/// Our certificate and key, if we have them and can sign with a scheme the server accepts.
-fn client_identity(schemes: &[SignatureScheme], cx: &Context13<'_>) -> Option<PKey> {
-    let key = cx.config.key.as_ref()?;
-    cx.config.cert_chain.first()?;
+/// Our certificate chain and key (configured, or from the certificate callback), if we have
+/// them and can sign with a scheme the server accepts.
+fn client_identity(schemes: &[SignatureScheme], cx: &Context13<'_>) -> Option<(Vec<X509>, PKey)> {
+    let names = cx.session.client_ca_names.as_deref().unwrap_or_default();
+    let (chain, key) = cx.config.client_identity(names)?;
     let allowed: Vec<SignatureScheme> = schemes13()
         .into_iter()
         .filter(|s| schemes.contains(s))
         .collect();
-    crypto::can_sign(key, &allowed).then(|| key.clone())
+    crypto::can_sign(&key, &allowed).then_some((chain, key))
 }
 
 /// Certificate (empty without a usable identity, RFC 8446 §4.4.2.4) and CertificateVerify.
@@ -584,15 +585,15 @@ fn send_client_certificate(
         .clone()
         .unwrap_or_default();
     let identity = client_identity(&schemes, cx);
-    let entries = match identity {
-        Some(_) => own_certificate_entries(cx.config),
+    let entries = match &identity {
+        Some((chain, _)) => own_certificate_entries(chain),
         None => Vec::new(),
     };
     cx.send(&Message13::Certificate(Certificate13 {
         context: request.context.clone(),
         entries,
     }));
-    if let Some(key) = identity {
+    if let Some((_, key)) = identity {
         let hash = PrfHash::of(
             cx.session
                 .suite

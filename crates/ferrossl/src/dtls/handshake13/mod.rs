@@ -20,7 +20,7 @@ use rustls::{HandshakeType, NamedGroup, SignatureScheme};
 
 use crate::ciphers::{self, CipherInfo};
 use crate::config::{Config, Role};
-use crate::x509::PKey;
+use crate::x509::{PKey, X509};
 
 use super::codec::message::DigitallySigned;
 use super::codec::message13::{CertificateEntry, Message13, MESSAGE_HASH};
@@ -125,9 +125,8 @@ fn certificate_verify_content(signer: Role, transcript_hash: &[u8]) -> Vec<u8> {
 }
 
 /// Our chain as the entries of a Certificate message.
-fn own_certificate_entries(config: &Config) -> Vec<CertificateEntry> {
-    config
-        .cert_chain
+fn own_certificate_entries(chain: &[X509]) -> Vec<CertificateEntry> {
+    chain
         .iter()
         .map(|c| CertificateEntry {
             cert: c.to_der().to_vec(),

@@ -406,7 +406,7 @@ fn send_certificates(choice: &Choice, cx: &mut Context13<'_>) -> Result<(), Dtls
     }
     cx.send(&Message13::Certificate(Certificate13 {
         context: Vec::new(),
-        entries: own_certificate_entries(cx.config),
+        entries: own_certificate_entries(&cx.config.cert_chain),
     }));
     let key = cx.config.key.clone().expect("checked in choose");
     let th = cx.transcript.hash(hash);
