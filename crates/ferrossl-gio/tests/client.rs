@@ -2,7 +2,8 @@
 //! gcc against GIO) and from PyGObject: TLS 1.3 and 1.2 handshakes verified against the
 //! test CA, ALPN, data both ways, close with close_notify; and an untrusted server refused
 //! through accept-certificate with UNKNOWN_CA, the server receiving the unknown_ca alert. The C
-//! client also against `gnutls-serv --echo` (TLS 1.3 and 1.2, ALPN, an untrusted server).
+//! client also against `gnutls-serv --echo` (TLS 1.3 and 1.2, ALPN, an untrusted server). A
+//! client certificate asked of the connection's GTlsInteraction, from PyGObject.
 
 mod common;
 
@@ -511,4 +512,86 @@ fn untrusted_on_the_gnutls_backend(client: &[String], pki: &TestPki) {
         "{}",
         peer.stdout()
     );
+}
+
+/// GTlsInteraction from PyGObject (`python/interaction.py`) against `openssl s_server -Verify 1`
+/// (a client certificate from the test CA required, the CA named), over TLS 1.3 and 1.2: a
+/// client without a certificate is asked for one through its interaction's request_certificate
+/// (in the main thread, for a synchronous and an asynchronous handshake) and sends the one it
+/// sets; an interaction that sets none leaves the handshake (or, in TLS 1.3, the first read) to
+/// fail with CERTIFICATE_REQUIRED.
+/// An encrypted private key is refused without asking anyone. The same on glib-networking's
+/// GnuTLS backend, to show that this is what GIO does.
+#[test]
+fn python_client_certificate_from_the_interaction() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let Some(encrypted) = pki.encrypted_pkcs8_pem(&pki.client_ecdsa, "s3cret") else {
+        return;
+    };
+    let mut backends = vec![Backend::Ferrossl];
+    if have_gnutls_backend() {
+        backends.push(Backend::Gnutls);
+    }
+    let ca = path(&pki.ca_path());
+    let ok = [
+        "encrypted-key-from-files-refused",
+        "encrypted-key-pem-refused",
+        "no-certificate-yet",
+        "asked-once",
+        "accepted-cas-while-asked",
+        "handshake",
+        "certificate-is-the-one-set",
+        "echo",
+    ];
+    for backend in backends {
+        // GIO runs an interaction in the main context it was made in (here the main thread's),
+        // for the synchronous handshake of that context's thread too. The GnuTLS backend
+        // (glib-networking 2.74) calls it now there, now in its handshake thread: not checked.
+        let thread = match backend {
+            Backend::Ferrossl => "asked-in-main-thread",
+            Backend::Gnutls => "asked-once",
+        };
+        let env: Env = match backend {
+            Backend::Ferrossl => gio_env,
+            Backend::Gnutls => gnutls_backend_env,
+        };
+        for version in ["-tls1_3", "-tls1_2"] {
+            for mode in ["sync", "async", "unhandled"] {
+                let (mut peer, port) = server(
+                    &pki.server_ecdsa,
+                    &["-Verify", "1", "-CAfile", &ca, version],
+                );
+                let args = [
+                    port.to_string(),
+                    ca.clone(),
+                    path(&pki.client_ecdsa.chain_path),
+                    path(&pki.client_ecdsa.key_path),
+                    path(&encrypted),
+                    mode.to_string(),
+                ];
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out = run_python_in(env, "interaction.py", &args);
+                assert_checks(&out, &[thread]);
+                if mode == "unhandled" {
+                    assert_checks(&out, &ok[..5]);
+                    assert_checks(&out, &["refused"]);
+                    // GIO's code for it; the GnuTLS backend (glib-networking 2.74) says MISC
+                    // (asserted, so that a change there shows).
+                    let code = match backend {
+                        Backend::Ferrossl => "certificate-required",
+                        Backend::Gnutls => "misc",
+                    };
+                    assert!(out.contains(&format!("tls-error {code}\n")), "{out}");
+                } else {
+                    assert_checks(&out, &ok);
+                    // s_server verified the certificate the interaction set.
+                    peer.wait_for_output("ferrossl test client", PEER_WAIT)
+                        .unwrap();
+                }
+            }
+        }
+    }
 }

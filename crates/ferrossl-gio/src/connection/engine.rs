@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
+use ferrossl::config::ClientCertCallback;
 use ferrossl::constants::*;
 use ferrossl::context::AlpnSelection;
 use ferrossl::{Connection, Context, Method, X509};
+use gio::prelude::*;
 
 use super::peer::verifier;
-use super::{misc, Common, Role};
+use super::{common_of, misc, Common, Role};
 use crate::certificate::{chain_of, key_of, x509_of};
 use crate::database::store_of;
 use crate::identity::host_of;
+use crate::shared::Shared;
 
 impl Common {
     pub(super) fn engine(
@@ -42,6 +45,9 @@ impl Common {
         }
         if !settings.advertised.is_empty() {
             set_alpn(&context, &settings.advertised, role)?;
+        }
+        if role == Role::Client && settings.certificate.is_none() {
+            context.set_client_cert_callback(Some(request_certificate(conn)));
         }
         let host = settings.server_identity.as_ref().and_then(host_of);
         let mode = settings.authentication_mode;
@@ -101,6 +107,36 @@ fn set_alpn(context: &Context, protocols: &[String], role: Role) -> Result<(), g
         }));
     }
     Ok(())
+}
+
+/// A client's certificate callback, for a server that asks for a certificate when the
+/// connection has none: as glib-networking does, the connection's `interaction` is asked
+/// (`g_tls_interaction_invoke_request_certificate`, which runs it in its own main context), and
+/// the `certificate` it sets on the connection is sent.
+fn request_certificate(conn: &gio::TlsConnection) -> ClientCertCallback {
+    let connection = Shared(conn.downgrade());
+    Arc::new(move |names| {
+        // The callback runs inside the handshake this connection object started.
+        let connection = &connection;
+        let conn = connection.0.upgrade()?;
+        let (common, _) = common_of(&conn)?;
+        common.request().accepted_cas = Some(names.to_vec());
+        let interaction = common.settings().interaction.clone();
+        if let Some(interaction) = interaction {
+            let asked = interaction.invoke_request_certificate(
+                &conn,
+                gio::TlsCertificateRequestFlags::None,
+                gio::Cancellable::NONE,
+            );
+            if let Err(e) = asked {
+                common.request().interaction_error = Some(e);
+            }
+        }
+        let certificate = common.settings().certificate.clone();
+        let identity = certificate.and_then(|c| Some((chain_of(&c), key_of(&c)?)));
+        common.request().missing_certificate = identity.is_none();
+        identity
+    })
 }
 
 /// Presents `certificate` (with its issuers) and its key.

@@ -109,6 +109,18 @@ pub struct Common {
     notify_pending: AtomicBool,
     /// A client's session to resume (`copy_session_state`).
     resume: Mutex<Option<ferrossl::session::Session>>,
+    /// A client's certificate request during the handshake: the CA names the server listed
+    /// (`accepted-cas` while the handshake holds the engine), whether the client had no
+    /// certificate to send, and the error of the interaction asked for one, if it failed.
+    request: Mutex<Shared<CertificateRequest>>,
+}
+
+/// What a client learnt when the server asked for its certificate.
+#[derive(Default)]
+struct CertificateRequest {
+    accepted_cas: Option<Vec<ferrossl::X509Name>>,
+    missing_certificate: bool,
+    interaction_error: Option<glib::Error>,
 }
 
 /// The shared state of a connection object of ours.
@@ -128,6 +140,10 @@ impl Common {
 
     fn peer(&self) -> MutexGuard<'_, Shared<Peer>> {
         self.peer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn request(&self) -> MutexGuard<'_, Shared<CertificateRequest>> {
+        self.request.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// GObject's `constructed`: GIO's defaults, and the streams.
@@ -252,11 +268,12 @@ impl Common {
     /// The CA names the server sent in its CertificateRequest, DER, in a new GList.
     fn accepted_cas(&self) -> glib::Value {
         let session = self.core.try_session();
-        let names = session
-            .as_ref()
-            .and_then(|s| s.engine())
-            .map(|c| c.get_client_ca_list())
-            .unwrap_or_default();
+        let names = match session.as_ref().and_then(|s| s.engine()) {
+            Some(engine) => engine.get_client_ca_list(),
+            // The handshake holds the engine: an interaction asked for a certificate reads
+            // the names the request carried.
+            None => self.request().accepted_cas.clone().unwrap_or_default(),
+        };
         let ders: Vec<Vec<u8>> = names.iter().map(|n| n.to_der().to_vec()).collect();
         values::byte_arrays_list(&ders)
     }
@@ -296,6 +313,25 @@ impl Common {
     ) -> Result<(), glib::Error> {
         let first = !self.core.handshake_done();
         let result = self.core.handshake(|| self.engine(conn, role), cancellable);
+        // As glib-networking: a handshake that the server ends after it asked for a
+        // certificate the client did not have fails for that reason: the interaction's error
+        // when it failed, else G_TLS_ERROR_CERTIFICATE_REQUIRED. (Our own refusal of the
+        // server's certificate stays BAD_CERTIFICATE.)
+        let refused_by_peer = |e: &glib::Error| {
+            e.matches(gio::TlsError::Handshake) || e.matches(gio::TlsError::CertificateRequired)
+        };
+        let result = match result {
+            Err(e) if refused_by_peer(&e) && self.request().missing_certificate => {
+                let interaction_error = self.request().interaction_error.take();
+                Err(interaction_error.unwrap_or_else(|| {
+                    glib::Error::new(
+                        gio::TlsError::CertificateRequired,
+                        "The server requires a TLS client certificate",
+                    )
+                }))
+            }
+            other => other,
+        };
         if let Some(session) = self.core.try_session() {
             if let Some(protocol) = session.established().and_then(negotiated_protocol) {
                 let _ = self
