@@ -4,8 +4,9 @@
 //! through accept-certificate), and GDtlsServerConnection for `openssl s_client -dtls1_2`
 //! (with and without a required client certificate); our DTLS client and server with each
 //! other over DTLS 1.3 (data both ways, a cancelled receive, a socket timeout, a shutdown of
-//! the write side), the same on glib-networking's GnuTLS backend, and each of ours refusing
-//! the other backend's (no extended master secret there).
+//! the write side), the same on glib-networking's GnuTLS backend, and each of ours with the
+//! other backend's (DTLS 1.2, once glib-networking's priority lets GnuTLS use the extended
+//! master secret).
 //! (PyGObject cannot pass GDatagramBased's message arrays, so DTLS data is tested from C.)
 
 mod common;
@@ -15,7 +16,8 @@ use std::time::Duration;
 
 use common::*;
 use ferrossl_testkit::peer::{
-    free_udp_port, openssl_s_client, openssl_s_server, require_tool, PeerProcess,
+    free_udp_port, gnutls_serv, in_loopback_namespace, openssl_s_client, openssl_s_server,
+    require_tool, PeerProcess,
 };
 use ferrossl_testkit::pki::{Identity, TestPki};
 
@@ -287,6 +289,25 @@ fn dtls_pair(
     client_backend: Backend,
     version: &str,
 ) -> (PeerProcess, PeerProcess) {
+    dtls_pair_with_env(
+        pki,
+        client_mode,
+        server_backend,
+        client_backend,
+        version,
+        &[],
+    )
+}
+
+/// [`dtls_pair`] with `env` added to both programs' environments.
+fn dtls_pair_with_env(
+    pki: &TestPki,
+    client_mode: &str,
+    server_backend: Backend,
+    client_backend: Backend,
+    version: &str,
+    env: &[(&str, &str)],
+) -> (PeerProcess, PeerProcess) {
     let (Some(server_program), Some(client_program)) =
         (c_program("dtls_server"), c_program("dtls_client"))
     else {
@@ -302,6 +323,7 @@ fn dtls_pair(
         "pair".into(),
         version.into(),
     ]);
+    cmd.envs(env.iter().copied());
     let mut server = PeerProcess::spawn(server_backend.env(&mut cmd)).unwrap();
     server.wait_for_output("listening", WAIT).unwrap();
     let mut cmd = Command::new(client_program);
@@ -311,6 +333,7 @@ fn dtls_pair(
         client_mode.into(),
         version.into(),
     ]);
+    cmd.envs(env.iter().copied());
     let mut client = PeerProcess::spawn(client_backend.env(&mut cmd)).unwrap();
     let _ = client.wait_with_timeout(PROGRAM_TIMEOUT);
     (server, client)
@@ -418,10 +441,12 @@ fn c_dtls_client_and_server_on_the_gnutls_backend() {
 }
 
 /// Our DTLS client with a GDtlsServerConnection of glib-networking's GnuTLS backend, and the
-/// other way round. GnuTLS (3.7) has DTLS 1.2 only, and negotiates no extended master secret
-/// over DTLS (`openssl s_client -dtls1_2` against it shows "Extended master secret: no"),
-/// which ferrossl's DTLS 1.2 requires (RFC 7627): each refuses the other's handshake, saying
-/// why. Asserted, so that a change on either side shows.
+/// other way round. GnuTLS (3.7) has DTLS 1.2 only, and glib-networking appends `%COMPAT` to
+/// its GnuTLS priority, which turns the extended master secret off (`openssl s_client
+/// -dtls1_2` against it shows "Extended master secret: no"); ferrossl's DTLS 1.2 requires it
+/// (RFC 7627): each refuses the other's handshake, saying why (asserted, so that a change on
+/// either side shows). With glib-networking's priority overridden without `%COMPAT`
+/// (`G_TLS_GNUTLS_PRIORITY=NORMAL`), the pair's checks pass across the backends.
 #[test]
 fn c_dtls_across_backends_needs_the_extended_master_secret() {
     if !have_gnutls_backend()
@@ -461,4 +486,62 @@ fn c_dtls_across_backends_needs_the_extended_master_secret() {
             && failure.contains("does not offer the extended master secret"),
         "{failure}"
     );
+
+    let normal = [("G_TLS_GNUTLS_PRIORITY", "NORMAL")];
+    let (mut server, mut client) = dtls_pair_with_env(
+        &pki,
+        "pair",
+        Backend::Gnutls,
+        Backend::Ferrossl,
+        "1.2",
+        &normal,
+    );
+    client.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
+    server.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
+    assert_checks(&client.stdout(), &PAIR_CLIENT_CHECKS);
+    assert_checks(&server.stdout(), &PAIR_SERVER_CHECKS);
+    let (mut server, mut client) = dtls_pair_with_env(
+        &pki,
+        "pair-without-socket-timeout",
+        Backend::Ferrossl,
+        Backend::Gnutls,
+        "1.2",
+        &normal,
+    );
+    client.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
+    server.wait_with_timeout(PROGRAM_TIMEOUT).unwrap();
+    assert_checks(&client.stdout(), &PAIR_CLIENT_CHECKS);
+    assert_checks(&server.stdout(), &PAIR_SERVER_CHECKS);
+}
+
+/// The Python program of the asynchronous DTLS handshake against `gnutls-serv --udp` (DTLS 1.2;
+/// in this test's private network namespace, as it binds every address) with a certificate
+/// the CA does not vouch for: accept-certificate is asked once, in the main thread, and its
+/// answer decides.
+#[test]
+fn python_dtls_async_handshake_against_gnutls_serv() {
+    if !require_tool("gnutls-serv")
+        || !have_pygobject()
+        || !in_loopback_namespace("python_dtls_async_handshake_against_gnutls_serv")
+    {
+        return;
+    }
+    let pki = TestPki::generate();
+    for (mode, outcome) in [("refuse", "refused"), ("accept", "accepted")] {
+        let port = free_udp_port();
+        let args = ["--udp".to_string()];
+        let mut server = PeerProcess::spawn(&mut gnutls_serv(port, &pki.untrusted, &args))
+            .expect("spawn gnutls-serv");
+        server.wait_for_output("listening", WAIT).unwrap();
+        let ca = pki.ca_path();
+        let out = run_python(
+            "dtls_async.py",
+            &[&port.to_string(), ca.to_str().unwrap(), mode],
+        );
+        assert_checks(
+            &out,
+            &["type", "asked-once", "asked-in-main-thread", outcome],
+        );
+        server.kill();
+    }
 }

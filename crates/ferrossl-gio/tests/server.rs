@@ -1,8 +1,9 @@
 //! GTlsServerConnection for `openssl s_client` on 127.0.0.1, from PyGObject and from C: a
 //! handshake verified by s_client against the test CA, ALPN, a line each way, the close with
 //! close_notify; a required client certificate checked against the server's database; and a
-//! client certificate from an unknown CA refused through accept-certificate. The C server also
-//! for `gnutls-cli` (which must read our close_notify), with and without a client certificate.
+//! client certificate from an unknown CA refused through accept-certificate. The C and Python
+//! servers also for `gnutls-cli` (which must read our close_notify), with and without a client
+//! certificate.
 
 mod common;
 
@@ -223,6 +224,23 @@ fn c_server_for_gnutls_cli() {
     let Some(program) = c_program("server") else {
         return;
     };
+    gnutls_cli_sessions(&[path(&program)]);
+}
+
+#[test]
+fn python_server_for_gnutls_cli() {
+    if !require_tool("gnutls-cli") || !have_pygobject() {
+        return;
+    }
+    gnutls_cli_sessions(&[
+        "/usr/bin/python3".into(),
+        path(&test_file("python/server.py")),
+    ]);
+}
+
+/// Our server `program` for gnutls-cli: without a client certificate and with a required
+/// one; gnutls-cli gets its line back reversed and reads our close_notify.
+fn gnutls_cli_sessions(program: &[String]) {
     let pki = TestPki::generate();
     for (mode, client_id, checks) in [
         ("anonymous", None, &["no-client-certificate", "alpn"][..]),
@@ -236,7 +254,7 @@ fn c_server_for_gnutls_cli() {
             ][..],
         ),
     ] {
-        let (mut server, port) = start_server(&[path(&program)], &pki, mode);
+        let (mut server, port) = start_server(program, &pki, mode);
         let mut client = gnutls_client(&pki, port, client_id);
         client.write_stdin(b"hello from s_client\n").unwrap();
         client.wait_for_output("tneilc_s morf olleh", WAIT).unwrap();

@@ -1,7 +1,8 @@
 """A GTlsClientConnection over a GSocketConnection to a TLS server on 127.0.0.1.
 
 Arguments: port, CA file, and "trusted" (handshake, ALPN, a line sent and its reversal read
-back, close with close_notify) or "untrusted" (the server's certificate must reach
+back, close with close_notify), "echo" (the same with a server that sends the line back as it
+is, such as gnutls-serv --echo) or "untrusted" (the server's certificate must reach
 accept-certificate with UNKNOWN_CA, be refused, and fail the handshake).
 Prints "ok <check>" per check passed and the facts it checked."""
 import os
@@ -86,6 +87,6 @@ out = tls.get_output_stream()
 out.write_all(b"hello ferrossl\n", None)
 inp = Gio.DataInputStream.new(tls.get_input_stream())
 line, _ = inp.read_line_utf8(None)
-check("echo", line == "lssorref olleh", line)
+check("echo", line == ("hello ferrossl" if mode == "echo" else "lssorref olleh"), line)
 tls.close(None)
 check("closed", tls.is_closed() and sock.is_closed())
