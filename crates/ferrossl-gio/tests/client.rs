@@ -629,3 +629,27 @@ fn python_client_certificate_from_the_interaction() {
         }
     }
 }
+
+/// The deprecated `validation-flags` of a client, as glib-networking reads them: a server
+/// certificate whose problems are none of them is accepted without asking accept-certificate,
+/// and the problems stay in peer-certificate-errors. On both backends.
+#[test]
+fn python_client_validation_flags_skip_the_signal() {
+    if !require_tool("openssl") || !have_pygobject() {
+        return;
+    }
+    let pki = TestPki::generate();
+    let client = vec![
+        "/usr/bin/python3".to_string(),
+        path(&pki.ca_path()),
+        path(&test_file("python/client.py")),
+    ];
+    let mut envs: Vec<Env> = vec![gio_env];
+    if have_gnutls_backend() {
+        envs.push(gnutls_backend_env);
+    }
+    for env in envs {
+        let (out, _server) = client_run_in(env, &client, &pki.untrusted, "unvalidated", &[]);
+        assert_checks(&out, &["type", "accepted-without-signal", "peer-errors"]);
+    }
+}

@@ -2,8 +2,10 @@
 
 Arguments: port, CA file, and "trusted" (handshake, ALPN, a line sent and its reversal read
 back, close with close_notify), "echo" (the same with a server that sends the line back as it
-is, such as gnutls-serv --echo) or "untrusted" (the server's certificate must reach
-accept-certificate with UNKNOWN_CA, be refused, and fail the handshake).
+is, such as gnutls-serv --echo), "untrusted" (the server's certificate must reach
+accept-certificate with UNKNOWN_CA, be refused, and fail the handshake) or "unvalidated" (the
+same server with the deprecated validation-flags set to none of its problems: accepted without
+asking accept-certificate, its UNKNOWN_CA still in peer-certificate-errors).
 Prints "ok <check>" per check passed and the facts it checked."""
 import os
 import sys
@@ -49,6 +51,14 @@ def on_accept(conn, cert, errors):
 
 
 tls.connect("accept-certificate", on_accept)
+
+if mode == "unvalidated":
+    tls.set_validation_flags(F(F.VALIDATE_ALL & ~F.UNKNOWN_CA))
+    tls.handshake(None)
+    check("accepted-without-signal", seen == [], seen)
+    check("peer-errors", tls.get_peer_certificate_errors() == F.UNKNOWN_CA, tls.get_peer_certificate_errors())
+    tls.close(None)
+    sys.exit(0)
 
 if mode == "untrusted":
     try:
