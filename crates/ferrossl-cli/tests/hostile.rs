@@ -636,7 +636,7 @@ fn dtls_client_hello() -> Vec<u8> {
     assert_eq!(
         hello[..3],
         [0x16, 0xfe, 0xfd],
-        "a DTLS 1.2 handshake record"
+        "a plaintext handshake record (DTLS 1.3 keeps 1.2's header for it)"
     );
     hello
 }
@@ -720,9 +720,9 @@ fn spoofed_source(n: usize) -> UdpSocket {
     UdpSocket::bind(format!("127.0.{}.{}:0", 1 + n / 250, 2 + n % 250)).unwrap()
 }
 
-/// One ClientHello from each of `count` addresses (50 at a time, so that loopback drops
-/// none), never followed up: each gets exactly one HelloVerifyRequest no larger than the
-/// hello (RFC 6347 §4.2.1), and nothing more.
+/// One ClientHello (offering DTLS 1.3 and 1.2) from each of `count` addresses (50 at a
+/// time, so that loopback drops none), never followed up: each gets exactly one stateless
+/// HelloRetryRequest no larger than the hello (RFC 9147 §5.1), and nothing more.
 fn spoofed_hellos(server: SocketAddr, count: usize) -> Duration {
     let hello = dtls_client_hello();
     let started = Instant::now();
@@ -742,7 +742,8 @@ fn spoofed_hellos(server: SocketAddr, count: usize) -> Duration {
                 r.len(),
                 hello.len()
             );
-            assert!(r[0] == 0x16 && r[13] == 3, "a HelloVerifyRequest: {r:?}");
+            // A HelloRetryRequest is a ServerHello (type 2) with a special random.
+            assert!(r[0] == 0x16 && r[13] == 2, "a HelloRetryRequest: {r:?}");
         }
     }
     let answered = started.elapsed();

@@ -40,7 +40,7 @@ pub enum Method {
     TlsServer,
     /// `TLSv1_2_METHOD`: TLS 1.2 only.
     Tls12,
-    /// `DTLS_METHOD`: DTLS 1.2, either role.
+    /// `DTLS_METHOD`: DTLS 1.2 and 1.3, either role.
     Dtls,
     /// `DTLS_CLIENT_METHOD`.
     DtlsClient,
@@ -279,12 +279,12 @@ impl Config {
         }
     }
 
-    /// The DTLS versions this configuration allows: (DTLS 1.2, DTLS 1.3). DTLS 1.3 is opt-in
-    /// for now: it needs `set_max_proto_version(DTLS1_3_VERSION)`, and a client offers it
-    /// alone, since falling back to 1.2 within one handshake is not built yet. A
-    /// `set_min_proto_version(DTLS1_3_VERSION)` turns 1.2 off.
+    /// The DTLS versions this configuration allows: (DTLS 1.2, DTLS 1.3). Both by default, as
+    /// `DTLS_METHOD` promises: a client offers both in one ClientHello and a server answers
+    /// with the highest the client offers. `set_max_proto_version(DTLS1_2_VERSION)` turns 1.3
+    /// off; `set_min_proto_version(DTLS1_3_VERSION)` or `OP_NO_DTLSv1_2` turns 1.2 off.
     pub fn dtls_versions(&self) -> (bool, bool) {
-        let dtls13 = self.max_version == DTLS1_3_VERSION;
+        let dtls13 = self.max_version == 0 || self.max_version == DTLS1_3_VERSION;
         let dtls12 = self.options & OP_NO_DTLSv1_2 == 0 && self.min_version != DTLS1_3_VERSION;
         (dtls12, dtls13)
     }

@@ -1,5 +1,6 @@
-//! DTLS 1.2 between two ferrossl engines in memory: every suite family and key type, data both
-//! ways, exporters, client authentication and verification failures.
+//! DTLS between two ferrossl engines in memory: every DTLS 1.2 suite family and key type, data
+//! both ways, exporters, client authentication and verification failures (in both versions
+//! where they differ).
 
 mod dtls_common;
 
@@ -32,6 +33,8 @@ fn every_suite_and_key_type_handshakes_and_carries_data() {
             let cctx = client_context(&pki);
             cctx.set_cipher_list(suite).unwrap();
             cctx.set_groups(&[group]).unwrap();
+            // Cipher lists name DTLS 1.2 suites.
+            cctx.set_max_proto_version(DTLS1_2_VERSION).unwrap();
             let (mut c, mut s) = pair_with_default_params(cctx.config(), server_config(id), now);
             assert!(c.is_handshaking() && s.is_handshaking());
             handshake(&mut c, &mut s, now).unwrap();
@@ -71,6 +74,24 @@ fn every_suite_and_key_type_handshakes_and_carries_data() {
 #[test]
 fn srtp_alpn_sni_and_the_srtp_exporter() {
     let pki = TestPki::generate();
+    for version in [DTLS1_2_VERSION, DTLS1_3_VERSION] {
+        srtp_alpn_sni_and_the_srtp_exporter_in(&pki, version);
+    }
+}
+
+/// Both ends allow both versions; the client is held to `version`.
+fn held_to(
+    config: std::sync::Arc<ferrossl::config::Config>,
+    version: i32,
+) -> std::sync::Arc<ferrossl::config::Config> {
+    if version == DTLS1_2_VERSION {
+        dtls12(config)
+    } else {
+        config
+    }
+}
+
+fn srtp_alpn_sni_and_the_srtp_exporter_in(pki: &TestPki, version: i32) {
     let now = Instant::now();
     let client_params = DtlsParams {
         srtp_profiles: SrtpProfile::parse_list("SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80")
@@ -85,13 +106,14 @@ fn srtp_alpn_sni_and_the_srtp_exporter() {
         ..Default::default()
     };
     let (mut c, mut s) = pair(
-        client_config(&pki),
+        held_to(client_config(pki), version),
         server_config(&pki.server_ecdsa),
         client_params,
         server_params,
         now,
     );
     handshake(&mut c, &mut s, now).unwrap();
+    assert_eq!(c.protocol_version(), Some(version));
     // The server's preference wins (as in OpenSSL).
     assert_eq!(
         c.selected_srtp_profile(),
@@ -113,17 +135,26 @@ fn srtp_alpn_sni_and_the_srtp_exporter() {
         s.export_keying_material(b"EXTRACTOR-dtls_srtp", len, None)
             .unwrap()
     );
-    assert!(c
-        .export_keying_material(b"master secret", 10, None)
-        .is_err());
+    // RFC 5705 §4 reserves the DTLS 1.2 PRF's own labels; RFC 8446 §7.5 has no such list.
+    assert_eq!(
+        c.export_keying_material(b"master secret", 10, None)
+            .is_err(),
+        version == DTLS1_2_VERSION
+    );
 }
 
 #[test]
 fn alpn_without_overlap_is_fatal_with_no_application_protocol() {
     let pki = TestPki::generate();
+    for version in [DTLS1_2_VERSION, DTLS1_3_VERSION] {
+        alpn_without_overlap_in(&pki, version);
+    }
+}
+
+fn alpn_without_overlap_in(pki: &TestPki, version: i32) {
     let now = Instant::now();
     let (mut c, mut s) = pair(
-        client_config(&pki),
+        held_to(client_config(pki), version),
         server_config(&pki.server_ecdsa),
         DtlsParams {
             alpn_protocols: vec![b"h3".to_vec()],
@@ -173,24 +204,42 @@ fn client_authentication_required_and_provided() {
 #[test]
 fn client_without_certificate_is_refused_when_one_is_required() {
     let pki = TestPki::generate();
+    // RFC 8446 §4.4.2.4 gives DTLS 1.3 an alert of its own for it.
+    for (version, error, alert) in [
+        (
+            DTLS1_2_VERSION,
+            DtlsError::NoPeerCertificate,
+            AlertDescription::HandshakeFailure,
+        ),
+        (
+            DTLS1_3_VERSION,
+            DtlsError::CertificateRequired,
+            AlertDescription::CertificateRequired,
+        ),
+    ] {
+        client_without_certificate_in(&pki, version, error, alert);
+    }
+}
+
+fn client_without_certificate_in(
+    pki: &TestPki,
+    version: i32,
+    error: DtlsError,
+    alert: AlertDescription,
+) {
     let now = Instant::now();
     let (mut c, mut s) = pair_with_default_params(
-        client_config(&pki),
+        held_to(client_config(pki), version),
         server_config_verifying(
             &pki.server_ecdsa,
-            &pki,
+            pki,
             VERIFY_PEER | VERIFY_FAIL_IF_NO_PEER_CERT,
         ),
         now,
     );
     let (side, err) = handshake(&mut c, &mut s, now).unwrap_err();
-    assert_eq!((side, &err), ("server", &DtlsError::NoPeerCertificate));
-    assert_eq!(
-        c.error(),
-        Some(&DtlsError::AlertReceived(
-            AlertDescription::HandshakeFailure
-        ))
-    );
+    assert_eq!((side, &err), ("server", &error));
+    assert_eq!(c.error(), Some(&DtlsError::AlertReceived(alert)));
     let e: ferrossl::Error = err.into();
     assert_eq!(
         e.openssl_errors()[0].reason,
@@ -199,11 +248,12 @@ fn client_without_certificate_is_refused_when_one_is_required() {
 
     // Without FAIL_IF_NO_PEER_CERT the same client gets in.
     let (mut c, mut s) = pair_with_default_params(
-        client_config(&pki),
-        server_config_verifying(&pki.server_ecdsa, &pki, VERIFY_PEER),
+        held_to(client_config(pki), version),
+        server_config_verifying(&pki.server_ecdsa, pki, VERIFY_PEER),
         now,
     );
     handshake(&mut c, &mut s, now).unwrap();
+    assert_eq!(c.protocol_version(), Some(version));
     assert!(s.peer_certificates().is_empty());
 }
 
@@ -297,7 +347,9 @@ fn no_shared_cipher_and_mismatched_key() {
     let pki = TestPki::generate();
     let now = Instant::now();
     let cctx = client_context(&pki);
+    // Cipher lists name DTLS 1.2 suites; every DTLS 1.3 suite works with every key.
     cctx.set_cipher_list("ECDHE-RSA-AES128-GCM-SHA256").unwrap();
+    cctx.set_max_proto_version(DTLS1_2_VERSION).unwrap();
     let (mut c, mut s) =
         pair_with_default_params(cctx.config(), server_config(&pki.server_ecdsa), now);
     let (side, err) = handshake(&mut c, &mut s, now).unwrap_err();
@@ -373,8 +425,9 @@ fn stateless_listen_then_an_engine_takes_over() {
         let now = Instant::now();
         let cookies = Arc::new(HmacCookies::new(std::time::Duration::from_secs(60)));
         let addr = "198.51.100.7:4444".parse().unwrap();
+        // The DTLS 1.2 listener (DTLS 1.3 has `listen13`).
         let mut c = DtlsEngine::new(
-            client_config(&pki),
+            dtls12(client_config(&pki)),
             Role::Client,
             DtlsParams::default(),
             now,

@@ -1,6 +1,8 @@
 //! The state-machine bug classes DTLS fuzzing found in other stacks (USENIX Security 2020 and
 //! follow-ups), replayed against ferrossl: each forged or misplaced message is rejected or
-//! ignored as RFC 6347 says, and the amplification limit of the cookie exchange holds.
+//! ignored as RFC 6347 says, and the amplification limit of the cookie exchange holds. The
+//! records here are DTLS 1.2's, so every client is held to it (DTLS 1.3's cases are unit tests
+//! of `dtls::engine13`).
 
 mod dtls_common;
 
@@ -112,7 +114,7 @@ fn plaintext_ccs(record_seq: u64) -> Rec {
 /// flight, which is returned undelivered, split into records.
 fn up_to_client_flight(pki: &TestPki, now: Instant) -> (DtlsEngine, DtlsEngine, Vec<Rec>) {
     let (mut c, mut s) = pair_with_default_params(
-        client_config_with_cert(pki, &pki.client_ecdsa),
+        dtls12(client_config_with_cert(pki, &pki.client_ecdsa)),
         server_config_verifying(
             &pki.server_ecdsa,
             pki,
@@ -198,8 +200,11 @@ fn plaintext_finished_before_change_cipher_spec_is_fatal() {
 fn early_finished_is_fatal() {
     let pki = TestPki::generate();
     let now = Instant::now();
-    let (mut c, _s) =
-        pair_with_default_params(client_config(&pki), server_config(&pki.server_ecdsa), now);
+    let (mut c, _s) = pair_with_default_params(
+        dtls12(client_config(&pki)),
+        server_config(&pki.server_ecdsa),
+        now,
+    );
     drain(&mut c);
     // Finished where the ServerHello belongs.
     let err = deliver(
@@ -342,8 +347,11 @@ fn client_certificate_without_certificate_verify_times_out() {
 fn records_after_close_notify_are_ignored() {
     let pki = TestPki::generate();
     let now = Instant::now();
-    let (mut c, mut s) =
-        pair_with_default_params(client_config(&pki), server_config(&pki.server_ecdsa), now);
+    let (mut c, mut s) = pair_with_default_params(
+        dtls12(client_config(&pki)),
+        server_config(&pki.server_ecdsa),
+        now,
+    );
     handshake(&mut c, &mut s, now).unwrap();
     c.send(b"after").unwrap();
     let late = drain(&mut c);
@@ -380,7 +388,7 @@ fn before_the_cookie_the_server_sends_one_small_datagram_and_keeps_nothing() {
     let now = Instant::now();
     let mut s = cookie_server(&pki);
     let mut c = DtlsEngine::new(
-        client_config(&pki),
+        dtls12(client_config(&pki)),
         Role::Client,
         DtlsParams::default(),
         now,
@@ -426,7 +434,7 @@ fn retransmitted_hello_verify_request_changes_nothing() {
     let now = Instant::now();
     let mut s = cookie_server(&pki);
     let mut c = DtlsEngine::new(
-        client_config(&pki),
+        dtls12(client_config(&pki)),
         Role::Client,
         DtlsParams::default(),
         now,
@@ -478,7 +486,7 @@ fn mangled_datagrams_never_panic() {
         let mut now = Instant::now();
         let cookies = seed % 2 == 0;
         let (mut c, mut s) = pair(
-            client_config_with_cert(&pki, &pki.client_rsa),
+            dtls12(client_config_with_cert(&pki, &pki.client_rsa)),
             server_config_verifying(&pki.server_ecdsa, &pki, VERIFY_PEER),
             DtlsParams {
                 mtu: 300,

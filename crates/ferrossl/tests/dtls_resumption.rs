@@ -1,6 +1,8 @@
 //! DTLS 1.2 session resumption between ferrossl ends: by session ID (the server's cache) and
 //! by ticket (RFC 5077), the abbreviated handshake's retransmissions, fallback to a full
-//! handshake for unknown or expired sessions, and resumption over a lossy link.
+//! handshake for unknown or expired sessions, and resumption over a lossy link. Clients are
+//! held to DTLS 1.2 but where a case says otherwise (DTLS 1.3 resumption has unit tests in
+//! `dtls::engine13`).
 
 mod common;
 mod dtls_common;
@@ -8,7 +10,7 @@ mod dtls_common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dtls_common::{client_config, handshake as engine_handshake, later, pair, server_config};
+use dtls_common::{dtls12, handshake as engine_handshake, later, pair, server_config};
 use ferrossl::config::Config;
 use ferrossl::constants::*;
 use ferrossl::dtls::codec::message::Message;
@@ -92,6 +94,11 @@ fn full_then_resumed(client: Arc<Config>, server: Arc<Config>) -> Session {
     session
 }
 
+/// A client configuration held to DTLS 1.2.
+fn client_config(pki: &TestPki) -> Arc<Config> {
+    dtls12(dtls_common::client_config(pki))
+}
+
 fn server_context(pki: &TestPki) -> Context {
     let ctx = Context::new(Method::Dtls);
     ctx.use_certificate_chain_file(&pki.server_ecdsa.chain_path)
@@ -169,6 +176,9 @@ fn unknown_tickets_and_disabled_resumption_fall_back_to_full_handshakes() {
     // A client with OP_NO_TICKET offers no ticket: a cache-less server cannot resume.
     let no_ticket_client = Context::new(Method::Dtls);
     no_ticket_client.set_options(OP_NO_TICKET);
+    no_ticket_client
+        .set_max_proto_version(DTLS1_2_VERSION)
+        .unwrap();
     let with_tickets = server_context(&pki);
     with_tickets.set_session_cache_mode(SESS_CACHE_OFF);
     let session = Session::default();
@@ -298,14 +308,24 @@ fn resumption_over_lossy_links() {
 
 #[test]
 fn connections_hand_out_and_resume_sessions() {
+    for version in [DTLS1_2_VERSION, DTLS1_3_VERSION] {
+        connections_hand_out_and_resume_sessions_in(version);
+    }
+}
+
+fn connections_hand_out_and_resume_sessions_in(version: i32) {
     let pki = TestPki::generate();
     let server = server_context(&pki);
     server.set_options(OP_COOKIE_EXCHANGE);
     let client = Context::new(Method::Dtls);
+    client.set_max_proto_version(version).unwrap();
     let (mut c, mut s) = common::pair(&client, &server);
     assert!(c.get_session().is_none(), "no session before the handshake");
     common::handshake(&mut c, &mut s).unwrap();
+    assert_eq!(c.get_protocol_version(), version);
     assert!(!c.session_reused() && !s.session_reused());
+    // DTLS 1.3's ticket comes after the handshake (RFC 8446 §4.6.1): read it first.
+    assert_eq!(common::send_through(&mut s, &mut c, b"hello"), b"hello");
     let session = c.get_session().unwrap();
     assert!(session.is_resumable());
 

@@ -48,7 +48,7 @@ async fn handshake_datagrams_and_close() {
     s.unwrap();
     assert_eq!(
         client.with(|c| c.get_protocol_version()),
-        TlsProtocolVersion::Dtls12
+        TlsProtocolVersion::Dtls13
     );
     let sent = client
         .send_messages(vec![b"one".to_vec(), b"two".to_vec()], WAIT)

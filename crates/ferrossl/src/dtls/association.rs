@@ -7,8 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustls::{ContentType, HandshakeType};
-
 use crate::ciphers::CipherInfo;
 use crate::config::{Config, Role};
 use crate::constants::{DTLS1_2_VERSION, DTLS1_3_VERSION};
@@ -16,12 +14,8 @@ use crate::error::{Error, Result};
 use crate::verify::VerifyOutcome;
 use crate::x509::{X509Name, X509};
 
-use super::codec::extensions13::{
-    read_cookie, read_selected_version, read_versions_offer, COOKIE, DTLS13, SUPPORTED_VERSIONS,
-};
-use super::codec::message::{ClientHello, ServerHello};
-use super::codec::record::{records, HandshakeHeader};
-use super::codec::Reader;
+use super::codec::extensions13::{read_cookie, COOKIE};
+use super::codec::message::ClientHello;
 use super::cookie::{initial_hello, CookieProvider, ListenOutcome};
 use super::engine::{check_mtu, Engine12};
 use super::engine13::Engine13;
@@ -29,6 +23,10 @@ use super::error::DtlsError;
 use super::handshake::SessionInfo;
 use super::handshake13::{cookie13, groups13, suites13};
 use super::srtp::SrtpProfile;
+use super::version_sensing::{
+    answers_with_12, first_fragment, first_hello_offers_13, holds_client_hello_fragment, offers_13,
+    second_hello_fragment, UndecidedHello,
+};
 use super::{DtlsParams, DtlsStats};
 
 /// OpenSSL's name for a DTLS version.
@@ -53,8 +51,20 @@ pub struct DtlsEngine {
     /// Client offering both versions: the DTLS 1.2 engine that takes over when the server
     /// answers with 1.2, until a DTLS 1.3 ServerHello makes it useless.
     fallback: Option<Box<Engine12>>,
+    /// Server: the datagrams of a first ClientHello not yet whole enough to tell its version.
+    undecided: Option<UndecidedHello>,
     /// Whether the last datagram handled may move the peer's address.
     may_move_peer: bool,
+}
+
+/// What a server does with a datagram while it may still choose its version.
+enum Chosen {
+    /// The engine that runs takes it.
+    Already,
+    /// Kept until the first ClientHello is whole.
+    NotYet,
+    /// The engine just chosen takes these, the datagram's own among them.
+    Replay(Vec<Vec<u8>>),
 }
 
 /// Calls the same method on whichever engine runs.
@@ -116,6 +126,7 @@ impl DtlsEngine {
             params: (dtls13 && role == Role::Server).then_some(params),
             config,
             fallback,
+            undecided: None,
             may_move_peer: false,
         })
     }
@@ -128,8 +139,19 @@ impl DtlsEngine {
         datagram: &[u8],
         now: Instant,
     ) -> std::result::Result<(), DtlsError> {
-        self.switch_to_13(datagram, now)
-            .map_err(|e| DtlsError::Internal(e.to_string()))?;
+        match self
+            .choose_server_version(datagram, now)
+            .map_err(|e| DtlsError::Internal(e.to_string()))?
+        {
+            Chosen::Already => self.handle_one(datagram, now),
+            Chosen::NotYet => Ok(()),
+            Chosen::Replay(datagrams) => datagrams
+                .iter()
+                .try_for_each(|datagram| self.handle_one(datagram, now)),
+        }
+    }
+
+    fn handle_one(&mut self, datagram: &[u8], now: Instant) -> std::result::Result<(), DtlsError> {
         self.fall_back_to_12(datagram, now)
             .map_err(|e| DtlsError::Internal(e.to_string()))?;
         either!(mut self, e => e.take_newest_with_cid());
@@ -162,15 +184,34 @@ impl DtlsEngine {
     }
 
     /// A server still waiting for its first ClientHello becomes a DTLS 1.3 server when that
-    /// ClientHello offers 1.3 (the first record must hold it whole).
-    fn switch_to_13(&mut self, datagram: &[u8], now: Instant) -> Result<()> {
+    /// ClientHello offers 1.3. When its first fragment ends before supported_versions, its
+    /// datagrams wait until the hello is whole, then go to the engine of its version.
+    fn choose_server_version(&mut self, datagram: &[u8], now: Instant) -> Result<Chosen> {
         let Inner::V12(e) = &self.inner else {
-            return Ok(());
+            return Ok(Chosen::Already);
         };
         if self.params.is_none() || !e.awaits_client_hello() {
-            return Ok(());
+            return Ok(Chosen::Already);
         }
-        if first_hello_offers_13(datagram) == Some(true) {
+        let (offers_13, pending) = match first_hello_offers_13(datagram) {
+            Some(offers_13) => {
+                let mut pending = self.undecided.take().map(UndecidedHello::into_datagrams);
+                if let Some(pending) = &mut pending {
+                    pending.push(datagram.to_vec());
+                }
+                (offers_13, pending)
+            }
+            None if holds_client_hello_fragment(datagram) => {
+                let undecided = self.undecided.get_or_insert_with(UndecidedHello::default);
+                let Some(offers_13) = undecided.add(datagram) else {
+                    return Ok(Chosen::NotYet);
+                };
+                let pending = self.undecided.take().map(UndecidedHello::into_datagrams);
+                (offers_13, pending)
+            }
+            None => return Ok(Chosen::Already),
+        };
+        if offers_13 {
             let params = self.params.take().expect("checked above");
             self.inner = Inner::V13(Box::new(new13(
                 self.config.clone(),
@@ -180,7 +221,7 @@ impl DtlsEngine {
                 None,
             )?));
         }
-        Ok(())
+        Ok(pending.map_or(Chosen::Already, Chosen::Replay))
     }
 
     /// Whether the last datagram handled may move the peer (RFC 9146 §6, RFC 9147 §9): it
@@ -472,111 +513,6 @@ pub fn listen13(
         Some(retry) => ListenOutcome::HelloVerifyRequest(retry),
         None => ListenOutcome::Drop,
     })
-}
-
-/// Whether `datagram` starts with the first fragment of a ClientHello that answers a retry
-/// (message_seq above 0) and does not hold it whole.
-fn second_hello_fragment(datagram: &[u8]) -> bool {
-    first_handshake_fragment(datagram).is_some_and(|(h, _)| {
-        h.msg_type == HandshakeType::ClientHello
-            && h.message_seq > 0
-            && h.fragment_offset == 0
-            && h.fragment_length < h.length
-    })
-}
-
-/// The header and bytes of the first handshake fragment in the first record of `datagram`,
-/// when that record is an epoch-0 handshake record: what a stateless peer can read of a
-/// datagram without keeping anything.
-fn first_handshake_fragment(datagram: &[u8]) -> Option<(HandshakeHeader, &[u8])> {
-    let (record, body) = records(datagram).next()?;
-    if record.content_type != ContentType::Handshake || record.epoch != 0 {
-        return None;
-    }
-    let mut r = Reader::new(body);
-    let header = HandshakeHeader::read(&mut r).ok()?;
-    let fragment = r.take(header.fragment_length as usize, "fragment").ok()?;
-    Some((header, fragment))
-}
-
-/// What the first fragment of a ClientHello at the start of `datagram` tells without the
-/// rest: its random, whether it offers DTLS 1.3 (None when the fragment ends before
-/// supported_versions) and the DTLS 1.3 cookie, when the fragment holds it.
-struct FirstFragment {
-    random: [u8; 32],
-    offers_13: Option<bool>,
-    cookie: Option<Vec<u8>>,
-}
-
-fn first_fragment(datagram: &[u8]) -> Option<FirstFragment> {
-    let (header, fragment) = first_handshake_fragment(datagram)?;
-    if header.msg_type != HandshakeType::ClientHello || header.fragment_offset != 0 {
-        return None;
-    }
-    let mut hello = Reader::new(fragment);
-    // legacy_version, random, session_id, cookie, cipher_suites, compression_methods.
-    hello.u16("legacy_version").ok()?;
-    let random = hello.array("random").ok()?;
-    let mut found = FirstFragment {
-        random,
-        // The whole hello without supported_versions offers no 1.3.
-        offers_13: header.is_last_fragment().then_some(false),
-        cookie: None,
-    };
-    hello.prefixed(1, "session_id").ok()?;
-    if !hello.prefixed(1, "cookie").ok()?.is_empty() {
-        // A DTLS 1.2 cookie: the client took our HelloVerifyRequest and went on in 1.2.
-        found.offers_13 = Some(false);
-        return Some(found);
-    }
-    hello.prefixed(2, "cipher_suites").ok()?;
-    hello.prefixed(1, "compression_methods").ok()?;
-    hello.u16("extensions length").ok()?;
-    while let (Ok(typ), Ok(data)) = (hello.u16("type"), hello.prefixed(2, "extension")) {
-        match typ {
-            SUPPORTED_VERSIONS => {
-                found.offers_13 = Some(read_versions_offer(data).is_ok_and(|v| v.contains(&DTLS13)))
-            }
-            COOKIE => found.cookie = read_cookie(data).ok(),
-            _ => {}
-        }
-    }
-    Some(found)
-}
-
-/// Whether the ClientHello starting in the first record of `datagram` offers DTLS 1.3, read
-/// from its first fragment alone.
-fn first_hello_offers_13(datagram: &[u8]) -> Option<bool> {
-    first_fragment(datagram)?.offers_13
-}
-
-fn offers_13(hello: &ClientHello) -> bool {
-    // A DTLS 1.2 cookie means the client is going on in 1.2 after a HelloVerifyRequest.
-    hello.cookie.is_empty()
-        && hello
-            .extensions
-            .raw(SUPPORTED_VERSIONS)
-            .and_then(|v| read_versions_offer(v).ok())
-            .is_some_and(|v| v.contains(&DTLS13))
-}
-
-/// Whether `datagram` starts with a DTLS 1.2 answer to a ClientHello: a HelloVerifyRequest,
-/// or a ServerHello (whole in its record) without a supported_versions choosing 1.3.
-fn answers_with_12(datagram: &[u8]) -> bool {
-    let Some((header, fragment)) = first_handshake_fragment(datagram) else {
-        return false;
-    };
-    let whole = header.fragment_offset == 0 && header.is_last_fragment();
-    match header.msg_type {
-        HandshakeType::HelloVerifyRequest => true,
-        HandshakeType::ServerHello if whole => ServerHello::read(fragment).is_ok_and(|sh| {
-            sh.extensions
-                .raw(SUPPORTED_VERSIONS)
-                .and_then(|v| read_selected_version(v).ok())
-                != Some(DTLS13)
-        }),
-        _ => false,
-    }
 }
 
 /// What a DTLS 1.3 association needs of its configuration.

@@ -19,8 +19,8 @@ use super::cookie::{self, CookieProvider, HmacCookies, ListenOutcome};
 use super::error::DtlsError;
 use super::flight::{self, Fragment, Reassembler, Retransmitter, MIN_MTU};
 use super::handshake::{
-    dtls_suites, encode_message, groups, unexpected_ccs, ClientState, Context, FlightBuilder,
-    Handshake, ServerState, SessionInfo, Transcript,
+    dtls_suites, encode_message, groups, run_servername_callback, unexpected_ccs, ClientState,
+    Context, FlightBuilder, Handshake, ServerState, SessionInfo, Transcript,
 };
 use super::record::RecordLayer;
 use super::sending::{check_send, SealCurrent};
@@ -33,10 +33,6 @@ const MAX_EARLY_DATA: usize = 64;
 /// The highest message_seq a first ClientHello may have: 0, or a few more after cookie
 /// exchanges. Bounding it keeps the 16-bit message counters far from wrapping.
 const MAX_FIRST_HELLO_SEQ: u16 = 32;
-/// Timer retransmissions of one flight after which its datagrams shrink (RFC 6347 §4.1.1.1).
-const PMTU_BACKOFF_AFTER: u32 = 2;
-/// The datagram size the back-off stops at (or the configured MTU, when that is smaller).
-const PMTU_FLOOR: usize = 256;
 /// How often the secret of the cookies for restarting clients changes (when the server has
 /// no cookie provider of its own).
 const RESTART_COOKIE_ROTATION: std::time::Duration = std::time::Duration::from_secs(300);
@@ -247,14 +243,12 @@ impl Engine12 {
         result.map_err(|e| self.fail(e))
     }
 
-    /// RFC 6347 §4.1.1.1: when retransmissions go unanswered, the path may drop datagrams
-    /// this big; later ones are halved, down to a floor, and the handshake keeps the smaller
-    /// size. Application data keeps the configured MTU.
     fn back_off_flight_mtu(&mut self) {
-        if self.retransmitter.retransmissions() >= PMTU_BACKOFF_AFTER {
-            let floor = PMTU_FLOOR.min(self.params.mtu);
-            self.flight_mtu = (self.flight_mtu / 2).max(floor);
-        }
+        self.flight_mtu = flight::backed_off_mtu(
+            self.flight_mtu,
+            self.params.mtu,
+            self.retransmitter.retransmissions(),
+        );
     }
 
     /// The connection IDs negotiated (RFC 9146): the one the peer's records carry to us, and
@@ -634,7 +628,7 @@ impl Engine12 {
                 // A server answers with the ClientHello's message_seq (RFC 6347 §4.2.1).
                 self.flight.set_next_message_seq(m.message_seq);
                 if let Message::ClientHello(hello) = &message {
-                    self.run_servername_callback(hello)?;
+                    run_servername_callback(hello, &mut self.config, &mut self.params)?;
                 }
             }
             self.transcript
@@ -645,39 +639,6 @@ impl Engine12 {
                 self.on_established();
                 break;
             }
-        }
-        Ok(())
-    }
-
-    /// The servername callback may switch the server to another configuration for this
-    /// handshake (virtual hosting by SNI name, RFC 6066 §3), before anything is chosen.
-    fn run_servername_callback(
-        &mut self,
-        hello: &ClientHello,
-    ) -> std::result::Result<(), DtlsError> {
-        let Some(callback) = self.params.servername.clone() else {
-            return Ok(());
-        };
-        let ext = &hello.extensions;
-        let name = ext
-            .server_name
-            .as_deref()
-            .and_then(|n| std::str::from_utf8(n).ok());
-        let alpn = ext.alpn.as_deref().unwrap_or_default();
-        let switched = callback(name.filter(|n| !n.is_empty()), alpn).map_err(|e| match e {
-            Error::Callback(message) => DtlsError::Callback(message),
-            other => DtlsError::Callback(format!("servername callback: {other}")),
-        })?;
-        if let Some(switched) = switched {
-            // The pair was checked when the context's configuration was sealed.
-            if !matches!(switched.config.identity, Ok(Some(_))) {
-                return Err(DtlsError::Callback(
-                    "the servername callback's context has no matching certificate and key".into(),
-                ));
-            }
-            self.config = switched.config;
-            self.params.alpn_protocols = switched.alpn_protocols;
-            self.params.alpn_select = switched.alpn_select;
         }
         Ok(())
     }

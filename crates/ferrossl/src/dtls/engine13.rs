@@ -20,9 +20,9 @@ use super::cookie::{CookieProvider, HmacCookies};
 use super::engine::DtlsStats;
 use super::epochs13::{Epochs13, Received};
 use super::error::DtlsError;
-use super::flight::{Fragment, Reassembler, Retransmitter};
+use super::flight::{backed_off_mtu, Fragment, Reassembler, Retransmitter};
 use super::flight13::SentFlight;
-use super::handshake::SessionInfo;
+use super::handshake::{run_servername_callback, SessionInfo};
 use super::handshake13::resumption13;
 use super::handshake13::{
     protection, ClientState13, Context13, FlightBuilder13, Handshake13, Secrets13, ServerState13,
@@ -62,8 +62,14 @@ pub struct Engine13 {
     /// When to acknowledge a flight that arrived in part (§7.1).
     ack_deadline: Option<Instant>,
     cookies: Arc<dyn CookieProvider>,
-    /// The size of the datagram being handled: a stateless answer may not exceed it.
-    datagram_len: usize,
+    /// The datagram size of handshake flights: the MTU until unanswered retransmissions
+    /// shrink it.
+    flight_mtu: usize,
+    /// Server: whether the servername callback has seen the ClientHello.
+    servername_ran: bool,
+    /// Bytes received since our last flight: a stateless answer may not exceed them (a
+    /// ClientHello may come in several datagrams).
+    unanswered_bytes: usize,
     early_data: Vec<Vec<u8>>,
     outgoing: VecDeque<Vec<u8>>,
     received: VecDeque<Vec<u8>>,
@@ -100,6 +106,7 @@ impl Engine13 {
             Some(provider) => provider.clone(),
             None => Arc::new(HmacCookies::new(RETRY_COOKIE_ROTATION)),
         };
+        let flight_mtu = params.mtu;
         let mut engine = Self {
             role,
             config,
@@ -115,7 +122,9 @@ impl Engine13 {
             to_ack: Vec::new(),
             ack_deadline: None,
             cookies,
-            datagram_len: usize::MAX,
+            servername_ran: false,
+            flight_mtu,
+            unanswered_bytes: 0,
             early_data: Vec::new(),
             outgoing: VecDeque::new(),
             received: VecDeque::new(),
@@ -153,11 +162,9 @@ impl Engine13 {
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        self.datagram_len = datagram.len();
+        self.unanswered_bytes = self.unanswered_bytes.saturating_add(datagram.len());
         self.last_now = now;
-        let result = self.handle_records(datagram, now);
-        self.datagram_len = usize::MAX;
-        result.map_err(|e| self.fail(e))
+        self.handle_records(datagram, now).map_err(|e| self.fail(e))
     }
 
     fn handle_records(
@@ -274,8 +281,13 @@ impl Engine13 {
                 self.handle_post_handshake(&message, epoch, now)?;
                 continue;
             }
-            if let Message13::ClientHello(_) = message {
+            if let Message13::ClientHello(hello) = &message {
                 self.flight.set_next_message_seq(assembled.message_seq);
+                if !self.servername_ran {
+                    // Once per handshake: a second ClientHello answers our retry.
+                    self.servername_ran = true;
+                    run_servername_callback(hello, &mut self.config, &mut self.params)?;
+                }
             }
             self.advance(now, |h, cx| h.handle(message, &assembled.body, epoch, cx))?;
             self.flush_flight(now)?;
@@ -560,16 +572,17 @@ impl Engine13 {
         };
         self.to_ack.clear();
         self.ack_deadline = None;
-        let mut sent = SentFlight::new(messages, self.params.mtu, &self.records);
-        let datagrams = sent.pack(self.params.mtu, &mut self.records)?;
+        let mut sent = SentFlight::new(messages, self.flight_mtu, &self.records);
+        let datagrams = sent.pack(self.flight_mtu, &mut self.records)?;
         if !keep {
             // A stateless HelloRetryRequest: never more bytes than came in (§5.1).
             let size: usize = datagrams.iter().map(Vec::len).sum();
-            if size > self.datagram_len {
+            if size > self.unanswered_bytes {
                 self.stats.records_discarded += 1;
                 return Ok(());
             }
         }
+        self.unanswered_bytes = 0;
         for datagram in datagrams {
             self.queue(datagram);
         }
@@ -584,10 +597,11 @@ impl Engine13 {
 
     /// Sends again what the peer did not acknowledge of the kept flight.
     fn resend_flight(&mut self) -> std::result::Result<(), DtlsError> {
-        let mtu = self.params.mtu;
+        let mtu = self.flight_mtu;
         let Some(flight) = self.retransmitter.flight_mut() else {
             return Ok(());
         };
+        flight.cut_to(mtu, &self.records);
         let datagrams = flight.pack(mtu, &mut self.records)?;
         self.stats.retransmissions += 1;
         for datagram in datagrams {
@@ -600,24 +614,22 @@ impl Engine13 {
     /// sender marks what each ACK names, so one ACK need not repeat another).
     fn send_ack(&mut self) {
         self.ack_deadline = None;
-        if self.to_ack.is_empty() {
-            return;
-        }
-        let mut body = Vec::new();
-        encode_ack(&std::mem::take(&mut self.to_ack), &mut body);
-        let mut datagram = Vec::new();
         let epoch = self.records.write_epoch();
-        if self
-            .records
-            .seal(
-                epoch,
-                ContentType::from(ACK_CONTENT_TYPE),
-                &body,
-                &mut datagram,
-            )
-            .is_ok()
-        {
-            self.queue(datagram);
+        // Each RecordNumber takes 16 bytes after the list's 2-byte length: as many ACKs as
+        // the path MTU needs (§7: every record must be acknowledged).
+        let room = self
+            .params
+            .mtu
+            .saturating_sub(self.records.overhead(epoch) + 2);
+        let per_ack = (room / 16).max(1);
+        for numbers in std::mem::take(&mut self.to_ack).chunks(per_ack) {
+            let mut body = Vec::new();
+            encode_ack(numbers, &mut body);
+            let mut datagram = Vec::new();
+            let ack = ContentType::from(ACK_CONTENT_TYPE);
+            if self.records.seal(epoch, ack, &body, &mut datagram).is_ok() {
+                self.queue(datagram);
+            }
         }
     }
 
@@ -645,7 +657,14 @@ impl Engine13 {
         let result = self
             .retransmitter
             .back_off(&self.params.retransmit, now)
-            .and_then(|()| self.resend_flight());
+            .and_then(|()| {
+                self.flight_mtu = backed_off_mtu(
+                    self.flight_mtu,
+                    self.params.mtu,
+                    self.retransmitter.retransmissions(),
+                );
+                self.resend_flight()
+            });
         result.map_err(|e| self.fail(e))
     }
 
@@ -794,6 +813,7 @@ impl Engine13 {
     /// Changes the datagram size limit for flights sent from now on.
     pub fn set_mtu(&mut self, mtu: usize) {
         self.params.mtu = mtu;
+        self.flight_mtu = mtu;
     }
 
     /// The datagram size limit.
@@ -829,7 +849,6 @@ mod tests {
 
     fn context13(pki: &TestPki, server: bool) -> Context {
         let ctx = Context::new(Method::Dtls);
-        ctx.set_max_proto_version(DTLS1_3_VERSION).unwrap();
         if !server {
             // Our tests of DTLS 1.3 itself: nothing to fall back to.
             ctx.set_min_proto_version(DTLS1_3_VERSION).unwrap();
@@ -1164,6 +1183,9 @@ mod tests {
         let now = Instant::now();
         let server12 = Context::new(Method::Dtls);
         server12
+            .set_max_proto_version(crate::constants::DTLS1_2_VERSION)
+            .unwrap();
+        server12
             .use_certificate_chain_file(&pki.server_ecdsa.chain_path)
             .unwrap();
         server12
@@ -1174,7 +1196,6 @@ mod tests {
             (context13(&pki, true), DTLS1_3_VERSION),
         ] {
             let both = Context::new(Method::Dtls);
-            both.set_max_proto_version(DTLS1_3_VERSION).unwrap();
             let mut c =
                 DtlsEngine::new(both.config(), Role::Client, DtlsParams::default(), now).unwrap();
             let mut s =

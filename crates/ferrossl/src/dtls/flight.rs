@@ -211,6 +211,21 @@ impl<F> Retransmitter<F> {
     }
 }
 
+/// Timer retransmissions of one flight after which its datagrams shrink (RFC 6347 §4.1.1.1).
+const PMTU_BACKOFF_AFTER: u32 = 2;
+/// The datagram size the back-off stops at (or the configured MTU, when that is smaller).
+const PMTU_FLOOR: usize = 256;
+
+/// RFC 6347 §4.1.1.1 (and RFC 9147 §4.4): when retransmissions go unanswered, the path may
+/// drop datagrams this big, so the next ones are halved, down to a floor; the handshake keeps
+/// the smaller size. Application data keeps the configured MTU.
+pub fn backed_off_mtu(current: usize, configured: usize, retransmissions: u32) -> usize {
+    if retransmissions < PMTU_BACKOFF_AFTER {
+        return current;
+    }
+    (current / 2).max(PMTU_FLOOR.min(configured))
+}
+
 /// A handshake message put back together.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Assembled {

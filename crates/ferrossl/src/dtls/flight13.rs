@@ -61,6 +61,40 @@ impl SentFlight {
         }
     }
 
+    /// Cuts the fragments not yet acknowledged that no longer fit datagrams of `mtu` bytes
+    /// (the path MTU backed off) into pieces that do, in place: the records already sent
+    /// keep naming the first piece, so an ACK of one of them marks only that piece.
+    pub fn cut_to(&mut self, mtu: usize, epochs: &Epochs13) {
+        let mut fragments = Vec::with_capacity(self.fragments.len());
+        let mut first_piece = Vec::with_capacity(self.fragments.len());
+        for f in self.fragments.drain(..) {
+            first_piece.push(fragments.len());
+            let epoch = self.messages[f.message].epoch;
+            let room = mtu
+                .saturating_sub(epochs.overhead(epoch) + HANDSHAKE_HEADER_LEN)
+                .max(1);
+            if f.acked || f.len <= room {
+                fragments.push(f);
+                continue;
+            }
+            let mut offset = f.offset;
+            while offset < f.offset + f.len {
+                let len = room.min(f.offset + f.len - offset);
+                fragments.push(SentFragment {
+                    message: f.message,
+                    offset,
+                    len,
+                    acked: false,
+                });
+                offset += len;
+            }
+        }
+        for (_, fragment) in &mut self.records {
+            *fragment = first_piece[*fragment];
+        }
+        self.fragments = fragments;
+    }
+
     /// Seals every fragment not yet acknowledged into datagrams of at most `mtu` bytes.
     pub fn pack(&mut self, mtu: usize, epochs: &mut Epochs13) -> Result<Vec<Vec<u8>>, DtlsError> {
         let mut datagrams = Vec::new();
@@ -131,6 +165,33 @@ mod tests {
             message_seq: seq,
             body: vec![seq as u8; len],
         }
+    }
+
+    #[test]
+    fn fragments_cut_to_a_smaller_mtu_cover_the_same_bytes() {
+        let mut epochs = Epochs13::default();
+        let mut flight = SentFlight::new(vec![message(0, 500), message(1, 10)], 400, &epochs);
+        let first = flight.pack(400, &mut epochs).unwrap();
+        assert!(first.iter().all(|d| d.len() <= 400));
+        flight.cut_to(150, &epochs);
+        let again = flight.pack(150, &mut epochs).unwrap();
+        assert!(again.iter().all(|d| d.len() <= 150), "{again:?}");
+        let mut covered: Vec<(u16, usize, usize)> = flight
+            .fragments
+            .iter()
+            .map(|f| (flight.messages[f.message].message_seq, f.offset, f.len))
+            .collect();
+        covered.sort_unstable();
+        let mut next = (0u16, 0usize);
+        for (seq, offset, len) in covered {
+            if seq != next.0 {
+                assert_eq!((next.1, seq), ([500, 10][next.0 as usize], next.0 + 1));
+                next = (seq, 0);
+            }
+            assert_eq!(offset, next.1, "no gap, no overlap");
+            next.1 += len;
+        }
+        assert_eq!(next, (1, 10));
     }
 
     #[test]

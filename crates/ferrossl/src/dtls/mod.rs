@@ -63,6 +63,7 @@ pub mod replay;
 mod sending;
 pub mod srtp;
 pub mod testing;
+mod version_sensing;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

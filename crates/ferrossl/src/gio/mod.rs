@@ -732,7 +732,9 @@ impl<B: DatagramBased> DtlsConnection<B> {
                     return Ok(got)
                 }
                 Err(Error::SysCall { .. }) => return Err(GioError::Eof),
-                Err(e) => return Err(e.into()),
+                // DTLS 1.3: a server's refusal of our (missing) certificate comes after our
+                // handshake ended (RFC 8446 §4.4.2.4).
+                Err(e) => return Err(self.handshake_error(e)),
             }
         }
         Ok(got)

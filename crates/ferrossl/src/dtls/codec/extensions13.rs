@@ -5,7 +5,10 @@
 
 use rustls::NamedGroup;
 
-use super::{put_bytes, put_prefixed, put_u16, DecodeError, Reader};
+use super::{
+    put_bytes, put_distinguished_names, put_prefixed, put_u16, read_distinguished_names,
+    DecodeError, Reader,
+};
 
 /// pre_shared_key (RFC 8446 §4.2.11).
 pub const PRE_SHARED_KEY: u16 = 41;
@@ -15,6 +18,8 @@ pub const SUPPORTED_VERSIONS: u16 = 43;
 pub const COOKIE: u16 = 44;
 /// psk_key_exchange_modes (RFC 8446 §4.2.9).
 pub const PSK_KEY_EXCHANGE_MODES: u16 = 45;
+/// certificate_authorities (RFC 8446 §4.2.4).
+pub const CERTIFICATE_AUTHORITIES: u16 = 47;
 /// key_share (RFC 8446 §4.2.8).
 pub const KEY_SHARE: u16 = 51;
 /// connection_id (RFC 9146 §3).
@@ -145,6 +150,16 @@ pub fn read_key_share_retry(data: &[u8]) -> Result<NamedGroup, DecodeError> {
     whole(data, "key_share", |r| {
         Ok(NamedGroup::from(r.u16("selected_group")?))
     })
+}
+
+/// certificate_authorities: the DER names of the CAs a CertificateRequest accepts.
+pub fn read_certificate_authorities(data: &[u8]) -> Result<Vec<Vec<u8>>, DecodeError> {
+    whole(data, "certificate_authorities", read_distinguished_names)
+}
+
+/// Writes the certificate_authorities extension.
+pub fn encode_certificate_authorities(names: &[Vec<u8>], out: &mut Vec<u8>) {
+    put_distinguished_names(out, names);
 }
 
 /// The cookie extension, in a HelloRetryRequest and the ClientHello that answers it.

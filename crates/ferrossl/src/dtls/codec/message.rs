@@ -4,7 +4,10 @@
 use rustls::{CipherSuite, HandshakeType, NamedGroup, SignatureScheme};
 
 use super::extensions::HelloExtensions;
-use super::{put_bytes, put_prefixed, put_u16, put_uint, DecodeError, Reader};
+use super::{
+    put_bytes, put_distinguished_names, put_prefixed, put_u16, put_uint, read_distinguished_names,
+    DecodeError, Reader,
+};
 
 /// `named_curve` in ECParameters (RFC 8422 §5.4); the other curve types are deprecated.
 const CURVE_TYPE_NAMED: u8 = 3;
@@ -300,11 +303,7 @@ impl CertificateRequest {
                 schemes.u16("supported_signature_algorithms")?,
             ));
         }
-        let mut names = r.sub(2, "certificate_authorities")?;
-        let mut ca_names = Vec::new();
-        while !names.is_empty() {
-            ca_names.push(names.prefixed(2, "distinguished name")?.to_vec());
-        }
+        let ca_names = read_distinguished_names(&mut r)?;
         r.finish("CertificateRequest")?;
         if certificate_types.is_empty() || signature_schemes.is_empty() {
             return Err(DecodeError("CertificateRequest"));
@@ -324,9 +323,7 @@ impl CertificateRequest {
                 .iter()
                 .for_each(|s| put_u16(o, (*s).into()))
         });
-        put_prefixed(out, 2, |o| {
-            self.ca_names.iter().for_each(|n| put_bytes(o, 2, n))
-        });
+        put_distinguished_names(out, &self.ca_names);
     }
 }
 

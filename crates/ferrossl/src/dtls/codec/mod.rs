@@ -138,6 +138,23 @@ pub fn put_bytes(out: &mut Vec<u8>, width: usize, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Reads a list of DER distinguished names, each with a 2-byte length, inside a 2-byte
+/// length: CertificateRequest's certificate_authorities (RFC 5246 §7.4.4) and the DTLS 1.3
+/// extension of that name (RFC 8446 §4.2.4).
+pub fn read_distinguished_names(r: &mut Reader<'_>) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let mut names = r.sub(2, "certificate_authorities")?;
+    let mut out = Vec::new();
+    while !names.is_empty() {
+        out.push(names.prefixed(2, "distinguished name")?.to_vec());
+    }
+    Ok(out)
+}
+
+/// Writes what [`read_distinguished_names`] reads.
+pub fn put_distinguished_names(out: &mut Vec<u8>, names: &[Vec<u8>]) {
+    put_prefixed(out, 2, |o| names.iter().for_each(|n| put_bytes(o, 2, n)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

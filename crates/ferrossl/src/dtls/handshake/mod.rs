@@ -9,6 +9,8 @@ pub(crate) mod crypto;
 mod resumption;
 mod server;
 
+use std::sync::Arc;
+
 use rustls::{CipherSuite, HandshakeType, NamedGroup};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::ServerName;
@@ -21,7 +23,7 @@ use crate::verify::{ChainVerifier, LeafKeyUsage, Purpose, VerifyOutcome};
 use crate::x509::{X509Name, X509};
 
 use super::codec::extensions::{HelloExtensions, UseSrtp};
-use super::codec::message::Message;
+use super::codec::message::{ClientHello, Message};
 use super::codec::record::{HandshakeHeader, HANDSHAKE_HEADER_LEN};
 use super::error::DtlsError;
 use super::flight::FlightItem;
@@ -182,6 +184,40 @@ pub(crate) fn pick_suite(
             .find_map(|s| ours.iter().copied().find(|c| c.suite == *s))
     };
     chosen.ok_or(DtlsError::NoSharedCipher)
+}
+
+/// The servername callback may switch a server to another configuration for this handshake
+/// (virtual hosting by SNI name, RFC 6066 §3), before anything is chosen from either.
+pub(crate) fn run_servername_callback(
+    hello: &ClientHello,
+    config: &mut Arc<Config>,
+    params: &mut DtlsParams,
+) -> Result<(), DtlsError> {
+    let Some(callback) = params.servername.clone() else {
+        return Ok(());
+    };
+    let ext = &hello.extensions;
+    let name = ext
+        .server_name
+        .as_deref()
+        .and_then(|n| std::str::from_utf8(n).ok());
+    let alpn = ext.alpn.as_deref().unwrap_or_default();
+    let switched = callback(name.filter(|n| !n.is_empty()), alpn).map_err(|e| match e {
+        crate::Error::Callback(message) => DtlsError::Callback(message),
+        other => DtlsError::Callback(format!("servername callback: {other}")),
+    })?;
+    if let Some(switched) = switched {
+        // The pair was checked when the context's configuration was sealed.
+        if !matches!(switched.config.identity, Ok(Some(_))) {
+            return Err(DtlsError::Callback(
+                "the servername callback's context has no matching certificate and key".into(),
+            ));
+        }
+        *config = switched.config;
+        params.alpn_protocols = switched.alpn_protocols;
+        params.alpn_select = switched.alpn_select;
+    }
+    Ok(())
 }
 
 /// The name a client sends as SNI: its server name when that is a DNS name (RFC 6066 §3

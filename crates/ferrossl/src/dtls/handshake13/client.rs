@@ -8,13 +8,14 @@ use rustls::{NamedGroup, SignatureScheme};
 use crate::ciphers::CipherInfo;
 use crate::config::Role;
 use crate::verify::Purpose;
-use crate::x509::{PKey, X509};
+use crate::x509::{PKey, X509Name, X509};
 
 use super::super::codec::extensions::{HelloExtensions, UseSrtp};
 use super::super::codec::extensions13::{
-    encode_cookie, encode_key_share_offer, encode_versions_offer, read_cookie,
-    read_key_share_choice, read_key_share_retry, read_psk_choice, read_selected_version,
-    KeyShareEntry, COOKIE, DTLS13, KEY_SHARE, PRE_SHARED_KEY, SUPPORTED_VERSIONS,
+    encode_cookie, encode_key_share_offer, encode_versions_offer, read_certificate_authorities,
+    read_cookie, read_key_share_choice, read_key_share_retry, read_psk_choice,
+    read_selected_version, KeyShareEntry, CERTIFICATE_AUTHORITIES, COOKIE, DTLS13, KEY_SHARE,
+    PRE_SHARED_KEY, SUPPORTED_VERSIONS,
 };
 use super::super::codec::message::{ClientHello, ServerHello};
 use super::super::codec::message13::{Certificate13, CertificateRequest13, Message13};
@@ -67,10 +68,14 @@ impl ClientState13 {
         let server_name = sni_to_send(params);
         let mut cipher_suites: Vec<_> = suites13(cx.config).iter().map(|c| c.suite).collect();
         let mut versions = vec![DTLS13];
+        // RFC 9147 §5.3: the session ID a DTLS 1.2 server gave us goes in
+        // legacy_session_id, so that the 1.2 server can resume the session.
+        let mut session_id = Vec::new();
         let mut extensions = match fallback {
             Some(hello12) => {
                 cipher_suites.extend(hello12.cipher_suites);
                 versions.push(DTLS12);
+                session_id = hello12.session_id;
                 hello12.extensions
             }
             None => HelloExtensions {
@@ -94,7 +99,7 @@ impl ClientState13 {
             hello: ClientHello {
                 client_version: DTLS12,
                 random: random()?,
-                session_id: Vec::new(),
+                session_id,
                 cookie: Vec::new(),
                 cipher_suites,
                 compression_methods: vec![0],
@@ -501,7 +506,15 @@ impl Keyed {
                 "signature_algorithms in the CertificateRequest",
             ));
         }
-        cx.session.client_ca_names = Some(Vec::new());
+        let names = (request.extensions.raw(CERTIFICATE_AUTHORITIES))
+            .map(read_certificate_authorities)
+            .transpose()
+            .map_err(|_| DtlsError::IllegalParameter("malformed certificate_authorities"))?;
+        cx.session.client_ca_names = Some(
+            (names.unwrap_or_default().iter())
+                .filter_map(|n| X509Name::from_der(n).ok())
+                .collect(),
+        );
         cx.transcript
             .add(rustls::HandshakeType::CertificateRequest, raw);
         self.request = Some(request);

@@ -12,8 +12,9 @@ use crate::verify::Purpose;
 
 use super::super::codec::extensions::{HelloExtensions, UseSrtp};
 use super::super::codec::extensions13::{
-    encode_cookie, encode_key_share_choice, read_cookie, read_key_share_offer, read_versions_offer,
-    KeyShareEntry, COOKIE, DTLS13, KEY_SHARE, PRE_SHARED_KEY, SUPPORTED_VERSIONS,
+    encode_certificate_authorities, encode_cookie, encode_key_share_choice, read_cookie,
+    read_key_share_offer, read_versions_offer, KeyShareEntry, CERTIFICATE_AUTHORITIES, COOKIE,
+    DTLS13, KEY_SHARE, PRE_SHARED_KEY, SUPPORTED_VERSIONS,
 };
 use super::super::codec::message::{ClientHello, ServerHello};
 use super::super::codec::message13::{
@@ -312,6 +313,9 @@ fn send_flight(
 ) -> Result<ServerState13, DtlsError> {
     let suite = choice.suite;
     let hash = PrfHash::of(suite);
+    // Decided before any key is installed: an alert refusing the offer (no shared ALPN
+    // protocol, say) must go in the clear, the only epoch the client can read yet.
+    let ee = encrypted_extensions(hello, cx)?;
     let kx = kx_group(choice.group).expect("groups13 lists provider groups");
     let completed = kx
         .start_and_complete(&share.key_exchange)
@@ -356,7 +360,6 @@ fn send_flight(
     let handshake = EarlySecret::new(hash, psk).into_handshake(completed.secret.secret_bytes());
     let traffic = handshake.traffic_secrets(&cx.transcript.hash(hash));
     cx.install(HANDSHAKE_EPOCH, suite, &traffic)?;
-    let ee = encrypted_extensions(hello, cx)?;
     cx.send(&Message13::EncryptedExtensions(ee));
     match &resumed {
         // A resumed session was authenticated when it was made (RFC 8446 §2.2).
@@ -396,12 +399,22 @@ fn requests_certificate(cx: &Context13<'_>) -> bool {
 fn send_certificates(choice: &Choice, cx: &mut Context13<'_>) -> Result<(), DtlsError> {
     let hash = PrfHash::of(choice.suite);
     if requests_certificate(cx) {
+        let mut extensions = HelloExtensions {
+            signature_algorithms: Some(crypto::SIGNATURE_SCHEMES.to_vec()),
+            ..Default::default()
+        };
+        // The CAs whose certificates we take (`set_client_ca_list`), as in DTLS 1.2.
+        let names: Vec<_> = (cx.config.client_ca_list.iter())
+            .map(|n| n.to_der().to_vec())
+            .collect();
+        if !names.is_empty() {
+            let mut body = Vec::new();
+            encode_certificate_authorities(&names, &mut body);
+            extensions.set_raw(CERTIFICATE_AUTHORITIES, body);
+        }
         cx.send(&Message13::CertificateRequest(CertificateRequest13 {
             context: Vec::new(),
-            extensions: HelloExtensions {
-                signature_algorithms: Some(crypto::SIGNATURE_SCHEMES.to_vec()),
-                ..Default::default()
-            },
+            extensions,
         }));
     }
     cx.send(&Message13::Certificate(Certificate13 {
