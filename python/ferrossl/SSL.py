@@ -94,7 +94,7 @@ TLS1_2_VERSION = 0x303
 TLS1_3_VERSION = 0x304
 # ferrossl additions under the C library names (pyOpenSSL 26.4 and cryptography's bindings
 # define no DTLS version): the DTLS versions for set_min/max_proto_version and what
-# get_protocol_version() reports. DTLS 1.3 is opt-in, by set_max_proto_version(DTLS1_3_VERSION).
+# get_protocol_version() reports. DTLS_METHOD negotiates DTLS 1.3, or 1.2 with peers that lack it.
 DTLS1_2_VERSION = 0xFEFD
 DTLS1_3_VERSION = 0xFEFC
 
@@ -291,8 +291,7 @@ class Context:
         """Sets the lowest protocol version the context negotiates.
 
         :param version: ``TLS1_2_VERSION`` or ``TLS1_3_VERSION`` (``0`` for the lowest supported);
-            for DTLS, ``DTLS1_2_VERSION`` or ``DTLS1_3_VERSION`` (which turns DTLS 1.2 off, with
-            a maximum of ``DTLS1_3_VERSION``).
+            for DTLS, ``DTLS1_2_VERSION`` or ``DTLS1_3_VERSION`` (which turns DTLS 1.2 off).
         :raises Error: for SSL 3.0, TLS 1.0, TLS 1.1 and DTLS 1.0, which are refused on purpose.
         """
         self._native.set_min_proto_version(version)
@@ -301,9 +300,8 @@ class Context:
         """Sets the highest protocol version the context negotiates.
 
         :param version: ``TLS1_2_VERSION`` or ``TLS1_3_VERSION`` (``0`` for the highest supported);
-            for DTLS, ``DTLS1_2_VERSION`` or ``DTLS1_3_VERSION``. DTLS 1.3 is opt-in: only
-            ``DTLS1_3_VERSION`` enables it (a client then offers DTLS 1.3 alone, a server
-            accepts 1.2 or 1.3); ``0`` means DTLS 1.2.
+            for DTLS, ``DTLS1_2_VERSION`` (no DTLS 1.3) or ``DTLS1_3_VERSION``; ``0``, the
+            default, allows both (a client offers both in one ClientHello).
         :raises Error: for a version the engine cannot speak.
         """
         self._native.set_max_proto_version(version)

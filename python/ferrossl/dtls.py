@@ -6,7 +6,7 @@ wrap a Python ``socket.socket`` of type ``SOCK_DGRAM`` (connected, or given a
 ``send_messages``/``receive_messages`` with a timeout and a :class:`Cancellable`, ``close``,
 ``shutdown``, the ``accept-certificate`` signal with :class:`TlsCertificateFlags`, ALPN,
 channel binding, a :class:`TlsInteraction` for the password of an encrypted key, DTLS-SRTP
-and keying-material export, ``set_protocol_versions`` (DTLS 1.3 is opt-in), and ``*_async``
+and keying-material export, ``set_protocol_versions`` (DTLS 1.3 and 1.2 by default), and ``*_async``
 coroutines for asyncio. :class:`DtlsServer` serves many clients on one UDP socket, handing out
 a :class:`DtlsServerConnection` for each.
 
@@ -980,10 +980,10 @@ class DtlsConnection:
     def set_protocol_versions(self, min_version: TlsProtocolVersion, max_version: TlsProtocolVersion) -> None:
         """Bounds the DTLS versions the handshake may agree on (a ferrossl addition to GIO's
         API): each bound ``DTLS_1_2``, ``DTLS_1_3`` or ``UNKNOWN`` (no bound); the default is
-        ``(UNKNOWN, UNKNOWN)``, DTLS 1.2. DTLS 1.3 is opt-in: a maximum of ``DTLS_1_3`` enables
-        it (a client then offers DTLS 1.3 alone, a server accepts 1.2 or 1.3), and a minimum
-        of ``DTLS_1_3`` as well turns DTLS 1.2 off. Another version, or bounds that leave
-        none, raise ``ValueError``. Takes effect at the handshake."""
+        ``(UNKNOWN, UNKNOWN)``: DTLS 1.3, and 1.2 with peers that lack it (a client offers
+        both in one ClientHello). A maximum of ``DTLS_1_2`` turns 1.3 off, a minimum of
+        ``DTLS_1_3`` turns 1.2 off. Another version, or bounds that leave none, raise
+        ``ValueError``. Takes effect at the handshake."""
         bounds = (_dtls_version(min_version), _dtls_version(max_version))
         self._native.set_protocol_versions(int(bounds[0]), int(bounds[1]))
         self._protocol_versions = bounds

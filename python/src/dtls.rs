@@ -690,8 +690,7 @@ const GIO_DTLS_1_3: u16 = 203;
 
 /// The wire versions (`DTLS1_2_VERSION`, `DTLS1_3_VERSION`, 0 for no bound) that bound a
 /// connection to the TlsProtocolVersion values `min` and `max`; a ValueError for a value that
-/// is no DTLS version ferrossl speaks, or bounds that leave none (DTLS 1.3 is enabled by its
-/// maximum only).
+/// is no DTLS version ferrossl speaks, or bounds that leave none.
 fn wire_versions(min: u16, max: u16) -> PyResult<(i32, i32)> {
     let wire = |v: u16| match v {
         0 => Ok(0),
@@ -703,9 +702,9 @@ fn wire_versions(min: u16, max: u16) -> PyResult<(i32, i32)> {
         ))),
     };
     let (min, max) = (wire(min)?, wire(max)?);
-    if min == DTLS1_3_VERSION && max != DTLS1_3_VERSION {
+    if min == DTLS1_3_VERSION && max == DTLS1_2_VERSION {
         return Err(PyValueError::new_err(
-            "a minimum of DTLS 1.3 needs a maximum of DTLS 1.3 (DTLS 1.3 is enabled by its maximum)",
+            "a minimum of DTLS 1.3 and a maximum of DTLS 1.2 leave no version",
         ));
     }
     Ok((min, max))

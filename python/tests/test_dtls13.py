@@ -1,9 +1,9 @@
-"""DTLS 1.3 (RFC 9147) from Python. A pyOpenSSL-style DTLS context negotiates it once
-``set_max_proto_version(DTLS1_3_VERSION)`` allows it (two connections over memory BIOs);
-``ferrossl.dtls`` connections and ``DtlsServer`` do after ``set_protocol_versions`` (UDP on
-127.0.0.1), also with wolfSSL's example client when ``tests/peers/wolfssl.sh`` built it. DTLS
-1.2 stays the default, a client allowing both versions falls back to it, and what a side
-refuses fails the handshake cleanly; the expected failures are what is not right yet."""
+"""DTLS 1.3 (RFC 9147) from Python. A pyOpenSSL-style DTLS context negotiates it by default
+(two connections over memory BIOs), as ``ferrossl.dtls`` connections and ``DtlsServer`` do
+(UDP on 127.0.0.1, bounded with ``set_protocol_versions``), also with wolfSSL's example client
+when ``tests/peers/wolfssl.sh`` built it. A maximum of DTLS 1.2 turns it off, a client
+allowing both versions falls back to a 1.2 server, and what a side refuses fails the
+handshake cleanly."""
 
 from __future__ import annotations
 
@@ -115,9 +115,13 @@ def test_a_dtls13_session_resumes(pki: typing.Any) -> None:
     assert km == server2.export_keying_material(SRTP_LABEL, 60) != client.export_keying_material(SRTP_LABEL, 60)
 
 
-def test_dtls12_stays_the_default_and_a_dtls13_server_still_speaks_it(pki: typing.Any) -> None:
-    # The client sets no maximum: it offers DTLS 1.2 only, which the server accepts.
-    cctx, sctx = dtls_contexts(pki, 0, 0, SSL.DTLS1_3_VERSION)
+def test_dtls13_is_the_default_and_a_dtls12_client_is_still_served(pki: typing.Any) -> None:
+    cctx, sctx = dtls_contexts(pki, 0, 0, 0)
+    client, server = memory_pair(pki, cctx, sctx)
+    handshake(client, server)
+    assert client.get_protocol_version_name() == server.get_protocol_version_name() == "DTLSv1.3"
+    # A client held to DTLS 1.2 offers it only, which the server accepts.
+    cctx, sctx = dtls_contexts(pki, SSL.DTLS1_2_VERSION, 0, 0)
     client, server = memory_pair(pki, cctx, sctx)
     handshake(client, server)
     for conn in (client, server):
@@ -134,13 +138,13 @@ def _failed_handshake(client: SSL.Connection, server: SSL.Connection) -> None:
 
 
 def test_a_dtls13_minimum_refuses_a_dtls12_client(pki: typing.Any) -> None:
-    cctx, sctx = dtls_contexts(pki, 0, SSL.DTLS1_3_VERSION, SSL.DTLS1_3_VERSION)
+    cctx, sctx = dtls_contexts(pki, SSL.DTLS1_2_VERSION, SSL.DTLS1_3_VERSION, SSL.DTLS1_3_VERSION)
     _failed_handshake(*memory_pair(pki, cctx, sctx))
 
 
 def test_a_client_allowing_dtls13_falls_back_to_a_dtls12_server(pki: typing.Any) -> None:
     # Its one ClientHello offers both versions; the server's DTLS 1.2 answer decides.
-    cctx, sctx = dtls_contexts(pki, SSL.DTLS1_3_VERSION, 0, 0)
+    cctx, sctx = dtls_contexts(pki, SSL.DTLS1_3_VERSION, 0, SSL.DTLS1_2_VERSION)
     client, server = memory_pair(pki, cctx, sctx)
     handshake(client, server)
     assert client.get_protocol_version_name() == server.get_protocol_version_name() == "DTLSv1.2"
@@ -150,7 +154,7 @@ def test_a_client_allowing_dtls13_falls_back_to_a_dtls12_server(pki: typing.Any)
 
 
 def test_a_dtls13_only_client_refuses_a_dtls12_server(pki: typing.Any) -> None:
-    cctx, sctx = dtls_contexts(pki, SSL.DTLS1_3_VERSION, 0, 0, client_min=SSL.DTLS1_3_VERSION)
+    cctx, sctx = dtls_contexts(pki, SSL.DTLS1_3_VERSION, 0, SSL.DTLS1_2_VERSION, client_min=SSL.DTLS1_3_VERSION)
     _failed_handshake(*memory_pair(pki, cctx, sctx))
 
 
@@ -264,7 +268,7 @@ def test_a_dtls13_only_server_refuses_a_dtls12_client(
     sockets: test_dtls.Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store
 ) -> None:
     _, client_error, server, server_error = _handshakes(
-        sockets, identity, database, (V.UNKNOWN, V.UNKNOWN), (V.DTLS_1_3, V.DTLS_1_3)
+        sockets, identity, database, (V.UNKNOWN, V.DTLS_1_2), (V.DTLS_1_3, V.DTLS_1_3)
     )
     assert isinstance(client_error, dtls.TlsError) and isinstance(server_error, dtls.TlsError)
     assert server.protocol_version is V.UNKNOWN
@@ -274,7 +278,7 @@ def test_a_dtls13_client_and_a_dtls12_server_fail_on_the_version(
     sockets: test_dtls.Sockets, identity: dtls.TlsCertificate, database: crypto.X509Store
 ) -> None:
     _, client_error, _, server_error = _handshakes(
-        sockets, identity, database, (V.DTLS_1_3, V.DTLS_1_3), (V.UNKNOWN, V.UNKNOWN)
+        sockets, identity, database, (V.DTLS_1_3, V.DTLS_1_3), (V.UNKNOWN, V.DTLS_1_2)
     )
     assert isinstance(client_error, dtls.TlsError) and isinstance(server_error, dtls.TlsError)
     assert not isinstance(client_error, dtls.CertificateRequired), client_error
@@ -303,7 +307,6 @@ def test_set_protocol_versions_checks_its_arguments(sockets: test_dtls.Sockets, 
                 (V.UNKNOWN, V.TLS_1_3),  # not a DTLS version
                 (V.UNKNOWN, 999),  # no version at all
                 (V.DTLS_1_3, V.DTLS_1_2),  # bounds that leave none
-                (V.DTLS_1_3, V.UNKNOWN),  # DTLS 1.3 is enabled by its maximum only
             ):
                 with pytest.raises(ValueError):
                     target.set_protocol_versions(*bounds)
@@ -353,7 +356,8 @@ def test_a_dtls_server_allowing_dtls13_serves_dtls12_clients(
             return echo(conn)()
 
         accepting = Peer(serve)
-        assert _dtls_server_client(server, database, None) == (b"through the server", V.DTLS_1_2)
+        held_to_12 = (V.UNKNOWN, V.DTLS_1_2)
+        assert _dtls_server_client(server, database, held_to_12) == (b"through the server", V.DTLS_1_2)
         assert accepting.result() == [b"through the server"]
 
 

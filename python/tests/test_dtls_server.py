@@ -118,6 +118,8 @@ def test_accepted_connections_start_with_the_servers_settings(
             anonymous = client_for(sock, database)
             with pytest.raises(dtls.CertificateRequired):
                 anonymous.handshake(timeout=WAIT)
+                # DTLS 1.3: the server's refusal comes after the client's handshake.
+                anonymous.receive(timeout=WAIT)
             ca = x509.load_pem_x509_certificate(pki.ca_pem)
             assert anonymous.accepted_cas == [ca.subject.public_bytes()]
             assert anonymous.get_accepted_cas() == anonymous.accepted_cas
@@ -158,7 +160,7 @@ def _client_hello() -> bytes:
     return client.bio_read(65535)
 
 
-def test_cookieless_client_hellos_get_a_hello_verify_request_and_no_state(identity: dtls.TlsCertificate) -> None:
+def test_cookieless_client_hellos_get_a_hello_retry_request_and_no_state(identity: dtls.TlsCertificate) -> None:
     hello = _client_hello()
     with dtls.DtlsServer(("127.0.0.1", 0), identity) as server:
         senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
@@ -167,9 +169,9 @@ def test_cookieless_client_hellos_get_a_hello_verify_request_and_no_state(identi
                 s.settimeout(WAIT)
                 s.sendto(hello, server.local_address)
                 reply = s.recv(65535)
-                # RFC 6347 §4.2.1: a handshake record holding a HelloVerifyRequest (type 3), no
-                # larger than the ClientHello.
-                assert reply[0] == 22 and reply[13] == 3 and len(reply) <= len(hello)
+                # RFC 9147 §5.1 (the hello offers DTLS 1.3): a handshake record holding a
+                # HelloRetryRequest (a ServerHello, type 2), no larger than the ClientHello.
+                assert reply[0] == 22 and reply[13] == 2 and len(reply) <= len(hello)
             s.sendto(b"not a DTLS record", server.local_address)
         finally:
             for s in senders:
@@ -426,6 +428,8 @@ def test_srtp_and_keying_material_agree_on_both_ends(identity: dtls.TlsCertifica
         peer = Peer(serve)
         with _client_socket(server) as sock:
             client = client_for(sock, database)
+            # tls-unique exists in DTLS 1.2 only (RFC 9266 §1).
+            client.set_protocol_versions(dtls.TlsProtocolVersion.UNKNOWN, dtls.TlsProtocolVersion.DTLS_1_2)
             client.set_srtp_profiles("SRTP_AES128_CM_SHA1_80")
             with pytest.raises(dtls.TlsError):
                 client.export_keying_material("EXTRACTOR-dtls_srtp", 60)

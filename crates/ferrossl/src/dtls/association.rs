@@ -53,6 +53,8 @@ pub struct DtlsEngine {
     fallback: Option<Box<Engine12>>,
     /// Server: the datagrams of a first ClientHello not yet whole enough to tell its version.
     undecided: Option<UndecidedHello>,
+    /// DTLS 1.3 server: the ClientHello of a restarted client that ended the association.
+    restart_hello: Option<Vec<u8>>,
     /// Whether the last datagram handled may move the peer's address.
     may_move_peer: bool,
 }
@@ -127,6 +129,7 @@ impl DtlsEngine {
             config,
             fallback,
             undecided: None,
+            restart_hello: None,
             may_move_peer: false,
         })
     }
@@ -152,6 +155,9 @@ impl DtlsEngine {
     }
 
     fn handle_one(&mut self, datagram: &[u8], now: Instant) -> std::result::Result<(), DtlsError> {
+        if self.handle_restart13(datagram, now)? {
+            return Ok(());
+        }
         self.fall_back_to_12(datagram, now)
             .map_err(|e| DtlsError::Internal(e.to_string()))?;
         either!(mut self, e => e.take_newest_with_cid());
@@ -237,8 +243,51 @@ impl DtlsEngine {
     pub fn take_restart_hello(&mut self) -> Option<Vec<u8>> {
         match &mut self.inner {
             Inner::V12(e) => e.take_restart_hello(),
-            Inner::V13(_) => None,
+            Inner::V13(_) => self.restart_hello.take(),
         }
+    }
+
+    /// RFC 6347 §4.2.8, kept for DTLS 1.3 (RFC 9147 has no rule of its own): an established
+    /// server's ClientHello in the clear, other than the one that began the association, may
+    /// come from a client restarted on the same address. It gets a stateless
+    /// HelloRetryRequest and the association goes on; only a valid cookie, proof that the
+    /// client reads our datagrams, ends it. Returns whether the datagram was such a hello.
+    fn handle_restart13(
+        &mut self,
+        datagram: &[u8],
+        now: Instant,
+    ) -> std::result::Result<bool, DtlsError> {
+        let Inner::V13(e) = &mut self.inner else {
+            return Ok(false);
+        };
+        if let Some(hello) = self.restart_hello.as_mut() {
+            // The rest of a fragmented hello that ended the association: the records go
+            // with it to the next one (one datagram may carry several).
+            if holds_client_hello_fragment(datagram) {
+                hello.extend_from_slice(datagram);
+            }
+            return Err(DtlsError::PeerRestarted);
+        }
+        if e.role() != Role::Server || !e.handshake_done() {
+            return Ok(false);
+        }
+        let Some(first) = first_fragment(datagram) else {
+            return Ok(false);
+        };
+        if Some(first.random) == e.session().client_random {
+            // A late copy of the hello that began this association.
+            return Ok(false);
+        }
+        let (cookies, peer) = e.retry_cookies();
+        match listen13(&self.config, cookies, peer, datagram, now) {
+            Some(ListenOutcome::HelloVerifyRequest(retry)) => e.send_stateless(retry),
+            Some(ListenOutcome::Verified) => {
+                self.restart_hello = Some(datagram.to_vec());
+                return Err(e.end(DtlsError::PeerRestarted));
+            }
+            Some(ListenOutcome::Drop) | None => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// Sends a KeyUpdate (`SSL_key_update`, DTLS 1.3 only); `request_peer` asks the peer to

@@ -775,6 +775,22 @@ impl Engine13 {
         self.role
     }
 
+    /// The cookies of our HelloRetryRequests, and the peer's address they are bound to.
+    pub fn retry_cookies(&self) -> (Arc<dyn CookieProvider>, Option<std::net::SocketAddr>) {
+        (self.cookies.clone(), self.params.peer_addr)
+    }
+
+    /// Server: sends a stateless answer to a datagram the association does not take (a
+    /// HelloRetryRequest to a restarting client).
+    pub fn send_stateless(&mut self, datagram: Vec<u8>) {
+        self.queue(datagram);
+    }
+
+    /// Ends the association with `e` (a restarted peer), sending the alert it calls for.
+    pub fn end(&mut self, e: DtlsError) -> DtlsError {
+        self.fail(e)
+    }
+
     /// Whether the handshake finished.
     pub fn handshake_done(&self) -> bool {
         self.handshake.is_established()
