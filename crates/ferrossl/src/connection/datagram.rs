@@ -59,6 +59,11 @@ impl Datagrams {
         }
     }
 
+    /// The largest datagram to send: the engine's MTU, or the one set before it started.
+    fn path_mtu(&self) -> usize {
+        self.engine.as_ref().map_or(self.mtu, |e| e.mtu())
+    }
+
     /// Moves the engine's datagrams to the transport.
     fn flush(&mut self) -> Result<()> {
         let Some(engine) = self.engine.as_mut() else {
@@ -414,7 +419,21 @@ impl Connection {
             return Err(Error::WrongState("bio_read needs a memory BIO connection"));
         }
         dgram.flush()?;
-        out.datagram(dgram.outgoing.pop_front().ok_or(Error::WantRead)?);
+        let mut datagram = dgram.outgoing.pop_front().ok_or(Error::WantRead)?;
+        // OpenSSL's memory BIO hands out every byte pending: the whole datagrams queued
+        // after this one join it while they fit the caller's buffer and the path MTU (a
+        // datagram may carry several records, RFC 6347 §4.1.1, RFC 9147 §4), so that what
+        // the engine sent together after a handshake (an ACK, a ticket, the first data)
+        // leaves in one read, as programs written for OpenSSL expect.
+        let limit = out.room().min(dgram.path_mtu());
+        while let Some(next) = dgram.outgoing.front() {
+            if datagram.len() + next.len() > limit {
+                break;
+            }
+            datagram.extend_from_slice(next);
+            dgram.outgoing.pop_front();
+        }
+        out.datagram(datagram);
         Ok(out.taken())
     }
 

@@ -101,6 +101,9 @@ trait Sink: io::Write {
     /// Whether no more fits.
     fn is_full(&self) -> bool;
 
+    /// How many more bytes fit.
+    fn room(&self) -> usize;
+
     /// Takes what fits of `bufs`, in order, so that one engine write hands out every queued
     /// record that fits (`io::Write`'s default takes only the first).
     fn put_all(&mut self, bufs: &[io::IoSlice<'_>]) -> usize {
@@ -147,6 +150,10 @@ impl Sink for BoundedVec {
         self.buf.len() >= self.limit
     }
 
+    fn room(&self) -> usize {
+        self.limit.saturating_sub(self.buf.len())
+    }
+
     fn datagram(&mut self, mut datagram: Vec<u8>) {
         // The datagram is the whole answer: handed out as it is, without a copy.
         datagram.truncate(self.limit);
@@ -188,6 +195,10 @@ impl Sink for SliceSink<'_> {
 
     fn is_full(&self) -> bool {
         self.len == self.buf.len()
+    }
+
+    fn room(&self) -> usize {
+        self.buf.len() - self.len
     }
 }
 
