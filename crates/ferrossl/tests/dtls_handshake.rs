@@ -390,6 +390,8 @@ fn fragmentation_for_small_mtus_and_close_notify() {
             }
         }
         assert!(c.is_established() && s.is_established(), "mtu {mtu}");
+        // The server chose DTLS 1.3 from the whole first ClientHello, not its first fragment.
+        assert_eq!(c.protocol_version(), Some(DTLS1_3_VERSION), "mtu {mtu}");
         assert!(sizes.iter().all(|n| *n <= mtu), "mtu {mtu}: {sizes:?}");
         assert!(c.cleartext_mtu() < mtu);
         let big = vec![7u8; c.cleartext_mtu()];
