@@ -327,6 +327,21 @@ impl DtlsCommon {
         }
     }
 
+    /// Whether a receive would return at once with what the association already holds (the
+    /// records after the first of a datagram, the peer's close_notify): the base socket will
+    /// not wake anyone for those. False while another call holds the association (it is
+    /// receiving or handshaking: what it leaves held, the next look sees), so that a look from
+    /// a GSource's `prepare`, perhaps in the middle of such a call, never waits.
+    pub fn holds_input(&self) -> bool {
+        match self.dtls.try_lock() {
+            Ok(dtls) => dtls.as_ref().is_some_and(Dtls::has_pending),
+            Err(std::sync::TryLockError::Poisoned(dtls)) => {
+                dtls.into_inner().as_ref().is_some_and(Dtls::has_pending)
+            }
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        }
+    }
+
     /// Where an asynchronous handshake's caller waits for its signals.
     pub fn caller(&self) -> &CallerContext {
         &self.caller

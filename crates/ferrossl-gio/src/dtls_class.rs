@@ -382,7 +382,32 @@ unsafe fn base(conn: *mut GDatagramBased) -> Option<gio::DatagramBased> {
     dtls_common_of(&conn).and_then(|(common, _)| common.base_socket())
 }
 
-// Readiness is the base socket's: a record the engine already holds does not wake it.
+/// Whether the connection GIO passed holds input a receive would return at once (records
+/// after the first of a datagram, the peer's close_notify), which no readiness of the base
+/// socket announces.
+///
+/// # Safety
+/// `conn` must be a live DTLS connection of ours.
+pub unsafe fn holds_input(conn: *mut GDatagramBased) -> bool {
+    // SAFETY: the caller's guarantee.
+    let conn = unsafe { connection(conn) };
+    dtls_common_of(&conn).is_some_and(|(common, _)| common.holds_input())
+}
+
+/// G_IO_IN when `condition` asks for it and the connection holds input.
+///
+/// # Safety
+/// `conn` must be a live DTLS connection of ours.
+unsafe fn held(conn: *mut GDatagramBased, condition: glib::IOCondition) -> glib::IOCondition {
+    // SAFETY: the caller's guarantee.
+    if condition.contains(glib::IOCondition::IN) && unsafe { holds_input(conn) } {
+        glib::IOCondition::IN
+    } else {
+        glib::IOCondition::empty()
+    }
+}
+
+// Readiness is the base socket's, or input the connection holds already (see `dtls_source`).
 unsafe extern "C" fn create_source(
     conn: *mut GDatagramBased,
     condition: GIOCondition,
@@ -404,11 +429,11 @@ unsafe extern "C" fn condition_check(
 ) -> GIOCondition {
     // SAFETY: GIO calls with our connection.
     unsafe {
+        let condition = glib::IOCondition::from_bits_truncate(condition);
         match base(conn) {
-            Some(b) => glib::translate::IntoGlib::into_glib(crate::datagrams::condition_check(
-                &b,
-                glib::IOCondition::from_bits_truncate(condition),
-            )),
+            Some(b) => glib::translate::IntoGlib::into_glib(
+                crate::datagrams::condition_check(&b, condition) | held(conn, condition),
+            ),
             None => glib::ffi::G_IO_HUP,
         }
     }
@@ -426,12 +451,17 @@ unsafe extern "C" fn condition_wait(
     unsafe {
         let Some(b) = base(conn) else { return GFALSE };
         let condition = glib::IOCondition::from_bits_truncate(condition);
-        let result = crate::datagrams::condition_wait(
-            &b,
-            condition,
-            timeout_us,
-            cancellable_of(cancellable).as_ref(),
-        );
+        let c = cancellable_of(cancellable);
+        // What the connection holds is there now: no datagram will come for it. A cancelled
+        // wait fails all the same, as a GSocket's does.
+        let result = if !held(conn, condition).is_empty() {
+            c.as_ref().map_or(
+                Ok(()),
+                gio::prelude::CancellableExtManual::set_error_if_cancelled,
+            )
+        } else {
+            crate::datagrams::condition_wait(&b, condition, timeout_us, c.as_ref())
+        };
         report(result.map(|()| GTRUE), error, GFALSE)
     }
 }

@@ -1,7 +1,11 @@
 //! The GSource of `g_datagram_based_create_source` on a DTLS connection: it wakes with the base
 //! socket's source, but calls the application's GDatagramBasedSourceFunc with the DTLS
-//! connection (which a callback may receive from), not with the socket underneath.
+//! connection (which a callback may receive from), not with the socket underneath. For
+//! G_IO_IN it is also ready, without the socket, while the connection holds input: a datagram
+//! may carry several records, and the receive that decrypts them hands out the first and keeps
+//! the others, which no socket readiness would announce.
 
+use std::ffi::c_int;
 use std::mem::size_of;
 
 use gio::ffi::GDatagramBased;
@@ -24,8 +28,8 @@ struct Funcs(GSourceFuncs);
 unsafe impl Sync for Funcs {}
 
 static FUNCS: Funcs = Funcs(GSourceFuncs {
-    prepare: None,
-    check: None,
+    prepare: Some(prepare),
+    check: Some(check),
     dispatch: Some(dispatch),
     finalize: Some(finalize),
     closure_callback: None,
@@ -75,6 +79,34 @@ pub unsafe fn new(
 /// The base source's callback: nothing to do but stay (its readiness dispatches ours).
 unsafe extern "C" fn keep_waking(_: *mut GDatagramBased, _: GIOCondition, _: gpointer) -> gboolean {
     glib::ffi::GTRUE
+}
+
+/// Whether our source's connection holds input its condition asks for.
+///
+/// # Safety
+/// `source` must be a source of ours, not yet finalized.
+unsafe fn holds_input(source: *mut GSource) -> bool {
+    // SAFETY: the caller's guarantee: our struct, whose connection reference lives until
+    // `finalize`.
+    unsafe {
+        let ours = source.cast::<DatagramSource>();
+        (*ours).condition & glib::ffi::G_IO_IN != 0
+            && crate::dtls_class::holds_input((*ours).connection.cast())
+    }
+}
+
+unsafe extern "C" fn prepare(source: *mut GSource, timeout: *mut c_int) -> gboolean {
+    // SAFETY: GLib prepares a live source of ours and passes where the poll timeout goes
+    // (-1: no limit of ours; when ready, GLib does not wait at all).
+    unsafe {
+        *timeout = -1;
+        gboolean::from(holds_input(source))
+    }
+}
+
+unsafe extern "C" fn check(source: *mut GSource) -> gboolean {
+    // SAFETY: GLib checks a live source of ours (a ready child source makes it ready besides).
+    unsafe { gboolean::from(holds_input(source)) }
 }
 
 unsafe extern "C" fn dispatch(

@@ -13,7 +13,7 @@ use ferrossl::gio::{
     AuthenticationMode, ChannelBindingType, DtlsConnection, GioError, RehandshakeMode,
     TlsCertificateFlags, TlsProtocolVersion,
 };
-use ferrossl::transport::{Cancellable, MemoryDatagrams, Timeout, UdpDatagrams};
+use ferrossl::transport::{Cancellable, DatagramBased, MemoryDatagrams, Timeout, UdpDatagrams};
 use ferrossl::X509Store;
 use ferrossl_testkit::pki::{Identity, TestPki};
 use gio_common::{database, identity};
@@ -422,4 +422,97 @@ fn a_verify_callback_replaces_the_decision() {
             .any(|(depth, _, errnum)| *depth == 0 && *errnum == 0),
         "{seen:?}"
     );
+}
+
+/// A memory-BIO server over `base` that finishes its handshake with a client and returns,
+/// to send the datagrams the test makes.
+fn memory_server(
+    base: MemoryDatagrams,
+    id: &Identity,
+    max_version: i32,
+) -> thread::JoinHandle<(ferrossl::Connection, MemoryDatagrams)> {
+    let (cert, key) = identity(id);
+    thread::spawn(move || {
+        let context = ferrossl::Context::new(ferrossl::Method::DtlsServer);
+        context.use_certificate(cert);
+        context.use_privatekey(key);
+        context.set_max_proto_version(max_version).unwrap();
+        let mut server = ferrossl::Connection::new(&context).unwrap();
+        server.set_accept_state().unwrap();
+        let mut buf = vec![0u8; 65_536];
+        while !server.is_handshake_done() {
+            let n = base
+                .receive_datagram(&mut buf, Timeout::after(Duration::from_secs(10)), None)
+                .unwrap();
+            server.bio_write(&buf[..n]).unwrap();
+            let _ = server.do_handshake();
+            while let Ok(d) = server.bio_read(65_536) {
+                base.send_datagram(&d, WAIT, None).unwrap();
+            }
+        }
+        (server, base)
+    })
+}
+
+/// What the server queued since its last read, as one datagram (the memory BIO hands out the
+/// datagrams queued together in one read): it must be all there was.
+fn one_datagram(server: &mut ferrossl::Connection) -> Vec<u8> {
+    let datagram = server.bio_read(65_536).unwrap();
+    assert!(server.bio_read(65_536).is_err(), "one datagram carries all");
+    datagram
+}
+
+/// Several records in one datagram: the first receive decrypts them all and hands out the
+/// first; `has_pending` says the others are held (a binding that waits for the socket would
+/// wait forever for them), until the last is taken; the peer's close_notify held behind data
+/// counts too. Over DTLS 1.2 and 1.3.
+#[test]
+fn records_sharing_a_datagram_are_pending_after_the_first() {
+    use ferrossl::constants::{DTLS1_2_VERSION, DTLS1_3_VERSION};
+    let pki = TestPki::generate();
+    for version in [DTLS1_2_VERSION, DTLS1_3_VERSION] {
+        let (a, b) = MemoryDatagrams::pair();
+        let server = memory_server(b, &pki.server_ecdsa, version);
+        let mut client = DtlsConnection::client(a, Some("localhost"));
+        client.set_database(Some(&database(&pki))).unwrap();
+        client.set_protocol_versions(0, DTLS1_3_VERSION);
+        assert!(!client.has_pending(), "nothing before the handshake");
+        client.handshake(None).unwrap();
+        let (mut server, base) = server.join().unwrap();
+        assert!(!client.has_pending());
+
+        for record in [&b"one"[..], b"two", b"three"] {
+            server.send(record).unwrap();
+        }
+        base.send_datagram(&one_datagram(&mut server), WAIT, None)
+            .unwrap();
+        let soon = Timeout::after(Duration::from_secs(10));
+        assert_eq!(client.receive(soon, None).unwrap(), b"one");
+        assert!(client.has_pending(), "two records held ({version:#x})");
+        assert_eq!(client.receive(Timeout::NonBlocking, None).unwrap(), b"two");
+        assert!(client.has_pending(), "one record held");
+        assert_eq!(
+            client.receive(Timeout::NonBlocking, None).unwrap(),
+            b"three"
+        );
+        assert!(!client.has_pending(), "all taken");
+        assert!(matches!(
+            client.receive(Timeout::NonBlocking, None),
+            Err(GioError::WouldBlock)
+        ));
+
+        // The last data and the close_notify after it.
+        server.send(b"last").unwrap();
+        let _ = server.shutdown();
+        base.send_datagram(&one_datagram(&mut server), WAIT, None)
+            .unwrap();
+        assert_eq!(client.receive(soon, None).unwrap(), b"last");
+        assert!(client.has_pending(), "the end is held");
+        assert!(client
+            .receive(Timeout::NonBlocking, None)
+            .unwrap()
+            .is_empty());
+        client.shutdown(true, false, None).unwrap();
+        assert!(!client.has_pending(), "reading is shut down");
+    }
 }

@@ -441,6 +441,26 @@ impl Connection {
         self.dgram().eof = true;
     }
 
+    /// Whether [`Connection::recv`] on a DTLS connection whose handshake is done would report
+    /// something without reading the transport: an application datagram already decrypted (a
+    /// datagram may carry several records, RFC 6347 §4.1.1, RFC 9147 §4; a read hands out the
+    /// first and keeps the others), a peeked one, or the end (the peer's close_notify; a memory
+    /// BIO's end of input with nothing queued). For a caller that waits for the transport to be
+    /// readable before reading: it must not wait while this holds. Datagrams given to
+    /// [`Connection::bio_write`] and not yet processed are not looked into (they may hold no
+    /// data). Not a DTLS connection, or before the handshake: false.
+    pub fn dtls_recv_ready(&self) -> bool {
+        let Some(d) = self.dgram.as_ref().filter(|_| self.is_handshake_done()) else {
+            return false;
+        };
+        let held = d
+            .engine
+            .as_ref()
+            .is_some_and(|e| e.has_received() || e.peer_closed());
+        let ended = d.eof && d.socket.is_none() && d.incoming.is_empty();
+        held || ended || !self.peeked.is_empty()
+    }
+
     /// Time left until the retransmission timer fires (`DTLSv1_get_timeout`); None when no
     /// timer runs. Not a DTLS connection: None.
     pub fn dtls_get_timeout(&self) -> Option<Duration> {

@@ -359,6 +359,12 @@ impl DtlsEngine {
         either!(mut self, e => e.recv())
     }
 
+    /// Whether an application datagram received waits for [`recv`](Self::recv) (a datagram
+    /// may carry several records: the ones after the first wait there).
+    pub fn has_received(&self) -> bool {
+        either!(self, e => e.has_received())
+    }
+
     /// Queues a close_notify alert (once). Nothing may be sent afterwards.
     pub fn close(&mut self) -> Result<()> {
         either!(mut self, e => e.close())

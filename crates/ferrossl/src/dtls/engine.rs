@@ -294,6 +294,11 @@ impl Engine12 {
         self.received.pop_front()
     }
 
+    /// Whether an application datagram received waits for [`recv`](Self::recv).
+    pub fn has_received(&self) -> bool {
+        !self.received.is_empty()
+    }
+
     /// Queues a close_notify alert (once). Nothing may be sent afterwards.
     pub fn close(&mut self) -> Result<()> {
         if self.close_sent || self.error.is_some() {

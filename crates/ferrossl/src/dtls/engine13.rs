@@ -678,6 +678,11 @@ impl Engine13 {
         self.received.pop_front()
     }
 
+    /// Whether an application datagram received waits for [`recv`](Self::recv).
+    pub fn has_received(&self) -> bool {
+        !self.received.is_empty()
+    }
+
     /// Sends `data` as one application-data record in one datagram.
     pub fn send(&mut self, data: &[u8]) -> Result<()> {
         check_send(

@@ -740,6 +740,20 @@ impl<B: DatagramBased> DtlsConnection<B> {
         Ok(got)
     }
 
+    /// Whether a receive would return at once with what the connection already holds, without
+    /// the base transport: a datagram received and not yet handed out (a datagram may carry
+    /// several records, and a receive hands out one at a time, keeping the others), or the
+    /// end of the association to report (the peer's close_notify, or its going away). A
+    /// binding that waits for the base to be readable before receiving (GIO's
+    /// `condition_check`, `condition_wait` and GSource of a DTLS connection) asks this first:
+    /// no datagram will come to wake it for what is held already. False before the handshake
+    /// and once reading is shut down. A ferrossl addition to GIO's API.
+    pub fn has_pending(&self) -> bool {
+        !self.read_shut
+            && !self.closed
+            && self.conn.as_ref().is_some_and(Connection::dtls_recv_ready)
+    }
+
     /// Sends one datagram.
     pub fn send(&mut self, message: &[u8], cancellable: Option<&Cancellable>) -> GioResult<()> {
         self.send_messages(&[message], Timeout::Block, cancellable)
