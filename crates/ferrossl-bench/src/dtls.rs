@@ -1,11 +1,12 @@
 //! The DTLS implementations under test, each pair driven in memory on one thread over a
 //! transport that keeps datagram boundaries: ferrossl's `Connection` over memory BIOs (one
 //! datagram per `bio_write`/`bio_read`), OpenSSL's DTLS 1.2 through the `openssl` crate over a
-//! queue of datagrams, and dimpl (sans-IO); ferrossl and dimpl also in DTLS 1.3. Every server
-//! has an ECDSA P-256 certificate (dimpl supports no other), no side sends a cookie exchange
-//! and no client certificate is asked for. The handshake-under-loss runs use ferrossl's
-//! seeded link simulation: on a fake clock for ferrossl and dimpl, on the wall clock for
-//! OpenSSL, whose timer reads it.
+//! queue of datagrams, and dimpl (sans-IO); ferrossl and dimpl also in DTLS 1.3 (wolfSSL, over
+//! the same queue, is in `wolf.rs`). Every server has an ECDSA P-256 certificate (dimpl
+//! supports no other), no side but wolfSSL's sends a cookie exchange and no client certificate
+//! is asked for. The handshake-under-loss runs use ferrossl's seeded link simulation: on a fake
+//! clock for ferrossl and dimpl, on the wall clock for OpenSSL, whose timer reads it, and for
+//! wolfSSL.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -22,10 +23,10 @@ use ferrossl_testkit::pki::{Identity, TestPki};
 use crate::peers::{check_round, openssl_handshake, Peer};
 
 /// The datagram size limit on every side: room for a 1,200-byte payload and DTLS's headers.
-const MTU: usize = 1500;
+pub const MTU: usize = 1500;
 
 /// The suite every side negotiates in DTLS 1.2.
-const SUITE: &str = "ECDHE-ECDSA-AES128-GCM-SHA256";
+pub const SUITE: &str = "ECDHE-ECDSA-AES128-GCM-SHA256";
 
 /// The suite every side negotiates in DTLS 1.3.
 const SUITE13: &str = "TLS_AES_128_GCM_SHA256";
@@ -41,6 +42,7 @@ pub struct Ferrossl {
 }
 
 impl Ferrossl {
+    /// DTLS 1.2 ends, with [`SUITE`] (the client allows no later version).
     pub fn new(pki: &TestPki) -> Self {
         let server = ferrossl::Context::new(ferrossl::Method::Dtls);
         server
@@ -55,6 +57,7 @@ impl Ferrossl {
             .unwrap();
         client.set_verify(VERIFY_PEER, None);
         client.set_cipher_list(SUITE).unwrap();
+        client.set_max_proto_version(DTLS1_2_VERSION).unwrap();
         Self { client, server }
     }
 
@@ -156,7 +159,7 @@ pub struct DatagramPipe {
 }
 
 impl DatagramPipe {
-    fn pair() -> (Self, Self) {
+    pub fn pair() -> (Self, Self) {
         let a = Self::default();
         let b = Self {
             inbox: a.outbox.clone(),
@@ -394,15 +397,21 @@ pub fn ferrossl_lossy(f: &Ferrossl, loss: f64, seed: u64) -> Option<Duration> {
     Some(sim.now - now)
 }
 
+/// The links to the server and to the client of a lossy run, seeded as the simulation seeds
+/// its two.
+pub fn links(loss: f64, seed: u64) -> (Link, Link) {
+    let to_server = Link::new(LinkConditions::lossy(loss), seed);
+    let to_client = Link::new(LinkConditions::lossy(loss), seed ^ 0x5EED_5EED_5EED_5EED);
+    (to_server, to_client)
+}
+
 /// The same for two dimpl engines (of `d`'s version), over the same seeded links as
 /// [`ferrossl_lossy`].
 pub fn dimpl_lossy(d: &Dimpl, loss: f64, seed: u64) -> Option<Duration> {
     let start = Instant::now();
     let mut now = start;
     let (mut c, mut s) = d.engines(now);
-    // Seeded as the simulation seeds its two links.
-    let mut to_server = Link::new(LinkConditions::lossy(loss), seed);
-    let mut to_client = Link::new(LinkConditions::lossy(loss), seed ^ 0x5EED_5EED_5EED_5EED);
+    let (mut to_server, mut to_client) = links(loss, seed);
     let mut buf = vec![0u8; MTU];
     let (mut c_done, mut s_done) = (false, false);
     c.handle_timeout(now).ok()?;
@@ -487,16 +496,20 @@ impl OsslEnd {
 }
 
 /// Puts every datagram `from` wrote on `link`.
-fn send_all(from: &DatagramPipe, link: &mut Link, now: Instant) {
+pub fn send_all(from: &DatagramPipe, link: &mut Link, now: Instant) {
     for d in from.outbox.borrow_mut().drain(..) {
         link.send(d, 0, now);
     }
 }
 
-/// Hands `to` every datagram that has arrived on `link`.
-fn deliver(link: &mut Link, to: &DatagramPipe, now: Instant) {
-    let arrived = link.receive(now).into_iter().map(|(_, d)| d);
-    to.inbox.borrow_mut().extend(arrived);
+/// Hands `to` every datagram that has arrived on `link`; returns whether any had.
+pub fn deliver(link: &mut Link, to: &DatagramPipe, now: Instant) -> bool {
+    let arrived = link.receive(now);
+    let any = !arrived.is_empty();
+    to.inbox
+        .borrow_mut()
+        .extend(arrived.into_iter().map(|(_, d)| d));
+    any
 }
 
 /// The wall-clock time two OpenSSL ends need to finish a handshake over the same seeded links
@@ -505,8 +518,7 @@ fn deliver(link: &mut Link, to: &DatagramPipe, now: Instant) {
 /// timeout of one flight fails the handshake. A run mostly sleeps, so runs can go in parallel.
 pub fn openssl_lossy(o: &OpenSsl, loss: f64, seed: u64, limit: Duration) -> Option<Duration> {
     let start = Instant::now();
-    let mut to_server = Link::new(LinkConditions::lossy(loss), seed);
-    let mut to_client = Link::new(LinkConditions::lossy(loss), seed ^ 0x5EED_5EED_5EED_5EED);
+    let (mut to_server, mut to_client) = links(loss, seed);
     // Not joined: the run carries every datagram between the two pipes.
     let (cp, sp) = (DatagramPipe::default(), DatagramPipe::default());
     let (c, s) = o.connections();

@@ -1,9 +1,11 @@
 //! `cargo run --release -p ferrossl-bench [-- --quick] [--python PATH]`: ferrossl against rustls
-//! used directly and OpenSSL 3 (the `openssl` crate) for TLS, against OpenSSL's DTLS and dimpl
-//! for DTLS 1.2, against dimpl and its own DTLS 1.2 for DTLS 1.3, and, given an interpreter, its Python module against pyOpenSSL, `ssl` and
-//! pyrtls; in memory on one thread, repetitions interleaved, printed as markdown tables of
-//! medians (min–max) and ratios. `--quick` runs every row briefly to show it works; it asserts
-//! no timing.
+//! used directly and OpenSSL 3 (the `openssl` crate) for TLS, against OpenSSL's DTLS, dimpl and
+//! wolfSSL for DTLS 1.2, against wolfSSL, dimpl, and its own and OpenSSL's DTLS 1.2 for DTLS
+//! 1.3, and, given an interpreter, its Python module against pyOpenSSL, `ssl` and pyrtls; in
+//! memory on one thread, repetitions interleaved, printed as markdown tables of medians
+//! (min–max) and ratios. `--quick` runs every row briefly to show it works; it asserts no
+//! timing. wolfSSL (GPL) is linked only with the default feature `wolfssl`; without it, its
+//! cells say "n/a".
 
 // Unsafe code only where an API has no safe form, allowed one function at a time.
 #![deny(unsafe_code)]
@@ -11,6 +13,38 @@
 mod dtls;
 mod peers;
 mod python;
+#[cfg(feature = "wolfssl")]
+mod wolf;
+
+/// Built without the `wolfssl` feature: no wolfSSL peer, so its cells say "n/a".
+#[cfg(not(feature = "wolfssl"))]
+mod wolf {
+    use std::time::Duration;
+
+    use ferrossl_testkit::pki::TestPki;
+
+    pub enum WolfSsl {}
+
+    impl WolfSsl {
+        pub fn new(_: &TestPki) -> Option<Self> {
+            None
+        }
+
+        pub fn new13(_: &TestPki, _hybrid: bool) -> Option<Self> {
+            None
+        }
+    }
+
+    impl crate::peers::Peer for WolfSsl {
+        type Pair = ();
+        fn pair(&self) {}
+        fn transfer(&self, _: &mut (), _: &[u8], _: usize) {}
+    }
+
+    pub fn wolfssl_lossy(w: &WolfSsl, _: f64, _: u64, _: Duration) -> Option<Duration> {
+        match *w {}
+    }
+}
 
 use std::time::{Duration, Instant};
 
@@ -367,202 +401,251 @@ fn tls_rows(pki: &TestPki, budget: &Budget, quick: bool) -> Vec<Row> {
     rows
 }
 
-/// The DTLS 1.2 rows: ferrossl, OpenSSL and dimpl.
-fn dtls_rows(pki: &TestPki, budget: &Budget, quick: bool) -> Vec<Row> {
-    let (f, o, d) = (
-        dtls::Ferrossl::new(pki),
-        dtls::OpenSsl::new(pki),
-        dtls::Dimpl::new(pki),
-    );
-    let shape = (3, budget.reps);
-    let mut rows = vec![measure(
-        "DTLS 1.2 handshakes/s, ECDSA P-256",
-        "/s",
-        shape,
-        |i| {
-            Some(match i {
-                0 => handshakes(|| f.pair(), budget),
-                1 => handshakes(|| o.pair(), budget),
-                _ => handshakes(|| d.pair(), budget),
-            })
-        },
-        "≥ 1.0× OpenSSL",
-    )];
-    // Datagrams per second: transfers per second times the datagrams in one transfer.
-    let per_transfer = BULK_BYTES.div_ceil(DATAGRAM_PAYLOAD) as f64;
-    rows.push(measure(
-        "DTLS 1.2 bulk, 1,200-byte payloads, datagrams/s",
-        "/s",
-        shape,
-        |i| {
-            let transfers = match i {
-                0 => bulk(&f, budget, DATAGRAM_PAYLOAD),
-                1 => bulk(&o, budget, DATAGRAM_PAYLOAD),
-                _ => bulk(&d, budget, DATAGRAM_PAYLOAD),
-            };
-            Some(transfers * per_transfer)
-        },
-        "≥ 1.0× OpenSSL",
-    ));
+/// Every DTLS implementation and configuration the two DTLS tables compare; wolfSSL's are None
+/// in a build without the `wolfssl` feature.
+struct DtlsPeers {
+    f: dtls::Ferrossl,
+    o: dtls::OpenSsl,
+    d: dtls::Dimpl,
+    w: Option<wolf::WolfSsl>,
+    /// DTLS 1.3, X25519 (ferrossl's client narrowed to it, as dimpl offers it first).
+    f13: dtls::Ferrossl,
+    /// DTLS 1.3 with ferrossl's default, the post-quantum hybrid, asked for by its server's
+    /// HelloRetryRequest.
+    f13_hybrid: dtls::Ferrossl,
+    d13: dtls::Dimpl,
+    w13: Option<wolf::WolfSsl>,
+    w13_hybrid: Option<wolf::WolfSsl>,
+}
+
+impl DtlsPeers {
+    /// The peers, each checked to negotiate what its row says.
+    fn new(pki: &TestPki) -> Self {
+        let p = Self {
+            f: dtls::Ferrossl::new(pki),
+            o: dtls::OpenSsl::new(pki),
+            d: dtls::Dimpl::new(pki),
+            w: wolf::WolfSsl::new(pki),
+            f13: dtls::Ferrossl::new13(pki, Some(&["X25519"])),
+            f13_hybrid: dtls::Ferrossl::new13(pki, None),
+            d13: dtls::Dimpl::new13(pki),
+            w13: wolf::WolfSsl::new13(pki, false),
+            w13_hybrid: wolf::WolfSsl::new13(pki, true),
+        };
+        dtls::check_ferrossl(&p.f13, DTLS1_3_VERSION, Some("X25519"));
+        dtls::check_ferrossl(&p.f13_hybrid, DTLS1_3_VERSION, Some("X25519MLKEM768"));
+        dtls::check_ferrossl(&p.f, DTLS1_2_VERSION, None);
+        dtls::check_dimpl(&p.d13, DTLS1_3_VERSION);
+        p
+    }
+}
+
+/// Transfers of [`BULK_BYTES`] per second in [`DATAGRAM_PAYLOAD`] pieces, as datagrams/s.
+fn datagrams<P: Peer>(peer: &P, budget: &Budget) -> f64 {
+    bulk(peer, budget, DATAGRAM_PAYLOAD) * BULK_BYTES.div_ceil(DATAGRAM_PAYLOAD) as f64
+}
+
+/// The DTLS 1.2 handshake and bulk rows: ferrossl, OpenSSL, dimpl and wolfSSL.
+fn dtls_rows(p: &DtlsPeers, budget: &Budget) -> Vec<Row> {
+    let shape = (4, budget.reps);
+    let w = p.w.as_ref();
+    vec![
+        measure(
+            "DTLS 1.2 handshakes/s, ECDSA P-256",
+            "/s",
+            shape,
+            |i| match i {
+                0 => Some(handshakes(|| p.f.pair(), budget)),
+                1 => Some(handshakes(|| p.o.pair(), budget)),
+                2 => Some(handshakes(|| p.d.pair(), budget)),
+                _ => w.map(|w| handshakes(|| w.pair(), budget)),
+            },
+            "≥ 1.0× OpenSSL",
+        ),
+        measure(
+            "DTLS 1.2 bulk, 1,200-byte payloads, datagrams/s",
+            "/s",
+            shape,
+            |i| match i {
+                0 => Some(datagrams(&p.f, budget)),
+                1 => Some(datagrams(&p.o, budget)),
+                2 => Some(datagrams(&p.d, budget)),
+                _ => w.map(|w| datagrams(w, budget)),
+            },
+            "≥ 1.0× OpenSSL",
+        ),
+    ]
+}
+
+/// The DTLS 1.3 handshake and bulk rows: ferrossl, wolfSSL and dimpl in DTLS 1.3 (no OpenSSL
+/// release has it), and ferrossl and OpenSSL in DTLS 1.2 beside them. The columns use X25519
+/// but for the row of ferrossl's default, the post-quantum hybrid, which wolfSSL has too.
+fn dtls13_rows(p: &DtlsPeers, budget: &Budget) -> Vec<Row> {
+    let shape = (5, budget.reps);
+    let (w13, w13_hybrid) = (p.w13.as_ref(), p.w13_hybrid.as_ref());
+    vec![
+        measure(
+            "DTLS 1.3 handshakes/s, ECDSA P-256, X25519",
+            "/s",
+            shape,
+            |i| match i {
+                0 => Some(handshakes(|| p.f13.pair(), budget)),
+                1 => w13.map(|w| handshakes(|| w.pair(), budget)),
+                2 => Some(handshakes(|| p.d13.pair(), budget)),
+                3 => Some(handshakes(|| p.f.pair(), budget)),
+                _ => Some(handshakes(|| p.o.pair(), budget)),
+            },
+            "—",
+        ),
+        measure(
+            "DTLS 1.3 handshakes/s, ECDSA P-256, X25519MLKEM768 after a HelloRetryRequest",
+            "/s",
+            shape,
+            |i| match i {
+                0 => Some(handshakes(|| p.f13_hybrid.pair(), budget)),
+                1 => w13_hybrid.map(|w| handshakes(|| w.pair(), budget)),
+                _ => None,
+            },
+            "—",
+        ),
+        measure(
+            "DTLS 1.3 bulk, 1,200-byte payloads, datagrams/s",
+            "/s",
+            shape,
+            |i| match i {
+                0 => Some(datagrams(&p.f13, budget)),
+                1 => w13.map(|w| datagrams(w, budget)),
+                2 => Some(datagrams(&p.d13, budget)),
+                3 => Some(datagrams(&p.f, budget)),
+                _ => Some(datagrams(&p.o, budget)),
+            },
+            "—",
+        ),
+    ]
+}
+
+type Run<'scope> = std::thread::ScopedJoinHandle<'scope, Option<Duration>>;
+
+/// Starts `run(seed)` for seeds 1 to `seeds`, each on a thread of its own.
+fn spawn_runs<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    seeds: u64,
+    run: impl Fn(u64) -> Option<Duration> + Send + Copy + 'scope,
+) -> Vec<Run<'scope>> {
+    (1..=seeds)
+        .map(|seed| scope.spawn(move || run(seed)))
+        .collect()
+}
+
+/// A column of a handshake-under-loss row: completion times (ms) and how many runs it had.
+type Times = (Vec<f64>, usize);
+
+fn ms(t: Duration) -> f64 {
+    t.as_secs_f64() * 1e3
+}
+
+/// The completion times of the runs that completed.
+fn joined(runs: Vec<Run<'_>>) -> Times {
+    let n = runs.len();
+    let times = runs
+        .into_iter()
+        .filter_map(|r| r.join().expect("lossy run"));
+    (times.map(ms).collect(), n)
+}
+
+/// A handshake-under-loss row; the name says how many runs of each column completed.
+fn lossy_row(name: String, columns: &[(&str, &Times)]) -> Row {
+    let completed: Vec<String> = columns
+        .iter()
+        .map(|(who, (times, runs))| format!("{who} {}/{runs}", times.len()))
+        .collect();
+    Row {
+        name: format!("{name}; completed: {}", completed.join(", ")),
+        unit: "ms",
+        stats: columns.iter().map(|(_, t)| stat_of(t.0.clone())).collect(),
+        target: "completes under 30% loss",
+    }
+}
+
+/// The handshake-under-loss rows of both DTLS tables, a 10% and a 30% loss row in each, over
+/// `seeds` seeded runs per column, every implementation on the same seeded links: ferrossl's
+/// and dimpl's on a fake clock, OpenSSL's and wolfSSL's (whose timers read the wall clock) on
+/// the real one. Those mostly sleep: all of them go at once, each on a thread of its own,
+/// while the simulated runs compute, so that they take about the time of the slowest.
+/// OpenSSL's runs serve both tables.
+fn lossy_rows(p: &DtlsPeers, quick: bool) -> (Vec<Row>, Vec<Row>) {
     let seeds = if quick { 2 } else { 25 };
-    // OpenSSL's runs take real time: quick mode shows that one completes, briefly.
-    let (wall_seeds, wall_limit) = if quick {
-        (1, Duration::from_secs(5))
+    // The wall-clock runs take real time: quick mode shows that they complete, briefly (four
+    // seeds at once, so that a seed whose retransmissions keep being lost leaves a number).
+    let (wall_seeds, limit) = if quick {
+        (4, Duration::from_secs(8))
     } else {
         (seeds, dtls::LOSSY_LIMIT)
     };
-    let cases = [
+    let simulated = |run: &dyn Fn(u64) -> Option<Duration>| -> Times {
         (
-            0.1,
-            "DTLS 1.2 handshake time, 10% loss (ms; OpenSSL's on the wall clock)",
-        ),
-        (
-            0.3,
-            "DTLS 1.2 handshake time, 30% loss (ms; OpenSSL's on the wall clock)",
-        ),
-    ];
+            (1..=seeds).filter_map(run).map(ms).collect(),
+            seeds as usize,
+        )
+    };
+    let (mut rows12, mut rows13) = (Vec::new(), Vec::new());
     std::thread::scope(|scope| {
-        // OpenSSL's runs mostly sleep: all of them at once, each on its own thread, while the
-        // simulated runs compute, so that they take about the time of the slowest.
-        let o = &o;
-        let runs: Vec<Vec<_>> = cases
-            .iter()
-            .map(|&(loss, _)| {
-                (1..=wall_seeds)
-                    .map(|seed| scope.spawn(move || dtls::openssl_lossy(o, loss, seed, wall_limit)))
-                    .collect()
-            })
-            .collect();
-        for ((loss, name), runs) in cases.into_iter().zip(runs) {
-            rows.push(lossy_row(&f, &d, name, loss, seeds, runs));
+        // No wolfSSL runs in a build without it.
+        let wolf_seeds = |w: Option<&wolf::WolfSsl>| if w.is_some() { wall_seeds } else { 0 };
+        let losses = [0.1, 0.3];
+        let wall = losses.map(|loss| {
+            let o = &p.o;
+            let openssl = spawn_runs(scope, wall_seeds, move |seed| {
+                dtls::openssl_lossy(o, loss, seed, limit)
+            });
+            let (w, w13) = (p.w.as_ref(), p.w13.as_ref());
+            let w = spawn_runs(scope, wolf_seeds(w), move |seed| {
+                wolf::wolfssl_lossy(w?, loss, seed, limit)
+            });
+            let w13 = spawn_runs(scope, wolf_seeds(w13), move |seed| {
+                wolf::wolfssl_lossy(w13?, loss, seed, limit)
+            });
+            (openssl, w, w13)
+        });
+        let simulated = losses.map(|loss| {
+            [
+                simulated(&|seed| dtls::ferrossl_lossy(&p.f, loss, seed)),
+                simulated(&|seed| dtls::dimpl_lossy(&p.d, loss, seed)),
+                simulated(&|seed| dtls::ferrossl_lossy(&p.f13, loss, seed)),
+                simulated(&|seed| dtls::dimpl_lossy(&p.d13, loss, seed)),
+            ]
+        });
+        for ((loss, (o, w, w13)), [f, d, f13, d13]) in losses.into_iter().zip(wall).zip(simulated) {
+            let (o, w, w13) = (joined(o), joined(w), joined(w13));
+            let pct = loss * 100.0;
+            rows12.push(lossy_row(
+                format!(
+                    "DTLS 1.2 handshake time, {pct:.0}% loss (ms; OpenSSL's and wolfSSL's on \
+                     the wall clock)"
+                ),
+                &[
+                    ("ferrossl", &f),
+                    ("OpenSSL", &o),
+                    ("dimpl", &d),
+                    ("wolfSSL", &w),
+                ],
+            ));
+            rows13.push(lossy_row(
+                format!(
+                    "DTLS 1.3 handshake time, {pct:.0}% loss (ms; wolfSSL's and OpenSSL's on \
+                     the wall clock)"
+                ),
+                &[
+                    ("ferrossl 1.3", &f13),
+                    ("wolfSSL 1.3", &w13),
+                    ("dimpl 1.3", &d13),
+                    ("ferrossl 1.2", &f),
+                    ("OpenSSL 1.2", &o),
+                ],
+            ));
         }
     });
-    rows
-}
-
-/// The DTLS 1.3 rows: ferrossl and dimpl in DTLS 1.3 (no OpenSSL release has it), and
-/// ferrossl in DTLS 1.2 beside them. Both 1.3 columns use X25519, which dimpl offers first
-/// and ferrossl's client is narrowed to; ferrossl's default, the post-quantum hybrid that its
-/// server asks for by a HelloRetryRequest, has a row of its own.
-fn dtls13_rows(pki: &TestPki, budget: &Budget, quick: bool) -> Vec<Row> {
-    let f13 = dtls::Ferrossl::new13(pki, Some(&["X25519"]));
-    let hybrid = dtls::Ferrossl::new13(pki, None);
-    let (d13, f12) = (dtls::Dimpl::new13(pki), dtls::Ferrossl::new(pki));
-    dtls::check_ferrossl(&f13, DTLS1_3_VERSION, Some("X25519"));
-    dtls::check_ferrossl(&hybrid, DTLS1_3_VERSION, Some("X25519MLKEM768"));
-    dtls::check_ferrossl(&f12, DTLS1_2_VERSION, None);
-    dtls::check_dimpl(&d13, DTLS1_3_VERSION);
-    let shape = (3, budget.reps);
-    let mut rows = vec![measure(
-        "DTLS 1.3 handshakes/s, ECDSA P-256, X25519",
-        "/s",
-        shape,
-        |i| {
-            Some(match i {
-                0 => handshakes(|| f13.pair(), budget),
-                1 => handshakes(|| d13.pair(), budget),
-                _ => handshakes(|| f12.pair(), budget),
-            })
-        },
-        "—",
-    )];
-    rows.push(measure(
-        "DTLS 1.3 handshakes/s, ECDSA P-256, X25519MLKEM768 by HelloRetryRequest",
-        "/s",
-        shape,
-        |i| (i == 0).then(|| handshakes(|| hybrid.pair(), budget)),
-        "—",
-    ));
-    let per_transfer = BULK_BYTES.div_ceil(DATAGRAM_PAYLOAD) as f64;
-    rows.push(measure(
-        "DTLS 1.3 bulk, 1,200-byte payloads, datagrams/s",
-        "/s",
-        shape,
-        |i| {
-            let transfers = match i {
-                0 => bulk(&f13, budget, DATAGRAM_PAYLOAD),
-                1 => bulk(&d13, budget, DATAGRAM_PAYLOAD),
-                _ => bulk(&f12, budget, DATAGRAM_PAYLOAD),
-            };
-            Some(transfers * per_transfer)
-        },
-        "—",
-    ));
-    let seeds = if quick { 2 } else { 25 };
-    for loss in [0.1, 0.3] {
-        rows.push(lossy13_row(&f13, &d13, &f12, loss, seeds));
-    }
-    rows
-}
-
-/// Median simulated completion times (ms) of ferrossl's DTLS 1.3, dimpl's DTLS 1.3 and
-/// ferrossl's DTLS 1.2 handshakes over the same seeded links; the name says how many
-/// completed within the limit.
-fn lossy13_row(
-    f13: &dtls::Ferrossl,
-    d13: &dtls::Dimpl,
-    f12: &dtls::Ferrossl,
-    loss: f64,
-    seeds: u64,
-) -> Row {
-    let times = |run: &dyn Fn(u64) -> Option<Duration>| -> Vec<f64> {
-        (1..=seeds)
-            .filter_map(run)
-            .map(|t| t.as_secs_f64() * 1e3)
-            .collect()
-    };
-    let v13 = times(&|seed| dtls::ferrossl_lossy(f13, loss, seed));
-    let dimpl = times(&|seed| dtls::dimpl_lossy(d13, loss, seed));
-    let v12 = times(&|seed| dtls::ferrossl_lossy(f12, loss, seed));
-    Row {
-        name: format!(
-            "DTLS 1.3 handshake time, {:.0}% loss (ms, simulated); completed: ferrossl 1.3 \
-             {}/{seeds}, dimpl 1.3 {}/{seeds}, ferrossl 1.2 {}/{seeds}",
-            loss * 100.0,
-            v13.len(),
-            dimpl.len(),
-            v12.len()
-        ),
-        unit: "ms",
-        stats: vec![stat_of(v13), stat_of(dimpl), stat_of(v12)],
-        target: "completes under 30% loss",
-    }
-}
-
-/// Completion times (ms) over `seeds` seeded runs, each implementation on the same seeded
-/// links: ferrossl's and dimpl's simulated, OpenSSL's (`openssl`, still running, maybe over
-/// fewer seeds) on the wall clock. The name says how many runs completed within the limit.
-fn lossy_row(
-    f: &dtls::Ferrossl,
-    d: &dtls::Dimpl,
-    name: &str,
-    loss: f64,
-    seeds: u64,
-    openssl: Vec<std::thread::ScopedJoinHandle<'_, Option<Duration>>>,
-) -> Row {
-    let ms = |t: Duration| t.as_secs_f64() * 1e3;
-    let times = |run: &dyn Fn(u64) -> Option<Duration>| -> Vec<f64> {
-        (1..=seeds).filter_map(run).map(ms).collect()
-    };
-    let ours = times(&|seed| dtls::ferrossl_lossy(f, loss, seed));
-    let dimpl = times(&|seed| dtls::dimpl_lossy(d, loss, seed));
-    let openssl_runs = openssl.len();
-    let openssl: Vec<f64> = openssl
-        .into_iter()
-        .filter_map(|run| run.join().expect("OpenSSL lossy run"))
-        .map(ms)
-        .collect();
-    Row {
-        name: format!(
-            "{name}; completed: ferrossl {}/{seeds}, OpenSSL {}/{openssl_runs}, dimpl {}/{seeds}",
-            ours.len(),
-            openssl.len(),
-            dimpl.len()
-        ),
-        unit: "ms",
-        stats: vec![stat_of(ours), stat_of(openssl), stat_of(dimpl)],
-        target: "completes under 30% loss",
-    }
+    (rows12, rows13)
 }
 
 fn main() {
@@ -595,14 +678,23 @@ fn main() {
         &tls_rows(&pki, &budget, quick),
     );
     println!();
-    print_table(
-        &["ferrossl", "OpenSSL", "dimpl"],
-        &dtls_rows(&pki, &budget, quick),
-    );
+    let dtls_peers = DtlsPeers::new(&pki);
+    let mut dtls12 = dtls_rows(&dtls_peers, &budget);
+    let mut dtls13 = dtls13_rows(&dtls_peers, &budget);
+    let (lossy12, lossy13) = lossy_rows(&dtls_peers, quick);
+    dtls12.extend(lossy12);
+    dtls13.extend(lossy13);
+    print_table(&["ferrossl", "OpenSSL", "dimpl", "wolfSSL"], &dtls12);
     println!();
     print_table(
-        &["ferrossl 1.3", "dimpl 1.3", "ferrossl 1.2"],
-        &dtls13_rows(&pki, &budget, quick),
+        &[
+            "ferrossl 1.3",
+            "wolfSSL 1.3",
+            "dimpl 1.3",
+            "ferrossl 1.2",
+            "OpenSSL 1.2",
+        ],
+        &dtls13,
     );
     println!();
     match python {

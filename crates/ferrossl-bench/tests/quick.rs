@@ -1,5 +1,5 @@
 //! The quick mode runs every benchmark and prints a row for each, with a number in ferrossl's
-//! column. No timing is asserted.
+//! column and, with the `wolfssl` feature, in wolfSSL's columns. No timing is asserted.
 
 #[test]
 fn quick_mode_prints_every_row() {
@@ -13,18 +13,33 @@ fn quick_mode_prints_every_row() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| benchmark"))
-        .collect();
+    let (mut rows, mut wolfssl_cells) = (0, 0);
+    // The cells of a table's wolfSSL columns (its header names them; ratio columns start
+    // with "ferrossl").
+    let mut wolfssl_columns = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if line.starts_with("| benchmark") {
+            wolfssl_columns = (0..cells.len())
+                .filter(|&i| cells[i].starts_with("wolfSSL"))
+                .collect();
+            continue;
+        }
+        rows += 1;
+        let number = |i: usize| cells[i].starts_with(|c: char| c.is_ascii_digit());
+        assert!(number(2), "ferrossl: {line}");
+        if cfg!(feature = "wolfssl") {
+            for &i in &wolfssl_columns {
+                assert!(number(i), "wolfSSL: {line}");
+                wolfssl_cells += 1;
+            }
+        }
+    }
     // 15 TLS rows (handshakes, resumptions, bulk, memory, ceilings), 4 DTLS 1.2 rows and 5
     // DTLS 1.3 ones (handshakes with X25519 and with the hybrid, bulk, two loss rates).
-    assert_eq!(rows.len(), 24, "{text}");
-    for row in rows {
-        let ferrossl_cell = row.split('|').nth(2).unwrap().trim();
-        assert!(
-            ferrossl_cell.starts_with(|c: char| c.is_ascii_digit()),
-            "{row}"
-        );
+    assert_eq!(rows, 24, "{text}");
+    // wolfSSL has a cell in every DTLS row: 4 in DTLS 1.2, 5 in DTLS 1.3.
+    if cfg!(feature = "wolfssl") {
+        assert_eq!(wolfssl_cells, 9, "{text}");
     }
 }
