@@ -24,6 +24,8 @@ command -v nmap >/dev/null || apt_packages+=(nmap)
 command -v autoreconf >/dev/null || apt_packages+=(autoconf)
 command -v automake >/dev/null || apt_packages+=(automake)
 command -v libtoolize >/dev/null || apt_packages+=(libtool)
+# The benchmark's wolfSSL column: wolfssl-sys generates its bindings with bindgen (libclang).
+dpkg -s libclang-dev >/dev/null 2>&1 || apt_packages+=(libclang-dev)
 # crates/ferrossl-gio: GLib's headers to build the module and the C test programs, PyGObject
 # with the GIR data of GIO and libsoup 3 for the Python tests, and glib-networking, the other
 # backend the module must not displace unless GIO_USE_TLS asks for it.
