@@ -332,3 +332,39 @@ fn the_back_off_stops_at_its_floor() {
         "{errors:?}"
     );
 }
+
+/// Records that overtake the ServerHello (reordering, or a lost ServerHello sent again) are
+/// kept until it brings their keys: the client finishes as soon as the ServerHello arrives,
+/// without waiting for the rest of the flight again.
+#[test]
+fn dtls13_records_before_the_server_hello_wait_for_its_keys() {
+    let pki = TestPki::generate();
+    let now = Instant::now();
+    let params = DtlsParams {
+        mtu: 400,
+        ..Default::default()
+    };
+    let client = client_context(&pki);
+    client.set_groups(&["X25519"]).unwrap();
+    let (mut c, mut s) = pair(
+        client.config(),
+        server_config(&pki.server_rsa),
+        params.clone(),
+        params,
+        now,
+    );
+    transfer(&mut c, &mut s, now).unwrap();
+    let mut flight = Vec::new();
+    while let Some(d) = s.poll_datagram() {
+        flight.push(d);
+    }
+    assert!(flight.len() > 2, "a flight of several datagrams");
+    // Everything but the first datagram (the ServerHello's) first, then that one.
+    for d in flight[1..].iter().chain(&flight[..1]) {
+        c.handle_datagram(d, now).unwrap();
+    }
+    assert!(c.is_established(), "no retransmission was needed");
+    assert_eq!(c.protocol_version(), Some(DTLS1_3_VERSION));
+    transfer(&mut c, &mut s, now).unwrap();
+    assert!(s.is_established());
+}

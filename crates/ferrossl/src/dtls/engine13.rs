@@ -36,6 +36,8 @@ use super::DtlsParams;
 
 /// Application records held while the client's Finished is missing.
 const MAX_EARLY_DATA: usize = 64;
+/// Datagrams held during the handshake for keys not yet there.
+const MAX_EARLY_DATAGRAMS: usize = 32;
 /// The highest message_seq a first ClientHello may have.
 const MAX_FIRST_HELLO_SEQ: u16 = 32;
 /// Records sealed in one epoch after which we update our keys: well below the limits of
@@ -65,12 +67,16 @@ pub struct Engine13 {
     /// The datagram size of handshake flights: the MTU until unanswered retransmissions
     /// shrink it.
     flight_mtu: usize,
+    /// How many fragments of the kept flight the peer had acknowledged at the last timer.
+    acked_at_timeout: usize,
     /// Server: whether the servername callback has seen the ClientHello.
     servername_ran: bool,
     /// Bytes received since our last flight: a stateless answer may not exceed them (a
     /// ClientHello may come in several datagrams).
     unanswered_bytes: usize,
     early_data: Vec<Vec<u8>>,
+    /// Datagrams with records for read keys not yet installed (see `handle_and_keep_early`).
+    early_datagrams: Vec<Vec<u8>>,
     outgoing: VecDeque<Vec<u8>>,
     received: VecDeque<Vec<u8>>,
     error: Option<DtlsError>,
@@ -123,9 +129,11 @@ impl Engine13 {
             ack_deadline: None,
             cookies,
             servername_ran: false,
+            acked_at_timeout: 0,
             flight_mtu,
             unanswered_bytes: 0,
             early_data: Vec::new(),
+            early_datagrams: Vec::new(),
             outgoing: VecDeque::new(),
             received: VecDeque::new(),
             error: None,
@@ -164,7 +172,39 @@ impl Engine13 {
         }
         self.unanswered_bytes = self.unanswered_bytes.saturating_add(datagram.len());
         self.last_now = now;
-        self.handle_records(datagram, now).map_err(|e| self.fail(e))
+        self.handle_and_keep_early(datagram, now)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Handles `datagram`; during the handshake, one with records that no key of ours opens
+    /// yet (they overtook the ServerHello, or the Finished that brings the next keys) is kept,
+    /// and every datagram kept goes through again once new read keys arrive, so that a lost
+    /// and resent ServerHello does not also cost the rest of the flight (RFC 9147 §4.5.2
+    /// lets a receiver buffer records of a future epoch).
+    fn handle_and_keep_early(
+        &mut self,
+        datagram: &[u8],
+        now: Instant,
+    ) -> std::result::Result<(), DtlsError> {
+        let epoch = self.records.read_epoch();
+        let discarded = self.stats.records_discarded;
+        self.handle_records(datagram, now)?;
+        if self.handshake.is_established() {
+            self.early_datagrams.clear();
+            return Ok(());
+        }
+        if self.records.read_epoch() == epoch {
+            if self.stats.records_discarded > discarded
+                && self.early_datagrams.len() < MAX_EARLY_DATAGRAMS
+            {
+                self.early_datagrams.push(datagram.to_vec());
+            }
+            return Ok(());
+        }
+        for early in std::mem::take(&mut self.early_datagrams) {
+            self.handle_and_keep_early(&early, now)?;
+        }
+        Ok(())
     }
 
     fn handle_records(
@@ -587,12 +627,33 @@ impl Engine13 {
             self.queue(datagram);
         }
         if keep {
+            self.acked_at_timeout = 0;
             self.retransmitter
                 .start(sent, true, &self.params.retransmit, now);
         } else {
             self.retransmitter.clear();
         }
         Ok(())
+    }
+
+    /// Unanswered retransmissions may mean the path drops datagrams this big (RFC 9147 §4.4):
+    /// the flight's datagrams shrink, but only while ACKs show no progress since the last
+    /// timer (random loss lets some records through, and smaller datagrams would only be
+    /// more of them to lose).
+    fn back_off_flight_mtu(&mut self) {
+        let acked = self
+            .retransmitter
+            .flight_mut()
+            .map_or(0, |f| f.acked_count());
+        let progress = acked > self.acked_at_timeout;
+        self.acked_at_timeout = acked;
+        if !progress {
+            self.flight_mtu = backed_off_mtu(
+                self.flight_mtu,
+                self.params.mtu,
+                self.retransmitter.retransmissions(),
+            );
+        }
     }
 
     /// Sends again what the peer did not acknowledge of the kept flight.
@@ -658,11 +719,7 @@ impl Engine13 {
             .retransmitter
             .back_off(&self.params.retransmit, now)
             .and_then(|()| {
-                self.flight_mtu = backed_off_mtu(
-                    self.flight_mtu,
-                    self.params.mtu,
-                    self.retransmitter.retransmissions(),
-                );
+                self.back_off_flight_mtu();
                 self.resend_flight()
             });
         result.map_err(|e| self.fail(e))

@@ -147,6 +147,11 @@ impl SentFlight {
         }
     }
 
+    /// How many fragments the peer acknowledged.
+    pub fn acked_count(&self) -> usize {
+        self.fragments.iter().filter(|f| f.acked).count()
+    }
+
     /// Whether the peer acknowledged every fragment.
     pub fn all_acked(&self) -> bool {
         self.fragments.iter().all(|f| f.acked)
