@@ -22,7 +22,7 @@ use crate::errors;
 use crate::identity::host_of;
 use crate::shared::Shared;
 use crate::values;
-use crate::verdict::{accepted_without_asking, chain_verifier, judge};
+use crate::verdict::{chain_verifier, decide, Judging, Peer};
 
 /// The association.
 pub type Dtls = DtlsConnection<GioDatagrams>;
@@ -30,13 +30,10 @@ pub type Dtls = DtlsConnection<GioDatagrams>;
 /// What the application configured, applied when the association starts.
 struct Settings {
     base: Option<gio::DatagramBased>,
-    database: Option<gio::TlsDatabase>,
-    interaction: Option<gio::TlsInteraction>,
+    judging: Judging,
     certificate: Option<gio::TlsCertificate>,
     advertised: Vec<String>,
-    server_identity: Option<gio::SocketConnectable>,
     require_close_notify: bool,
-    validation_flags: gio::TlsCertificateFlags,
     authentication_mode: gio::TlsAuthenticationMode,
 }
 
@@ -44,13 +41,10 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             base: None,
-            database: Some(gio::TlsBackend::default().default_database()),
-            interaction: None,
+            judging: Judging::with(Some(gio::TlsBackend::default().default_database())),
             certificate: None,
             advertised: Vec::new(),
-            server_identity: None,
             require_close_notify: true,
-            validation_flags: gio::TlsCertificateFlags::VALIDATE_ALL,
             authentication_mode: gio::TlsAuthenticationMode::None,
         }
     }
@@ -71,21 +65,6 @@ pub const DTLS_PROPERTIES: [&str; 12] = [
     "protocol-version",
     "ciphersuite-name",
 ];
-
-/// What the handshake learnt of the peer.
-struct Peer {
-    certificate: Option<gio::TlsCertificate>,
-    errors: gio::TlsCertificateFlags,
-}
-
-impl Default for Peer {
-    fn default() -> Self {
-        Self {
-            certificate: None,
-            errors: gio::TlsCertificateFlags::empty(),
-        }
-    }
-}
 
 /// Which end of the association this is.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -132,13 +111,13 @@ impl DtlsCommon {
         let mut s = self.settings();
         match name {
             "base-socket" => s.base = value.get().expect("datagram based"),
-            "database" => s.database = value.get().expect("database"),
-            "interaction" => s.interaction = value.get().expect("interaction"),
+            "database" => s.judging.database = value.get().expect("database"),
+            "interaction" => s.judging.interaction = value.get().expect("interaction"),
             "require-close-notify" => s.require_close_notify = value.get().expect("bool"),
             "certificate" => s.certificate = value.get().expect("certificate"),
             "advertised-protocols" => s.advertised = strv(value),
-            "validation-flags" => s.validation_flags = value.get().expect("flags"),
-            "server-identity" => s.server_identity = value.get().expect("identity"),
+            "validation-flags" => s.judging.validation_flags = value.get().expect("flags"),
+            "server-identity" => s.judging.server_identity = value.get().expect("identity"),
             "authentication-mode" => s.authentication_mode = value.get().expect("mode"),
             // Renegotiation is refused by design: the mode changes nothing.
             "rehandshake-mode" => {}
@@ -155,14 +134,14 @@ impl DtlsCommon {
         let s = self.settings();
         match name {
             "base-socket" => s.base.to_value(),
-            "database" => s.database.to_value(),
-            "interaction" => s.interaction.to_value(),
+            "database" => s.judging.database.to_value(),
+            "interaction" => s.judging.interaction.to_value(),
             "require-close-notify" => s.require_close_notify.to_value(),
             "rehandshake-mode" => gio::TlsRehandshakeMode::Safely.to_value(),
             "certificate" => s.certificate.to_value(),
             "advertised-protocols" => glib::StrV::from(s.advertised.clone()).to_value(),
-            "validation-flags" => s.validation_flags.to_value(),
-            "server-identity" => s.server_identity.to_value(),
+            "validation-flags" => s.judging.validation_flags.to_value(),
+            "server-identity" => s.judging.server_identity.to_value(),
             "authentication-mode" => s.authentication_mode.to_value(),
             "accepted-cas" => {
                 let dtls = self.dtls.try_lock().ok();
@@ -227,33 +206,14 @@ impl DtlsCommon {
     /// verdict, then accept-certificate (a client's only if the verdict found problems, a
     /// server's always), in the main context of an asynchronous handshake's caller.
     fn accept_peer(&self, conn: &glib::Object, role: Role, chain: &[X509]) -> bool {
-        let Some(certificate) = Certificate::from_chain(chain) else {
-            return false;
-        };
-        let (database, identity, interaction, validation_flags) = {
-            let s = self.settings();
-            (
-                s.database.clone(),
-                s.server_identity.clone(),
-                s.interaction.clone(),
-                s.validation_flags,
-            )
-        };
-        let client = role == Role::Client;
-        let errors = judge(
-            &certificate,
-            database.as_ref(),
-            interaction.as_ref(),
-            client,
-            identity.as_ref(),
-        );
-        {
-            let mut peer = self.peer();
-            peer.certificate = Some(certificate.clone());
-            peer.errors = errors;
-        }
-        accepted_without_asking(client, errors, validation_flags)
-            || self.caller.emit_accept(conn, &certificate, errors)
+        let judging = self.settings().judging.clone();
+        decide(
+            chain,
+            judging,
+            role == Role::Client,
+            |peer| **self.peer() = peer,
+            |certificate, errors| self.caller.emit_accept(conn, certificate, errors),
+        )
     }
 
     /// Runs `f` on the association of `obj`, starting it from the settings the first time,
@@ -380,7 +340,7 @@ impl DtlsCommon {
         };
         let mut dtls = match (role, identity) {
             (Role::Client, identity) => {
-                let host = s.server_identity.as_ref().and_then(host_of);
+                let host = s.judging.server_identity.as_ref().and_then(host_of);
                 let mut dtls = DtlsConnection::client(base, host.as_deref());
                 if let Some((cert, key)) = identity {
                     dtls.set_certificate(cert, key);
@@ -403,7 +363,7 @@ impl DtlsCommon {
                 ))
             }
         };
-        let store = s.database.as_ref().and_then(store_of);
+        let store = s.judging.database.as_ref().and_then(store_of);
         dtls.set_database(store.as_ref())
             .map_err(|e| gio_error(&e, true))?;
         if !s.advertised.is_empty() {

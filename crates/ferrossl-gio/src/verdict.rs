@@ -10,6 +10,72 @@ use ferrossl::verify::VerifyCallback;
 use ferrossl::X509;
 use gio::prelude::*;
 
+use crate::certificate::Certificate;
+
+/// The settings of a TLS or DTLS connection that GIO judges the peer by.
+#[derive(Clone)]
+pub struct Judging {
+    pub database: Option<gio::TlsDatabase>,
+    pub interaction: Option<gio::TlsInteraction>,
+    pub server_identity: Option<gio::SocketConnectable>,
+    pub validation_flags: gio::TlsCertificateFlags,
+}
+
+impl Judging {
+    /// GIO's defaults, with `database`.
+    pub fn with(database: Option<gio::TlsDatabase>) -> Self {
+        Self {
+            database,
+            interaction: None,
+            server_identity: None,
+            validation_flags: gio::TlsCertificateFlags::VALIDATE_ALL,
+        }
+    }
+}
+
+/// What the handshake learnt of the peer.
+pub struct Peer {
+    pub certificate: Option<gio::TlsCertificate>,
+    pub errors: gio::TlsCertificateFlags,
+}
+
+impl Default for Peer {
+    fn default() -> Self {
+        Self {
+            certificate: None,
+            errors: gio::TlsCertificateFlags::empty(),
+        }
+    }
+}
+
+/// GIO's decision on the peer's `chain` (peer first): `judging`'s verdict, handed to `record`
+/// (for `peer-certificate` and its errors), then `ask` (the accept-certificate signal, in the
+/// right main context) unless GIO's rule accepts it without asking.
+pub fn decide(
+    chain: &[X509],
+    judging: Judging,
+    we_are_client: bool,
+    record: impl FnOnce(Peer),
+    ask: impl FnOnce(&gio::TlsCertificate, gio::TlsCertificateFlags) -> bool,
+) -> bool {
+    let Some(certificate) = Certificate::from_chain(chain) else {
+        return false;
+    };
+    let errors = judge(
+        &certificate,
+        judging.database.as_ref(),
+        judging.interaction.as_ref(),
+        we_are_client,
+        judging.server_identity.as_ref(),
+    );
+    record(Peer {
+        certificate: Some(certificate.clone()),
+        errors,
+    });
+    accepted_without_asking(we_are_client, errors, judging.validation_flags)
+        || ask(&certificate, errors)
+}
+
 /// The engine's verify callback: collects the chain, top first, and at the peer's own
 /// certificate asks `decide` about it (peer first).
 pub fn chain_verifier(decide: impl Fn(&[X509]) -> bool + Send + Sync + 'static) -> VerifyCallback {
@@ -30,7 +96,7 @@ pub fn chain_verifier(decide: impl Fn(&[X509]) -> bool + Send + Sync + 'static) 
 /// once; without a database, UNKNOWN_CA and the certificate's own problems), for the purpose
 /// of the peer's role. A client checks `server_identity`; one that names no server cannot have
 /// checked it is talking to the right one (BAD_IDENTITY).
-pub fn judge(
+fn judge(
     certificate: &gio::TlsCertificate,
     database: Option<&gio::TlsDatabase>,
     interaction: Option<&gio::TlsInteraction>,
@@ -70,7 +136,7 @@ pub fn judge(
 /// Whether GIO accepts the peer's certificate without asking `accept-certificate`: only a
 /// client, and only when the verdict found none of the problems its (deprecated)
 /// `validation-flags` name, as glib-networking decides (all of them by default).
-pub fn accepted_without_asking(
+fn accepted_without_asking(
     we_are_client: bool,
     errors: gio::TlsCertificateFlags,
     validation_flags: gio::TlsCertificateFlags,

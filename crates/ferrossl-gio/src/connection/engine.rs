@@ -24,7 +24,7 @@ impl Common {
         let settings = self.settings();
         let context = Context::new(Method::Tls);
         // Our database's anchors also let the engine pick the alert for a refusal.
-        if let Some(store) = settings.database.as_ref().and_then(store_of) {
+        if let Some(store) = settings.judging.database.as_ref().and_then(store_of) {
             let asks = settings.authentication_mode != gio::TlsAuthenticationMode::None;
             if role == Role::Server && asks {
                 // The CertificateRequest names the CAs a client certificate may come from.
@@ -49,7 +49,7 @@ impl Common {
         if role == Role::Client && settings.certificate.is_none() {
             context.set_client_cert_callback(Some(request_certificate(conn)));
         }
-        let host = settings.server_identity.as_ref().and_then(host_of);
+        let host = settings.judging.server_identity.as_ref().and_then(host_of);
         let mode = settings.authentication_mode;
         drop(settings);
         let mut engine = Connection::new(&context).map_err(misc)?;
@@ -121,7 +121,7 @@ fn request_certificate(conn: &gio::TlsConnection) -> ClientCertCallback {
         let conn = connection.0.upgrade()?;
         let (common, _) = common_of(&conn)?;
         common.request().accepted_cas = Some(names.to_vec());
-        let interaction = common.settings().interaction.clone();
+        let interaction = common.settings().judging.interaction.clone();
         if let Some(interaction) = interaction {
             let asked = interaction.invoke_request_certificate(
                 &conn,

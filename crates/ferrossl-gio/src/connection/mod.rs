@@ -23,6 +23,7 @@ use crate::core::Core;
 use crate::shared::Shared;
 use crate::streams;
 use crate::values;
+use crate::verdict::{Judging, Peer};
 
 mod engine;
 mod peer;
@@ -53,12 +54,9 @@ pub const CONNECTION_PROPERTIES: [&str; 13] = [
 
 /// What the application configured.
 struct Settings {
-    database: Option<gio::TlsDatabase>,
-    interaction: Option<gio::TlsInteraction>,
+    judging: Judging,
     certificate: Option<gio::TlsCertificate>,
     advertised: Vec<String>,
-    server_identity: Option<gio::SocketConnectable>,
-    validation_flags: gio::TlsCertificateFlags,
     authentication_mode: gio::TlsAuthenticationMode,
     rehandshake_mode: i32,
 }
@@ -66,29 +64,11 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            database: None,
-            interaction: None,
+            judging: Judging::with(None),
             certificate: None,
             advertised: Vec::new(),
-            server_identity: None,
-            validation_flags: gio::TlsCertificateFlags::VALIDATE_ALL,
             authentication_mode: gio::TlsAuthenticationMode::None,
             rehandshake_mode: 1, // G_TLS_REHANDSHAKE_SAFELY
-        }
-    }
-}
-
-/// What the handshake learnt of the peer.
-struct Peer {
-    certificate: Option<gio::TlsCertificate>,
-    errors: gio::TlsCertificateFlags,
-}
-
-impl Default for Peer {
-    fn default() -> Self {
-        Self {
-            certificate: None,
-            errors: gio::TlsCertificateFlags::empty(),
         }
     }
 }
@@ -151,7 +131,7 @@ impl Common {
         self.core.set_require_close_notify(true);
         // Peers are verified against the system's trust store unless told otherwise (a server
         // too, when it asks for client certificates), as with GIO's other backends.
-        self.settings().database = Some(default_database());
+        self.settings().judging.database = Some(default_database());
         let (input, output) = streams::pair(&self.core, conn);
         let _ = self.streams.set(Shared((input, output)));
     }
@@ -211,10 +191,10 @@ impl Common {
             }
             "use-system-certdb" => {
                 let use_it: bool = value.get().expect("bool");
-                settings.database = use_it.then(default_database);
+                settings.judging.database = use_it.then(default_database);
             }
-            "database" => settings.database = value.get().expect("database"),
-            "interaction" => settings.interaction = value.get().expect("interaction"),
+            "database" => settings.judging.database = value.get().expect("database"),
+            "interaction" => settings.judging.interaction = value.get().expect("interaction"),
             "certificate" => settings.certificate = value.get().expect("certificate"),
             "advertised-protocols" => {
                 settings.advertised = value
@@ -224,8 +204,8 @@ impl Common {
                     .map(|p| p.to_string())
                     .collect()
             }
-            "validation-flags" => settings.validation_flags = value.get().expect("flags"),
-            "server-identity" => settings.server_identity = value.get().expect("identity"),
+            "validation-flags" => settings.judging.validation_flags = value.get().expect("flags"),
+            "server-identity" => settings.judging.server_identity = value.get().expect("identity"),
             "authentication-mode" => settings.authentication_mode = value.get().expect("mode"),
             "use-ssl3" => {}
             other => unreachable!("{other} is read-only"),
@@ -248,16 +228,16 @@ impl Common {
                 mode.to_value()
             }
             "use-system-certdb" => {
-                (settings.database.as_ref() == Some(&default_database())).to_value()
+                (settings.judging.database.as_ref() == Some(&default_database())).to_value()
             }
-            "database" => settings.database.to_value(),
-            "interaction" => settings.interaction.to_value(),
+            "database" => settings.judging.database.to_value(),
+            "interaction" => settings.judging.interaction.to_value(),
             "certificate" => settings.certificate.to_value(),
             "peer-certificate" => self.peer().certificate.to_value(),
             "peer-certificate-errors" => self.peer().errors.to_value(),
             "advertised-protocols" => strv_value(&settings.advertised),
-            "validation-flags" => settings.validation_flags.to_value(),
-            "server-identity" => settings.server_identity.to_value(),
+            "validation-flags" => settings.judging.validation_flags.to_value(),
+            "server-identity" => settings.judging.server_identity.to_value(),
             "authentication-mode" => settings.authentication_mode.to_value(),
             "use-ssl3" => false.to_value(),
             "accepted-cas" => self.accepted_cas(),

@@ -7,43 +7,24 @@ use ferrossl::X509;
 use gio::prelude::*;
 
 use super::{common_of, Common, Role};
-use crate::certificate::Certificate;
 use crate::shared::Shared;
-use crate::verdict::{accepted_without_asking, chain_verifier, judge};
+use crate::verdict::{chain_verifier, decide};
 
 impl Common {
     /// GIO's decision on the peer's chain: the database's verdict, then the accept-certificate
     /// signal (a client's only if the verdict found problems it validates).
     fn accept_peer(&self, conn: &gio::TlsConnection, role: Role, chain: &[X509]) -> bool {
-        let Some(certificate) = Certificate::from_chain(chain) else {
-            return false;
-        };
-        let (database, identity, interaction, validation_flags) = {
-            let s = self.settings();
-            (
-                s.database.clone(),
-                s.server_identity.clone(),
-                s.interaction.clone(),
-                s.validation_flags,
-            )
-        };
-        let client = role == Role::Client;
-        let errors = judge(
-            &certificate,
-            database.as_ref(),
-            interaction.as_ref(),
-            client,
-            identity.as_ref(),
-        );
-        {
-            let mut peer = self.peer();
-            peer.certificate = Some(certificate.clone());
-            peer.errors = errors;
-        }
-        accepted_without_asking(client, errors, validation_flags)
-            || self
-                .caller
-                .emit_accept(conn.upcast_ref(), &certificate, errors)
+        let judging = self.settings().judging.clone();
+        decide(
+            chain,
+            judging,
+            role == Role::Client,
+            |peer| **self.peer() = peer,
+            |certificate, errors| {
+                self.caller
+                    .emit_accept(conn.upcast_ref(), certificate, errors)
+            },
+        )
     }
 }
 
