@@ -176,7 +176,7 @@ fn finished_messages_are_exposed_for_dtls() {
         .unwrap();
     sctx.use_privatekey_file(&pki.server_ecdsa.key_path, FILETYPE_PEM)
         .unwrap();
-    let cctx = dtls12_client();
+    let cctx = client_of(DTLS1_2_VERSION);
     let (mut c, mut s) = pair(&cctx, &sctx);
     assert_eq!(c.get_finished().unwrap(), None, "before the handshake");
     assert_eq!(s.get_peer_finished().unwrap(), None);
@@ -194,14 +194,6 @@ fn finished_messages_are_exposed_for_dtls() {
         first,
         "new handshake, new transcript"
     );
-}
-
-/// A client context held to DTLS 1.2, for what only DTLS 1.2 has: 12-byte Finished
-/// messages, HelloVerifyRequests.
-fn dtls12_client() -> Context {
-    let ctx = Context::new(Method::Dtls);
-    ctx.set_max_proto_version(DTLS1_2_VERSION).unwrap();
-    ctx
 }
 
 fn dtls_server_ctx(id: &ferrossl_testkit::pki::Identity) -> Context {
@@ -356,7 +348,8 @@ fn a_restarted_client_gets_a_new_association_after_a_cookie_exchange() {
     }
 }
 
-/// A client context held to `version`.
+/// A client context held to `version`; DTLS 1.2 for what only it has (12-byte Finished
+/// messages, HelloVerifyRequests).
 fn client_of(version: i32) -> Context {
     let ctx = Context::new(Method::Dtls);
     ctx.set_max_proto_version(version).unwrap();
@@ -405,7 +398,7 @@ fn spoofed_client_hellos_never_end_an_association() {
     let pki = TestPki::generate();
     let sctx = dtls_server_ctx(&pki.server_ecdsa);
     sctx.set_options(OP_COOKIE_EXCHANGE);
-    let cctx = dtls12_client();
+    let cctx = client_of(DTLS1_2_VERSION);
     let (mut c, mut s) = pair(&cctx, &sctx);
     let _ = c.do_handshake();
     let first = c.bio_read(65536).unwrap();

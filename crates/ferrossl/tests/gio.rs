@@ -16,7 +16,7 @@ use ferrossl::gio::{
 use ferrossl::transport::{Cancellable, DatagramBased, MemoryDatagrams, Timeout, UdpDatagrams};
 use ferrossl::X509Store;
 use ferrossl_testkit::pki::{Identity, TestPki};
-use gio_common::{database, identity};
+use gio_common::{database, identity, refusal};
 
 const WAIT: Timeout = Timeout::Block;
 
@@ -175,14 +175,7 @@ fn client_without_certificate_against_a_server_requiring_one() {
     });
     let mut client = DtlsConnection::client(a, Some("localhost"));
     client.set_database(Some(&database(&pki))).unwrap();
-    let err = match client.handshake(None) {
-        Err(e) => e,
-        // DTLS 1.3: the client's handshake ends with its Finished; the server refuses it
-        // afterwards (RFC 8446 §4.4.2.4), so the next read reports it.
-        Ok(()) => client
-            .receive(Timeout::after(Duration::from_secs(10)), None)
-            .unwrap_err(),
-    };
+    let err = refusal(&mut client);
     assert!(matches!(err, GioError::CertificateRequired), "{err:?}");
     assert!(
         !client.get_accepted_cas().is_empty(),

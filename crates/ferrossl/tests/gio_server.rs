@@ -17,7 +17,7 @@ use ferrossl::gio::{
 use ferrossl::transport::{Timeout, UdpDatagrams};
 use ferrossl::{Connection, Context, Error, Method, X509};
 use ferrossl_testkit::pki::TestPki;
-use gio_common::{database, identity};
+use gio_common::{database, identity, refusal};
 
 const TEN_SECONDS: Duration = Duration::from_secs(10);
 
@@ -333,13 +333,7 @@ fn accepted_connections_start_with_the_servers_settings() {
 
     // Without a certificate: CERTIFICATE_REQUIRED, and the CAs the server named.
     let mut anonymous = client(&pki, client_socket(addr, "127.0.0.1:0"));
-    let err = match anonymous.handshake(None) {
-        Err(e) => e,
-        // DTLS 1.3: the refusal comes after the client's handshake ended.
-        Ok(()) => anonymous
-            .receive(Timeout::after(TEN_SECONDS), None)
-            .unwrap_err(),
-    };
+    let err = refusal(&mut anonymous);
     assert!(matches!(err, GioError::CertificateRequired), "{err:?}");
     let cas = anonymous.get_accepted_cas();
     assert_eq!(cas.len(), 1);

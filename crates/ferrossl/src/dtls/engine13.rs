@@ -1096,6 +1096,17 @@ mod tests {
         Ok(())
     }
 
+    /// Two raw engines two round trips in (ClientHello, retry, ClientHello, the server's
+    /// flight): the client's last flight is queued, the server waits for it.
+    fn engines_awaiting_the_client_finished(pki: &TestPki, now: Instant) -> (Engine13, Engine13) {
+        let (mut c, mut s) = raw_engines(pki, now);
+        for _ in 0..2 {
+            pass(&mut c, &mut s, now).unwrap();
+            pass(&mut s, &mut c, now).unwrap();
+        }
+        (c, s)
+    }
+
     /// A handshake message in one record of `from`'s `epoch`.
     fn forge(
         from: &mut Engine13,
@@ -1207,11 +1218,7 @@ mod tests {
     fn key_update_before_the_handshake_ends_is_fatal() {
         let pki = TestPki::generate();
         let now = Instant::now();
-        let (mut c, mut s) = raw_engines(&pki, now);
-        for _ in 0..2 {
-            pass(&mut c, &mut s, now).unwrap();
-            pass(&mut s, &mut c, now).unwrap();
-        }
+        let (mut c, mut s) = engines_awaiting_the_client_finished(&pki, now);
         // The server waits for the client's Finished; a KeyUpdate under the handshake keys
         // comes instead.
         assert!(!s.handshake_done());
@@ -1224,11 +1231,7 @@ mod tests {
     fn a_finished_over_another_transcript_is_a_decrypt_error() {
         let pki = TestPki::generate();
         let now = Instant::now();
-        let (mut c, mut s) = raw_engines(&pki, now);
-        for _ in 0..2 {
-            pass(&mut c, &mut s, now).unwrap();
-            pass(&mut s, &mut c, now).unwrap();
-        }
+        let (mut c, mut s) = engines_awaiting_the_client_finished(&pki, now);
         while c.poll_datagram().is_some() {}
         let suite_hash_len = PrfHash::of(c.session.suite.unwrap()).hash(b"").len();
         let wrong = forge(
@@ -1554,11 +1557,7 @@ mod tests {
     fn a_key_update_waits_for_the_flight_in_progress() {
         let pki = TestPki::generate();
         let now = Instant::now();
-        let (mut c, mut s) = raw_engines(&pki, now);
-        for _ in 0..2 {
-            pass(&mut c, &mut s, now).unwrap();
-            pass(&mut s, &mut c, now).unwrap();
-        }
+        let (mut c, mut s) = engines_awaiting_the_client_finished(&pki, now);
         assert!(c.handshake_done() && !s.handshake_done());
         // The client's last flight is lost.
         while c.poll_datagram().is_some() {}
